@@ -1,0 +1,138 @@
+//! Builds the server from a `Config`; returns the bound port so tests can
+//! start it on port 0.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::middleware::{DefaultHeaders, ErrorHandlers};
+use actix_web::{App, HttpMessage, HttpServer, web};
+use anyhow::Context;
+use tracing_actix_web::{RequestId, TracingLogger};
+
+use crate::auth::password::PasswordHasher;
+use crate::auth::rate_limit::LoginLimiter;
+use crate::auth::tokens::TokenKeys;
+use crate::config::Config;
+use crate::db::Database;
+use crate::http::fallback::RouteTable;
+use crate::http::openapi::ApiDoc;
+use crate::http::{self, AppState, problem};
+use utoipa::OpenApi;
+
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl Application {
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        if config.uses_development_secret() {
+            tracing::warn!(
+                "MEDESK_JWT_SECRET is not set: using the development secret (refused in production)"
+            );
+        }
+        let config = Arc::new(config);
+        let db = {
+            let config = config.clone();
+            tokio::task::spawn_blocking(move || -> anyhow::Result<Database> {
+                let db = Database::connect(&config.database, config.database_pool_size)
+                    .context("opening the database")?;
+                if let Some(admin) = &config.admin
+                    && crate::accounts::bootstrap_admin(&db, &admin.email, &admin.password)?
+                {
+                    tracing::info!(email = %admin.email, "created the start-up admin");
+                }
+                Ok(db)
+            })
+            .await??
+        };
+        tracing::info!(database = db.backend().name(), "database ready");
+
+        let state = web::Data::new(AppState {
+            hasher: PasswordHasher::new(config.password_hash_concurrency),
+            tokens: TokenKeys::new(config.jwt_secret.expose().as_bytes()),
+            login_limiter: LoginLimiter::new(config.login_limits),
+            db,
+            config: config.clone(),
+        });
+        spawn_limiter_cleanup(state.login_limiter.clone());
+        let route_table = web::Data::new(RouteTable::from_openapi(&ApiDoc::openapi()));
+
+        let listener = TcpListener::bind(config.bind)
+            .with_context(|| format!("MEDESK_BIND: cannot listen on {}", config.bind))?;
+        let port = listener.local_addr()?.port();
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .app_data(
+                    web::JsonConfig::default()
+                        .limit(http::JSON_BODY_LIMIT)
+                        .error_handler(|e, _| problem::json_error(e).into()),
+                )
+                .app_data(web::PayloadConfig::default().limit(http::JSON_BODY_LIMIT))
+                .app_data(
+                    web::QueryConfig::default()
+                        .error_handler(|e, _| problem::query_error(e).into()),
+                )
+                .app_data(
+                    web::PathConfig::default().error_handler(|e, _| problem::path_error(e).into()),
+                )
+                .configure(http::routes)
+                .app_data(route_table.clone())
+                .default_service(web::to(http::fallback::no_route))
+                .wrap(ErrorHandlers::new().default_handler(problem::ensure_problem_body))
+                .wrap(
+                    DefaultHeaders::new()
+                        .add(("X-Content-Type-Options", "nosniff"))
+                        .add(("Cache-Control", "no-store")),
+                )
+                .wrap_fn(|request, service| {
+                    use actix_web::dev::Service as _;
+                    let request_id = request.extensions().get::<RequestId>().copied();
+                    let response = service.call(request);
+                    async move {
+                        let mut response = response.await?;
+                        if let Some(id) = request_id
+                            && let Ok(value) = id.to_string().parse()
+                        {
+                            response.headers_mut().insert(
+                                actix_web::http::header::HeaderName::from_static("x-request-id"),
+                                value,
+                            );
+                        }
+                        Ok(response)
+                    }
+                })
+                .wrap(TracingLogger::default())
+        })
+        .listen(listener)?
+        .shutdown_timeout(10);
+        if let Some(workers) = config.workers {
+            server = server.workers(workers);
+        }
+        let server = server.run();
+        tracing::info!(port, "listening");
+        Ok(Self { port, server })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until SIGINT/SIGTERM, then finishes in-flight requests.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+fn spawn_limiter_cleanup(limiter: LoginLimiter) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            limiter.forget_idle();
+        }
+    });
+}

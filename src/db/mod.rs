@@ -1,0 +1,221 @@
+//! Persistence: one connection type over SQLite and PostgreSQL, a pool, the
+//! embedded migrations, and the rule that diesel never runs on the async
+//! executor threads.
+
+pub mod schema;
+pub mod tokens;
+pub mod users;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use diesel::Connection;
+use diesel::connection::SimpleConnection;
+use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+use tokio::sync::Semaphore;
+
+use crate::config::DatabaseUrl;
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// One connection type for both backends: models and queries are written once.
+#[derive(diesel::MultiConnection)]
+pub enum AnyConnection {
+    Postgres(diesel::PgConnection),
+    Sqlite(diesel::SqliteConnection),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("not found")]
+    NotFound,
+    #[error("unique constraint violated: {0}")]
+    UniqueViolation(String),
+    #[error("database error: {0}")]
+    Query(diesel::result::Error),
+    #[error("connection pool: {0}")]
+    Pool(#[from] diesel::r2d2::PoolError),
+    #[error("could not connect: {0}")]
+    Connection(#[from] diesel::ConnectionError),
+    #[error("migrations failed: {0}")]
+    Migration(String),
+    #[error("blocking task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+impl From<diesel::result::Error> for DbError {
+    fn from(error: diesel::result::Error) -> Self {
+        use diesel::result::{DatabaseErrorKind, Error};
+        match error {
+            Error::NotFound => DbError::NotFound,
+            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
+                DbError::UniqueViolation(info.message().to_owned())
+            }
+            other => DbError::Query(other),
+        }
+    }
+}
+
+pub type DbResult<T> = Result<T, DbError>;
+
+/// Per-connection settings applied whenever the pool opens a connection.
+#[derive(Debug)]
+struct ConnectionSetup;
+
+impl CustomizeConnection<AnyConnection, diesel::r2d2::Error> for ConnectionSetup {
+    fn on_acquire(&self, conn: &mut AnyConnection) -> Result<(), diesel::r2d2::Error> {
+        let sql = match conn {
+            // WAL lets readers run beside the writer; NORMAL is durable across
+            // application crashes (the WAL is synced at checkpoints).
+            AnyConnection::Sqlite(_) => {
+                "PRAGMA busy_timeout = 10000;
+                 PRAGMA journal_mode = WAL;
+                 PRAGMA synchronous = NORMAL;
+                 PRAGMA foreign_keys = ON;"
+            }
+            AnyConnection::Postgres(_) => "SET application_name = 'medesk'",
+        };
+        conn.batch_execute(sql)
+            .map_err(diesel::r2d2::Error::QueryError)
+    }
+}
+
+/// The database handle shared by every request.
+#[derive(Clone)]
+pub struct Database {
+    pool: Pool<ConnectionManager<AnyConnection>>,
+    backend: Backend,
+    /// Bounds requests waiting for a connection without holding a thread each.
+    permits: Arc<Semaphore>,
+    /// SQLite has one writer; serialising writers in-process avoids lock
+    /// upgrade deadlocks (SQLITE_BUSY) and busy-wait sleeps under load.
+    sqlite_writer: Arc<Mutex<()>>,
+}
+
+impl Database {
+    /// Opens the pool and applies pending migrations.
+    pub fn connect(url: &DatabaseUrl, pool_size: u32) -> DbResult<Self> {
+        let (backend, connection_url) = match url {
+            DatabaseUrl::Sqlite(path) => (Backend::Sqlite, path.clone()),
+            DatabaseUrl::Postgres(url) => (Backend::Postgres, url.clone()),
+        };
+        let manager = ConnectionManager::<AnyConnection>::new(connection_url);
+        let pool = Pool::builder()
+            .max_size(pool_size)
+            .min_idle(Some(1))
+            .connection_timeout(Duration::from_secs(15))
+            .connection_customizer(Box::new(ConnectionSetup))
+            .build(manager)?;
+        let database = Self {
+            pool,
+            backend,
+            permits: Arc::new(Semaphore::new(pool_size as usize)),
+            sqlite_writer: Arc::new(Mutex::new(())),
+        };
+        database.migrate()?;
+        Ok(database)
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Applies pending migrations (blocking; called at start).
+    pub fn migrate(&self) -> DbResult<()> {
+        let mut conn = self.pool.get()?;
+        run_migrations(&mut conn)
+    }
+
+    /// Runs read-only work on a pooled connection, off the async threads.
+    pub async fn read<T, F>(&self, work: F) -> DbResult<T>
+    where
+        F: FnOnce(&mut AnyConnection) -> DbResult<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .expect("semaphore never closed");
+        let pool = self.pool.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = pool.get()?;
+            work(&mut conn)
+        })
+        .await?
+    }
+
+    /// Runs `work` in one transaction, off the async threads. On SQLite,
+    /// writers take turns so the transaction never waits on a lock upgrade.
+    pub async fn write<T, F>(&self, work: F) -> DbResult<T>
+    where
+        F: FnOnce(&mut AnyConnection) -> DbResult<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .expect("semaphore never closed");
+        let pool = self.pool.clone();
+        let writer = self.sqlite_writer.clone();
+        let backend = self.backend;
+        tokio::task::spawn_blocking(move || {
+            let mut pooled = pool.get()?;
+            let conn: &mut AnyConnection = &mut pooled;
+            let _turn = (backend == Backend::Sqlite).then(|| {
+                writer
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+            });
+            conn.transaction(work)
+        })
+        .await?
+    }
+
+    /// Blocking access for the CLI and start-up (not for request handlers).
+    pub fn write_blocking<T>(
+        &self,
+        work: impl FnOnce(&mut AnyConnection) -> DbResult<T>,
+    ) -> DbResult<T> {
+        let mut pooled = self.pool.get()?;
+        let conn: &mut AnyConnection = &mut pooled;
+        let _turn = (self.backend == Backend::Sqlite).then(|| {
+            self.sqlite_writer
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+        });
+        conn.transaction(work)
+    }
+}
+
+fn run_migrations(conn: &mut AnyConnection) -> DbResult<()> {
+    let result = match conn {
+        AnyConnection::Sqlite(conn) => conn.run_pending_migrations(SQLITE_MIGRATIONS).map(drop),
+        AnyConnection::Postgres(conn) => {
+            // Several instances may start at once: one migrates, the others wait.
+            conn.batch_execute("SELECT pg_advisory_lock(7243110)")?;
+            let result = conn.run_pending_migrations(POSTGRES_MIGRATIONS).map(drop);
+            conn.batch_execute("SELECT pg_advisory_unlock(7243110)")?;
+            result
+        }
+    };
+    result.map_err(|e| DbError::Migration(e.to_string()))
+}

@@ -1,0 +1,92 @@
+//! Users and organisations.
+
+use diesel::prelude::*;
+
+use super::schema::{organizations, users};
+use super::{AnyConnection, DbError, DbResult};
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = users)]
+pub struct UserRow {
+    pub id: i64,
+    pub email: String,
+    pub password_hash: String,
+    pub name: String,
+    pub role: String,
+    pub locale: String,
+    pub organization_id: Option<i64>,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = users)]
+pub struct NewUser<'a> {
+    pub email: &'a str,
+    pub password_hash: &'a str,
+    pub name: &'a str,
+    pub role: &'a str,
+    pub locale: &'a str,
+    pub organization_id: Option<i64>,
+    pub created_at: i64,
+}
+
+pub fn find_by_email(conn: &mut AnyConnection, email: &str) -> DbResult<Option<UserRow>> {
+    Ok(users::table
+        .filter(users::email.eq(email))
+        .select(UserRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+pub fn find_by_id(conn: &mut AnyConnection, id: i64) -> DbResult<Option<UserRow>> {
+    Ok(users::table
+        .find(id)
+        .select(UserRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+pub fn email_exists(conn: &mut AnyConnection, email: &str) -> DbResult<bool> {
+    Ok(diesel::select(diesel::dsl::exists(
+        users::table.filter(users::email.eq(email)),
+    ))
+    .get_result(conn)?)
+}
+
+/// Inserts a user; a taken e-mail is `UniqueViolation`.
+pub fn insert(conn: &mut AnyConnection, user: &NewUser<'_>) -> DbResult<UserRow> {
+    Ok(diesel::insert_into(users::table)
+        .values(user)
+        .returning(users::all_columns)
+        .get_result(conn)?)
+}
+
+/// Self-registration: a new organisation owned by the new applicant.
+pub fn register_applicant(
+    conn: &mut AnyConnection,
+    user: NewUser<'_>,
+    organization_name: &str,
+) -> DbResult<UserRow> {
+    if email_exists(conn, user.email)? {
+        return Err(DbError::UniqueViolation("users.email".into()));
+    }
+    let organization_id: i64 = diesel::insert_into(organizations::table)
+        .values((
+            organizations::name.eq(organization_name),
+            organizations::kind.eq("startup"),
+            organizations::created_at.eq(user.created_at),
+        ))
+        .returning(organizations::id)
+        .get_result(conn)?;
+    let row = insert(
+        conn,
+        &NewUser {
+            organization_id: Some(organization_id),
+            ..user
+        },
+    )?;
+    diesel::update(organizations::table.find(organization_id))
+        .set(organizations::owner_user_id.eq(row.id))
+        .execute(conn)?;
+    Ok(row)
+}

@@ -1,0 +1,7 @@
+//! Domain rules in plain Rust: no actix, no diesel. Everything here can be
+//! read and unit-tested alone.
+
+pub mod account;
+pub mod lifecycle;
+pub mod role;
+pub mod vocabulary;

@@ -1,0 +1,42 @@
+//! HTTP: routes, extractors, problem+json mapping and the OpenAPI document.
+
+pub mod accounts;
+pub mod extract;
+pub mod fallback;
+pub mod openapi;
+pub mod problem;
+pub mod service;
+
+use std::sync::Arc;
+
+use actix_web::web;
+
+use crate::auth::password::PasswordHasher;
+use crate::auth::rate_limit::LoginLimiter;
+use crate::auth::tokens::TokenKeys;
+use crate::config::Config;
+use crate::db::Database;
+
+/// Everything a handler may need, shared by all workers.
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub db: Database,
+    pub hasher: PasswordHasher,
+    pub tokens: TokenKeys,
+    pub login_limiter: LoginLimiter,
+}
+
+/// JSON bodies above this are refused with 413 before they are parsed.
+pub const JSON_BODY_LIMIT: usize = 256 * 1024;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(service::health)
+        .service(openapi::swagger_ui())
+        .route("/docs", web::get().to(openapi::docs_redirect))
+        .service(accounts::register)
+        .service(accounts::login)
+        .service(accounts::refresh)
+        .service(accounts::logout)
+        .service(accounts::me)
+        .service(accounts::create_user);
+}

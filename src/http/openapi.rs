@@ -1,0 +1,60 @@
+//! The OpenAPI document, generated from the handlers' annotations, and the
+//! offline API page (Swagger UI assets are compiled into the binary).
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_swagger_ui::SwaggerUi;
+
+use super::{accounts, problem, service};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "medesk",
+        description = "Consultation case manager for healthcare ventures. Errors are application/problem+json (RFC 9457)."
+    ),
+    paths(
+        service::health,
+        accounts::register,
+        accounts::login,
+        accounts::refresh,
+        accounts::logout,
+        accounts::me,
+        accounts::create_user,
+    ),
+    components(schemas(problem::Problem, problem::FieldError)),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "service", description = "Health and documentation"),
+        (name = "auth", description = "Accounts and sign-in"),
+    )
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// `/docs` (interactive page) and `/api/openapi.json` (the document).
+pub fn swagger_ui() -> SwaggerUi {
+    SwaggerUi::new("/docs/{_:.*}").url("/api/openapi.json", ApiDoc::openapi())
+}
+
+pub async fn docs_redirect() -> actix_web::HttpResponse {
+    actix_web::HttpResponse::PermanentRedirect()
+        .insert_header(("Location", "/docs/"))
+        .finish()
+}

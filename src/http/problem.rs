@@ -1,0 +1,276 @@
+//! The one place where failures become `application/problem+json` (RFC 9457).
+
+use actix_web::body::{BoxBody, EitherBody};
+use actix_web::dev::ServiceResponse;
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::middleware::ErrorHandlerResponse;
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::db::DbError;
+
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+#[derive(Debug, Clone, Serialize, ToSchema, PartialEq, Eq)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// The problem document every 4xx/5xx body carries.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Problem {
+    /// A stable identifier of the kind of problem.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<Vec<FieldError>>,
+    /// Extra machine-readable context (e.g. allowed transitions).
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Object)]
+    pub extra: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+#[derive(thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    #[error("{0}")]
+    Forbidden(&'static str),
+    #[error("not found")]
+    NotFound,
+    /// Carries the value of the `Allow` header.
+    #[error("this method is not allowed here; allowed: {0}")]
+    MethodNotAllowed(String),
+    #[error("{detail}")]
+    Conflict {
+        detail: String,
+        extra: Option<serde_json::Map<String, serde_json::Value>>,
+    },
+    #[error("the resource has changed since version {0} was read")]
+    PreconditionFailed(String),
+    #[error("the request body is too large")]
+    PayloadTooLarge,
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("validation failed")]
+    Validation(Vec<FieldError>),
+    #[error("too many attempts; retry in {retry_after_seconds} s")]
+    TooManyRequests { retry_after_seconds: u64 },
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl ApiError {
+    pub fn conflict(detail: impl Into<String>) -> Self {
+        ApiError::Conflict {
+            detail: detail.into(),
+            extra: None,
+        }
+    }
+
+    pub fn field(field: &str, message: impl Into<String>) -> Self {
+        ApiError::Validation(vec![FieldError::new(field, message)])
+    }
+
+    fn slug(&self) -> &'static str {
+        match self {
+            ApiError::BadRequest(_) => "malformed-request",
+            ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::NotFound => "not-found",
+            ApiError::MethodNotAllowed(_) => "method-not-allowed",
+            ApiError::Conflict { .. } => "conflict",
+            ApiError::PreconditionFailed(_) => "stale-version",
+            ApiError::PayloadTooLarge => "payload-too-large",
+            ApiError::UnsupportedMediaType(_) => "unsupported-media-type",
+            ApiError::Validation(_) => "validation",
+            ApiError::TooManyRequests { .. } => "rate-limited",
+            ApiError::Internal(_) => "internal",
+        }
+    }
+}
+
+/// Request logs record errors with `Debug`: keep it as terse as `Display` so
+/// field values (which may be passwords or case text) never reach a log.
+impl std::fmt::Debug for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ApiError::Internal(source) => write!(f, "Internal({source:#})"),
+            ApiError::Validation(errors) => {
+                let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+                write!(f, "Validation({})", fields.join(", "))
+            }
+            other => write!(f, "{}({other})", other.slug()),
+        }
+    }
+}
+
+impl From<DbError> for ApiError {
+    fn from(error: DbError) -> Self {
+        match error {
+            DbError::NotFound => ApiError::NotFound,
+            DbError::UniqueViolation(_) => ApiError::conflict("the resource already exists"),
+            other => ApiError::Internal(other.into()),
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
+            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        if let ApiError::Internal(source) = self {
+            // Logged once, here; the client gets no internals.
+            tracing::error!(error = ?source, "request failed");
+        }
+        let detail = match self {
+            ApiError::Internal(_) => "the server could not complete the request".to_owned(),
+            ApiError::Validation(errors) if errors.len() == 1 => {
+                format!("{} {}", errors[0].field, errors[0].message)
+            }
+            ApiError::Validation(errors) => format!("{} fields are invalid", errors.len()),
+            other => other.to_string(),
+        };
+        let problem = Problem {
+            kind: format!("/problems/{}", self.slug()),
+            title: status.canonical_reason().unwrap_or("Error").to_owned(),
+            status: status.as_u16(),
+            detail,
+            errors: match self {
+                ApiError::Validation(errors) => Some(errors.clone()),
+                _ => None,
+            },
+            extra: match self {
+                ApiError::Conflict { extra, .. } => extra.clone(),
+                _ => None,
+            },
+        };
+        let mut response = HttpResponse::build(status);
+        if let ApiError::TooManyRequests {
+            retry_after_seconds,
+        } = self
+        {
+            response.insert_header((header::RETRY_AFTER, retry_after_seconds.to_string()));
+        }
+        if let ApiError::MethodNotAllowed(allow) = self {
+            response.insert_header((header::ALLOW, allow.as_str()));
+        }
+        response.content_type(PROBLEM_JSON).json(problem)
+    }
+}
+
+/// Safety net for responses made outside our handlers (unknown routes, wrong
+/// methods, actix's own errors): any error response that is not already a
+/// problem document becomes one, keeping its status and headers.
+pub fn ensure_problem_body<B>(
+    response: ServiceResponse<B>,
+) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|value| value.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
+    if is_problem {
+        return Ok(ErrorHandlerResponse::Response(
+            response.map_into_left_body(),
+        ));
+    }
+    let status = response.status();
+    let detail = match status {
+        StatusCode::NOT_FOUND => "no such resource".to_owned(),
+        StatusCode::METHOD_NOT_ALLOWED => "this method is not allowed on this resource".to_owned(),
+        StatusCode::PAYLOAD_TOO_LARGE => "the request body is too large".to_owned(),
+        _ => response
+            .response()
+            .error()
+            .map(|e| e.to_string())
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| status.canonical_reason().unwrap_or("error").to_owned()),
+    };
+    let slug = match status {
+        StatusCode::NOT_FOUND => "not-found",
+        StatusCode::METHOD_NOT_ALLOWED => "method-not-allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "payload-too-large",
+        s if s.is_server_error() => "internal",
+        _ => "malformed-request",
+    };
+    let problem = Problem {
+        kind: format!("/problems/{slug}"),
+        title: status.canonical_reason().unwrap_or("Error").to_owned(),
+        status: status.as_u16(),
+        detail,
+        errors: None,
+        extra: None,
+    };
+    let body = serde_json::to_string(&problem).unwrap_or_default();
+    let (request, old) = response.into_parts();
+    let mut new = HttpResponse::with_body(status, BoxBody::new(body));
+    for (name, value) in old.headers() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            new.headers_mut().append(name.clone(), value.clone());
+        }
+    }
+    new.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+    let new: HttpResponse<EitherBody<B>> = new.map_body(|_, body| EitherBody::right(body));
+    Ok(ErrorHandlerResponse::Response(ServiceResponse::new(
+        request, new,
+    )))
+}
+
+/// Maps actix's JSON extractor failures: syntax → 400, wrong shape → 422.
+pub fn json_error(error: actix_web::error::JsonPayloadError) -> ApiError {
+    use actix_web::error::JsonPayloadError as E;
+    match error {
+        E::OverflowKnownLength { .. } | E::Overflow { .. } => ApiError::PayloadTooLarge,
+        E::ContentType => {
+            ApiError::UnsupportedMediaType("the body must be application/json".to_owned())
+        }
+        E::Deserialize(e) if e.is_data() => {
+            ApiError::Validation(vec![FieldError::new("body", e.to_string())])
+        }
+        E::Deserialize(e) => ApiError::BadRequest(format!("malformed JSON: {e}")),
+        other => ApiError::BadRequest(other.to_string()),
+    }
+}
+
+pub fn query_error(error: actix_web::error::QueryPayloadError) -> ApiError {
+    ApiError::Validation(vec![FieldError::new("query", error.to_string())])
+}
+
+pub fn path_error(_: actix_web::error::PathError) -> ApiError {
+    // An id that cannot exist is simply not found: it leaks nothing.
+    ApiError::NotFound
+}

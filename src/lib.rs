@@ -1,0 +1,14 @@
+//! medesk: a consultation case manager for healthcare ventures.
+//!
+//! Layers, inside out: `domain` (rules, plain Rust) ← `db` (diesel) and
+//! `auth` (passwords, tokens) ← `http` (actix handlers) ← `app` (wiring).
+
+pub mod accounts;
+pub mod app;
+pub mod auth;
+pub mod clock;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod http;
+pub mod telemetry;

@@ -1,0 +1,153 @@
+//! The `medesk` binary: `serve`, `migrate`, `user add`.
+
+use std::io::{BufRead, IsTerminal};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use medesk::accounts::{NewAccount, create_blocking};
+use medesk::app::Application;
+use medesk::config::Config;
+use medesk::db::Database;
+use medesk::domain::account::Locale;
+use medesk::domain::role::Role;
+
+#[derive(Parser)]
+#[command(
+    name = "medesk",
+    version,
+    about = "Consultation case manager for healthcare ventures"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP server (applies pending migrations first).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Manage users.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a user of any role. The password is read from standard input
+    /// (or prompted for without echo), never from the command line.
+    Add {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        #[arg(long, default_value = "ja", value_parser = parse_locale)]
+        locale: Locale,
+        /// Organisation name (applicants only).
+        #[arg(long)]
+        organization: Option<String>,
+    },
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    s.parse()
+        .map_err(|e: medesk::domain::role::UnknownRole| e.to_string())
+}
+
+fn parse_locale(s: &str) -> Result<Locale, String> {
+    s.parse().map_err(|e: &str| e.to_owned())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    medesk::telemetry::init();
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("medesk: configuration error: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = match cli.command {
+        Command::Serve => serve(config),
+        Command::Migrate => Database::connect(&config.database, 1)
+            .map(|db| println!("migrations applied ({})", db.backend().name()))
+            .map_err(anyhow::Error::from),
+        Command::User {
+            command:
+                UserCommand::Add {
+                    email,
+                    name,
+                    role,
+                    locale,
+                    organization,
+                },
+        } => add_user(
+            &config,
+            &email,
+            &name,
+            role,
+            locale,
+            organization.as_deref(),
+        ),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("medesk: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(config: Config) -> anyhow::Result<()> {
+    actix_web::rt::System::new().block_on(async move {
+        let app = Application::build(config).await?;
+        app.run_until_stopped().await?;
+        tracing::info!("stopped");
+        Ok(())
+    })
+}
+
+fn add_user(
+    config: &Config,
+    email: &str,
+    name: &str,
+    role: Role,
+    locale: Locale,
+    organization: Option<&str>,
+) -> anyhow::Result<()> {
+    let password = read_password()?;
+    let db = Database::connect(&config.database, 1)?;
+    let user = create_blocking(
+        &db,
+        NewAccount {
+            email,
+            password: &password,
+            name,
+            role,
+            locale,
+            organization,
+        },
+    )?;
+    println!("created {} {} (id {})", user.role, user.email, user.id);
+    Ok(())
+}
+
+fn read_password() -> anyhow::Result<String> {
+    if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("Password: ")?;
+        let second = rpassword::prompt_password("Repeat password: ")?;
+        anyhow::ensure!(first == second, "the passwords differ");
+        Ok(first)
+    } else {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+    }
+}

@@ -1,0 +1,8 @@
+//! Black-box HTTP tests: the app on a random port, a fresh database per
+//! test, every test on SQLite and on PostgreSQL.
+
+#[macro_use]
+mod helpers;
+
+mod auth;
+mod service;
