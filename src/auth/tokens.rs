@@ -14,6 +14,9 @@ pub struct Claims {
     /// The user id.
     pub sub: String,
     pub role: Role,
+    /// The applicant's organisation (membership never changes after sign-up).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org: Option<i64>,
     pub iat: i64,
     pub exp: i64,
 }
@@ -39,10 +42,17 @@ impl TokenKeys {
     }
 
     /// Returns the token and its lifetime in seconds.
-    pub fn issue(&self, user_id: i64, role: Role, now_seconds: i64) -> (String, i64) {
+    pub fn issue(
+        &self,
+        user_id: i64,
+        role: Role,
+        organization_id: Option<i64>,
+        now_seconds: i64,
+    ) -> (String, i64) {
         let claims = Claims {
             sub: user_id.to_string(),
             role,
+            org: organization_id,
             iat: now_seconds,
             exp: now_seconds + ACCESS_TOKEN_SECONDS,
         };
@@ -88,11 +98,12 @@ mod tests {
     fn issued_token_verifies_with_claims() {
         let keys = TokenKeys::new(b"test-secret-test-secret-test-secret");
         let now = chrono::Utc::now().timestamp();
-        let (token, lifetime) = keys.issue(42, Role::Supporter, now);
+        let (token, lifetime) = keys.issue(42, Role::Supporter, Some(7), now);
         assert_eq!(lifetime, 900);
         let claims = keys.verify(&token).unwrap();
         assert_eq!(claims.sub, "42");
         assert_eq!(claims.role, Role::Supporter);
+        assert_eq!(claims.org, Some(7));
         assert_eq!(claims.exp - claims.iat, 900);
     }
 
@@ -100,17 +111,18 @@ mod tests {
     fn expired_wrong_key_and_other_algorithms_are_refused() {
         let keys = TokenKeys::new(b"test-secret-test-secret-test-secret");
         let long_ago = chrono::Utc::now().timestamp() - 3600;
-        let (expired, _) = keys.issue(1, Role::Admin, long_ago);
+        let (expired, _) = keys.issue(1, Role::Admin, None, long_ago);
         assert!(keys.verify(&expired).is_none());
 
         let other = TokenKeys::new(b"another-secret-another-secret-xx");
-        let (foreign, _) = other.issue(1, Role::Admin, chrono::Utc::now().timestamp());
+        let (foreign, _) = other.issue(1, Role::Admin, None, chrono::Utc::now().timestamp());
         assert!(keys.verify(&foreign).is_none());
 
         // Same secret, HS512: refused because the algorithm is pinned.
         let claims = Claims {
             sub: "1".into(),
             role: Role::Admin,
+            org: None,
             iat: chrono::Utc::now().timestamp(),
             exp: chrono::Utc::now().timestamp() + 60,
         };

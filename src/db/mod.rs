@@ -2,6 +2,18 @@
 //! embedded migrations, and the rule that diesel never runs on the async
 //! executor threads.
 
+/// Runs the same diesel expression on the concrete connection, for the few
+/// statements `MultiConnection` cannot express (multi-row inserts, upserts).
+macro_rules! on_backend {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $conn {
+            $crate::db::AnyConnection::Sqlite($c) => $body,
+            $crate::db::AnyConnection::Postgres($c) => $body,
+        }
+    };
+}
+
+pub mod cases;
 pub mod schema;
 pub mod tokens;
 pub mod users;
@@ -144,50 +156,44 @@ impl Database {
     }
 
     /// Runs read-only work on a pooled connection, off the async threads.
-    pub async fn read<T, F>(&self, work: F) -> DbResult<T>
+    pub async fn read<T, E, F>(&self, work: F) -> Result<T, E>
     where
-        F: FnOnce(&mut AnyConnection) -> DbResult<T> + Send + 'static,
+        F: FnOnce(&mut AnyConnection) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
+        E: From<DbError> + Send + 'static,
     {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .expect("semaphore never closed");
+        let _permit = self.permits.acquire().await.expect("semaphore never closed");
         let pool = self.pool.clone();
         tokio::task::spawn_blocking(move || {
-            let mut conn = pool.get()?;
+            let mut conn = pool.get().map_err(DbError::from)?;
             work(&mut conn)
         })
-        .await?
+        .await
+        .map_err(DbError::from)?
     }
 
-    /// Runs `work` in one transaction, off the async threads. On SQLite,
-    /// writers take turns so the transaction never waits on a lock upgrade.
-    pub async fn write<T, F>(&self, work: F) -> DbResult<T>
+    /// Runs `work` in one transaction, off the async threads; any error rolls
+    /// it back. On SQLite, writers take turns so the transaction never waits
+    /// on a lock upgrade.
+    pub async fn write<T, E, F>(&self, work: F) -> Result<T, E>
     where
-        F: FnOnce(&mut AnyConnection) -> DbResult<T> + Send + 'static,
+        F: FnOnce(&mut AnyConnection) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
+        E: From<DbError> + From<diesel::result::Error> + Send + 'static,
     {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .expect("semaphore never closed");
+        let _permit = self.permits.acquire().await.expect("semaphore never closed");
         let pool = self.pool.clone();
         let writer = self.sqlite_writer.clone();
         let backend = self.backend;
         tokio::task::spawn_blocking(move || {
-            let mut pooled = pool.get()?;
+            let mut pooled = pool.get().map_err(DbError::from)?;
             let conn: &mut AnyConnection = &mut pooled;
-            let _turn = (backend == Backend::Sqlite).then(|| {
-                writer
-                    .lock()
-                    .unwrap_or_else(|poisoned| poisoned.into_inner())
-            });
+            let _turn = (backend == Backend::Sqlite)
+                .then(|| writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner()));
             conn.transaction(work)
         })
-        .await?
+        .await
+        .map_err(DbError::from)?
     }
 
     /// Blocking access for the CLI and start-up (not for request handlers).

@@ -40,4 +40,117 @@ diesel::table! {
 diesel::joinable!(users -> organizations (organization_id));
 diesel::joinable!(refresh_tokens -> users (user_id));
 
-diesel::allow_tables_to_appear_in_same_query!(organizations, users, refresh_tokens);
+
+diesel::table! {
+    case_counters (year) {
+        year -> Integer,
+        last -> BigInt,
+    }
+}
+
+diesel::table! {
+    cases (id) {
+        id -> BigInt,
+        number -> Text,
+        organization_id -> BigInt,
+        applicant_id -> Nullable<BigInt>,
+        filed_by -> Nullable<BigInt>,
+        title -> Text,
+        description -> Text,
+        product_type -> Text,
+        stage -> Text,
+        language -> Text,
+        organization_name -> Text,
+        organization_kind -> Text,
+        status -> Text,
+        resume_to -> Nullable<Text>,
+        outcome -> Nullable<Text>,
+        priority -> Nullable<Text>,
+        confirmed_product_type -> Nullable<Text>,
+        effective_product_type -> Text,
+        route -> Nullable<Text>,
+        refer_to -> Nullable<Text>,
+        claimed_by -> Nullable<BigInt>,
+        received_on -> Text,
+        received_at -> BigInt,
+        updated_at -> BigInt,
+        triaged_at -> Nullable<BigInt>,
+        closed_at -> Nullable<BigInt>,
+        version -> BigInt,
+    }
+}
+
+diesel::table! {
+    case_categories (case_id, kind, category) {
+        case_id -> BigInt,
+        kind -> Text,
+        category -> Text,
+        effective -> Bool,
+    }
+}
+
+diesel::table! {
+    case_events (id) {
+        id -> BigInt,
+        case_id -> BigInt,
+        at -> BigInt,
+        actor_id -> Nullable<BigInt>,
+        kind -> Text,
+        from_status -> Nullable<Text>,
+        to_status -> Nullable<Text>,
+        detail -> Nullable<Text>,
+        audience -> Text,
+    }
+}
+
+diesel::table! {
+    case_messages (id) {
+        id -> BigInt,
+        case_id -> BigInt,
+        author_id -> BigInt,
+        visibility -> Text,
+        body -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    case_access_log (id) {
+        id -> BigInt,
+        case_id -> BigInt,
+        user_id -> BigInt,
+        at -> BigInt,
+        what -> Text,
+    }
+}
+
+diesel::table! {
+    invitations (id) {
+        id -> BigInt,
+        organization_id -> BigInt,
+        email -> Text,
+        token_hash -> Text,
+        invited_by -> BigInt,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::joinable!(cases -> organizations (organization_id));
+diesel::joinable!(case_categories -> cases (case_id));
+diesel::joinable!(case_events -> cases (case_id));
+diesel::joinable!(case_messages -> cases (case_id));
+diesel::joinable!(case_access_log -> cases (case_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    cases,
+    case_categories,
+    case_events,
+    case_messages,
+    case_access_log,
+    users,
+    organizations,
+    invitations,
+    refresh_tokens,
+);

@@ -2,6 +2,7 @@
 //! read and unit-tested alone.
 
 pub mod account;
+pub mod case;
 pub mod lifecycle;
 pub mod role;
 pub mod vocabulary;

@@ -402,7 +402,7 @@ fn token_response(state: &AppState, user: &UserRow, refresh_token: String) -> To
     let (access_token, expires_in) =
         state
             .tokens
-            .issue(user.id, role, chrono::Utc::now().timestamp());
+            .issue(user.id, role, user.organization_id, chrono::Utc::now().timestamp());
     TokenResponse {
         access_token,
         refresh_token,

@@ -16,6 +16,7 @@ use crate::domain::role::Role;
 pub struct AuthUser {
     pub id: i64,
     pub role: Role,
+    pub organization_id: Option<i64>,
 }
 
 impl AuthUser {
@@ -65,6 +66,7 @@ fn authenticate(req: &HttpRequest) -> Result<AuthUser, ApiError> {
     Ok(AuthUser {
         id,
         role: claims.role,
+        organization_id: claims.org,
     })
 }
 
@@ -83,4 +85,46 @@ pub fn client_address(req: &HttpRequest, trust_forwarded_for: bool) -> IpAddr {
     forwarded
         .or_else(|| req.peer_addr().map(|addr| addr.ip()))
         .unwrap_or(IpAddr::from([0, 0, 0, 0]))
+}
+
+/// `If-Match: "<version>"` (also bare or weak `W/"…"`); absent means
+/// "whatever the current version is".
+#[derive(Debug, Clone, Copy)]
+pub struct IfMatch(pub Option<i64>);
+
+impl IfMatch {
+    /// 412 when the client's version is not the current one.
+    pub fn check(&self, current: i64) -> Result<(), ApiError> {
+        match self.0 {
+            Some(expected) if expected != current => Err(ApiError::PreconditionFailed(
+                expected.to_string(),
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl FromRequest for IfMatch {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let Some(value) = req.headers().get(header::IF_MATCH) else {
+            return ready(Ok(IfMatch(None)));
+        };
+        let parsed = value.to_str().ok().and_then(|raw| {
+            let raw = raw.trim();
+            if raw == "*" {
+                return Some(None);
+            }
+            let raw = raw.strip_prefix("W/").unwrap_or(raw);
+            raw.trim_matches('"').parse::<i64>().ok().map(Some)
+        });
+        ready(match parsed {
+            Some(version) => Ok(IfMatch(version)),
+            None => Err(ApiError::BadRequest(
+                "If-Match must be a case version, e.g. \"3\"".to_owned(),
+            )),
+        })
+    }
 }

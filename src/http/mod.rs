@@ -1,6 +1,8 @@
 //! HTTP: routes, extractors, problem+json mapping and the OpenAPI document.
 
 pub mod accounts;
+pub mod admin;
+pub mod cases;
 pub mod extract;
 pub mod fallback;
 pub mod openapi;
@@ -38,5 +40,16 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(accounts::refresh)
         .service(accounts::logout)
         .service(accounts::me)
-        .service(accounts::create_user);
+        .service(accounts::create_user)
+        .service(cases::create_case)
+        .service(cases::list_cases)
+        .service(cases::get_case)
+        .service(cases::claim)
+        .service(cases::triage)
+        .service(cases::change_status)
+        .service(cases::events)
+        .service(cases::post_message)
+        .service(cases::list_messages)
+        .service(cases::triage_queue)
+        .service(admin::access_log);
 }

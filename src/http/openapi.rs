@@ -5,7 +5,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
-use super::{accounts, problem, service};
+use super::{accounts, admin, cases, problem, service};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -21,12 +21,25 @@ use super::{accounts, problem, service};
         accounts::logout,
         accounts::me,
         accounts::create_user,
+        cases::create_case,
+        cases::list_cases,
+        cases::get_case,
+        cases::claim,
+        cases::triage,
+        cases::change_status,
+        cases::events,
+        cases::post_message,
+        cases::list_messages,
+        cases::triage_queue,
+        admin::access_log,
     ),
     components(schemas(problem::Problem, problem::FieldError)),
     modifiers(&BearerAuth),
     tags(
         (name = "service", description = "Health and documentation"),
         (name = "auth", description = "Accounts and sign-in"),
+        (name = "cases", description = "Consultation cases: intake, lifecycle, timeline, messages"),
+        (name = "admin", description = "Operator views"),
     )
 )]
 pub struct ApiDoc;

@@ -132,6 +132,23 @@ impl From<DbError> for ApiError {
     }
 }
 
+impl From<Vec<crate::domain::case::Invalid>> for ApiError {
+    fn from(problems: Vec<crate::domain::case::Invalid>) -> Self {
+        ApiError::Validation(
+            problems
+                .into_iter()
+                .map(|p| FieldError::new(p.field, p.message))
+                .collect(),
+        )
+    }
+}
+
+impl From<diesel::result::Error> for ApiError {
+    fn from(error: diesel::result::Error) -> Self {
+        DbError::from(error).into()
+    }
+}
+
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {

@@ -1,0 +1,561 @@
+//! Cases, their category tags, timeline events, messages and access log.
+
+use std::collections::HashMap;
+
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Integer};
+
+use super::schema::{
+    case_access_log, case_categories, case_events, case_messages, cases, organizations, users,
+};
+use super::{AnyConnection, DbResult};
+
+#[derive(Debug, Clone, Queryable)]
+pub struct CaseRow {
+    pub id: i64,
+    pub number: String,
+    pub organization_id: i64,
+    pub applicant_id: Option<i64>,
+    pub filed_by: Option<i64>,
+    pub title: String,
+    pub description: String,
+    pub product_type: String,
+    pub stage: String,
+    pub language: String,
+    pub organization_name: String,
+    pub organization_kind: String,
+    pub status: String,
+    pub resume_to: Option<String>,
+    pub outcome: Option<String>,
+    pub priority: Option<String>,
+    pub confirmed_product_type: Option<String>,
+    pub effective_product_type: String,
+    pub route: Option<String>,
+    pub refer_to: Option<String>,
+    pub claimed_by: Option<i64>,
+    pub received_on: String,
+    pub received_at: i64,
+    pub updated_at: i64,
+    pub triaged_at: Option<i64>,
+    pub closed_at: Option<i64>,
+    pub version: i64,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = cases)]
+pub struct NewCase<'a> {
+    pub number: &'a str,
+    pub organization_id: i64,
+    pub applicant_id: Option<i64>,
+    pub filed_by: Option<i64>,
+    pub title: &'a str,
+    pub description: &'a str,
+    pub product_type: &'a str,
+    pub stage: &'a str,
+    pub language: &'a str,
+    pub organization_name: &'a str,
+    pub organization_kind: &'a str,
+    pub status: &'a str,
+    pub effective_product_type: &'a str,
+    pub outcome: Option<&'a str>,
+    pub received_on: &'a str,
+    pub received_at: i64,
+    pub updated_at: i64,
+    pub closed_at: Option<i64>,
+}
+
+#[derive(QueryableByName)]
+struct Sequence {
+    #[diesel(sql_type = BigInt)]
+    last: i64,
+}
+
+/// The next case sequence number of `year`, in one statement (an upsert
+/// with RETURNING) so concurrent intakes never read-modify-write.
+pub fn next_sequence(conn: &mut AnyConnection, year: i32) -> DbResult<i64> {
+    const UPSERT: &str = "INSERT INTO case_counters (year, last) VALUES ({y}, 1)
+         ON CONFLICT (year) DO UPDATE SET last = case_counters.last + 1
+         RETURNING last";
+    let row: Sequence = match conn {
+        AnyConnection::Sqlite(conn) => diesel::sql_query(UPSERT.replace("{y}", "?"))
+            .bind::<Integer, _>(year)
+            .get_result(conn)?,
+        AnyConnection::Postgres(conn) => diesel::sql_query(UPSERT.replace("{y}", "$1"))
+            .bind::<Integer, _>(year)
+            .get_result(conn)?,
+    };
+    Ok(row.last)
+}
+
+pub fn insert(conn: &mut AnyConnection, case: &NewCase<'_>) -> DbResult<CaseRow> {
+    Ok(diesel::insert_into(cases::table)
+        .values(case)
+        .returning(cases::all_columns)
+        .get_result(conn)?)
+}
+
+pub const APPLICANT: &str = "applicant";
+pub const CONFIRMED: &str = "confirmed";
+
+/// Stores the applicant's categories (which count until triage confirms).
+pub fn insert_applicant_categories(
+    conn: &mut AnyConnection,
+    case_id: i64,
+    categories: &[&str],
+) -> DbResult<()> {
+    let rows: Vec<_> = categories
+        .iter()
+        .map(|category| {
+            (
+                case_categories::case_id.eq(case_id),
+                case_categories::kind.eq(APPLICANT),
+                case_categories::category.eq(*category),
+                case_categories::effective.eq(true),
+            )
+        })
+        .collect();
+    let insert = diesel::insert_into(case_categories::table).values(rows);
+    on_backend!(conn, |c| insert.execute(c))?;
+    Ok(())
+}
+
+/// Replaces the confirmed categories; from now on they are what counts.
+pub fn confirm_categories(
+    conn: &mut AnyConnection,
+    case_id: i64,
+    categories: &[&str],
+) -> DbResult<()> {
+    diesel::delete(
+        case_categories::table
+            .filter(case_categories::case_id.eq(case_id))
+            .filter(case_categories::kind.eq(CONFIRMED)),
+    )
+    .execute(conn)?;
+    diesel::update(case_categories::table.filter(case_categories::case_id.eq(case_id)))
+        .set(case_categories::effective.eq(false))
+        .execute(conn)?;
+    let rows: Vec<_> = categories
+        .iter()
+        .map(|category| {
+            (
+                case_categories::case_id.eq(case_id),
+                case_categories::kind.eq(CONFIRMED),
+                case_categories::category.eq(*category),
+                case_categories::effective.eq(true),
+            )
+        })
+        .collect();
+    let insert = diesel::insert_into(case_categories::table).values(rows);
+    on_backend!(conn, |c| insert.execute(c))?;
+    Ok(())
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct CaseCategories {
+    pub applicant: Vec<String>,
+    pub confirmed: Vec<String>,
+}
+
+/// Categories of several cases in one query.
+pub fn categories_of(
+    conn: &mut AnyConnection,
+    case_ids: &[i64],
+) -> DbResult<HashMap<i64, CaseCategories>> {
+    let rows: Vec<(i64, String, String)> = case_categories::table
+        .filter(case_categories::case_id.eq_any(case_ids))
+        .select((
+            case_categories::case_id,
+            case_categories::kind,
+            case_categories::category,
+        ))
+        .load(conn)?;
+    let mut map: HashMap<i64, CaseCategories> = HashMap::new();
+    for (case_id, kind, category) in rows {
+        let entry = map.entry(case_id).or_default();
+        if kind == CONFIRMED {
+            entry.confirmed.push(category);
+        } else {
+            entry.applicant.push(category);
+        }
+    }
+    Ok(map)
+}
+
+pub fn find(conn: &mut AnyConnection, id: i64) -> DbResult<Option<CaseRow>> {
+    Ok(cases::table
+        .find(id)
+        .select(cases::all_columns)
+        .first(conn)
+        .optional()?)
+}
+
+/// What a state change writes; None leaves a column as it is.
+#[derive(Debug, Default)]
+pub struct CaseChanges<'a> {
+    pub status: Option<&'a str>,
+    pub resume_to: Option<Option<&'a str>>,
+    pub outcome: Option<Option<&'a str>>,
+    pub priority: Option<&'a str>,
+    pub confirmed_product_type: Option<&'a str>,
+    pub route: Option<&'a str>,
+    pub refer_to: Option<Option<&'a str>>,
+    pub claimed_by: Option<i64>,
+    pub triaged_at: Option<i64>,
+    pub closed_at: Option<Option<i64>>,
+}
+
+#[derive(AsChangeset)]
+#[diesel(table_name = cases)]
+struct ChangeSet<'a> {
+    status: Option<&'a str>,
+    resume_to: Option<Option<&'a str>>,
+    outcome: Option<Option<&'a str>>,
+    priority: Option<&'a str>,
+    confirmed_product_type: Option<&'a str>,
+    effective_product_type: Option<&'a str>,
+    route: Option<&'a str>,
+    refer_to: Option<Option<&'a str>>,
+    claimed_by: Option<i64>,
+    triaged_at: Option<i64>,
+    closed_at: Option<Option<i64>>,
+    updated_at: i64,
+    version: i64,
+}
+
+/// Applies `changes` if the case is still at `expected_version`; returns
+/// false when someone else changed it first (optimistic concurrency).
+pub fn update_if_version(
+    conn: &mut AnyConnection,
+    id: i64,
+    expected_version: i64,
+    changes: &CaseChanges<'_>,
+    now: i64,
+) -> DbResult<bool> {
+    let updated = diesel::update(
+        cases::table
+            .find(id)
+            .filter(cases::version.eq(expected_version)),
+    )
+    .set(ChangeSet {
+        status: changes.status,
+        resume_to: changes.resume_to,
+        outcome: changes.outcome,
+        priority: changes.priority,
+        confirmed_product_type: changes.confirmed_product_type,
+        effective_product_type: changes.confirmed_product_type,
+        route: changes.route,
+        refer_to: changes.refer_to,
+        claimed_by: changes.claimed_by,
+        triaged_at: changes.triaged_at,
+        closed_at: changes.closed_at,
+        updated_at: now,
+        version: expected_version + 1,
+    })
+    .execute(conn)?;
+    Ok(updated == 1)
+}
+
+/// Bumps the version when something hangs off the case changed (a message).
+pub fn touch(conn: &mut AnyConnection, id: i64, now: i64) -> DbResult<()> {
+    diesel::update(cases::table.find(id))
+        .set((
+            cases::updated_at.eq(now),
+            cases::version.eq(cases::version + 1),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+#[derive(Debug, Default)]
+pub struct CaseFilter {
+    pub organization_id: Option<i64>,
+    /// Restrict to these case ids (an expert's assignments).
+    pub only_ids: Option<Vec<i64>>,
+    pub status: Option<String>,
+    pub product_type: Option<String>,
+    pub category: Option<String>,
+    pub text: Option<String>,
+    /// Keyset cursor: strictly older than (received_at, id).
+    pub before: Option<(i64, i64)>,
+    pub limit: i64,
+}
+
+diesel::define_sql_function!(fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text);
+
+/// Newest first, keyset-paginated.
+pub fn list(conn: &mut AnyConnection, filter: &CaseFilter) -> DbResult<Vec<CaseRow>> {
+    let mut query = cases::table
+        .select(cases::all_columns)
+        .order((cases::received_at.desc(), cases::id.desc()))
+        .limit(filter.limit)
+        .into_boxed();
+    if let Some(org) = filter.organization_id {
+        query = query.filter(cases::organization_id.eq(org));
+    }
+    if let Some(ids) = &filter.only_ids {
+        query = query.filter(cases::id.eq_any(ids.clone()));
+    }
+    if let Some(status) = &filter.status {
+        query = query.filter(cases::status.eq(status.clone()));
+    }
+    if let Some(product_type) = &filter.product_type {
+        query = query.filter(cases::effective_product_type.eq(product_type.clone()));
+    }
+    if let Some(category) = &filter.category {
+        query = query.filter(
+            cases::id.eq_any(
+                case_categories::table
+                    .filter(case_categories::category.eq(category.clone()))
+                    .filter(case_categories::effective.eq(true))
+                    .select(case_categories::case_id),
+            ),
+        );
+    }
+    if let Some(text) = &filter.text {
+        let pattern = format!("%{}%", escape_like(&text.to_lowercase()));
+        query = query.filter(
+            lower(cases::title)
+                .like(pattern.clone())
+                .escape('\\')
+                .or(lower(cases::description).like(pattern).escape('\\')),
+        );
+    }
+    if let Some((received_at, id)) = filter.before {
+        query = query.filter(
+            cases::received_at
+                .lt(received_at)
+                .or(cases::received_at.eq(received_at).and(cases::id.lt(id))),
+        );
+    }
+    Ok(query.load(conn)?)
+}
+
+fn escape_like(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
+}
+
+/// Untriaged cases (submitted, or claimed but not triaged), oldest first.
+pub fn triage_queue(conn: &mut AnyConnection, limit: i64) -> DbResult<Vec<CaseRow>> {
+    Ok(cases::table
+        .filter(cases::status.eq_any(["submitted", "triage"]))
+        .select(cases::all_columns)
+        .order((cases::received_at.asc(), cases::id.asc()))
+        .limit(limit)
+        .load(conn)?)
+}
+
+pub struct NewEvent<'a> {
+    pub case_id: i64,
+    pub at: i64,
+    pub actor_id: Option<i64>,
+    pub kind: &'a str,
+    pub from_status: Option<&'a str>,
+    pub to_status: Option<&'a str>,
+    pub detail: Option<String>,
+    /// Desk-only events (internal notes and messages) are hidden from applicants.
+    pub desk_only: bool,
+}
+
+pub const AUDIENCE_ALL: &str = "all";
+pub const AUDIENCE_DESK: &str = "desk";
+
+pub fn insert_event(conn: &mut AnyConnection, event: NewEvent<'_>) -> DbResult<()> {
+    diesel::insert_into(case_events::table)
+        .values((
+            case_events::case_id.eq(event.case_id),
+            case_events::at.eq(event.at),
+            case_events::actor_id.eq(event.actor_id),
+            case_events::kind.eq(event.kind),
+            case_events::from_status.eq(event.from_status),
+            case_events::to_status.eq(event.to_status),
+            case_events::detail.eq(event.detail),
+            case_events::audience.eq(if event.desk_only {
+                AUDIENCE_DESK
+            } else {
+                AUDIENCE_ALL
+            }),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+#[derive(Debug, Queryable)]
+pub struct EventRow {
+    pub id: i64,
+    pub at: i64,
+    pub kind: String,
+    pub from_status: Option<String>,
+    pub to_status: Option<String>,
+    pub detail: Option<String>,
+    pub actor_id: Option<i64>,
+    pub actor_name: Option<String>,
+    pub actor_role: Option<String>,
+}
+
+pub fn events(conn: &mut AnyConnection, case_id: i64, desk: bool) -> DbResult<Vec<EventRow>> {
+    let mut query = case_events::table
+        .left_join(users::table.on(users::id.nullable().eq(case_events::actor_id)))
+        .filter(case_events::case_id.eq(case_id))
+        .select((
+            case_events::id,
+            case_events::at,
+            case_events::kind,
+            case_events::from_status,
+            case_events::to_status,
+            case_events::detail,
+            case_events::actor_id,
+            users::name.nullable(),
+            users::role.nullable(),
+        ))
+        .order(case_events::id.asc())
+        .into_boxed();
+    if !desk {
+        query = query.filter(case_events::audience.eq(AUDIENCE_ALL));
+    }
+    Ok(query.load(conn)?)
+}
+
+pub fn insert_message(
+    conn: &mut AnyConnection,
+    case_id: i64,
+    author_id: i64,
+    visibility: &str,
+    body: &str,
+    now: i64,
+) -> DbResult<i64> {
+    Ok(diesel::insert_into(case_messages::table)
+        .values((
+            case_messages::case_id.eq(case_id),
+            case_messages::author_id.eq(author_id),
+            case_messages::visibility.eq(visibility),
+            case_messages::body.eq(body),
+            case_messages::created_at.eq(now),
+        ))
+        .returning(case_messages::id)
+        .get_result(conn)?)
+}
+
+#[derive(Debug, Queryable)]
+pub struct MessageRow {
+    pub id: i64,
+    pub created_at: i64,
+    pub visibility: String,
+    pub body: String,
+    pub author_id: i64,
+    pub author_name: String,
+    pub author_role: String,
+}
+
+pub fn messages(
+    conn: &mut AnyConnection,
+    case_id: i64,
+    only_visibility: Option<&str>,
+) -> DbResult<Vec<MessageRow>> {
+    let mut query = case_messages::table
+        .inner_join(users::table.on(users::id.eq(case_messages::author_id)))
+        .filter(case_messages::case_id.eq(case_id))
+        .select((
+            case_messages::id,
+            case_messages::created_at,
+            case_messages::visibility,
+            case_messages::body,
+            users::id,
+            users::name,
+            users::role,
+        ))
+        .order(case_messages::id.asc())
+        .into_boxed();
+    if let Some(visibility) = only_visibility {
+        query = query.filter(case_messages::visibility.eq(visibility.to_owned()));
+    }
+    Ok(query.load(conn)?)
+}
+
+pub fn log_access(
+    conn: &mut AnyConnection,
+    case_ids: &[i64],
+    user_id: i64,
+    what: &str,
+    now: i64,
+) -> DbResult<()> {
+    if case_ids.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<_> = case_ids
+        .iter()
+        .map(|case_id| {
+            (
+                case_access_log::case_id.eq(*case_id),
+                case_access_log::user_id.eq(user_id),
+                case_access_log::at.eq(now),
+                case_access_log::what.eq(what),
+            )
+        })
+        .collect();
+    let insert = diesel::insert_into(case_access_log::table).values(rows);
+    on_backend!(conn, |c| insert.execute(c))?;
+    Ok(())
+}
+
+#[derive(Debug, Queryable)]
+pub struct AccessRow {
+    pub id: i64,
+    pub case_id: i64,
+    pub case_number: String,
+    pub user_id: i64,
+    pub user_email: String,
+    pub user_role: String,
+    pub at: i64,
+    pub what: String,
+}
+
+pub fn access_log(
+    conn: &mut AnyConnection,
+    case_id: Option<i64>,
+    user_id: Option<i64>,
+    before_id: Option<i64>,
+    limit: i64,
+) -> DbResult<Vec<AccessRow>> {
+    let mut query = case_access_log::table
+        .inner_join(cases::table)
+        .inner_join(users::table.on(users::id.eq(case_access_log::user_id)))
+        .select((
+            case_access_log::id,
+            case_access_log::case_id,
+            cases::number,
+            case_access_log::user_id,
+            users::email,
+            users::role,
+            case_access_log::at,
+            case_access_log::what,
+        ))
+        .order(case_access_log::id.desc())
+        .limit(limit)
+        .into_boxed();
+    if let Some(case_id) = case_id {
+        query = query.filter(case_access_log::case_id.eq(case_id));
+    }
+    if let Some(user_id) = user_id {
+        query = query.filter(case_access_log::user_id.eq(user_id));
+    }
+    if let Some(before) = before_id {
+        query = query.filter(case_access_log::id.lt(before));
+    }
+    Ok(query.load(conn)?)
+}
+
+/// The organisation's name and kind, for a case filed on its behalf.
+pub fn organization(conn: &mut AnyConnection, id: i64) -> DbResult<Option<(String, String)>> {
+    Ok(organizations::table
+        .find(id)
+        .select((organizations::name, organizations::kind))
+        .first(conn)
+        .optional()?)
+}

@@ -1,0 +1,455 @@
+//! Case rules outside the lifecycle: intake validation, numbering, the desk
+//! calendar, who may read what, and how a requested status maps to an action.
+
+use chrono::{DateTime, Datelike, FixedOffset, NaiveDate};
+
+use super::lifecycle::{Action, CaseState};
+use super::role::Role;
+use super::vocabulary::{
+    CaseStatus, Category, Lang, MessageVisibility, OrganizationKind, Outcome, ProductType, Stage,
+};
+
+pub const TITLE_MAX_CHARS: usize = 200;
+pub const DESCRIPTION_MAX_CHARS: usize = 20_000;
+pub const MESSAGE_MAX_CHARS: usize = 20_000;
+pub const NOTE_MAX_CHARS: usize = 5_000;
+
+/// A refused input field, named as the API names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalid {
+    pub field: String,
+    pub message: String,
+}
+
+impl Invalid {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Collects every problem of a form so the client can show them all at once.
+#[derive(Debug, Default)]
+pub struct Problems(pub Vec<Invalid>);
+
+impl Problems {
+    pub fn push(&mut self, field: &str, message: impl Into<String>) {
+        self.0.push(Invalid::new(field, message));
+    }
+
+    pub fn required<'a>(&mut self, field: &str, value: Option<&'a str>) -> Option<&'a str> {
+        if value.is_none() {
+            self.push(field, "is required");
+        }
+        value
+    }
+
+    /// Keeps the value, or records the error under `field`.
+    pub fn check<T, E: ToString>(&mut self, field: &str, result: Result<T, E>) -> Option<T> {
+        result.map_err(|e| self.push(field, e.to_string())).ok()
+    }
+
+    pub fn into_result(self) -> Result<(), Vec<Invalid>> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(self.0)
+        }
+    }
+}
+
+/// Text stored verbatim: only its length (in characters) and emptiness are checked.
+pub fn parse_text(raw: &str, max_chars: usize) -> Result<String, String> {
+    if raw.trim().is_empty() {
+        return Err("must not be empty".to_owned());
+    }
+    let chars = raw.chars().count();
+    if chars > max_chars {
+        return Err(format!("must be at most {max_chars} characters (got {chars})"));
+    }
+    Ok(raw.to_owned())
+}
+
+/// At least one known category, none twice; kept in the canonical order.
+pub fn parse_categories(raw: &[String]) -> Result<Vec<Category>, String> {
+    if raw.is_empty() {
+        return Err("must name at least one category".to_owned());
+    }
+    let mut categories = Vec::with_capacity(raw.len());
+    for code in raw {
+        let category: Category = code.parse().map_err(|e: super::vocabulary::UnknownCode| e.to_string())?;
+        if categories.contains(&category) {
+            return Err(format!("lists {code:?} twice"));
+        }
+        categories.push(category);
+    }
+    categories.sort();
+    Ok(categories)
+}
+
+/// A validated consultation request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Intake {
+    pub title: String,
+    pub description: String,
+    pub product_type: ProductType,
+    pub categories: Vec<Category>,
+    pub stage: Stage,
+    pub language: Lang,
+    pub organization_name: Option<String>,
+    pub organization_kind: Option<OrganizationKind>,
+}
+
+/// The request as it arrives; every field optional so that each missing one
+/// is reported by name.
+#[derive(Debug, Default, Clone)]
+pub struct IntakeForm<'a> {
+    pub title: Option<&'a str>,
+    pub description: Option<&'a str>,
+    pub product_type: Option<&'a str>,
+    pub categories: Option<&'a [String]>,
+    pub stage: Option<&'a str>,
+    pub language: Option<&'a str>,
+    pub organization_name: Option<&'a str>,
+    pub organization_kind: Option<&'a str>,
+}
+
+impl IntakeForm<'_> {
+    pub fn validate(&self) -> Result<Intake, Vec<Invalid>> {
+        let mut problems = Problems::default();
+        let title = problems
+            .required("title", self.title)
+            .and_then(|t| problems.check("title", parse_text(t, TITLE_MAX_CHARS)));
+        let description = problems
+            .required("description", self.description)
+            .and_then(|d| problems.check("description", parse_text(d, DESCRIPTION_MAX_CHARS)));
+        let product_type = problems
+            .required("product_type", self.product_type)
+            .and_then(|p| problems.check("product_type", p.parse::<ProductType>()));
+        let categories = match self.categories {
+            None => {
+                problems.push("categories", "must name at least one category");
+                None
+            }
+            Some(raw) => problems.check("categories", parse_categories(raw)),
+        };
+        let stage = problems
+            .required("stage", self.stage)
+            .and_then(|s| problems.check("stage", s.parse::<Stage>()));
+        let language = match self.language {
+            None => Some(Lang::Ja),
+            Some(l) => problems.check("language", l.parse::<Lang>()),
+        };
+        let organization_name = match self.organization_name {
+            None => Some(None),
+            Some(name) => problems
+                .check(
+                    "organization.name",
+                    super::account::parse_display_name(name, 200),
+                )
+                .map(Some),
+        };
+        let organization_kind = match self.organization_kind {
+            None => Some(None),
+            Some(kind) => problems
+                .check("organization.kind", kind.parse::<OrganizationKind>())
+                .map(Some),
+        };
+        problems.into_result()?;
+        Ok(Intake {
+            title: title.expect("checked"),
+            description: description.expect("checked"),
+            product_type: product_type.expect("checked"),
+            categories: categories.expect("checked"),
+            stage: stage.expect("checked"),
+            language: language.expect("checked"),
+            organization_name: organization_name.expect("checked"),
+            organization_kind: organization_kind.expect("checked"),
+        })
+    }
+}
+
+/// The desk works in Japan: dates and case-number years are in JST (UTC+9,
+/// no daylight saving).
+pub fn desk_offset() -> FixedOffset {
+    FixedOffset::east_opt(9 * 3600).expect("valid offset")
+}
+
+pub fn desk_date(micros: i64) -> NaiveDate {
+    DateTime::from_timestamp_micros(micros)
+        .unwrap_or_default()
+        .with_timezone(&desk_offset())
+        .date_naive()
+}
+
+/// `MD-2026-00042`: unique per desk and year; numbers may have gaps.
+pub fn case_number(received_on: NaiveDate, sequence: i64) -> String {
+    format!("MD-{}-{sequence:05}", received_on.year())
+}
+
+/// What a role may see of a case, given its relation to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CaseView {
+    /// Desk staff, or an expert who accepted: everything, reads are logged.
+    Desk,
+    /// A member of the case's organisation: the case and public messages.
+    Applicant,
+    /// An assigned expert who has not accepted yet: a summary without
+    /// confidential text.
+    ExpertSummary,
+    /// Not visible at all (answered as 404, which leaks nothing).
+    Hidden,
+}
+
+/// The per-object read rule of PRODUCT.md's roles table. `assignment` is the
+/// caller's expert assignment on this case: None, Some(false) proposed,
+/// Some(true) accepted.
+pub fn case_view(role: Role, is_member: bool, assignment: Option<bool>) -> CaseView {
+    match role {
+        Role::Supporter | Role::Admin => CaseView::Desk,
+        Role::Applicant if is_member => CaseView::Applicant,
+        Role::Expert => match assignment {
+            Some(true) => CaseView::Desk,
+            Some(false) => CaseView::ExpertSummary,
+            None => CaseView::Hidden,
+        },
+        // Managers see aggregates only; non-members see nothing.
+        Role::Manager | Role::Applicant => CaseView::Hidden,
+    }
+}
+
+impl CaseView {
+    pub fn sees_internal(self) -> bool {
+        self == CaseView::Desk
+    }
+
+    /// Reads of case text by desk staff and experts go to the access log.
+    pub fn is_logged(self) -> bool {
+        matches!(self, CaseView::Desk | CaseView::ExpertSummary)
+    }
+
+    pub fn may_see_messages(self, visibility: MessageVisibility) -> bool {
+        match self {
+            CaseView::Desk => true,
+            CaseView::Applicant => visibility == MessageVisibility::Applicant,
+            CaseView::ExpertSummary | CaseView::Hidden => false,
+        }
+    }
+}
+
+/// Which message visibility a writer may use. Applicants always write
+/// `applicant` messages; others choose (default `internal`, the safe side).
+pub fn message_visibility(
+    view: CaseView,
+    requested: Option<MessageVisibility>,
+) -> Result<MessageVisibility, &'static str> {
+    match view {
+        CaseView::Applicant => match requested {
+            None | Some(MessageVisibility::Applicant) => Ok(MessageVisibility::Applicant),
+            Some(MessageVisibility::Internal) => {
+                Err("applicants can only write messages the applicant sees")
+            }
+        },
+        CaseView::Desk => Ok(requested.unwrap_or(MessageVisibility::Internal)),
+        CaseView::ExpertSummary | CaseView::Hidden => Err("you may not write on this case"),
+    }
+}
+
+/// Maps `POST /cases/{id}/status {status, outcome}` to the lifecycle action
+/// it means from the current state. None when no action leads there.
+pub fn action_for_status(
+    state: &CaseState,
+    target: CaseStatus,
+    outcome: Option<Outcome>,
+    role: Role,
+) -> Option<Action> {
+    use CaseStatus as S;
+    match (state.status, target) {
+        (S::Closed, S::InConsultation) => Some(Action::Reopen),
+        (S::Closed, _) => None,
+        (_, S::Closed) => match (role, outcome) {
+            (Role::Applicant, None | Some(Outcome::Withdrawn)) => Some(Action::Withdraw),
+            (Role::Applicant, Some(_)) => None,
+            (_, Some(Outcome::Withdrawn)) => Some(Action::Withdraw),
+            (_, Some(outcome)) => Some(Action::Close { outcome }),
+            (_, None) => None,
+        },
+        (S::AwaitingInfo, to) if Some(to) == state.resume_to || (state.resume_to.is_none() && to == S::Triage) => {
+            Some(Action::ApplicantReply)
+        }
+        (_, S::AwaitingInfo) => Some(Action::RequestInfo),
+        (S::Submitted, S::Triage) => Some(Action::Claim),
+        (S::InConsultation, S::Matching) => Some(Action::StartMatching),
+        (S::Matching, S::InConsultation) => Some(Action::StartConsultation),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(items: &[&str]) -> Vec<String> {
+        items.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn form(categories: &[String]) -> IntakeForm<'_> {
+        IntakeForm {
+            title: Some("承認申請の相談"),
+            description: Some("<b>\"quoted\"</b> & 日本語"),
+            product_type: Some("medical_device"),
+            categories: Some(categories),
+            stage: Some("non_clinical"),
+            language: Some("ja"),
+            organization_name: None,
+            organization_kind: None,
+        }
+    }
+
+    #[test]
+    fn valid_intake_keeps_text_verbatim_and_orders_categories() {
+        let categories = strings(&["reimbursement", "regulatory"]);
+        let intake = form(&categories).validate().unwrap();
+        assert_eq!(intake.description, "<b>\"quoted\"</b> & 日本語");
+        assert_eq!(
+            intake.categories,
+            vec![Category::Regulatory, Category::Reimbursement]
+        );
+        assert_eq!(intake.product_type, ProductType::MedicalDevice);
+    }
+
+    #[test]
+    fn every_bad_field_is_reported() {
+        let categories = strings(&["regulatory", "regulatory"]);
+        let mut bad = form(&categories);
+        bad.title = Some("   ");
+        bad.product_type = Some("pharma");
+        bad.stage = None;
+        let long = "長".repeat(DESCRIPTION_MAX_CHARS + 1);
+        bad.description = Some(&long);
+        let fields: Vec<String> = bad
+            .validate()
+            .unwrap_err()
+            .into_iter()
+            .map(|i| i.field)
+            .collect();
+        assert_eq!(
+            fields,
+            vec!["title", "description", "product_type", "categories", "stage"]
+        );
+    }
+
+    #[test]
+    fn categories_must_be_known_unique_and_present() {
+        assert!(parse_categories(&[]).is_err());
+        assert!(parse_categories(&strings(&["astrology"])).is_err());
+        assert!(parse_categories(&strings(&["ip_strategy", "ip_strategy"])).is_err());
+        assert_eq!(
+            parse_categories(&strings(&["other", "regulatory"])).unwrap(),
+            vec![Category::Regulatory, Category::Other]
+        );
+    }
+
+    #[test]
+    fn limits_count_characters() {
+        assert!(parse_text(&"字".repeat(TITLE_MAX_CHARS), TITLE_MAX_CHARS).is_ok());
+        assert!(parse_text(&"字".repeat(TITLE_MAX_CHARS + 1), TITLE_MAX_CHARS).is_err());
+    }
+
+    #[test]
+    fn desk_calendar_is_japan() {
+        // 2026-12-31 20:00 UTC is already 2027-01-01 in Tokyo.
+        let micros = chrono::NaiveDate::from_ymd_opt(2026, 12, 31)
+            .unwrap()
+            .and_hms_opt(20, 0, 0)
+            .unwrap()
+            .and_utc()
+            .timestamp_micros();
+        let date = desk_date(micros);
+        assert_eq!(date.to_string(), "2027-01-01");
+        assert_eq!(case_number(date, 42), "MD-2027-00042");
+        assert_eq!(case_number(date, 123_456), "MD-2027-123456");
+    }
+
+    #[test]
+    fn case_views_follow_the_roles_table() {
+        assert_eq!(case_view(Role::Supporter, false, None), CaseView::Desk);
+        assert_eq!(case_view(Role::Admin, false, None), CaseView::Desk);
+        assert_eq!(case_view(Role::Applicant, true, None), CaseView::Applicant);
+        assert_eq!(case_view(Role::Applicant, false, None), CaseView::Hidden);
+        assert_eq!(case_view(Role::Manager, true, Some(true)), CaseView::Hidden);
+        assert_eq!(case_view(Role::Expert, false, None), CaseView::Hidden);
+        assert_eq!(case_view(Role::Expert, false, Some(false)), CaseView::ExpertSummary);
+        assert_eq!(case_view(Role::Expert, false, Some(true)), CaseView::Desk);
+        assert!(!CaseView::Applicant.may_see_messages(MessageVisibility::Internal));
+        assert!(CaseView::Applicant.may_see_messages(MessageVisibility::Applicant));
+        assert!(!CaseView::ExpertSummary.may_see_messages(MessageVisibility::Applicant));
+        assert!(CaseView::Desk.is_logged() && !CaseView::Applicant.is_logged());
+    }
+
+    #[test]
+    fn applicants_write_only_public_messages() {
+        assert_eq!(
+            message_visibility(CaseView::Applicant, None),
+            Ok(MessageVisibility::Applicant)
+        );
+        assert!(message_visibility(CaseView::Applicant, Some(MessageVisibility::Internal)).is_err());
+        assert_eq!(
+            message_visibility(CaseView::Desk, None),
+            Ok(MessageVisibility::Internal)
+        );
+        assert!(message_visibility(CaseView::ExpertSummary, None).is_err());
+    }
+
+    #[test]
+    fn status_requests_map_to_actions() {
+        use CaseStatus as S;
+        let at = |status| CaseState::new(status);
+        assert_eq!(
+            action_for_status(&at(S::Submitted), S::Triage, None, Role::Supporter),
+            Some(Action::Claim)
+        );
+        assert_eq!(
+            action_for_status(&at(S::Triage), S::AwaitingInfo, None, Role::Supporter),
+            Some(Action::RequestInfo)
+        );
+        let waiting = CaseState {
+            status: S::AwaitingInfo,
+            resume_to: Some(S::Matching),
+        };
+        assert_eq!(
+            action_for_status(&waiting, S::Matching, None, Role::Supporter),
+            Some(Action::ApplicantReply)
+        );
+        assert_eq!(action_for_status(&waiting, S::Triage, None, Role::Supporter), None);
+        assert_eq!(
+            action_for_status(&at(S::Matching), S::Closed, Some(Outcome::Resolved), Role::Supporter),
+            Some(Action::Close { outcome: Outcome::Resolved })
+        );
+        assert_eq!(action_for_status(&at(S::Matching), S::Closed, None, Role::Supporter), None);
+        assert_eq!(
+            action_for_status(&at(S::Triage), S::Closed, None, Role::Applicant),
+            Some(Action::Withdraw)
+        );
+        assert_eq!(
+            action_for_status(&at(S::Triage), S::Closed, Some(Outcome::Resolved), Role::Applicant),
+            None
+        );
+        assert_eq!(
+            action_for_status(&at(S::Closed), S::InConsultation, None, Role::Supporter),
+            Some(Action::Reopen)
+        );
+        assert_eq!(action_for_status(&at(S::Closed), S::Triage, None, Role::Supporter), None);
+        assert_eq!(
+            action_for_status(&at(S::InConsultation), S::Matching, None, Role::Supporter),
+            Some(Action::StartMatching)
+        );
+        assert_eq!(
+            action_for_status(&at(S::Matching), S::InConsultation, None, Role::Supporter),
+            Some(Action::StartConsultation)
+        );
+        assert_eq!(action_for_status(&at(S::Submitted), S::Matching, None, Role::Supporter), None);
+    }
+}

@@ -1,0 +1,1193 @@
+//! Cases: intake, reading, listing, lifecycle actions, timeline, messages.
+
+use actix_web::http::header;
+use actix_web::{HttpResponse, get, post, web};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
+
+use super::AppState;
+use super::extract::{AuthUser, IfMatch};
+use super::problem::{ApiError, Problem};
+use crate::clock;
+use crate::db::cases::{self as store, CaseCategories, CaseChanges, CaseFilter, CaseRow, NewEvent};
+use crate::db::{AnyConnection, users};
+use crate::domain::case::{
+    self, CaseView, IntakeForm, NOTE_MAX_CHARS, Problems, case_view, parse_categories, parse_text,
+};
+use crate::domain::lifecycle::{self, Action, ActionKind, Actor, CaseState, Refusal};
+use crate::domain::role::Role;
+use crate::domain::vocabulary::{
+    CaseStatus, MessageVisibility, Outcome, Priority, ProductType, Route,
+};
+
+// ---------------------------------------------------------------- shapes
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrganizationRef {
+    pub id: i64,
+    pub name: String,
+    #[schema(example = "startup")]
+    pub kind: String,
+}
+
+/// A case as its reader may see it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CaseResponse {
+    pub id: i64,
+    #[schema(example = "MD-2026-00042")]
+    pub number: String,
+    pub title: String,
+    /// Absent for an expert who has not accepted the assignment yet.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[schema(example = "medical_device")]
+    pub product_type: String,
+    pub categories: Vec<String>,
+    #[schema(example = "non_clinical")]
+    pub stage: String,
+    pub language: String,
+    pub organization: OrganizationRef,
+    #[schema(example = "submitted")]
+    pub status: String,
+    pub outcome: Option<String>,
+    pub priority: Option<String>,
+    pub confirmed_product_type: Option<String>,
+    pub confirmed_categories: Option<Vec<String>>,
+    pub route: Option<String>,
+    pub refer_to: Option<String>,
+    pub claimed_by: Option<i64>,
+    /// RFC 3339.
+    pub received_at: String,
+    pub updated_at: String,
+    /// Send it back in `If-Match` to make a write conditional.
+    pub version: i64,
+    /// What the reader may do now (from the lifecycle rules).
+    #[schema(value_type = Vec<String>)]
+    pub allowed_actions: Vec<ActionKind>,
+}
+
+fn case_response(
+    row: CaseRow,
+    categories: CaseCategories,
+    view: CaseView,
+    caller: &AuthUser,
+) -> CaseResponse {
+    let allowed_actions = lifecycle::allowed_actions(&case_state(&row), &actor(caller, &row));
+    let desk = view == CaseView::Desk;
+    CaseResponse {
+        id: row.id,
+        number: row.number,
+        title: row.title,
+        description: (view != CaseView::ExpertSummary).then_some(row.description),
+        product_type: row.product_type,
+        categories: categories.applicant,
+        stage: row.stage,
+        language: row.language,
+        organization: OrganizationRef {
+            id: row.organization_id,
+            name: row.organization_name,
+            kind: row.organization_kind,
+        },
+        status: row.status,
+        outcome: row.outcome,
+        priority: row.priority,
+        confirmed_product_type: row.confirmed_product_type,
+        confirmed_categories: (!categories.confirmed.is_empty()).then_some(categories.confirmed),
+        route: row.route,
+        refer_to: row.refer_to,
+        claimed_by: if desk { row.claimed_by } else { None },
+        received_at: clock::to_rfc3339(row.received_at),
+        updated_at: clock::to_rfc3339(row.updated_at),
+        version: row.version,
+        allowed_actions,
+    }
+}
+
+fn case_state(row: &CaseRow) -> CaseState {
+    CaseState {
+        status: row.status.parse().unwrap_or(CaseStatus::Submitted),
+        resume_to: row.resume_to.as_deref().and_then(|s| s.parse().ok()),
+    }
+}
+
+fn actor(caller: &AuthUser, row: &CaseRow) -> Actor {
+    Actor {
+        role: caller.role,
+        is_member: caller.organization_id == Some(row.organization_id),
+        is_assigned_expert: false,
+    }
+}
+
+fn view_of(caller: &AuthUser, row: &CaseRow) -> CaseView {
+    case_view(
+        caller.role,
+        caller.organization_id == Some(row.organization_id),
+        None,
+    )
+}
+
+/// Loads a case the caller may see, or 404 (which leaks nothing).
+fn visible_case(
+    conn: &mut AnyConnection,
+    caller: &AuthUser,
+    id: i64,
+) -> Result<(CaseRow, CaseView), ApiError> {
+    let row = store::find(conn, id)?.ok_or(ApiError::NotFound)?;
+    match view_of(caller, &row) {
+        CaseView::Hidden => Err(ApiError::NotFound),
+        view => Ok((row, view)),
+    }
+}
+
+fn full_response(
+    conn: &mut AnyConnection,
+    row: CaseRow,
+    view: CaseView,
+    caller: &AuthUser,
+) -> Result<CaseResponse, ApiError> {
+    let categories = store::categories_of(conn, &[row.id])?
+        .remove(&row.id)
+        .unwrap_or_default();
+    Ok(case_response(row, categories, view, caller))
+}
+
+fn with_etag(response: CaseResponse, status: actix_web::http::StatusCode) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header((header::ETAG, format!("\"{}\"", response.version)))
+        .json(response)
+}
+
+/// Managers see aggregates only: every case endpoint refuses them outright.
+fn refuse_managers(caller: &AuthUser) -> Result<(), ApiError> {
+    if caller.role == Role::Manager {
+        Err(ApiError::Forbidden(
+            "managers see statistics, not cases",
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// Whether reads by this caller go to the access log (desk staff, experts).
+fn reads_are_logged(caller: &AuthUser) -> bool {
+    matches!(caller.role, Role::Supporter | Role::Admin | Role::Expert)
+}
+
+// ---------------------------------------------------------------- intake
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct OrganizationInput {
+    pub name: Option<String>,
+    /// `startup`, `academia`, `individual`, `company` or `other`.
+    pub kind: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CreateCaseRequest {
+    /// 1–200 characters.
+    pub title: Option<String>,
+    /// 1–20,000 characters, stored verbatim.
+    pub description: Option<String>,
+    #[schema(example = "medical_device")]
+    pub product_type: Option<String>,
+    #[schema(example = json!(["regulatory", "reimbursement"]))]
+    pub categories: Option<Vec<String>>,
+    #[schema(example = "non_clinical")]
+    pub stage: Option<String>,
+    pub organization: Option<OrganizationInput>,
+    /// `ja` (default) or `en`.
+    pub language: Option<String>,
+    /// Supporters and admins filing on an applicant's behalf: that applicant.
+    pub applicant_id: Option<i64>,
+}
+
+/// File a consultation request.
+#[utoipa::path(
+    tag = "cases",
+    request_body = CreateCaseRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, body = CaseResponse),
+        (status = 401, body = Problem),
+        (status = 403, description = "experts and managers do not file cases", body = Problem),
+        (status = 422, body = Problem),
+    )
+)]
+#[post("/api/v1/cases")]
+pub async fn create_case(
+    state: web::Data<AppState>,
+    caller: AuthUser,
+    body: web::Json<CreateCaseRequest>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(&[Role::Applicant, Role::Supporter, Role::Admin])?;
+    let body = body.into_inner();
+    let form = IntakeForm {
+        title: body.title.as_deref(),
+        description: body.description.as_deref(),
+        product_type: body.product_type.as_deref(),
+        categories: body.categories.as_deref(),
+        stage: body.stage.as_deref(),
+        language: body.language.as_deref(),
+        organization_name: body.organization.as_ref().and_then(|o| o.name.as_deref()),
+        organization_kind: body.organization.as_ref().and_then(|o| o.kind.as_deref()),
+    };
+    let intake = form.validate().map_err(ApiError::from)?;
+    let on_behalf = match caller.role {
+        Role::Applicant => None,
+        _ => Some(
+            body.applicant_id
+                .ok_or_else(|| ApiError::field("applicant_id", "is required when staff file a case"))?,
+        ),
+    };
+
+    let response = state
+        .db
+        .write(move |conn| {
+            let (applicant_id, organization_id) = match on_behalf {
+                None => (
+                    caller.id,
+                    caller
+                        .organization_id
+                        .ok_or(ApiError::Forbidden("your account has no organisation"))?,
+                ),
+                Some(applicant_id) => {
+                    let applicant = users::find_by_id(conn, applicant_id)?
+                        .filter(|u| u.role == Role::Applicant.as_str())
+                        .and_then(|u| u.organization_id.map(|org| (u.id, org)))
+                        .ok_or_else(|| ApiError::field("applicant_id", "is not an applicant"))?;
+                    applicant
+                }
+            };
+            let (registered_name, registered_kind) =
+                store::organization(conn, organization_id)?.ok_or(ApiError::NotFound)?;
+            let now = clock::now_micros();
+            let received_on = case::desk_date(now);
+            let sequence = store::next_sequence(conn, chrono::Datelike::year(&received_on))?;
+            let number = case::case_number(received_on, sequence);
+            let kind = intake
+                .organization_kind
+                .map(|k| k.as_str().to_owned())
+                .unwrap_or(registered_kind);
+            let row = store::insert(
+                conn,
+                &store::NewCase {
+                    number: &number,
+                    organization_id,
+                    applicant_id: Some(applicant_id),
+                    filed_by: Some(caller.id),
+                    title: &intake.title,
+                    description: &intake.description,
+                    product_type: intake.product_type.as_str(),
+                    stage: intake.stage.as_str(),
+                    language: intake.language.as_str(),
+                    // The case records the organisation as registered: typing
+                    // another organisation's name never moves the case there.
+                    organization_name: &registered_name,
+                    organization_kind: &kind,
+                    status: CaseStatus::Submitted.as_str(),
+                    effective_product_type: intake.product_type.as_str(),
+                    outcome: None,
+                    received_on: &received_on.to_string(),
+                    received_at: now,
+                    updated_at: now,
+                    closed_at: None,
+                },
+            )?;
+            let codes: Vec<&str> = intake.categories.iter().map(|c| c.as_str()).collect();
+            store::insert_applicant_categories(conn, row.id, &codes)?;
+            store::insert_event(
+                conn,
+                NewEvent {
+                    case_id: row.id,
+                    at: now,
+                    actor_id: Some(caller.id),
+                    kind: "submitted",
+                    from_status: None,
+                    to_status: Some(CaseStatus::Submitted.as_str()),
+                    detail: Some(json!({"number": number}).to_string()),
+                    desk_only: false,
+                },
+            )?;
+            let view = view_of(&caller, &row);
+            let categories = CaseCategories {
+                applicant: codes.iter().map(|c| c.to_string()).collect(),
+                confirmed: Vec::new(),
+            };
+            Ok::<_, ApiError>(case_response(row, categories, view, &caller))
+        })
+        .await?;
+    tracing::info!(case_id = response.id, number = %response.number, "case submitted");
+    Ok(with_etag(response, actix_web::http::StatusCode::CREATED))
+}
+
+// ---------------------------------------------------------------- reading
+
+/// Read a case.
+#[utoipa::path(
+    tag = "cases",
+    security(("bearer" = [])),
+    params(("id" = i64, Path)),
+    responses(
+        (status = 200, body = CaseResponse),
+        (status = 401, body = Problem),
+        (status = 403, description = "managers", body = Problem),
+        (status = 404, description = "no such case, or not yours", body = Problem),
+    )
+)]
+#[get("/api/v1/cases/{id}")]
+pub async fn get_case(
+    state: web::Data<AppState>,
+    caller: AuthUser,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    refuse_managers(&caller)?;
+    let id = id.into_inner();
+    let read = move |conn: &mut AnyConnection| {
+        let (row, view) = visible_case(conn, &caller, id)?;
+        if view.is_logged() {
+            store::log_access(conn, &[row.id], caller.id, "case", clock::now_micros())?;
+        }
+        full_response(conn, row, view, &caller)
+    };
+    let response = if reads_are_logged(&caller) {
+        state.db.write(read).await?
+    } else {
+        state.db.read(read).await?
+    };
+    Ok(with_etag(response, actix_web::http::StatusCode::OK))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ListQuery {
+    /// A case status code.
+    pub status: Option<String>,
+    pub product_type: Option<String>,
+    pub category: Option<String>,
+    /// Text search in title and description (desk staff only).
+    pub q: Option<String>,
+    /// 1–100, default 20.
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CaseList {
+    pub items: Vec<CaseResponse>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+fn parse_cursor(raw: &str) -> Option<(i64, i64)> {
+    let (at, id) = raw.split_once('.')?;
+    Some((at.parse().ok()?, id.parse().ok()?))
+}
+
+fn list_filter(query: &ListQuery, caller: &AuthUser) -> Result<CaseFilter, ApiError> {
+    let mut problems = Problems::default();
+    let status = query.status.as_deref().and_then(|s| {
+        problems
+            .check("status", s.parse::<CaseStatus>())
+            .map(|s| s.as_str().to_owned())
+    });
+    let product_type = query.product_type.as_deref().and_then(|p| {
+        problems
+            .check("product_type", p.parse::<ProductType>())
+            .map(|p| p.as_str().to_owned())
+    });
+    let category = query.category.as_deref().and_then(|c| {
+        problems
+            .check("category", c.parse::<crate::domain::vocabulary::Category>())
+            .map(|c| c.as_str().to_owned())
+    });
+    let limit = match query.limit {
+        None => 20,
+        Some(n) if (1..=100).contains(&n) => n,
+        Some(_) => {
+            problems.push("limit", "must be from 1 to 100");
+            20
+        }
+    };
+    let before = query.cursor.as_deref().and_then(|c| {
+        let parsed = parse_cursor(c);
+        if parsed.is_none() {
+            problems.push("cursor", "is not a cursor this server issued");
+        }
+        parsed
+    });
+    let text = match query.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+        Some(_) if !caller.role.is_desk_staff() => {
+            problems.push("q", "text search is for desk staff");
+            None
+        }
+        Some(q) if q.chars().count() > 200 => {
+            problems.push("q", "must be at most 200 characters");
+            None
+        }
+        other => other.map(str::to_owned),
+    };
+    problems.into_result().map_err(ApiError::from)?;
+    Ok(CaseFilter {
+        organization_id: None,
+        only_ids: None,
+        status,
+        product_type,
+        category,
+        text,
+        before,
+        limit,
+    })
+}
+
+/// List the cases the caller may see, newest first.
+#[utoipa::path(
+    tag = "cases",
+    security(("bearer" = [])),
+    params(ListQuery),
+    responses(
+        (status = 200, body = CaseList),
+        (status = 401, body = Problem),
+        (status = 403, description = "managers", body = Problem),
+        (status = 422, body = Problem),
+    )
+)]
+#[get("/api/v1/cases")]
+pub async fn list_cases(
+    state: web::Data<AppState>,
+    caller: AuthUser,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    refuse_managers(&caller)?;
+    let mut filter = list_filter(&query, &caller)?;
+    match caller.role {
+        Role::Applicant => filter.organization_id = Some(caller.organization_id.unwrap_or(-1)),
+        // Experts see only cases assigned to them; none exist without assignments.
+        Role::Expert => filter.only_ids = Some(Vec::new()),
+        _ => {}
+    }
+    let limit = filter.limit;
+    let list = move |conn: &mut AnyConnection| {
+        let rows = store::list(conn, &filter)?;
+        let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+        if reads_are_logged(&caller) {
+            store::log_access(conn, &ids, caller.id, "list", clock::now_micros())?;
+        }
+        let mut categories = store::categories_of(conn, &ids)?;
+        let next_cursor = (rows.len() as i64 == limit)
+            .then(|| rows.last().map(|r| format!("{}.{}", r.received_at, r.id)))
+            .flatten();
+        let items = rows
+            .into_iter()
+            .map(|row| {
+                let view = view_of(&caller, &row);
+                let cats = categories.remove(&row.id).unwrap_or_default();
+                case_response(row, cats, view, &caller)
+            })
+            .collect();
+        Ok::<_, ApiError>(CaseList { items, next_cursor })
+    };
+    let page = if reads_are_logged(&caller) {
+        state.db.write(list).await?
+    } else {
+        state.db.read(list).await?
+    };
+    Ok(HttpResponse::Ok().json(page))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QueueItem {
+    pub id: i64,
+    pub number: String,
+    pub title: String,
+    pub status: String,
+    pub product_type: String,
+    pub organization: String,
+    pub received_at: String,
+    /// Seconds since the case was received.
+    pub age_seconds: i64,
+    pub claimed_by: Option<i64>,
+    pub version: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TriageQueue {
+    pub items: Vec<QueueItem>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct QueueQuery {
+    /// 1–500, default 100.
+    pub limit: Option<i64>,
+}
+
+/// Untriaged cases (submitted, or claimed and not yet triaged), oldest first.
+#[utoipa::path(
+    tag = "cases",
+    security(("bearer" = [])),
+    params(QueueQuery),
+    responses(
+        (status = 200, body = TriageQueue),
+        (status = 401, body = Problem),
+        (status = 403, description = "desk staff only", body = Problem),
+    )
+)]
+#[get("/api/v1/triage-queue")]
+pub async fn triage_queue(
+    state: web::Data<AppState>,
+    caller: AuthUser,
+    query: web::Query<QueueQuery>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(&[Role::Supporter, Role::Admin])?;
+    let limit = match query.limit {
+        None => 100,
+        Some(n) if (1..=500).contains(&n) => n,
+        Some(_) => return Err(ApiError::field("limit", "must be from 1 to 500")),
+    };
+    let now = clock::now_micros();
+    let items = state
+        .db
+        .write(move |conn| {
+            let rows = store::triage_queue(conn, limit)?;
+            let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+            store::log_access(conn, &ids, caller.id, "triage_queue", now)?;
+            Ok::<_, ApiError>(
+                rows.into_iter()
+                    .map(|r| QueueItem {
+                        id: r.id,
+                        number: r.number,
+                        title: r.title,
+                        status: r.status,
+                        product_type: r.product_type,
+                        organization: r.organization_name,
+                        received_at: clock::to_rfc3339(r.received_at),
+                        age_seconds: (now - r.received_at) / 1_000_000,
+                        claimed_by: r.claimed_by,
+                        version: r.version,
+                    })
+                    .collect(),
+            )
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(TriageQueue { items }))
+}
+
+// ---------------------------------------------------------------- lifecycle
+
+/// What an action writes beside the status change.
+#[derive(Default)]
+struct Extra {
+    priority: Option<Priority>,
+    confirmed: Option<(ProductType, Vec<crate::domain::vocabulary::Category>)>,
+    route: Option<Route>,
+    refer_to: Option<String>,
+    reason: Option<String>,
+    note: Option<String>,
+}
+
+fn refusal(refusal: Refusal) -> ApiError {
+    let allowed: Vec<&str> = refusal.allowed().iter().map(|a| a.as_str()).collect();
+    match refusal {
+        Refusal::NotPermitted { .. } => ApiError::Forbidden("your role may not do this to this case"),
+        Refusal::InvalidTransition { from, .. } => {
+            let mut extra = serde_json::Map::new();
+            extra.insert("case_status".into(), json!(from.as_str()));
+            extra.insert("allowed_actions".into(), json!(allowed));
+            ApiError::Conflict {
+                detail: format!(
+                    "not possible while the case is {}; allowed: {}",
+                    from.as_str(),
+                    if allowed.is_empty() {
+                        "nothing".to_owned()
+                    } else {
+                        allowed.join(", ")
+                    }
+                ),
+                extra: Some(extra),
+            }
+        }
+    }
+}
+
+fn event_kind(action: &Action) -> &'static str {
+    match action {
+        Action::Claim => "claimed",
+        Action::Triage { .. } => "triaged",
+        Action::RequestInfo => "info_requested",
+        Action::ApplicantReply => "applicant_replied",
+        Action::StartMatching => "matching_started",
+        Action::ExpertAccepted => "expert_accepted",
+        Action::ExpertDeclined => "expert_declined",
+        Action::StartConsultation => "consultation_started",
+        Action::Close { .. } => "closed",
+        Action::Withdraw => "withdrawn",
+        Action::Reopen => "reopened",
+    }
+}
+
+/// Decides and applies one lifecycle action inside the caller's transaction.
+fn apply(
+    conn: &mut AnyConnection,
+    caller: &AuthUser,
+    row: &CaseRow,
+    action: Action,
+    extra: Extra,
+    now: i64,
+) -> Result<(), ApiError> {
+    let from = case_state(row);
+    let transition = lifecycle::decide(&from, &action, &actor(caller, row)).map_err(refusal)?;
+    let to = transition.to.as_str();
+    let (confirmed_type, confirmed_categories) = match &extra.confirmed {
+        Some((product_type, categories)) => (
+            Some(product_type.as_str()),
+            Some(categories.iter().map(|c| c.as_str()).collect::<Vec<_>>()),
+        ),
+        None => (None, None),
+    };
+    let changes = CaseChanges {
+        status: Some(to),
+        resume_to: Some(transition.resume_to.map(|s| s.as_str())),
+        outcome: Some(transition.outcome.map(|o| o.as_str())),
+        priority: extra.priority.map(|p| p.as_str()),
+        confirmed_product_type: confirmed_type,
+        route: extra.route.map(|r| r.as_str()),
+        refer_to: extra.refer_to.as_deref().map(Some),
+        claimed_by: matches!(action, Action::Claim).then_some(caller.id),
+        triaged_at: matches!(action, Action::Triage { .. }).then_some(now),
+        closed_at: Some((transition.to == CaseStatus::Closed).then_some(now)),
+    };
+    if !store::update_if_version(conn, row.id, row.version, &changes, now)? {
+        // Someone else changed the case between our read and our write.
+        return Err(ApiError::conflict(
+            "the case was changed by someone else just now; reload it and try again",
+        ));
+    }
+    if let Some(categories) = &confirmed_categories {
+        store::confirm_categories(conn, row.id, categories)?;
+    }
+    let mut detail = serde_json::Map::new();
+    if let Some(outcome) = transition.outcome {
+        detail.insert("outcome".into(), json!(outcome.as_str()));
+    }
+    if let Some(reason) = &extra.reason {
+        detail.insert("reason".into(), json!(reason));
+    }
+    if let Some(priority) = extra.priority {
+        detail.insert("priority".into(), json!(priority.as_str()));
+    }
+    if let Some(route) = extra.route {
+        detail.insert("route".into(), json!(route.as_str()));
+    }
+    if let Some(refer_to) = &extra.refer_to {
+        detail.insert("refer_to".into(), json!(refer_to));
+    }
+    if let (Some(product_type), Some(categories)) = (confirmed_type, &confirmed_categories) {
+        detail.insert("product_type".into(), json!(product_type));
+        detail.insert("categories".into(), json!(categories));
+    }
+    store::insert_event(
+        conn,
+        NewEvent {
+            case_id: row.id,
+            at: now,
+            actor_id: Some(caller.id),
+            kind: event_kind(&action),
+            from_status: Some(from.status.as_str()),
+            to_status: Some(to),
+            detail: (!detail.is_empty()).then(|| Value::Object(detail).to_string()),
+            desk_only: false,
+        },
+    )?;
+    if let Some(note) = extra.note {
+        // Internal triage notes stay on the desk side of the timeline.
+        store::insert_event(
+            conn,
+            NewEvent {
+                case_id: row.id,
+                at: now,
+                actor_id: Some(caller.id),
+                kind: "note",
+                from_status: None,
+                to_status: None,
+                detail: Some(json!({ "note": note }).to_string()),
+                desk_only: true,
+            },
+        )?;
+    }
+    Ok(())
+}
+
+/// Loads the case, checks visibility and `If-Match`, lets `plan` choose the
+/// action, applies it and returns the updated case — one transaction.
+async fn act(
+    state: &AppState,
+    caller: AuthUser,
+    id: i64,
+    if_match: IfMatch,
+    plan: impl FnOnce(&CaseRow) -> Result<(Action, Extra), ApiError> + Send + 'static,
+) -> Result<HttpResponse, ApiError> {
+    refuse_managers(&caller)?;
+    let response = state
+        .db
+        .write(move |conn| {
+            let (row, _) = visible_case(conn, &caller, id)?;
+            if_match.check(row.version)?;
+            let (action, extra) = plan(&row)?;
+            let now = clock::now_micros();
+            apply(conn, &caller, &row, action, extra, now)?;
+            let (row, view) = visible_case(conn, &caller, id)?;
+            if view.is_logged() {
+                // The answer carries the case's text: that is a read too.
+                store::log_access(conn, &[row.id], caller.id, "update", now)?;
+            }
+            full_response(conn, row, view, &caller)
+        })
+        .await?;
+    Ok(with_etag(response, actix_web::http::StatusCode::OK))
+}
+
+/// Take a new case for triage: `submitted → triage`.
+#[utoipa::path(
+    tag = "cases",
+    security(("bearer" = [])),
+    params(("id" = i64, Path), ("If-Match" = Option<String>, Header, description = "the version you read")),
+    responses(
+        (status = 200, body = CaseResponse),
+        (status = 403, body = Problem),
+        (status = 404, body = Problem),
+        (status = 409, description = "already claimed, or not submitted; lists allowed actions", body = Problem),
+        (status = 412, description = "stale If-Match", body = Problem),
+    )
+)]
+#[post("/api/v1/cases/{id}/claim")]
+pub async fn claim(
+    state: web::Data<AppState>,
+    caller: AuthUser,
+    id: web::Path<i64>,
+    if_match: IfMatch,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(&[Role::Supporter, Role::Admin])?;
+    act(&state, caller, id.into_inner(), if_match, |_| {
+        Ok((Action::Claim, Extra::default()))
+    })
+    .await
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct TriageRequest {
+    /// `low`, `normal`, `high` or `urgent`.
+    pub priority: Option<String>,
+    /// The confirmed product type.
+    pub product_type: Option<String>,
+    /// The confirmed categories.
+    pub categories: Option<Vec<String>>,
+    /// `direct`, `expert`, `open_hours` or `refer`.
+    pub route: Option<String>,
+    /// Internal note (desk side only).
+    pub note: Option<String>,
+    /// Required with route `refer`: the organisation referred to.
+    pub refer_to: Option<String>,
+}
+
+/// Record triage and route the case.
+#[utoipa::path(
+    tag = "cases",
+    request_body = TriageRequest,
+    security(("bearer" = [])),
+    params(("id" = i64, Path), ("If-Match" = Option<String>, Header)),
+    responses(
+        (status = 200, body = CaseResponse),
+        (status = 403, body = Problem),
+        (status = 404, body = Problem),
+        (status = 409, body = Problem),
+        (status = 412, body = Problem),
+        (status = 422, body = Problem),
+    )
+)]
+#[post("/api/v1/cases/{id}/triage")]
+pub async fn triage(
+    state: web::Data<AppState>,
+    caller: AuthUser,
+    id: web::Path<i64>,
+    if_match: IfMatch,
+    body: web::Json<TriageRequest>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(&[Role::Supporter, Role::Admin])?;
+    let body = body.into_inner();
+    let mut problems = Problems::default();
+    let priority = problems
+        .required("priority", body.priority.as_deref())
+        .and_then(|p| problems.check("priority", p.parse::<Priority>()));
+    let product_type = problems
+        .required("product_type", body.product_type.as_deref())
+        .and_then(|p| problems.check("product_type", p.parse::<ProductType>()));
+    let categories = match &body.categories {
+        None => {
+            problems.push("categories", "must name at least one category");
+            None
+        }
+        Some(raw) => problems.check("categories", parse_categories(raw)),
+    };
+    let route = problems
+        .required("route", body.route.as_deref())
+        .and_then(|r| problems.check("route", r.parse::<Route>()));
+    let note = body
+        .note
+        .as_deref()
+        .filter(|n| !n.trim().is_empty())
+        .and_then(|n| problems.check("note", parse_text(n, NOTE_MAX_CHARS)));
+    let refer_to = match (route, body.refer_to.as_deref()) {
+        (Some(Route::Refer), None) => {
+            problems.push("refer_to", "is required when route is refer");
+            None
+        }
+        (Some(Route::Refer), Some(name)) => problems.check(
+            "refer_to",
+            crate::domain::account::parse_display_name(name, 200),
+        ),
+        (_, Some(_)) => {
+            problems.push("refer_to", "is only for route refer");
+            None
+        }
+        _ => None,
+    };
+    problems.into_result().map_err(ApiError::from)?;
+    let route = route.expect("checked");
+    let extra = Extra {
+        priority,
+        confirmed: Some((product_type.expect("checked"), categories.expect("checked"))),
+        route: Some(route),
+        refer_to,
+        reason: None,
+        note,
+    };
+    act(&state, caller, id.into_inner(), if_match, move |_| {
+        Ok((Action::Triage { route }, extra))
+    })
+    .await
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct StatusRequest {
+    /// The status to move to.
+    pub status: Option<String>,
+    /// Required when closing (applicants withdrawing may omit it).
+    pub outcome: Option<String>,
+    /// Why (kept in the timeline).
+    pub reason: Option<String>,
+}
+
+/// Move a case along its lifecycle (ask for information, reopen, close, withdraw …).
+#[utoipa::path(
+    tag = "cases",
+    request_body = StatusRequest,
+    security(("bearer" = [])),
+    params(("id" = i64, Path), ("If-Match" = Option<String>, Header)),
+    responses(
+        (status = 200, body = CaseResponse),
+        (status = 403, body = Problem),
+        (status = 404, body = Problem),
+        (status = 409, description = "impossible transition; lists allowed actions", body = Problem),
+        (status = 412, body = Problem),
+        (status = 422, body = Problem),
+    )
+)]
+#[post("/api/v1/cases/{id}/status")]
+pub async fn change_status(
+    state: web::Data<AppState>,
+    caller: AuthUser,
+    id: web::Path<i64>,
+    if_match: IfMatch,
+    body: web::Json<StatusRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let mut problems = Problems::default();
+    let target = problems
+        .required("status", body.status.as_deref())
+        .and_then(|s| problems.check("status", s.parse::<CaseStatus>()));
+    let outcome = body
+        .outcome
+        .as_deref()
+        .and_then(|o| problems.check("outcome", o.parse::<Outcome>()));
+    let reason = body
+        .reason
+        .as_deref()
+        .filter(|r| !r.trim().is_empty())
+        .and_then(|r| problems.check("reason", parse_text(r, NOTE_MAX_CHARS)));
+    if target == Some(CaseStatus::Closed) && outcome.is_none() && caller.role != Role::Applicant {
+        problems.push("outcome", "is required when closing a case");
+    }
+    problems.into_result().map_err(ApiError::from)?;
+    let target = target.expect("checked");
+    let role = caller.role;
+    act(&state, caller, id.into_inner(), if_match, move |row| {
+        let state = case_state(row);
+        let action = case::action_for_status(&state, target, outcome, role).ok_or_else(|| {
+            refusal(Refusal::InvalidTransition {
+                from: state.status,
+                allowed: lifecycle::allowed_actions(&state, &Actor {
+                    role,
+                    is_member: true,
+                    is_assigned_expert: false,
+                }),
+            })
+        })?;
+        Ok((
+            action,
+            Extra {
+                reason,
+                ..Extra::default()
+            },
+        ))
+    })
+    .await
+}
+
+// ---------------------------------------------------------------- timeline
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Person {
+    pub id: i64,
+    pub name: String,
+    pub role: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventResponse {
+    pub id: i64,
+    pub at: String,
+    /// Null for changes made by the system.
+    pub actor: Option<Person>,
+    #[schema(example = "claimed")]
+    pub kind: String,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    #[schema(value_type = Object)]
+    pub detail: Value,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventList {
+    pub items: Vec<EventResponse>,
+}
+
+/// The case's timeline, oldest first.
+#[utoipa::path(
+    tag = "cases",
+    security(("bearer" = [])),
+    params(("id" = i64, Path)),
+    responses(
+        (status = 200, body = EventList),
+        (status = 403, body = Problem),
+        (status = 404, body = Problem),
+    )
+)]
+#[get("/api/v1/cases/{id}/events")]
+pub async fn events(
+    state: web::Data<AppState>,
+    caller: AuthUser,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    refuse_managers(&caller)?;
+    let id = id.into_inner();
+    let read = move |conn: &mut AnyConnection| {
+        let (row, view) = visible_case(conn, &caller, id)?;
+        if view.is_logged() {
+            store::log_access(conn, &[row.id], caller.id, "events", clock::now_micros())?;
+        }
+        let rows = store::events(conn, row.id, view.sees_internal())?;
+        Ok::<_, ApiError>(EventList {
+            items: rows
+                .into_iter()
+                .map(|e| EventResponse {
+                    id: e.id,
+                    at: clock::to_rfc3339(e.at),
+                    actor: match (e.actor_id, e.actor_name, e.actor_role) {
+                        (Some(id), Some(name), Some(role)) => Some(Person { id, name, role }),
+                        _ => None,
+                    },
+                    kind: e.kind,
+                    from: e.from_status,
+                    to: e.to_status,
+                    detail: e
+                        .detail
+                        .and_then(|d| serde_json::from_str(&d).ok())
+                        .unwrap_or_else(|| json!({})),
+                })
+                .collect(),
+        })
+    };
+    let list = if reads_are_logged(&caller) {
+        state.db.write(read).await?
+    } else {
+        state.db.read(read).await?
+    };
+    Ok(HttpResponse::Ok().json(list))
+}
+
+// ---------------------------------------------------------------- messages
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct MessageRequest {
+    /// 1–20,000 characters, stored verbatim.
+    pub body: Option<String>,
+    /// `internal` (desk side only; the default for staff) or `applicant`.
+    /// Applicants always write `applicant` messages.
+    pub visibility: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MessageResponse {
+    pub id: i64,
+    pub at: String,
+    pub author: Person,
+    pub visibility: String,
+    pub body: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MessageList {
+    pub items: Vec<MessageResponse>,
+}
+
+/// Write a message on a case. An applicant's message answers an
+/// information request: the case goes back to where it was.
+#[utoipa::path(
+    tag = "cases",
+    request_body = MessageRequest,
+    security(("bearer" = [])),
+    params(("id" = i64, Path), ("If-Match" = Option<String>, Header)),
+    responses(
+        (status = 201, body = MessageResponse),
+        (status = 403, description = "an applicant asking for internal visibility, or a manager", body = Problem),
+        (status = 404, body = Problem),
+        (status = 412, body = Problem),
+        (status = 422, body = Problem),
+    )
+)]
+#[post("/api/v1/cases/{id}/messages")]
+pub async fn post_message(
+    state: web::Data<AppState>,
+    caller: AuthUser,
+    id: web::Path<i64>,
+    if_match: IfMatch,
+    body: web::Json<MessageRequest>,
+) -> Result<HttpResponse, ApiError> {
+    refuse_managers(&caller)?;
+    let body = body.into_inner();
+    let mut problems = Problems::default();
+    let text = problems
+        .required("body", body.body.as_deref())
+        .and_then(|b| problems.check("body", parse_text(b, case::MESSAGE_MAX_CHARS)));
+    let requested = body
+        .visibility
+        .as_deref()
+        .and_then(|v| problems.check("visibility", v.parse::<MessageVisibility>()));
+    problems.into_result().map_err(ApiError::from)?;
+    let text = text.expect("checked");
+    let id = id.into_inner();
+    let message = state
+        .db
+        .write(move |conn| {
+            let (row, view) = visible_case(conn, &caller, id)?;
+            if_match.check(row.version)?;
+            let visibility =
+                case::message_visibility(view, requested).map_err(ApiError::Forbidden)?;
+            let now = clock::now_micros();
+            let message_id =
+                store::insert_message(conn, row.id, caller.id, visibility.as_str(), &text, now)?;
+            store::insert_event(
+                conn,
+                NewEvent {
+                    case_id: row.id,
+                    at: now,
+                    actor_id: Some(caller.id),
+                    kind: "message",
+                    from_status: None,
+                    to_status: None,
+                    detail: Some(
+                        json!({"message_id": message_id, "visibility": visibility.as_str()})
+                            .to_string(),
+                    ),
+                    desk_only: visibility == MessageVisibility::Internal,
+                },
+            )?;
+            let replies = view == CaseView::Applicant
+                && row.status == CaseStatus::AwaitingInfo.as_str();
+            if replies {
+                apply(conn, &caller, &row, Action::ApplicantReply, Extra::default(), now)?;
+            } else {
+                store::touch(conn, row.id, now)?;
+            }
+            let author = users::find_by_id(conn, caller.id)?.ok_or(ApiError::NotFound)?;
+            Ok::<_, ApiError>(MessageResponse {
+                id: message_id,
+                at: clock::to_rfc3339(now),
+                author: Person {
+                    id: author.id,
+                    name: author.name,
+                    role: author.role,
+                },
+                visibility: visibility.as_str().to_owned(),
+                body: text,
+            })
+        })
+        .await?;
+    Ok(HttpResponse::Created().json(message))
+}
+
+/// Messages of a case, oldest first; applicants see only `applicant` ones.
+#[utoipa::path(
+    tag = "cases",
+    security(("bearer" = [])),
+    params(("id" = i64, Path)),
+    responses(
+        (status = 200, body = MessageList),
+        (status = 403, body = Problem),
+        (status = 404, body = Problem),
+    )
+)]
+#[get("/api/v1/cases/{id}/messages")]
+pub async fn list_messages(
+    state: web::Data<AppState>,
+    caller: AuthUser,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    refuse_managers(&caller)?;
+    let id = id.into_inner();
+    let read = move |conn: &mut AnyConnection| {
+        let (row, view) = visible_case(conn, &caller, id)?;
+        if view == CaseView::ExpertSummary {
+            return Err(ApiError::Forbidden(
+                "accept the assignment to read the case's messages",
+            ));
+        }
+        if view.is_logged() {
+            store::log_access(conn, &[row.id], caller.id, "messages", clock::now_micros())?;
+        }
+        let only = (!view.sees_internal()).then_some(MessageVisibility::Applicant.as_str());
+        let rows = store::messages(conn, row.id, only)?;
+        Ok::<_, ApiError>(MessageList {
+            items: rows
+                .into_iter()
+                .map(|m| MessageResponse {
+                    id: m.id,
+                    at: clock::to_rfc3339(m.created_at),
+                    author: Person {
+                        id: m.author_id,
+                        name: m.author_name,
+                        role: m.author_role,
+                    },
+                    visibility: m.visibility,
+                    body: m.body,
+                })
+                .collect(),
+        })
+    };
+    let list = if reads_are_logged(&caller) {
+        state.db.write(read).await?
+    } else {
+        state.db.read(read).await?
+    };
+    Ok(HttpResponse::Ok().json(list))
+}
