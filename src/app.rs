@@ -50,7 +50,18 @@ impl Application {
         };
         tracing::info!(database = db.backend().name(), "database ready");
 
+        let mail_signal = crate::mail::MailSignal::default();
+        let mail_from: lettre::message::Mailbox = config.mail_from.parse().with_context(|| {
+            format!("MEDESK_MAIL_FROM: not a mail address: {}", config.mail_from)
+        })?;
+        crate::mail::spawn_worker(
+            db.clone(),
+            crate::mail::Transport::from_config(&config)?,
+            mail_from,
+            mail_signal.clone(),
+        );
         let state = web::Data::new(AppState {
+            mail_signal,
             hasher: PasswordHasher::new(config.password_hash_concurrency),
             tokens: TokenKeys::new(config.jwt_secret.expose().as_bytes()),
             login_limiter: LoginLimiter::new(config.login_limits),

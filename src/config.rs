@@ -222,6 +222,14 @@ impl Config {
             ));
         }
 
+        let mail_from = get("MEDESK_MAIL_FROM").unwrap_or("medesk@localhost");
+        if mail_from.parse::<lettre::message::Mailbox>().is_err() {
+            return Err(ConfigError::new(
+                "MEDESK_MAIL_FROM",
+                format!("not a mail address: {mail_from:?}"),
+            ));
+        }
+
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         Ok(Self {
             environment,
@@ -232,9 +240,7 @@ impl Config {
             jwt_secret: Secret(jwt_secret),
             smtp_url,
             mail_dir: PathBuf::from(get("MEDESK_MAIL_DIR").unwrap_or("mail")),
-            mail_from: get("MEDESK_MAIL_FROM")
-                .unwrap_or("medesk@localhost")
-                .to_owned(),
+            mail_from: mail_from.to_owned(),
             login_limits: LoginLimits {
                 per_account_per_minute: nonzero(parse_number(
                     vars,

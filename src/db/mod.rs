@@ -14,6 +14,8 @@ macro_rules! on_backend {
 }
 
 pub mod cases;
+pub mod organizations;
+pub mod outbox;
 pub mod schema;
 pub mod tokens;
 pub mod users;
@@ -162,7 +164,11 @@ impl Database {
         T: Send + 'static,
         E: From<DbError> + Send + 'static,
     {
-        let _permit = self.permits.acquire().await.expect("semaphore never closed");
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .expect("semaphore never closed");
         let pool = self.pool.clone();
         tokio::task::spawn_blocking(move || {
             let mut conn = pool.get().map_err(DbError::from)?;
@@ -181,15 +187,22 @@ impl Database {
         T: Send + 'static,
         E: From<DbError> + From<diesel::result::Error> + Send + 'static,
     {
-        let _permit = self.permits.acquire().await.expect("semaphore never closed");
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .expect("semaphore never closed");
         let pool = self.pool.clone();
         let writer = self.sqlite_writer.clone();
         let backend = self.backend;
         tokio::task::spawn_blocking(move || {
             let mut pooled = pool.get().map_err(DbError::from)?;
             let conn: &mut AnyConnection = &mut pooled;
-            let _turn = (backend == Backend::Sqlite)
-                .then(|| writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner()));
+            let _turn = (backend == Backend::Sqlite).then(|| {
+                writer
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+            });
             conn.transaction(work)
         })
         .await

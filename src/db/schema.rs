@@ -40,7 +40,6 @@ diesel::table! {
 diesel::joinable!(users -> organizations (organization_id));
 diesel::joinable!(refresh_tokens -> users (user_id));
 
-
 diesel::table! {
     case_counters (year) {
         year -> Integer,
@@ -137,6 +136,27 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    outbox (id) {
+        id -> BigInt,
+        message_id -> Text,
+        kind -> Text,
+        case_id -> Nullable<BigInt>,
+        recipient -> Text,
+        subject -> Text,
+        body_text -> Text,
+        body_html -> Nullable<Text>,
+        calendar -> Nullable<Text>,
+        state -> Text,
+        attempts -> Integer,
+        next_attempt_at -> BigInt,
+        locked_until -> Nullable<BigInt>,
+        last_error -> Nullable<Text>,
+        created_at -> BigInt,
+        sent_at -> Nullable<BigInt>,
+    }
+}
+
 diesel::joinable!(cases -> organizations (organization_id));
 diesel::joinable!(case_categories -> cases (case_id));
 diesel::joinable!(case_events -> cases (case_id));
@@ -153,4 +173,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     organizations,
     invitations,
     refresh_tokens,
+    outbox,
 );

@@ -67,7 +67,9 @@ pub fn parse_text(raw: &str, max_chars: usize) -> Result<String, String> {
     }
     let chars = raw.chars().count();
     if chars > max_chars {
-        return Err(format!("must be at most {max_chars} characters (got {chars})"));
+        return Err(format!(
+            "must be at most {max_chars} characters (got {chars})"
+        ));
     }
     Ok(raw.to_owned())
 }
@@ -79,7 +81,9 @@ pub fn parse_categories(raw: &[String]) -> Result<Vec<Category>, String> {
     }
     let mut categories = Vec::with_capacity(raw.len());
     for code in raw {
-        let category: Category = code.parse().map_err(|e: super::vocabulary::UnknownCode| e.to_string())?;
+        let category: Category = code
+            .parse()
+            .map_err(|e: super::vocabulary::UnknownCode| e.to_string())?;
         if categories.contains(&category) {
             return Err(format!("lists {code:?} twice"));
         }
@@ -276,7 +280,9 @@ pub fn action_for_status(
             (_, Some(outcome)) => Some(Action::Close { outcome }),
             (_, None) => None,
         },
-        (S::AwaitingInfo, to) if Some(to) == state.resume_to || (state.resume_to.is_none() && to == S::Triage) => {
+        (S::AwaitingInfo, to)
+            if Some(to) == state.resume_to || (state.resume_to.is_none() && to == S::Triage) =>
+        {
             Some(Action::ApplicantReply)
         }
         (_, S::AwaitingInfo) => Some(Action::RequestInfo),
@@ -337,7 +343,13 @@ mod tests {
             .collect();
         assert_eq!(
             fields,
-            vec!["title", "description", "product_type", "categories", "stage"]
+            vec![
+                "title",
+                "description",
+                "product_type",
+                "categories",
+                "stage"
+            ]
         );
     }
 
@@ -381,7 +393,10 @@ mod tests {
         assert_eq!(case_view(Role::Applicant, false, None), CaseView::Hidden);
         assert_eq!(case_view(Role::Manager, true, Some(true)), CaseView::Hidden);
         assert_eq!(case_view(Role::Expert, false, None), CaseView::Hidden);
-        assert_eq!(case_view(Role::Expert, false, Some(false)), CaseView::ExpertSummary);
+        assert_eq!(
+            case_view(Role::Expert, false, Some(false)),
+            CaseView::ExpertSummary
+        );
         assert_eq!(case_view(Role::Expert, false, Some(true)), CaseView::Desk);
         assert!(!CaseView::Applicant.may_see_messages(MessageVisibility::Internal));
         assert!(CaseView::Applicant.may_see_messages(MessageVisibility::Applicant));
@@ -395,7 +410,9 @@ mod tests {
             message_visibility(CaseView::Applicant, None),
             Ok(MessageVisibility::Applicant)
         );
-        assert!(message_visibility(CaseView::Applicant, Some(MessageVisibility::Internal)).is_err());
+        assert!(
+            message_visibility(CaseView::Applicant, Some(MessageVisibility::Internal)).is_err()
+        );
         assert_eq!(
             message_visibility(CaseView::Desk, None),
             Ok(MessageVisibility::Internal)
@@ -423,25 +440,46 @@ mod tests {
             action_for_status(&waiting, S::Matching, None, Role::Supporter),
             Some(Action::ApplicantReply)
         );
-        assert_eq!(action_for_status(&waiting, S::Triage, None, Role::Supporter), None);
         assert_eq!(
-            action_for_status(&at(S::Matching), S::Closed, Some(Outcome::Resolved), Role::Supporter),
-            Some(Action::Close { outcome: Outcome::Resolved })
+            action_for_status(&waiting, S::Triage, None, Role::Supporter),
+            None
         );
-        assert_eq!(action_for_status(&at(S::Matching), S::Closed, None, Role::Supporter), None);
+        assert_eq!(
+            action_for_status(
+                &at(S::Matching),
+                S::Closed,
+                Some(Outcome::Resolved),
+                Role::Supporter
+            ),
+            Some(Action::Close {
+                outcome: Outcome::Resolved
+            })
+        );
+        assert_eq!(
+            action_for_status(&at(S::Matching), S::Closed, None, Role::Supporter),
+            None
+        );
         assert_eq!(
             action_for_status(&at(S::Triage), S::Closed, None, Role::Applicant),
             Some(Action::Withdraw)
         );
         assert_eq!(
-            action_for_status(&at(S::Triage), S::Closed, Some(Outcome::Resolved), Role::Applicant),
+            action_for_status(
+                &at(S::Triage),
+                S::Closed,
+                Some(Outcome::Resolved),
+                Role::Applicant
+            ),
             None
         );
         assert_eq!(
             action_for_status(&at(S::Closed), S::InConsultation, None, Role::Supporter),
             Some(Action::Reopen)
         );
-        assert_eq!(action_for_status(&at(S::Closed), S::Triage, None, Role::Supporter), None);
+        assert_eq!(
+            action_for_status(&at(S::Closed), S::Triage, None, Role::Supporter),
+            None
+        );
         assert_eq!(
             action_for_status(&at(S::InConsultation), S::Matching, None, Role::Supporter),
             Some(Action::StartMatching)
@@ -450,6 +488,9 @@ mod tests {
             action_for_status(&at(S::Matching), S::InConsultation, None, Role::Supporter),
             Some(Action::StartConsultation)
         );
-        assert_eq!(action_for_status(&at(S::Submitted), S::Matching, None, Role::Supporter), None);
+        assert_eq!(
+            action_for_status(&at(S::Submitted), S::Matching, None, Role::Supporter),
+            None
+        );
     }
 }

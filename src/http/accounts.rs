@@ -189,16 +189,11 @@ pub async fn register(
         &body.name,
         &body.locale,
     );
-    let organization = if body.invitation_token.is_some() {
-        // Invitations arrive with the organisations feature; until then no
-        // token can be valid.
-        fields.0.push(FieldError::new(
-            "invitation_token",
-            "is invalid or has expired",
-        ));
-        None
-    } else {
-        fields
+    let membership = match body.invitation_token.as_deref() {
+        Some(token) => Some(Membership::Invitation(tokens::hash_refresh_token(
+            token.trim(),
+        ))),
+        None => fields
             .required("organization", &body.organization)
             .and_then(|o| {
                 fields.take(
@@ -206,13 +201,14 @@ pub async fn register(
                     parse_display_name(o, ORGANIZATION_MAX_CHARS),
                 )
             })
+            .map(Membership::NewOrganization),
     };
     fields.finish()?;
-    let (Some(account), Some(organization)) = (account, organization) else {
+    let (Some(account), Some(membership)) = (account, membership) else {
         unreachable!("finish() returned errors for every missing value");
     };
 
-    let row = create_account(&state, account, Role::Applicant, Some(organization)).await?;
+    let row = create_account(&state, account, Role::Applicant, membership).await?;
     tracing::info!(user_id = row.id, "applicant registered");
     Ok(HttpResponse::Created().json(UserResponse::from(row)))
 }
@@ -257,26 +253,38 @@ pub async fn create_user(
             ));
             None
         }
-        (Some(Role::Applicant), Some(o)) => fields.take(
-            "organization",
-            parse_display_name(o, ORGANIZATION_MAX_CHARS),
-        ),
-        _ => None,
+        (Some(Role::Applicant), Some(o)) => fields
+            .take(
+                "organization",
+                parse_display_name(o, ORGANIZATION_MAX_CHARS),
+            )
+            .map(Membership::NewOrganization),
+        _ => Some(Membership::None),
     };
     fields.finish()?;
-    let (Some(account), Some(role)) = (account, role) else {
+    let (Some(account), Some(role), Some(membership)) = (account, role, organization) else {
         unreachable!("finish() returned errors for every missing value");
     };
-    let row = create_account(&state, account, role, organization).await?;
+    let row = create_account(&state, account, role, membership).await?;
     tracing::info!(user_id = row.id, role = %role, by = caller.id, "user created");
     Ok(HttpResponse::Created().json(UserResponse::from(row)))
+}
+
+/// Which organisation a new account belongs to.
+enum Membership {
+    /// Staff: none.
+    None,
+    /// A new organisation the account will own.
+    NewOrganization(String),
+    /// The organisation of this (hashed) invitation token.
+    Invitation(String),
 }
 
 async fn create_account(
     state: &AppState,
     account: AccountInput,
     role: Role,
-    organization: Option<String>,
+    membership: Membership,
 ) -> Result<UserRow, ApiError> {
     let email = account.email.into_string();
     // Cheap pre-check so a taken address does not cost an argon2 hash.
@@ -297,6 +305,7 @@ async fn create_account(
     state
         .db
         .write(move |conn| {
+            let now = clock::now_micros();
             let user = NewUser {
                 email: &email,
                 password_hash: &password_hash,
@@ -304,15 +313,32 @@ async fn create_account(
                 role: role.as_str(),
                 locale: locale.as_str(),
                 organization_id: None,
-                created_at: clock::now_micros(),
+                created_at: now,
             };
-            match &organization {
-                Some(org) => db::users::register_applicant(conn, user, org),
-                None => db::users::insert(conn, &user),
-            }
+            let row = match &membership {
+                Membership::None => db::users::insert(conn, &user),
+                Membership::NewOrganization(org) => db::users::register_applicant(conn, user, org),
+                Membership::Invitation(token_hash) => {
+                    let organization_id =
+                        db::organizations::redeem_invitation(conn, token_hash, &email, now)?
+                            .ok_or_else(|| {
+                                ApiError::field(
+                                    "invitation_token",
+                                    "is unknown, used, expired or meant for another address",
+                                )
+                            })?;
+                    db::users::insert(
+                        conn,
+                        &NewUser {
+                            organization_id: Some(organization_id),
+                            ..user
+                        },
+                    )
+                }
+            };
+            row.map_err(email_taken)
         })
         .await
-        .map_err(email_taken)
 }
 
 const BAD_CREDENTIALS: &str = "the e-mail address or password is wrong";
@@ -399,10 +425,12 @@ fn refresh_lifetime_micros() -> i64 {
 
 fn token_response(state: &AppState, user: &UserRow, refresh_token: String) -> TokenResponse {
     let role = user.role.parse().unwrap_or(Role::Applicant);
-    let (access_token, expires_in) =
-        state
-            .tokens
-            .issue(user.id, role, user.organization_id, chrono::Utc::now().timestamp());
+    let (access_token, expires_in) = state.tokens.issue(
+        user.id,
+        role,
+        user.organization_id,
+        chrono::Utc::now().timestamp(),
+    );
     TokenResponse {
         access_token,
         refresh_token,

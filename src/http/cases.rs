@@ -161,9 +161,7 @@ fn with_etag(response: CaseResponse, status: actix_web::http::StatusCode) -> Htt
 /// Managers see aggregates only: every case endpoint refuses them outright.
 fn refuse_managers(caller: &AuthUser) -> Result<(), ApiError> {
     if caller.role == Role::Manager {
-        Err(ApiError::Forbidden(
-            "managers see statistics, not cases",
-        ))
+        Err(ApiError::Forbidden("managers see statistics, not cases"))
     } else {
         Ok(())
     }
@@ -235,10 +233,9 @@ pub async fn create_case(
     let intake = form.validate().map_err(ApiError::from)?;
     let on_behalf = match caller.role {
         Role::Applicant => None,
-        _ => Some(
-            body.applicant_id
-                .ok_or_else(|| ApiError::field("applicant_id", "is required when staff file a case"))?,
-        ),
+        _ => Some(body.applicant_id.ok_or_else(|| {
+            ApiError::field("applicant_id", "is required when staff file a case")
+        })?),
     };
 
     let response = state
@@ -251,13 +248,10 @@ pub async fn create_case(
                         .organization_id
                         .ok_or(ApiError::Forbidden("your account has no organisation"))?,
                 ),
-                Some(applicant_id) => {
-                    let applicant = users::find_by_id(conn, applicant_id)?
-                        .filter(|u| u.role == Role::Applicant.as_str())
-                        .and_then(|u| u.organization_id.map(|org| (u.id, org)))
-                        .ok_or_else(|| ApiError::field("applicant_id", "is not an applicant"))?;
-                    applicant
-                }
+                Some(applicant_id) => users::find_by_id(conn, applicant_id)?
+                    .filter(|u| u.role == Role::Applicant.as_str())
+                    .and_then(|u| u.organization_id.map(|org| (u.id, org)))
+                    .ok_or_else(|| ApiError::field("applicant_id", "is not an applicant"))?,
             };
             let (registered_name, registered_kind) =
                 store::organization(conn, organization_id)?.ok_or(ApiError::NotFound)?;
@@ -588,7 +582,9 @@ struct Extra {
 fn refusal(refusal: Refusal) -> ApiError {
     let allowed: Vec<&str> = refusal.allowed().iter().map(|a| a.as_str()).collect();
     match refusal {
-        Refusal::NotPermitted { .. } => ApiError::Forbidden("your role may not do this to this case"),
+        Refusal::NotPermitted { .. } => {
+            ApiError::Forbidden("your role may not do this to this case")
+        }
         Refusal::InvalidTransition { from, .. } => {
             let mut extra = serde_json::Map::new();
             extra.insert("case_status".into(), json!(from.as_str()));
@@ -925,11 +921,14 @@ pub async fn change_status(
         let action = case::action_for_status(&state, target, outcome, role).ok_or_else(|| {
             refusal(Refusal::InvalidTransition {
                 from: state.status,
-                allowed: lifecycle::allowed_actions(&state, &Actor {
-                    role,
-                    is_member: true,
-                    is_assigned_expert: false,
-                }),
+                allowed: lifecycle::allowed_actions(
+                    &state,
+                    &Actor {
+                        role,
+                        is_member: true,
+                        is_assigned_expert: false,
+                    },
+                ),
             })
         })?;
         Ok((
@@ -1112,10 +1111,17 @@ pub async fn post_message(
                     desk_only: visibility == MessageVisibility::Internal,
                 },
             )?;
-            let replies = view == CaseView::Applicant
-                && row.status == CaseStatus::AwaitingInfo.as_str();
+            let replies =
+                view == CaseView::Applicant && row.status == CaseStatus::AwaitingInfo.as_str();
             if replies {
-                apply(conn, &caller, &row, Action::ApplicantReply, Extra::default(), now)?;
+                apply(
+                    conn,
+                    &caller,
+                    &row,
+                    Action::ApplicantReply,
+                    Extra::default(),
+                    now,
+                )?;
             } else {
                 store::touch(conn, row.id, now)?;
             }

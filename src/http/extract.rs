@@ -96,9 +96,9 @@ impl IfMatch {
     /// 412 when the client's version is not the current one.
     pub fn check(&self, current: i64) -> Result<(), ApiError> {
         match self.0 {
-            Some(expected) if expected != current => Err(ApiError::PreconditionFailed(
-                expected.to_string(),
-            )),
+            Some(expected) if expected != current => {
+                Err(ApiError::PreconditionFailed(expected.to_string()))
+            }
             _ => Ok(()),
         }
     }

@@ -6,6 +6,7 @@ pub mod cases;
 pub mod extract;
 pub mod fallback;
 pub mod openapi;
+pub mod organizations;
 pub mod problem;
 pub mod service;
 
@@ -26,6 +27,8 @@ pub struct AppState {
     pub hasher: PasswordHasher,
     pub tokens: TokenKeys,
     pub login_limiter: LoginLimiter,
+    /// Wakes the mail worker after a transaction queued mail.
+    pub mail_signal: crate::mail::MailSignal,
 }
 
 /// JSON bodies above this are refused with 413 before they are parsed.
@@ -51,5 +54,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(cases::post_message)
         .service(cases::list_messages)
         .service(cases::triage_queue)
-        .service(admin::access_log);
+        .service(admin::access_log)
+        .service(organizations::get_organization)
+        .service(organizations::invite);
 }

@@ -5,7 +5,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
-use super::{accounts, admin, cases, problem, service};
+use super::{accounts, admin, cases, organizations, problem, service};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -32,6 +32,8 @@ use super::{accounts, admin, cases, problem, service};
         cases::list_messages,
         cases::triage_queue,
         admin::access_log,
+        organizations::get_organization,
+        organizations::invite,
     ),
     components(schemas(problem::Problem, problem::FieldError)),
     modifiers(&BearerAuth),
@@ -39,6 +41,7 @@ use super::{accounts, admin, cases, problem, service};
         (name = "service", description = "Health and documentation"),
         (name = "auth", description = "Accounts and sign-in"),
         (name = "cases", description = "Consultation cases: intake, lifecycle, timeline, messages"),
+        (name = "organizations", description = "Organisations, members and invitations"),
         (name = "admin", description = "Operator views"),
     )
 )]

@@ -111,6 +111,8 @@ pub fn random_suffix() -> String {
 
 pub struct TestApp {
     pub address: String,
+    /// Where mails land as `.eml` files (no SMTP is configured in tests).
+    pub mail_dir: std::path::PathBuf,
     pub client: reqwest::Client,
     _database: TestDatabase,
     _dir: tempfile::TempDir,
@@ -148,6 +150,7 @@ impl TestApp {
         tokio::spawn(app.run_until_stopped());
         Self {
             address,
+            mail_dir,
             client: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
@@ -272,6 +275,262 @@ impl TestApp {
         let token = self.tokens(&email, PASSWORD).await.0;
         (email, token)
     }
+
+    // --- cases ---------------------------------------------------------
+
+    /// A POST with an optional `If-Match` header.
+    pub async fn post_if_match(
+        &self,
+        path: &str,
+        token: &str,
+        body: &Value,
+        if_match: Option<&str>,
+    ) -> Response {
+        let mut request = self
+            .client
+            .post(self.url(path))
+            .bearer_auth(token)
+            .json(body);
+        if let Some(version) = if_match {
+            request = request.header("if-match", version);
+        }
+        request.send().await.expect("request sent")
+    }
+
+    pub async fn submit_case(&self, token: &str, body: &Value) -> Response {
+        self.post("/api/v1/cases", Some(token), body).await
+    }
+
+    pub async fn get_case(&self, token: &str, id: &Value) -> Response {
+        self.get(&case_path(id, ""), Some(token)).await
+    }
+
+    /// `query` is the raw query string without `?`, e.g. `status=submitted&limit=5`.
+    pub async fn list_cases(&self, token: &str, query: &str) -> Response {
+        self.get(&format!("/api/v1/cases?{query}"), Some(token))
+            .await
+    }
+
+    pub async fn claim(&self, token: &str, id: &Value, if_match: Option<&str>) -> Response {
+        self.post_if_match(&case_path(id, "/claim"), token, &json!({}), if_match)
+            .await
+    }
+
+    pub async fn triage(
+        &self,
+        token: &str,
+        id: &Value,
+        body: &Value,
+        if_match: Option<&str>,
+    ) -> Response {
+        self.post_if_match(&case_path(id, "/triage"), token, body, if_match)
+            .await
+    }
+
+    pub async fn set_status(
+        &self,
+        token: &str,
+        id: &Value,
+        body: &Value,
+        if_match: Option<&str>,
+    ) -> Response {
+        self.post_if_match(&case_path(id, "/status"), token, body, if_match)
+            .await
+    }
+
+    pub async fn post_message(
+        &self,
+        token: &str,
+        id: &Value,
+        body: &Value,
+        if_match: Option<&str>,
+    ) -> Response {
+        self.post_if_match(&case_path(id, "/messages"), token, body, if_match)
+            .await
+    }
+
+    pub async fn messages(&self, token: &str, id: &Value) -> Response {
+        self.get(&case_path(id, "/messages"), Some(token)).await
+    }
+
+    pub async fn events(&self, token: &str, id: &Value) -> Response {
+        self.get(&case_path(id, "/events"), Some(token)).await
+    }
+
+    pub async fn triage_queue(&self, token: &str) -> Response {
+        self.get("/api/v1/triage-queue", Some(token)).await
+    }
+
+    /// `query` is the raw query string without `?`, e.g. `case_id=3`.
+    pub async fn access_log(&self, token: &str, query: &str) -> Response {
+        self.get(&format!("/api/v1/admin/access-log?{query}"), Some(token))
+            .await
+    }
+
+    // --- case scenario shortcuts ----------------------------------------
+
+    /// A signed-in applicant of a new organisation named `organization`.
+    pub async fn applicant(&self, organization: &str) -> User {
+        let (email, user) = self.new_applicant(organization).await;
+        let token = self.tokens(&email, PASSWORD).await.0;
+        User {
+            email,
+            token,
+            id: user["id"].clone(),
+            organization_id: user["organization_id"].clone(),
+        }
+    }
+
+    /// A signed-in user of a staff `role` (supporter, expert, manager, admin).
+    pub async fn staff(&self, role: &str) -> User {
+        let (email, token) = self.new_staff(role).await;
+        let me = json_body(self.me(&token).await, StatusCode::OK).await;
+        User {
+            email,
+            token,
+            id: me["id"].clone(),
+            organization_id: Value::Null,
+        }
+    }
+
+    /// Files `body` as `token`, asserting 201; returns the case.
+    pub async fn new_case_with(&self, token: &str, body: &Value) -> Value {
+        json_body(self.submit_case(token, body).await, StatusCode::CREATED).await
+    }
+
+    /// Files the default intake as `token`; returns the case.
+    pub async fn new_case(&self, token: &str) -> Value {
+        self.new_case_with(token, &intake()).await
+    }
+
+    /// The case as `token` sees it now (asserting 200).
+    pub async fn case(&self, token: &str, id: &Value) -> Value {
+        json_body(self.get_case(token, id).await, StatusCode::OK).await
+    }
+
+    /// The timeline's items as `token` sees them (asserting 200).
+    pub async fn event_items(&self, token: &str, id: &Value) -> Vec<Value> {
+        items(json_body(self.events(token, id).await, StatusCode::OK).await)
+    }
+
+    /// The messages as `token` sees them (asserting 200).
+    pub async fn message_items(&self, token: &str, id: &Value) -> Vec<Value> {
+        items(json_body(self.messages(token, id).await, StatusCode::OK).await)
+    }
+
+    /// The ids of the cases listed for `token` with `query` (asserting 200).
+    pub async fn listed_ids(&self, token: &str, query: &str) -> Vec<Value> {
+        let page = json_body(self.list_cases(token, query).await, StatusCode::OK).await;
+        ids(&page["items"])
+    }
+
+    /// Claims the case as `token`, asserting 200; returns the case.
+    pub async fn claimed(&self, token: &str, id: &Value) -> Value {
+        json_body(self.claim(token, id, None).await, StatusCode::OK).await
+    }
+
+    /// Claims and triages the case along `route`, asserting 200s; returns the case.
+    pub async fn triaged(&self, token: &str, id: &Value, route: &str) -> Value {
+        self.claimed(token, id).await;
+        json_body(
+            self.triage(token, id, &triage_body(route), None).await,
+            StatusCode::OK,
+        )
+        .await
+    }
+
+    /// Asks for `{status, outcome?, reason?}` as `token`, asserting 200; returns the case.
+    pub async fn moved(&self, token: &str, id: &Value, body: Value) -> Value {
+        json_body(
+            self.set_status(token, id, &body, None).await,
+            StatusCode::OK,
+        )
+        .await
+    }
+}
+
+/// A signed-in user as the case tests need it.
+#[derive(Debug, Clone)]
+pub struct User {
+    pub email: String,
+    pub token: String,
+    pub id: Value,
+    /// Null for staff.
+    pub organization_id: Value,
+}
+
+/// `/api/v1/cases/{id}{suffix}`; ids are opaque JSON values (number or string).
+pub fn case_path(id: &Value, suffix: &str) -> String {
+    let id = match id {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    format!("/api/v1/cases/{id}{suffix}")
+}
+
+/// A valid intake body; tests change the fields they are about.
+pub fn intake() -> Value {
+    json!({
+        "title": "医療機器の承認申請について",
+        "description": "クラスII医療機器の承認申請に必要な試験を相談したいです。",
+        "product_type": "medical_device",
+        "categories": ["regulatory", "reimbursement"],
+        "stage": "non_clinical",
+        "organization": {"name": "株式会社メドテック", "kind": "startup"},
+        "language": "ja",
+    })
+}
+
+/// A valid triage body for `route` (with `refer_to` when the route is `refer`).
+pub fn triage_body(route: &str) -> Value {
+    let mut body = json!({
+        "priority": "normal",
+        "product_type": "medical_device",
+        "categories": ["regulatory"],
+        "route": route,
+        "note": "desk-side triage note",
+    });
+    if route == "refer" {
+        body["refer_to"] = json!("PMDA 相談窓口");
+    }
+    body
+}
+
+/// Asserts `status` and returns the JSON body.
+pub async fn json_body(response: Response, status: StatusCode) -> Value {
+    let actual = response.status();
+    let text = response.text().await.expect("body");
+    assert_eq!(actual, status, "unexpected status; body: {text}");
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("body is not JSON ({e}): {text}"))
+}
+
+/// The `items` array of a list document.
+pub fn items(document: Value) -> Vec<Value> {
+    match document {
+        Value::Object(mut map) => match map.remove("items") {
+            Some(Value::Array(items)) => items,
+            other => panic!("items is not an array: {other:?}"),
+        },
+        other => panic!("not an object: {other}"),
+    }
+}
+
+/// The `id`s of an array of objects.
+pub fn ids(array: &Value) -> Vec<Value> {
+    array
+        .as_array()
+        .expect("an array")
+        .iter()
+        .map(|item| item["id"].clone())
+        .collect()
+}
+
+/// The `kind`s of timeline events.
+pub fn kinds(events: &[Value]) -> Vec<String> {
+    events
+        .iter()
+        .map(|e| e["kind"].as_str().expect("kind").to_owned())
+        .collect()
 }
 
 /// Asserts a problem+json response with `status`; returns the document.

@@ -5,4 +5,6 @@
 mod helpers;
 
 mod auth;
+mod mailbox;
+mod organizations;
 mod service;

@@ -1,0 +1,135 @@
+//! The mail outbox. Rows are written inside the transaction of the change
+//! that causes the mail, then claimed and delivered by the worker.
+
+use diesel::prelude::*;
+
+use super::schema::outbox;
+use super::{AnyConnection, DbResult};
+
+/// A rendered mail, ready to be queued.
+#[derive(Debug, Clone)]
+pub struct NewMail {
+    pub kind: &'static str,
+    pub case_id: Option<i64>,
+    pub recipient: String,
+    pub subject: String,
+    pub body_text: String,
+    pub body_html: Option<String>,
+    /// An iCalendar document to attach.
+    pub calendar: Option<String>,
+}
+
+pub fn enqueue(conn: &mut AnyConnection, mail: &NewMail, now: i64) -> DbResult<i64> {
+    let message_id = format!("<{}@medesk>", crate::auth::tokens::new_family());
+    Ok(diesel::insert_into(outbox::table)
+        .values((
+            outbox::message_id.eq(message_id),
+            outbox::kind.eq(mail.kind),
+            outbox::case_id.eq(mail.case_id),
+            outbox::recipient.eq(&mail.recipient),
+            outbox::subject.eq(&mail.subject),
+            outbox::body_text.eq(&mail.body_text),
+            outbox::body_html.eq(&mail.body_html),
+            outbox::calendar.eq(&mail.calendar),
+            outbox::next_attempt_at.eq(now),
+            outbox::created_at.eq(now),
+        ))
+        .returning(outbox::id)
+        .get_result(conn)?)
+}
+
+#[derive(Debug, Clone, Queryable)]
+pub struct OutboxRow {
+    pub id: i64,
+    pub message_id: String,
+    pub kind: String,
+    pub case_id: Option<i64>,
+    pub recipient: String,
+    pub subject: String,
+    pub body_text: String,
+    pub body_html: Option<String>,
+    pub calendar: Option<String>,
+    pub state: String,
+    pub attempts: i32,
+    pub next_attempt_at: i64,
+    pub locked_until: Option<i64>,
+    pub last_error: Option<String>,
+    pub created_at: i64,
+    pub sent_at: Option<i64>,
+}
+
+/// Claims up to `limit` due mails for `lease_micros` (call inside a
+/// transaction). On PostgreSQL the rows are locked with SKIP LOCKED, so
+/// several instances never claim the same mail; on SQLite the single writer
+/// gives the same guarantee. A claim that is not settled (crash) expires
+/// with its lease and the mail is tried again.
+pub fn claim_due(
+    conn: &mut AnyConnection,
+    now: i64,
+    lease_micros: i64,
+    limit: i64,
+) -> DbResult<Vec<OutboxRow>> {
+    let due = outbox::table
+        .filter(outbox::state.eq("pending"))
+        .filter(outbox::next_attempt_at.le(now))
+        .filter(
+            outbox::locked_until
+                .is_null()
+                .or(outbox::locked_until.lt(now)),
+        )
+        .order(outbox::id.asc())
+        .limit(limit)
+        .select(outbox::id);
+    let ids: Vec<i64> = match conn {
+        AnyConnection::Postgres(c) => due.for_update().skip_locked().load(c)?,
+        AnyConnection::Sqlite(c) => due.load(c)?,
+    };
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    diesel::update(outbox::table.filter(outbox::id.eq_any(&ids)))
+        .set((
+            outbox::locked_until.eq(now + lease_micros),
+            outbox::attempts.eq(outbox::attempts + 1),
+        ))
+        .execute(conn)?;
+    Ok(outbox::table
+        .filter(outbox::id.eq_any(&ids))
+        .order(outbox::id.asc())
+        .load(conn)?)
+}
+
+pub fn mark_sent(conn: &mut AnyConnection, id: i64, now: i64) -> DbResult<()> {
+    diesel::update(outbox::table.find(id))
+        .set((
+            outbox::state.eq("sent"),
+            outbox::sent_at.eq(now),
+            outbox::locked_until.eq(None::<i64>),
+            outbox::last_error.eq(None::<String>),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Records a failed attempt: retried at `retry_at`, or `failed` for good.
+pub fn mark_attempt_failed(
+    conn: &mut AnyConnection,
+    id: i64,
+    error: &str,
+    retry_at: Option<i64>,
+) -> DbResult<()> {
+    let state = if retry_at.is_some() {
+        "pending"
+    } else {
+        "failed"
+    };
+    diesel::update(outbox::table.find(id))
+        .set((
+            outbox::state.eq(state),
+            outbox::last_error.eq(error),
+            outbox::locked_until.eq(None::<i64>),
+            outbox::next_attempt_at.eq(retry_at.unwrap_or(0)),
+        ))
+        .execute(conn)?;
+    Ok(())
+}

@@ -1,0 +1,165 @@
+//! Mail delivery: the outbox worker and its transports (SMTP via lettre, or
+//! `.eml` files when no SMTP server is configured).
+
+pub mod retry;
+pub mod templates;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use lettre::message::header::ContentType;
+use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use rand::Rng;
+use tokio::sync::Notify;
+
+use crate::clock;
+use crate::config::Config;
+use crate::db::outbox::{self, OutboxRow};
+use crate::db::{Database, DbError};
+
+pub enum Transport {
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    /// One `<message-id>.eml` per mail; re-delivery overwrites the same file.
+    Files(PathBuf),
+}
+
+impl Transport {
+    pub fn from_config(config: &Config) -> anyhow::Result<Self> {
+        match &config.smtp_url {
+            Some(url) => {
+                let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+                    .map_err(|e| anyhow::anyhow!("MEDESK_SMTP_URL: {e}"))?
+                    .timeout(Some(Duration::from_secs(20)))
+                    .build();
+                Ok(Transport::Smtp(transport))
+            }
+            None => Ok(Transport::Files(config.mail_dir.clone())),
+        }
+    }
+
+    async fn deliver(&self, message: Message, message_id: &str) -> Result<(), String> {
+        match self {
+            Transport::Smtp(smtp) => smtp
+                .send(message)
+                .await
+                .map(drop)
+                .map_err(|e| e.to_string()),
+            Transport::Files(dir) => {
+                let dir = dir.clone();
+                let name: String = message_id
+                    .chars()
+                    .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '.')
+                    .collect();
+                let bytes = message.formatted();
+                tokio::task::spawn_blocking(move || write_eml(&dir, &name, &bytes))
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .map_err(|e| e.to_string())
+            }
+        }
+    }
+}
+
+/// Write-then-rename so a reader never sees half a mail.
+fn write_eml(dir: &std::path::Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let partial = dir.join(format!(".{name}.partial"));
+    std::fs::write(&partial, bytes)?;
+    std::fs::rename(&partial, dir.join(format!("{name}.eml")))
+}
+
+pub fn build_message(row: &OutboxRow, from: &Mailbox) -> Result<Message, String> {
+    let to: Mailbox = row
+        .recipient
+        .parse()
+        .map_err(|e| format!("bad recipient: {e}"))?;
+    let builder = Message::builder()
+        .message_id(Some(row.message_id.clone()))
+        .from(from.clone())
+        .to(to)
+        .subject(row.subject.clone());
+    let body = match &row.body_html {
+        Some(html) => MultiPart::alternative_plain_html(row.body_text.clone(), html.clone()),
+        None => MultiPart::alternative().singlepart(SinglePart::plain(row.body_text.clone())),
+    };
+    let body = match &row.calendar {
+        Some(ics) => MultiPart::mixed().multipart(body).singlepart(
+            Attachment::new("invite.ics".to_owned()).body(
+                ics.clone(),
+                ContentType::parse("text/calendar; charset=utf-8; method=REQUEST")
+                    .map_err(|e| e.to_string())?,
+            ),
+        ),
+        None => body,
+    };
+    builder.multipart(body).map_err(|e| e.to_string())
+}
+
+/// Wakes the worker when a mail was queued, so it need not wait for its tick.
+#[derive(Clone, Default)]
+pub struct MailSignal(Arc<Notify>);
+
+impl MailSignal {
+    pub fn queued(&self) {
+        self.0.notify_one();
+    }
+}
+
+const LEASE_MICROS: i64 = 120 * 1_000_000;
+const BATCH: i64 = 20;
+
+/// Delivers due outbox rows until the process ends.
+pub fn spawn_worker(db: Database, transport: Transport, from: Mailbox, signal: MailSignal) {
+    tokio::spawn(async move {
+        let transport = Arc::new(transport);
+        loop {
+            match deliver_due(&db, &transport, &from).await {
+                Ok(n) if n as i64 == BATCH => continue, // more may be waiting
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "outbox worker"),
+            }
+            tokio::select! {
+                _ = signal.0.notified() => {}
+                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            }
+        }
+    });
+}
+
+/// One round: claim, send, settle. Returns how many mails were claimed.
+pub async fn deliver_due(
+    db: &Database,
+    transport: &Transport,
+    from: &Mailbox,
+) -> Result<usize, DbError> {
+    let now = clock::now_micros();
+    let claimed = db
+        .write(move |conn| outbox::claim_due(conn, now, LEASE_MICROS, BATCH))
+        .await?;
+    let count = claimed.len();
+    for row in claimed {
+        let result = match build_message(&row, from) {
+            Ok(message) => transport.deliver(message, &row.message_id).await,
+            Err(e) => Err(e),
+        };
+        let id = row.id;
+        match result {
+            Ok(()) => {
+                db.write(move |conn| outbox::mark_sent(conn, id, clock::now_micros()))
+                    .await?;
+                tracing::info!(outbox_id = id, kind = %row.kind, "mail sent");
+            }
+            Err(error) => {
+                let jitter: f64 = rand::thread_rng().r#gen();
+                let retry_at = retry::next_delay_micros(row.attempts, jitter)
+                    .map(|delay| clock::now_micros() + delay);
+                tracing::warn!(outbox_id = id, attempts = row.attempts, %error, "mail not sent");
+                db.write(move |conn| outbox::mark_attempt_failed(conn, id, &error, retry_at))
+                    .await?;
+            }
+        }
+    }
+    Ok(count)
+}
