@@ -13,7 +13,9 @@ macro_rules! on_backend {
     };
 }
 
+pub mod assignments;
 pub mod cases;
+pub mod experts;
 pub mod organizations;
 pub mod outbox;
 pub mod schema;

@@ -157,6 +157,108 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    experts (id) {
+        id -> BigInt,
+        user_id -> BigInt,
+        name -> Text,
+        affiliation -> Text,
+        capacity -> Integer,
+        paused_until -> Nullable<Text>,
+        last_assigned_at -> Nullable<BigInt>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    expert_expertise (expert_id, category) {
+        expert_id -> BigInt,
+        category -> Text,
+        level -> Integer,
+    }
+}
+
+diesel::table! {
+    expert_product_types (expert_id, product_type) {
+        expert_id -> BigInt,
+        product_type -> Text,
+    }
+}
+
+diesel::table! {
+    expert_languages (expert_id, language) {
+        expert_id -> BigInt,
+        language -> Text,
+    }
+}
+
+diesel::table! {
+    expert_conflicts (expert_id, name) {
+        expert_id -> BigInt,
+        name -> Text,
+        normalized -> Text,
+    }
+}
+
+diesel::table! {
+    assignments (id) {
+        id -> BigInt,
+        case_id -> BigInt,
+        expert_id -> BigInt,
+        role -> Text,
+        status -> Text,
+        assigned_by -> BigInt,
+        created_at -> BigInt,
+        responded_at -> Nullable<BigInt>,
+        ended_at -> Nullable<BigInt>,
+        decline_reason -> Nullable<Text>,
+        terms_version -> Nullable<Text>,
+        acknowledged_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    meetings (id) {
+        id -> BigInt,
+        case_id -> BigInt,
+        expert_id -> BigInt,
+        starts_at -> BigInt,
+        duration_minutes -> Integer,
+        mode -> Text,
+        advice_summary -> Nullable<Text>,
+        created_by -> BigInt,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    support_plans (id) {
+        id -> BigInt,
+        case_id -> BigInt,
+        revision -> Integer,
+        body -> Text,
+        author_id -> BigInt,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    password_tokens (id) {
+        id -> BigInt,
+        user_id -> BigInt,
+        token_hash -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::joinable!(experts -> users (user_id));
+diesel::joinable!(assignments -> experts (expert_id));
+diesel::joinable!(assignments -> cases (case_id));
+diesel::joinable!(meetings -> experts (expert_id));
 diesel::joinable!(cases -> organizations (organization_id));
 diesel::joinable!(case_categories -> cases (case_id));
 diesel::joinable!(case_events -> cases (case_id));
@@ -174,4 +276,13 @@ diesel::allow_tables_to_appear_in_same_query!(
     invitations,
     refresh_tokens,
     outbox,
+    experts,
+    expert_expertise,
+    expert_product_types,
+    expert_languages,
+    expert_conflicts,
+    assignments,
+    meetings,
+    support_plans,
+    password_tokens,
 );

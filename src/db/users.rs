@@ -2,7 +2,7 @@
 
 use diesel::prelude::*;
 
-use super::schema::{organizations, users};
+use super::schema::{organizations, password_tokens, users};
 use super::{AnyConnection, DbError, DbResult};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -89,4 +89,56 @@ pub fn register_applicant(
         .set(organizations::owner_user_id.eq(row.id))
         .execute(conn)?;
     Ok(row)
+}
+
+pub fn insert_password_token(
+    conn: &mut AnyConnection,
+    user_id: i64,
+    token_hash: &str,
+    expires_at: i64,
+    now: i64,
+) -> DbResult<()> {
+    diesel::insert_into(password_tokens::table)
+        .values((
+            password_tokens::user_id.eq(user_id),
+            password_tokens::token_hash.eq(token_hash),
+            password_tokens::created_at.eq(now),
+            password_tokens::expires_at.eq(expires_at),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Uses a password token (single use, unexpired) and sets the new hash;
+/// returns false when the token is not valid.
+pub fn set_password_with_token(
+    conn: &mut AnyConnection,
+    token_hash: &str,
+    password_hash: &str,
+    now: i64,
+) -> DbResult<bool> {
+    let found: Option<(i64, i64)> = password_tokens::table
+        .filter(password_tokens::token_hash.eq(token_hash))
+        .filter(password_tokens::used_at.is_null())
+        .filter(password_tokens::expires_at.gt(now))
+        .select((password_tokens::id, password_tokens::user_id))
+        .first(conn)
+        .optional()?;
+    let Some((id, user_id)) = found else {
+        return Ok(false);
+    };
+    let used = diesel::update(
+        password_tokens::table
+            .find(id)
+            .filter(password_tokens::used_at.is_null()),
+    )
+    .set(password_tokens::used_at.eq(now))
+    .execute(conn)?;
+    if used != 1 {
+        return Ok(false);
+    }
+    diesel::update(users::table.find(user_id))
+        .set(users::password_hash.eq(password_hash))
+        .execute(conn)?;
+    Ok(true)
 }

@@ -3,6 +3,8 @@
 
 pub mod account;
 pub mod case;
+pub mod conflicts;
 pub mod lifecycle;
+pub mod matching;
 pub mod role;
 pub mod vocabulary;

@@ -531,3 +531,51 @@ pub async fn me(state: web::Data<AppState>, caller: AuthUser) -> Result<HttpResp
         .ok_or(ApiError::Unauthorized("the account no longer exists"))?;
     Ok(HttpResponse::Ok().json(UserResponse::from(user)))
 }
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct SetPasswordRequest {
+    /// The token from the mail.
+    pub token: Option<String>,
+    /// At least 12 characters.
+    pub password: Option<String>,
+}
+
+/// Set a password with a single-use token sent by mail (new experts).
+#[utoipa::path(
+    tag = "auth",
+    request_body = SetPasswordRequest,
+    responses(
+        (status = 204),
+        (status = 422, description = "weak password, or the token is unknown, used or expired", body = Problem),
+    )
+)]
+#[post("/api/v1/auth/password")]
+pub async fn set_password(
+    state: web::Data<AppState>,
+    body: web::Json<SetPasswordRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let mut fields = Fields::default();
+    let token = fields
+        .required("token", &body.token)
+        .map(tokens::hash_refresh_token);
+    let password = fields
+        .required("password", &body.password)
+        .and_then(|p| fields.take("password", NewPassword::parse(p)));
+    fields.finish()?;
+    let (Some(token_hash), Some(password)) = (token, password) else {
+        unreachable!("finish() returned errors for every missing value");
+    };
+    let password_hash = state.hasher.hash(password.expose().to_owned()).await;
+    let now = clock::now_micros();
+    let set = state
+        .db
+        .write(move |conn| {
+            db::users::set_password_with_token(conn, &token_hash, &password_hash, now)
+        })
+        .await?;
+    if !set {
+        return Err(ApiError::field("token", "is unknown, used or expired"));
+    }
+    Ok(HttpResponse::NoContent().finish())
+}

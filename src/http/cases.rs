@@ -11,7 +11,7 @@ use super::extract::{AuthUser, IfMatch};
 use super::problem::{ApiError, Problem};
 use crate::clock;
 use crate::db::cases::{self as store, CaseCategories, CaseChanges, CaseFilter, CaseRow, NewEvent};
-use crate::db::{AnyConnection, users};
+use crate::db::{AnyConnection, assignments, users};
 use crate::domain::case::{
     self, CaseView, IntakeForm, NOTE_MAX_CHARS, Problems, case_view, parse_categories, parse_text,
 };
@@ -73,7 +73,7 @@ fn case_response(
     view: CaseView,
     caller: &AuthUser,
 ) -> CaseResponse {
-    let allowed_actions = lifecycle::allowed_actions(&case_state(&row), &actor(caller, &row));
+    let allowed_actions = lifecycle::allowed_actions(&case_state(&row), &actor(caller, &row, view));
     let desk = view == CaseView::Desk;
     CaseResponse {
         id: row.id,
@@ -111,30 +111,37 @@ fn case_state(row: &CaseRow) -> CaseState {
     }
 }
 
-fn actor(caller: &AuthUser, row: &CaseRow) -> Actor {
+fn actor(caller: &AuthUser, row: &CaseRow, view: CaseView) -> Actor {
     Actor {
         role: caller.role,
         is_member: caller.organization_id == Some(row.organization_id),
-        is_assigned_expert: false,
+        is_assigned_expert: caller.role == Role::Expert && view != CaseView::Hidden,
     }
 }
 
-fn view_of(caller: &AuthUser, row: &CaseRow) -> CaseView {
+/// What the caller may see of `row`; `assignment` is the caller's active
+/// expert assignment on it (None for everyone else).
+fn view_of(caller: &AuthUser, row: &CaseRow, assignment: Option<bool>) -> CaseView {
     case_view(
         caller.role,
         caller.organization_id == Some(row.organization_id),
-        None,
+        assignment,
     )
 }
 
 /// Loads a case the caller may see, or 404 (which leaks nothing).
-fn visible_case(
+pub(crate) fn visible_case(
     conn: &mut AnyConnection,
     caller: &AuthUser,
     id: i64,
 ) -> Result<(CaseRow, CaseView), ApiError> {
     let row = store::find(conn, id)?.ok_or(ApiError::NotFound)?;
-    match view_of(caller, &row) {
+    let assignment = if caller.role == Role::Expert {
+        assignments::caller_assignment(conn, row.id, caller.id)?
+    } else {
+        None
+    };
+    match view_of(caller, &row, assignment) {
         CaseView::Hidden => Err(ApiError::NotFound),
         view => Ok((row, view)),
     }
@@ -303,7 +310,7 @@ pub async fn create_case(
                     desk_only: false,
                 },
             )?;
-            let view = view_of(&caller, &row);
+            let view = view_of(&caller, &row, None);
             let categories = CaseCategories {
                 applicant: codes.iter().map(|c| c.to_string()).collect(),
                 confirmed: Vec::new(),
@@ -454,14 +461,28 @@ pub async fn list_cases(
 ) -> Result<HttpResponse, ApiError> {
     refuse_managers(&caller)?;
     let mut filter = list_filter(&query, &caller)?;
-    match caller.role {
-        Role::Applicant => filter.organization_id = Some(caller.organization_id.unwrap_or(-1)),
-        // Experts see only cases assigned to them; none exist without assignments.
-        Role::Expert => filter.only_ids = Some(Vec::new()),
-        _ => {}
+    if caller.role == Role::Applicant {
+        filter.organization_id = Some(caller.organization_id.unwrap_or(-1));
     }
     let limit = filter.limit;
     let list = move |conn: &mut AnyConnection| {
+        let mut filter = filter;
+        // Experts see only the cases they are actively assigned to.
+        let accepted: Option<std::collections::HashMap<i64, bool>> = if caller.role == Role::Expert
+        {
+            let mine = assignments::active_case_ids(conn, caller.id)?;
+            let mut map = std::collections::HashMap::new();
+            for id in &mine {
+                map.insert(
+                    *id,
+                    assignments::caller_assignment(conn, *id, caller.id)? == Some(true),
+                );
+            }
+            filter.only_ids = Some(mine);
+            Some(map)
+        } else {
+            None
+        };
         let rows = store::list(conn, &filter)?;
         let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
         if reads_are_logged(&caller) {
@@ -474,7 +495,8 @@ pub async fn list_cases(
         let items = rows
             .into_iter()
             .map(|row| {
-                let view = view_of(&caller, &row);
+                let assignment = accepted.as_ref().and_then(|m| m.get(&row.id).copied());
+                let view = view_of(&caller, &row, assignment);
                 let cats = categories.remove(&row.id).unwrap_or_default();
                 case_response(row, cats, view, &caller)
             })
@@ -570,13 +592,13 @@ pub async fn triage_queue(
 
 /// What an action writes beside the status change.
 #[derive(Default)]
-struct Extra {
-    priority: Option<Priority>,
-    confirmed: Option<(ProductType, Vec<crate::domain::vocabulary::Category>)>,
-    route: Option<Route>,
-    refer_to: Option<String>,
-    reason: Option<String>,
-    note: Option<String>,
+pub(crate) struct Extra {
+    pub(crate) priority: Option<Priority>,
+    pub(crate) confirmed: Option<(ProductType, Vec<crate::domain::vocabulary::Category>)>,
+    pub(crate) route: Option<Route>,
+    pub(crate) refer_to: Option<String>,
+    pub(crate) reason: Option<String>,
+    pub(crate) note: Option<String>,
 }
 
 fn refusal(refusal: Refusal) -> ApiError {
@@ -622,16 +644,18 @@ fn event_kind(action: &Action) -> &'static str {
 }
 
 /// Decides and applies one lifecycle action inside the caller's transaction.
-fn apply(
+pub(crate) fn apply(
     conn: &mut AnyConnection,
     caller: &AuthUser,
     row: &CaseRow,
+    view: CaseView,
     action: Action,
     extra: Extra,
     now: i64,
 ) -> Result<(), ApiError> {
     let from = case_state(row);
-    let transition = lifecycle::decide(&from, &action, &actor(caller, row)).map_err(refusal)?;
+    let transition =
+        lifecycle::decide(&from, &action, &actor(caller, row, view)).map_err(refusal)?;
     let to = transition.to.as_str();
     let (confirmed_type, confirmed_categories) = match &extra.confirmed {
         Some((product_type, categories)) => (
@@ -726,11 +750,11 @@ async fn act(
     let response = state
         .db
         .write(move |conn| {
-            let (row, _) = visible_case(conn, &caller, id)?;
+            let (row, view) = visible_case(conn, &caller, id)?;
             if_match.check(row.version)?;
             let (action, extra) = plan(&row)?;
             let now = clock::now_micros();
-            apply(conn, &caller, &row, action, extra, now)?;
+            apply(conn, &caller, &row, view, action, extra, now)?;
             let (row, view) = visible_case(conn, &caller, id)?;
             if view.is_logged() {
                 // The answer carries the case's text: that is a read too.
@@ -1118,6 +1142,7 @@ pub async fn post_message(
                     conn,
                     &caller,
                     &row,
+                    view,
                     Action::ApplicantReply,
                     Extra::default(),
                     now,

@@ -2,7 +2,9 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod assignments;
 pub mod cases;
+pub mod experts;
 pub mod extract;
 pub mod fallback;
 pub mod openapi;
@@ -56,5 +58,23 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(cases::triage_queue)
         .service(admin::access_log)
         .service(organizations::get_organization)
-        .service(organizations::invite);
+        .service(organizations::invite)
+        .service(accounts::set_password)
+        .service(experts::create_expert)
+        .service(experts::list_experts)
+        .service(experts::get_expert)
+        .service(experts::update_expert)
+        .service(experts::suggestions)
+        .service(assignments::assign)
+        .service(assignments::accept)
+        .service(assignments::decline)
+        .service(assignments::withdraw)
+        .service(assignments::complete)
+        .service(assignments::my_assignments)
+        .service(assignments::case_assignments)
+        .service(assignments::create_meeting)
+        .service(assignments::list_meetings)
+        .service(assignments::record_advice)
+        .service(assignments::write_plan)
+        .service(assignments::read_plan);
 }

@@ -5,7 +5,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
-use super::{accounts, admin, cases, organizations, problem, service};
+use super::{accounts, admin, assignments, cases, experts, organizations, problem, service};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -34,6 +34,24 @@ use super::{accounts, admin, cases, organizations, problem, service};
         admin::access_log,
         organizations::get_organization,
         organizations::invite,
+        accounts::set_password,
+        experts::create_expert,
+        experts::list_experts,
+        experts::get_expert,
+        experts::update_expert,
+        experts::suggestions,
+        assignments::assign,
+        assignments::accept,
+        assignments::decline,
+        assignments::withdraw,
+        assignments::complete,
+        assignments::my_assignments,
+        assignments::case_assignments,
+        assignments::create_meeting,
+        assignments::list_meetings,
+        assignments::record_advice,
+        assignments::write_plan,
+        assignments::read_plan,
     ),
     components(schemas(problem::Problem, problem::FieldError)),
     modifiers(&BearerAuth),
@@ -41,6 +59,7 @@ use super::{accounts, admin, cases, organizations, problem, service};
         (name = "service", description = "Health and documentation"),
         (name = "auth", description = "Accounts and sign-in"),
         (name = "cases", description = "Consultation cases: intake, lifecycle, timeline, messages"),
+        (name = "experts", description = "Expert registry, suggestions, assignments, meetings"),
         (name = "organizations", description = "Organisations, members and invitations"),
         (name = "admin", description = "Operator views"),
     )

@@ -41,3 +41,35 @@ pub fn invitation(
         calendar: None,
     }
 }
+
+pub fn expert_welcome(locale: Locale, recipient: &str, name: &str, token: &str) -> NewMail {
+    let (subject, body_text) = match locale {
+        Locale::Ja => (
+            "[medesk] 専門家として登録されました".to_owned(),
+            format!(
+                "{name} 様\n\nmedesk に専門家として登録されました。\n\
+                 次のトークンでパスワードを設定してください（7日間有効、一度限り）:\n\n\
+                 {token}\n\n\
+                 POST /api/v1/auth/password に {{\"token\": \"…\", \"password\": \"…\"}} を送ります。\n"
+            ),
+        ),
+        Locale::En => (
+            "[medesk] You are registered as an expert".to_owned(),
+            format!(
+                "Dear {name},\n\nyou are registered as an expert on medesk.\n\
+                 Set your password with this token (valid once, for 7 days):\n\n\
+                 {token}\n\n\
+                 Send {{\"token\": \"…\", \"password\": \"…\"}} to POST /api/v1/auth/password.\n"
+            ),
+        ),
+    };
+    NewMail {
+        kind: "expert_welcome",
+        case_id: None,
+        recipient: recipient.to_owned(),
+        subject,
+        body_text,
+        body_html: None,
+        calendar: None,
+    }
+}

@@ -1,0 +1,9 @@
+DROP TABLE password_tokens;
+DROP TABLE support_plans;
+DROP TABLE meetings;
+DROP TABLE assignments;
+DROP TABLE expert_conflicts;
+DROP TABLE expert_languages;
+DROP TABLE expert_product_types;
+DROP TABLE expert_expertise;
+DROP TABLE experts;
