@@ -19,6 +19,7 @@ pub mod experts;
 pub mod organizations;
 pub mod outbox;
 pub mod schema;
+pub mod stats;
 pub mod tokens;
 pub mod users;
 

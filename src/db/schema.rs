@@ -255,6 +255,23 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    stats_daily_cases (day, product_type) {
+        day -> Text,
+        product_type -> Text,
+        cases -> BigInt,
+    }
+}
+
+diesel::table! {
+    stats_daily_categories (day, product_type, category) {
+        day -> Text,
+        product_type -> Text,
+        category -> Text,
+        cases -> BigInt,
+    }
+}
+
 diesel::joinable!(experts -> users (user_id));
 diesel::joinable!(assignments -> experts (expert_id));
 diesel::joinable!(assignments -> cases (case_id));
@@ -285,4 +302,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     meetings,
     support_plans,
     password_tokens,
+    stats_daily_cases,
+    stats_daily_categories,
 );

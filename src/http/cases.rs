@@ -297,6 +297,13 @@ pub async fn create_case(
             )?;
             let codes: Vec<&str> = intake.categories.iter().map(|c| c.as_str()).collect();
             store::insert_applicant_categories(conn, row.id, &codes)?;
+            crate::db::stats::count_case(
+                conn,
+                &row.received_on,
+                &row.effective_product_type,
+                &codes,
+                1,
+            )?;
             store::insert_event(
                 conn,
                 NewEvent {
@@ -682,7 +689,26 @@ pub(crate) fn apply(
             "the case was changed by someone else just now; reload it and try again",
         ));
     }
-    if let Some(categories) = &confirmed_categories {
+    if let (Some(product_type), Some(categories)) = (confirmed_type, &confirmed_categories) {
+        // The statistics follow the case from the applicant's cells to the
+        // confirmed ones, in this same transaction.
+        let before = store::categories_of(conn, &[row.id])?
+            .remove(&row.id)
+            .map(|c| {
+                if c.confirmed.is_empty() {
+                    c.applicant
+                } else {
+                    c.confirmed
+                }
+            })
+            .unwrap_or_default();
+        let before: Vec<&str> = before.iter().map(String::as_str).collect();
+        crate::db::stats::recount_case(
+            conn,
+            &row.received_on,
+            (&row.effective_product_type, &before),
+            (product_type, categories),
+        )?;
         store::confirm_categories(conn, row.id, categories)?;
     }
     let mut detail = serde_json::Map::new();

@@ -1,0 +1,2 @@
+DROP TABLE stats_daily_categories;
+DROP TABLE stats_daily_cases;
