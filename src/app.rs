@@ -24,6 +24,9 @@ use utoipa::OpenApi;
 pub struct Application {
     port: u16,
     server: Server,
+    /// Tells the background tasks to finish when the server stops.
+    shutdown: tokio::sync::watch::Sender<bool>,
+    background: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Application {
@@ -54,21 +57,40 @@ impl Application {
         let mail_from: lettre::message::Mailbox = config.mail_from.parse().with_context(|| {
             format!("MEDESK_MAIL_FROM: not a mail address: {}", config.mail_from)
         })?;
-        crate::mail::spawn_worker(
+        let notifier = crate::mail::notify::Notifier {
+            base_url: config.public_url.clone(),
+            from_address: mail_from.email.to_string(),
+        };
+        let (shutdown, stopping) = tokio::sync::watch::channel(false);
+        let mut background = Vec::new();
+        background.push(crate::mail::spawn_worker(
             db.clone(),
             crate::mail::Transport::from_config(&config)?,
             mail_from,
             mail_signal.clone(),
-        );
+            stopping.clone(),
+        ));
+        background.push(crate::mail::reminders::spawn(
+            db.clone(),
+            notifier.clone(),
+            crate::mail::reminders::ReminderPolicy {
+                days: config.triage_reminder_days,
+                calendar: crate::domain::calendar::BusinessCalendar::new(config.holidays.clone()),
+            },
+            config.reminder_interval,
+            mail_signal.clone(),
+            stopping.clone(),
+        ));
         let state = web::Data::new(AppState {
             mail_signal,
+            notifier,
             hasher: PasswordHasher::new(config.password_hash_concurrency),
             tokens: TokenKeys::new(config.jwt_secret.expose().as_bytes()),
             login_limiter: LoginLimiter::new(config.login_limits),
             db,
             config: config.clone(),
         });
-        spawn_limiter_cleanup(state.login_limiter.clone());
+        background.push(spawn_limiter_cleanup(state.login_limiter.clone(), stopping));
         let route_table = web::Data::new(RouteTable::from_openapi(&ApiDoc::openapi()));
 
         let listener = TcpListener::bind(config.bind)
@@ -125,25 +147,46 @@ impl Application {
         }
         let server = server.run();
         tracing::info!(port, "listening");
-        Ok(Self { port, server })
+        Ok(Self {
+            port,
+            server,
+            shutdown,
+            background,
+        })
     }
 
     pub fn port(&self) -> u16 {
         self.port
     }
 
-    /// Serves until SIGINT/SIGTERM, then finishes in-flight requests.
+    /// Stops the server from outside (tests; signals do the same).
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until SIGINT/SIGTERM (or `handle().stop()`), then finishes
+    /// in-flight requests and lets the background tasks finish their turn.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let result = self.server.await;
+        let _ = self.shutdown.send(true);
+        for task in self.background {
+            let _ = tokio::time::timeout(Duration::from_secs(15), task).await;
+        }
+        result
     }
 }
 
-fn spawn_limiter_cleanup(limiter: LoginLimiter) {
+fn spawn_limiter_cleanup(
+    limiter: LoginLimiter,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(60));
         loop {
-            tick.tick().await;
-            limiter.forget_idle();
+            tokio::select! {
+                _ = tick.tick() => limiter.forget_idle(),
+                _ = shutdown.changed() => return,
+            }
         }
-    });
+    })
 }

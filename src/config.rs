@@ -102,6 +102,14 @@ pub struct Config {
     pub password_hash_concurrency: usize,
     /// HTTP worker threads (default: one per core).
     pub workers: Option<usize>,
+    /// Base of the links in mails (no trailing slash).
+    pub public_url: String,
+    /// Business days before an untriaged case is reported to supporters.
+    pub triage_reminder_days: u32,
+    /// Days the desk is closed besides weekends.
+    pub holidays: Vec<chrono::NaiveDate>,
+    /// How often the reminder check runs.
+    pub reminder_interval: std::time::Duration,
 }
 
 /// A string that never appears in debug output or logs.
@@ -266,6 +274,26 @@ impl Config {
                 1,
                 64,
             )? as usize,
+            public_url: get("MEDESK_PUBLIC_URL")
+                .map(|u| u.trim_end_matches('/').to_owned())
+                .unwrap_or_else(|| format!("http://{bind}")),
+            triage_reminder_days: parse_number(vars, "MEDESK_TRIAGE_REMINDER_DAYS", 3, 0, 60)?,
+            holidays: match get("MEDESK_HOLIDAYS") {
+                None => Vec::new(),
+                Some(list) => list
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|d| !d.is_empty())
+                    .map(|d| {
+                        d.parse().map_err(|_| {
+                            ConfigError::new("MEDESK_HOLIDAYS", format!("{d:?} is not a date YYYY-MM-DD"))
+                        })
+                    })
+                    .collect::<Result<_, _>>()?,
+            },
+            reminder_interval: std::time::Duration::from_secs(
+                parse_number(vars, "MEDESK_REMINDER_INTERVAL_SECONDS", 300, 1, 86_400)?.into(),
+            ),
             workers: match get("MEDESK_WORKERS") {
                 None => None,
                 Some(_) => Some(parse_number(vars, "MEDESK_WORKERS", 1, 1, 256)? as usize),

@@ -9,6 +9,7 @@ use super::schema::{
     case_access_log, case_categories, case_events, case_messages, cases, organizations, users,
 };
 use super::{AnyConnection, DbResult};
+use crate::domain::vocabulary::Category;
 
 #[derive(Debug, Clone, Queryable)]
 pub struct CaseRow {
@@ -39,6 +40,7 @@ pub struct CaseRow {
     pub triaged_at: Option<i64>,
     pub closed_at: Option<i64>,
     pub version: i64,
+    pub overdue_notified_at: Option<i64>,
 }
 
 #[derive(Debug, Insertable)]
@@ -177,6 +179,18 @@ pub fn categories_of(
         } else {
             entry.applicant.push(category);
         }
+    }
+    // Rows come back in storage order; every table and export uses the
+    // canonical category order.
+    let position = |code: &String| {
+        Category::ALL
+            .iter()
+            .position(|c| c.as_str() == code)
+            .unwrap_or(usize::MAX)
+    };
+    for entry in map.values_mut() {
+        entry.applicant.sort_by_key(position);
+        entry.confirmed.sort_by_key(position);
     }
     Ok(map)
 }
@@ -558,4 +572,46 @@ pub fn organization(conn: &mut AnyConnection, id: i64) -> DbResult<Option<(Strin
         .select((organizations::name, organizations::kind))
         .first(conn)
         .optional()?)
+}
+
+/// Untriaged cases received before `received_before` that supporters have
+/// not been told about yet (candidates; the caller applies the calendar).
+pub fn overdue_candidates(
+    conn: &mut AnyConnection,
+    received_before: i64,
+    limit: i64,
+) -> DbResult<Vec<CaseRow>> {
+    Ok(cases::table
+        .filter(cases::status.eq_any(["submitted", "triage"]))
+        .filter(cases::triaged_at.is_null())
+        .filter(cases::overdue_notified_at.is_null())
+        .filter(cases::received_at.le(received_before))
+        .select(cases::all_columns)
+        .order(cases::received_at.asc())
+        .limit(limit)
+        .load(conn)?)
+}
+
+/// Marks the overdue reminder as sent; false if another instance did first.
+pub fn mark_overdue_notified(conn: &mut AnyConnection, id: i64, now: i64) -> DbResult<bool> {
+    Ok(diesel::update(
+        cases::table
+            .find(id)
+            .filter(cases::overdue_notified_at.is_null()),
+    )
+    .set(cases::overdue_notified_at.eq(now))
+    .execute(conn)?
+        == 1)
+}
+
+/// The desk member who last asked the applicant for information.
+pub fn last_info_requester(conn: &mut AnyConnection, case_id: i64) -> DbResult<Option<i64>> {
+    Ok(case_events::table
+        .filter(case_events::case_id.eq(case_id))
+        .filter(case_events::kind.eq("info_requested"))
+        .order(case_events::id.desc())
+        .select(case_events::actor_id)
+        .first::<Option<i64>>(conn)
+        .optional()?
+        .flatten())
 }

@@ -16,6 +16,7 @@ macro_rules! on_backend {
 pub mod assignments;
 pub mod cases;
 pub mod experts;
+pub mod import;
 pub mod organizations;
 pub mod outbox;
 pub mod schema;

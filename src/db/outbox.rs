@@ -133,3 +133,49 @@ pub fn mark_attempt_failed(
         .execute(conn)?;
     Ok(())
 }
+
+/// Outbox rows for operators, newest first.
+pub fn list(
+    conn: &mut AnyConnection,
+    state: Option<&str>,
+    before_id: Option<i64>,
+    limit: i64,
+) -> DbResult<Vec<OutboxRow>> {
+    let mut query = outbox::table
+        .select(outbox::all_columns)
+        .order(outbox::id.desc())
+        .limit(limit)
+        .into_boxed();
+    if let Some(state) = state {
+        query = query.filter(outbox::state.eq(state.to_owned()));
+    }
+    if let Some(before) = before_id {
+        query = query.filter(outbox::id.lt(before));
+    }
+    Ok(query.load(conn)?)
+}
+
+/// Puts a failed mail back in the queue, due now, with a fresh attempt budget.
+pub fn retry_failed(conn: &mut AnyConnection, id: i64, now: i64) -> DbResult<bool> {
+    Ok(diesel::update(
+        outbox::table
+            .find(id)
+            .filter(outbox::state.eq("failed")),
+    )
+    .set((
+        outbox::state.eq("pending"),
+        outbox::attempts.eq(0),
+        outbox::next_attempt_at.eq(now),
+        outbox::locked_until.eq(None::<i64>),
+    ))
+    .execute(conn)?
+        == 1)
+}
+
+pub fn find(conn: &mut AnyConnection, id: i64) -> DbResult<Option<OutboxRow>> {
+    Ok(outbox::table
+        .find(id)
+        .select(outbox::all_columns)
+        .first(conn)
+        .optional()?)
+}

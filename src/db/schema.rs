@@ -76,6 +76,7 @@ diesel::table! {
         triaged_at -> Nullable<BigInt>,
         closed_at -> Nullable<BigInt>,
         version -> BigInt,
+        overdue_notified_at -> Nullable<BigInt>,
     }
 }
 

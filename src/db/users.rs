@@ -142,3 +142,15 @@ pub fn set_password_with_token(
         .execute(conn)?;
     Ok(true)
 }
+
+/// (email, name, locale) of every user with `role`.
+pub fn contacts_with_role(
+    conn: &mut AnyConnection,
+    role: &str,
+) -> DbResult<Vec<(String, String, String)>> {
+    Ok(users::table
+        .filter(users::role.eq(role))
+        .select((users::email, users::name, users::locale))
+        .order(users::id.asc())
+        .load(conn)?)
+}

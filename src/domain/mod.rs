@@ -2,9 +2,12 @@
 //! read and unit-tested alone.
 
 pub mod account;
+pub mod calendar;
 pub mod case;
 pub mod conflicts;
+pub mod import;
 pub mod lifecycle;
 pub mod matching;
 pub mod role;
+pub mod statistics;
 pub mod vocabulary;

@@ -1,6 +1,6 @@
-//! Admin views: the case access log.
+//! Admin views: the case access log and the mail outbox.
 
-use actix_web::{HttpResponse, get, web};
+use actix_web::{HttpResponse, get, post, web};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -9,6 +9,7 @@ use super::extract::AuthUser;
 use super::problem::{ApiError, Problem};
 use crate::clock;
 use crate::db::cases as store;
+use crate::db::outbox;
 use crate::domain::role::Role;
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -86,4 +87,131 @@ pub async fn access_log(
         })
         .collect();
     Ok(HttpResponse::Ok().json(AccessLog { items, next_cursor }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct OutboxQuery {
+    /// `pending`, `sent` or `failed`.
+    pub state: Option<String>,
+    /// 1–500, default 100.
+    pub limit: Option<i64>,
+    pub cursor: Option<i64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OutboxEntry {
+    pub id: i64,
+    pub message_id: String,
+    pub kind: String,
+    pub case_id: Option<i64>,
+    pub recipient: String,
+    pub subject: String,
+    pub state: String,
+    pub attempts: i32,
+    pub next_attempt_at: String,
+    pub last_error: Option<String>,
+    pub created_at: String,
+    pub sent_at: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OutboxPage {
+    pub items: Vec<OutboxEntry>,
+    pub next_cursor: Option<i64>,
+}
+
+fn outbox_entry(row: outbox::OutboxRow) -> OutboxEntry {
+    OutboxEntry {
+        id: row.id,
+        message_id: row.message_id,
+        kind: row.kind,
+        case_id: row.case_id,
+        recipient: row.recipient,
+        subject: row.subject,
+        state: row.state,
+        attempts: row.attempts,
+        next_attempt_at: clock::to_rfc3339(row.next_attempt_at),
+        last_error: row.last_error,
+        created_at: clock::to_rfc3339(row.created_at),
+        sent_at: row.sent_at.map(clock::to_rfc3339),
+    }
+}
+
+/// The mail outbox with each mail's state and last error, newest first.
+#[utoipa::path(
+    tag = "admin",
+    security(("bearer" = [])),
+    params(OutboxQuery),
+    responses(
+        (status = 200, body = OutboxPage),
+        (status = 403, description = "admins only", body = Problem),
+        (status = 422, body = Problem),
+    )
+)]
+#[get("/api/v1/admin/outbox")]
+pub async fn list_outbox(
+    state: web::Data<AppState>,
+    caller: AuthUser,
+    query: web::Query<OutboxQuery>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(&[Role::Admin])?;
+    let mail_state = match query.state.as_deref() {
+        None => None,
+        Some(s @ ("pending" | "sent" | "failed")) => Some(s.to_owned()),
+        Some(_) => return Err(ApiError::field("state", "must be pending, sent or failed")),
+    };
+    let limit = match query.limit {
+        None => 100,
+        Some(n) if (1..=500).contains(&n) => n,
+        Some(_) => return Err(ApiError::field("limit", "must be from 1 to 500")),
+    };
+    let cursor = query.cursor;
+    let rows = state
+        .db
+        .read(move |conn| outbox::list(conn, mail_state.as_deref(), cursor, limit))
+        .await?;
+    let next_cursor = (rows.len() as i64 == limit)
+        .then(|| rows.last().map(|r| r.id))
+        .flatten();
+    Ok(HttpResponse::Ok().json(OutboxPage {
+        items: rows.into_iter().map(outbox_entry).collect(),
+        next_cursor,
+    }))
+}
+
+/// Queue a failed mail again (due now, with a fresh attempt budget).
+#[utoipa::path(
+    tag = "admin",
+    security(("bearer" = [])),
+    params(("id" = i64, Path)),
+    responses(
+        (status = 200, body = OutboxEntry),
+        (status = 403, description = "admins only", body = Problem),
+        (status = 404, body = Problem),
+        (status = 409, description = "the mail has not failed", body = Problem),
+    )
+)]
+#[post("/api/v1/admin/outbox/{id}/retry")]
+pub async fn retry_outbox(
+    state: web::Data<AppState>,
+    caller: AuthUser,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(&[Role::Admin])?;
+    let id = id.into_inner();
+    let row = state
+        .db
+        .write(move |conn| {
+            let row = outbox::find(conn, id)?.ok_or(ApiError::NotFound)?;
+            if !outbox::retry_failed(conn, id, clock::now_micros())? {
+                return Err(ApiError::conflict(format!(
+                    "only failed mails are retried; this one is {}",
+                    row.state
+                )));
+            }
+            outbox::find(conn, id)?.ok_or(ApiError::NotFound)
+        })
+        .await?;
+    state.mail_signal.queued();
+    Ok(HttpResponse::Ok().json(outbox_entry(row)))
 }

@@ -128,6 +128,7 @@ pub async fn assign(
     problems.into_result().map_err(ApiError::from)?;
     let (expert_id, role) = (expert_id.expect("checked"), role.expect("checked"));
     let case_id = id.into_inner();
+    let notifier = state.notifier.clone();
     let row = state
         .db
         .write(move |conn| {
@@ -161,6 +162,7 @@ pub async fn assign(
                 },
             )?;
             experts::touch_last_assigned(conn, expert_id, now)?;
+            notifier.expert_assigned(conn, &case, record.row.user_id, role, now)?;
             event(
                 conn,
                 case.id,
@@ -173,6 +175,7 @@ pub async fn assign(
             Ok(row)
         })
         .await?;
+    state.mail_signal.queued();
     Ok(HttpResponse::Created().json(assignment_response(row)))
 }
 
@@ -229,6 +232,7 @@ pub async fn accept(
         )));
     }
     let id = id.into_inner();
+    let notifier = state.notifier.clone();
     let row = state
         .db
         .write(move |conn| {
@@ -247,6 +251,7 @@ pub async fn accept(
             if case.status == CaseStatus::Matching.as_str() {
                 apply(
                     conn,
+                    &notifier,
                     &caller,
                     &case,
                     view,
@@ -264,9 +269,12 @@ pub async fn accept(
                     now,
                 )?;
             }
+            let expert_name = experts::find_row(conn, row.expert_id)?.map(|e| e.name).unwrap_or_default();
+            notifier.assignment_answered(conn, &case, row.assigned_by, &expert_name, true, None, now)?;
             store::find(conn, id)?.ok_or(ApiError::NotFound)
         })
         .await?;
+    state.mail_signal.queued();
     Ok(HttpResponse::Ok().json(assignment_response(row)))
 }
 
@@ -304,6 +312,7 @@ pub async fn decline(
     problems.into_result().map_err(ApiError::from)?;
     let reason = reason.expect("checked");
     let id = id.into_inner();
+    let notifier = state.notifier.clone();
     let row = state
         .db
         .write(move |conn| {
@@ -326,6 +335,7 @@ pub async fn decline(
             if nobody_left && status == CaseStatus::InConsultation {
                 apply(
                     conn,
+                    &notifier,
                     &caller,
                     &case,
                     view,
@@ -340,9 +350,20 @@ pub async fn decline(
                 event(conn, case.id, caller.id, "expert_declined", detail, now)?;
                 case_store::touch(conn, case.id, now)?;
             }
+            let expert_name = experts::find_row(conn, row.expert_id)?.map(|e| e.name).unwrap_or_default();
+            notifier.assignment_answered(
+                conn,
+                &case,
+                row.assigned_by,
+                &expert_name,
+                false,
+                Some(&reason),
+                now,
+            )?;
             store::find(conn, id)?.ok_or(ApiError::NotFound)
         })
         .await?;
+    state.mail_signal.queued();
     Ok(HttpResponse::Ok().json(assignment_response(row)))
 }
 
@@ -650,6 +671,7 @@ pub async fn create_meeting(
         mode.expect("checked"),
     );
     let case_id = id.into_inner();
+    let notifier = state.notifier.clone();
     let response = state
         .db
         .write(move |conn| {
@@ -694,10 +716,22 @@ pub async fn create_meeting(
                        "duration_minutes": duration, "mode": mode}),
                 now,
             )?;
+            notifier.meeting_scheduled(
+                conn,
+                &case,
+                row.id,
+                expert.user_id,
+                &expert.name,
+                starts_at,
+                duration,
+                &mode,
+                now,
+            )?;
             case_store::touch(conn, case.id, now)?;
             Ok(meeting_response(row, expert.name))
         })
         .await?;
+    state.mail_signal.queued();
     Ok(HttpResponse::Created().json(response))
 }
 

@@ -10,6 +10,7 @@ use super::AppState;
 use super::extract::{AuthUser, IfMatch};
 use super::problem::{ApiError, Problem};
 use crate::clock;
+use crate::mail::notify::Notifier;
 use crate::db::cases::{self as store, CaseCategories, CaseChanges, CaseFilter, CaseRow, NewEvent};
 use crate::db::{AnyConnection, assignments, users};
 use crate::domain::case::{
@@ -245,6 +246,7 @@ pub async fn create_case(
         })?),
     };
 
+    let notifier = state.notifier.clone();
     let response = state
         .db
         .write(move |conn| {
@@ -304,6 +306,7 @@ pub async fn create_case(
                 &codes,
                 1,
             )?;
+            notifier.case_submitted(conn, &row, &codes, now)?;
             store::insert_event(
                 conn,
                 NewEvent {
@@ -325,6 +328,7 @@ pub async fn create_case(
             Ok::<_, ApiError>(case_response(row, categories, view, &caller))
         })
         .await?;
+    state.mail_signal.queued();
     tracing::info!(case_id = response.id, number = %response.number, "case submitted");
     Ok(with_etag(response, actix_web::http::StatusCode::CREATED))
 }
@@ -651,8 +655,10 @@ fn event_kind(action: &Action) -> &'static str {
 }
 
 /// Decides and applies one lifecycle action inside the caller's transaction.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn apply(
     conn: &mut AnyConnection,
+    notifier: &Notifier,
     caller: &AuthUser,
     row: &CaseRow,
     view: CaseView,
@@ -744,6 +750,17 @@ pub(crate) fn apply(
             desk_only: false,
         },
     )?;
+    match action {
+        Action::RequestInfo => {
+            notifier.info_requested(conn, row, extra.reason.as_deref(), now)?;
+        }
+        Action::ApplicantReply => notifier.applicant_replied(conn, row, now)?,
+        _ => {}
+    }
+    if let (CaseStatus::Closed, Some(outcome)) = (transition.to, transition.outcome) {
+        let refer_to = extra.refer_to.as_deref().or(row.refer_to.as_deref());
+        notifier.case_closed(conn, row, outcome, refer_to, now)?;
+    }
     if let Some(note) = extra.note {
         // Internal triage notes stay on the desk side of the timeline.
         store::insert_event(
@@ -773,6 +790,7 @@ async fn act(
     plan: impl FnOnce(&CaseRow) -> Result<(Action, Extra), ApiError> + Send + 'static,
 ) -> Result<HttpResponse, ApiError> {
     refuse_managers(&caller)?;
+    let notifier = state.notifier.clone();
     let response = state
         .db
         .write(move |conn| {
@@ -780,7 +798,7 @@ async fn act(
             if_match.check(row.version)?;
             let (action, extra) = plan(&row)?;
             let now = clock::now_micros();
-            apply(conn, &caller, &row, view, action, extra, now)?;
+            apply(conn, &notifier, &caller, &row, view, action, extra, now)?;
             let (row, view) = visible_case(conn, &caller, id)?;
             if view.is_logged() {
                 // The answer carries the case's text: that is a read too.
@@ -789,6 +807,7 @@ async fn act(
             full_response(conn, row, view, &caller)
         })
         .await?;
+    state.mail_signal.queued();
     Ok(with_etag(response, actix_web::http::StatusCode::OK))
 }
 
@@ -960,7 +979,7 @@ pub async fn change_status(
         .as_deref()
         .filter(|r| !r.trim().is_empty())
         .and_then(|r| problems.check("reason", parse_text(r, NOTE_MAX_CHARS)));
-    if target == Some(CaseStatus::Closed) && outcome.is_none() && caller.role != Role::Applicant {
+    if target == Some(CaseStatus::Closed) && body.outcome.is_none() && caller.role != Role::Applicant {
         problems.push("outcome", "is required when closing a case");
     }
     problems.into_result().map_err(ApiError::from)?;
@@ -1135,6 +1154,7 @@ pub async fn post_message(
     problems.into_result().map_err(ApiError::from)?;
     let text = text.expect("checked");
     let id = id.into_inner();
+    let notifier = state.notifier.clone();
     let message = state
         .db
         .write(move |conn| {
@@ -1166,6 +1186,7 @@ pub async fn post_message(
             if replies {
                 apply(
                     conn,
+                    &notifier,
                     &caller,
                     &row,
                     view,
@@ -1190,6 +1211,7 @@ pub async fn post_message(
             })
         })
         .await?;
+    state.mail_signal.queued();
     Ok(HttpResponse::Created().json(message))
 }
 

@@ -7,10 +7,12 @@ pub mod cases;
 pub mod experts;
 pub mod extract;
 pub mod fallback;
+pub mod import;
 pub mod openapi;
 pub mod organizations;
 pub mod problem;
 pub mod service;
+pub mod stats;
 
 use std::sync::Arc;
 
@@ -31,6 +33,8 @@ pub struct AppState {
     pub login_limiter: LoginLimiter,
     /// Wakes the mail worker after a transaction queued mail.
     pub mail_signal: crate::mail::MailSignal,
+    /// Builds the mails that changes cause (inside their transactions).
+    pub notifier: crate::mail::notify::Notifier,
 }
 
 /// JSON bodies above this are refused with 413 before they are parsed.
@@ -57,6 +61,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(cases::list_messages)
         .service(cases::triage_queue)
         .service(admin::access_log)
+        .service(admin::list_outbox)
+        .service(admin::retry_outbox)
         .service(organizations::get_organization)
         .service(organizations::invite)
         .service(accounts::set_password)
@@ -76,5 +82,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(assignments::list_meetings)
         .service(assignments::record_advice)
         .service(assignments::write_plan)
-        .service(assignments::read_plan);
+        .service(assignments::read_plan)
+        .service(stats::categories)
+        .service(stats::categories_csv)
+        .service(stats::trend)
+        .service(stats::pipeline)
+        .service(stats::experts)
+        .service(stats::verify)
+        .service(import::import_cases);
 }

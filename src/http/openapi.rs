@@ -5,7 +5,9 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
-use super::{accounts, admin, assignments, cases, experts, organizations, problem, service};
+use super::{
+    accounts, admin, assignments, cases, experts, import, organizations, problem, service, stats,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -32,6 +34,8 @@ use super::{accounts, admin, assignments, cases, experts, organizations, problem
         cases::list_messages,
         cases::triage_queue,
         admin::access_log,
+        admin::list_outbox,
+        admin::retry_outbox,
         organizations::get_organization,
         organizations::invite,
         accounts::set_password,
@@ -52,6 +56,13 @@ use super::{accounts, admin, assignments, cases, experts, organizations, problem
         assignments::record_advice,
         assignments::write_plan,
         assignments::read_plan,
+        stats::categories,
+        stats::categories_csv,
+        stats::trend,
+        stats::pipeline,
+        stats::experts,
+        stats::verify,
+        import::import_cases,
     ),
     components(schemas(problem::Problem, problem::FieldError)),
     modifiers(&BearerAuth),
@@ -62,6 +73,8 @@ use super::{accounts, admin, assignments, cases, experts, organizations, problem
         (name = "experts", description = "Expert registry, suggestions, assignments, meetings"),
         (name = "organizations", description = "Organisations, members and invitations"),
         (name = "admin", description = "Operator views"),
+        (name = "statistics", description = "Aggregates for program managers: category table, trend, pipeline, experts"),
+        (name = "import", description = "Import of historical cases from CSV"),
     )
 )]
 pub struct ApiDoc;

@@ -17,6 +17,9 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
 pub struct FieldError {
     pub field: String,
     pub message: String,
+    /// The line of an uploaded file the problem is on (CSV import).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<u64>,
 }
 
 impl FieldError {
@@ -24,6 +27,14 @@ impl FieldError {
         Self {
             field: field.into(),
             message: message.into(),
+            line: None,
+        }
+    }
+
+    pub fn at_line(line: u64, field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            line: Some(line),
+            ..Self::new(field, message)
         }
     }
 }
@@ -175,6 +186,18 @@ impl ResponseError for ApiError {
         }
         let detail = match self {
             ApiError::Internal(_) => "the server could not complete the request".to_owned(),
+            ApiError::Validation(errors) if errors.iter().any(|e| e.line.is_some()) => {
+                let mut lines: Vec<u64> = errors.iter().filter_map(|e| e.line).collect();
+                lines.dedup();
+                let shown: Vec<String> = lines.iter().take(20).map(u64::to_string).collect();
+                let more = if lines.len() > shown.len() { ", …" } else { "" };
+                format!(
+                    "{} problem(s) on {} line(s): {}{more}",
+                    errors.len(),
+                    lines.len(),
+                    shown.join(", ")
+                )
+            }
             ApiError::Validation(errors) if errors.len() == 1 => {
                 format!("{} {}", errors[0].field, errors[0].message)
             }

@@ -1,6 +1,8 @@
 //! Mail delivery: the outbox worker and its transports (SMTP via lettre, or
 //! `.eml` files when no SMTP server is configured).
 
+pub mod notify;
+pub mod reminders;
 pub mod retry;
 pub mod templates;
 
@@ -110,11 +112,18 @@ impl MailSignal {
 const LEASE_MICROS: i64 = 120 * 1_000_000;
 const BATCH: i64 = 20;
 
-/// Delivers due outbox rows until the process ends.
-pub fn spawn_worker(db: Database, transport: Transport, from: Mailbox, signal: MailSignal) {
+/// Delivers due outbox rows until `shutdown` turns true; a delivery under
+/// way is finished first, so a clean stop never leaves a sent mail unmarked.
+pub fn spawn_worker(
+    db: Database,
+    transport: Transport,
+    from: Mailbox,
+    signal: MailSignal,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let transport = Arc::new(transport);
-        loop {
+        while !*shutdown.borrow() {
             match deliver_due(&db, &transport, &from).await {
                 Ok(n) if n as i64 == BATCH => continue, // more may be waiting
                 Ok(_) => {}
@@ -122,10 +131,11 @@ pub fn spawn_worker(db: Database, transport: Transport, from: Mailbox, signal: M
             }
             tokio::select! {
                 _ = signal.0.notified() => {}
+                _ = shutdown.changed() => {}
                 _ = tokio::time::sleep(Duration::from_millis(500)) => {}
             }
         }
-    });
+    })
 }
 
 /// One round: claim, send, settle. Returns how many mails were claimed.

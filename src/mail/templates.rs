@@ -1,7 +1,118 @@
-//! Mail texts, in the recipient's language.
+//! Mail texts: one template per event and language in `templates/mail`
+//! (first line the subject, the rest the plain-text body), compiled into the
+//! binary. The HTML alternative is the same text in `layout.html`, where
+//! every value is HTML-escaped (case text is user input).
+
+use std::sync::LazyLock;
+
+use minijinja::{AutoEscape, Environment};
+use serde::Serialize;
 
 use crate::db::outbox::NewMail;
 use crate::domain::account::Locale;
+
+macro_rules! mail_templates {
+    ($($event:literal),* $(,)?) => {
+        &[$(
+            (concat!($event, ".ja.txt"), include_str!(concat!("../../templates/mail/", $event, ".ja.txt"))),
+            (concat!($event, ".en.txt"), include_str!(concat!("../../templates/mail/", $event, ".en.txt"))),
+        )*]
+    };
+}
+
+const TEMPLATES: &[(&str, &str)] = mail_templates!(
+    "case_submitted_applicant",
+    "case_submitted_desk",
+    "info_requested",
+    "applicant_replied",
+    "expert_assigned",
+    "assignment_accepted",
+    "assignment_declined",
+    "meeting_scheduled",
+    "case_closed",
+    "triage_overdue",
+    "invitation",
+    "expert_welcome",
+);
+
+static ENVIRONMENT: LazyLock<Environment<'static>> = LazyLock::new(|| {
+    let mut env = Environment::new();
+    env.set_auto_escape_callback(|name| {
+        if name.ends_with(".html") {
+            AutoEscape::Html
+        } else {
+            AutoEscape::None
+        }
+    });
+    env.set_keep_trailing_newline(true);
+    for (name, source) in TEMPLATES {
+        env.add_template(name, source)
+            .expect("mail templates are valid");
+    }
+    env.add_template("layout.html", include_str!("../../templates/mail/layout.html"))
+        .expect("layout is valid");
+    env
+});
+
+/// A rendered mail: subject, plain text, HTML.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+/// Renders `event` in `locale` with `context`.
+pub fn render(event: &str, locale: Locale, context: impl Serialize) -> Rendered {
+    let name = format!("{event}.{}.txt", locale.as_str());
+    let template = ENVIRONMENT
+        .get_template(&name)
+        .unwrap_or_else(|_| panic!("no mail template {name}"));
+    let full = template
+        .render(&context)
+        .unwrap_or_else(|e| panic!("mail template {name}: {e}"));
+    let (subject, body) = full.split_once('\n').unwrap_or((full.as_str(), ""));
+    let text = body.trim_start_matches('\n').to_owned();
+    let paragraphs: Vec<Vec<&str>> = text
+        .split("\n\n")
+        .map(|p| p.lines().filter(|l| !l.trim().is_empty()).collect::<Vec<_>>())
+        .filter(|p| !p.is_empty())
+        .collect();
+    let html = ENVIRONMENT
+        .get_template("layout.html")
+        .expect("layout exists")
+        .render(minijinja::context! {
+            lang => locale.as_str(),
+            subject => subject,
+            paragraphs => paragraphs,
+        })
+        .expect("layout renders");
+    Rendered {
+        subject: subject.trim().to_owned(),
+        text,
+        html,
+    }
+}
+
+/// A queued mail for `recipient` from a rendered template.
+pub fn mail(
+    kind: &'static str,
+    case_id: Option<i64>,
+    recipient: &str,
+    locale: Locale,
+    context: impl Serialize,
+) -> NewMail {
+    let rendered = render(kind, locale, context);
+    NewMail {
+        kind,
+        case_id,
+        recipient: recipient.to_owned(),
+        subject: rendered.subject,
+        body_text: rendered.text,
+        body_html: Some(rendered.html),
+        calendar: None,
+    }
+}
 
 pub fn invitation(
     locale: Locale,
@@ -11,65 +122,67 @@ pub fn invitation(
     token: &str,
     expires_at: &str,
 ) -> NewMail {
-    let (subject, body_text) = match locale {
-        Locale::Ja => (
-            format!("[medesk] {organization} への招待"),
-            format!(
-                "{inviter} さんが medesk の {organization} にあなたを招待しました。\n\n\
-                 登録時に次の招待トークンを入力してください（{expires_at} まで有効、一度限り）:\n\n\
-                 {token}\n\n\
-                 心当たりがない場合はこのメールを破棄してください。\n"
-            ),
-        ),
-        Locale::En => (
-            format!("[medesk] Invitation to join {organization}"),
-            format!(
-                "{inviter} invited you to join {organization} on medesk.\n\n\
-                 Register with this invitation token (valid once, until {expires_at}):\n\n\
-                 {token}\n\n\
-                 If you did not expect this, ignore this mail.\n"
-            ),
-        ),
-    };
-    NewMail {
-        kind: "invitation",
-        case_id: None,
-        recipient: recipient.to_owned(),
-        subject,
-        body_text,
-        body_html: None,
-        calendar: None,
-    }
+    mail(
+        "invitation",
+        None,
+        recipient,
+        locale,
+        minijinja::context! { inviter, organization, token, expires_at },
+    )
 }
 
 pub fn expert_welcome(locale: Locale, recipient: &str, name: &str, token: &str) -> NewMail {
-    let (subject, body_text) = match locale {
-        Locale::Ja => (
-            "[medesk] 専門家として登録されました".to_owned(),
-            format!(
-                "{name} 様\n\nmedesk に専門家として登録されました。\n\
-                 次のトークンでパスワードを設定してください（7日間有効、一度限り）:\n\n\
-                 {token}\n\n\
-                 POST /api/v1/auth/password に {{\"token\": \"…\", \"password\": \"…\"}} を送ります。\n"
-            ),
-        ),
-        Locale::En => (
-            "[medesk] You are registered as an expert".to_owned(),
-            format!(
-                "Dear {name},\n\nyou are registered as an expert on medesk.\n\
-                 Set your password with this token (valid once, for 7 days):\n\n\
-                 {token}\n\n\
-                 Send {{\"token\": \"…\", \"password\": \"…\"}} to POST /api/v1/auth/password.\n"
-            ),
-        ),
-    };
-    NewMail {
-        kind: "expert_welcome",
-        case_id: None,
-        recipient: recipient.to_owned(),
-        subject,
-        body_text,
-        body_html: None,
-        calendar: None,
+    mail(
+        "expert_welcome",
+        None,
+        recipient,
+        locale,
+        minijinja::context! { name, token },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_template_renders_in_both_languages() {
+        for (name, _) in TEMPLATES {
+            let (event, rest) = name.split_once('.').unwrap();
+            let locale = if rest.starts_with("ja") { Locale::Ja } else { Locale::En };
+            let rendered = render(event, locale, minijinja::context! {
+                number => "MD-2026-00001", title => "t", name => "n", link => "http://x/cases/1",
+            });
+            assert!(!rendered.subject.is_empty(), "{name}");
+            assert!(!rendered.text.is_empty(), "{name}");
+            assert!(rendered.html.starts_with("<!DOCTYPE html>"), "{name}");
+        }
+    }
+
+    #[test]
+    fn subject_carries_the_case_number_and_language_follows_locale() {
+        let context = minijinja::context! {
+            number => "MD-2026-00042", title => "薬事", name => "山田", link => "http://x/cases/42",
+        };
+        let ja = render("case_submitted_applicant", Locale::Ja, &context);
+        let en = render("case_submitted_applicant", Locale::En, &context);
+        assert!(ja.subject.starts_with("[MD-2026-00042]"));
+        assert!(ja.subject.contains("受け付けました"));
+        assert!(en.subject.contains("We received"));
+        assert!(ja.text.contains("受付番号は MD-2026-00042"));
+    }
+
+    #[test]
+    fn html_escapes_user_text_but_plain_text_keeps_it() {
+        let context = minijinja::context! {
+            number => "MD-2026-00001", title => "<script>alert(\"x\")</script> & co",
+            name => "n", link => "http://x/cases/1",
+        };
+        let rendered = render("case_submitted_applicant", Locale::En, &context);
+        assert!(rendered.text.contains("<script>alert(\"x\")</script> & co"));
+        assert!(!rendered.html.contains("<script>"));
+        assert!(rendered.html.contains("&lt;script&gt;"));
+        // The link is clickable (minijinja also escapes `/`, which HTML decodes).
+        assert!(rendered.html.contains("<a href=\"http:&#x2f;&#x2f;x&#x2f;cases&#x2f;1\">"));
     }
 }

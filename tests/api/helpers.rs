@@ -114,8 +114,36 @@ pub struct TestApp {
     /// Where mails land as `.eml` files (no SMTP is configured in tests).
     pub mail_dir: std::path::PathBuf,
     pub client: reqwest::Client,
+    /// The configuration the app runs with (kept for `restart`).
+    vars: HashMap<String, String>,
+    running: Option<Running>,
     _database: TestDatabase,
     _dir: tempfile::TempDir,
+}
+
+/// A started server and the task that serves it.
+struct Running {
+    handle: actix_web::dev::ServerHandle,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+/// Builds and starts the app; returns its address.
+async fn start(vars: &HashMap<String, String>) -> (String, Running) {
+    let config = Config::from_vars(vars).expect("test configuration is valid");
+    let app = Application::build(config).await.expect("app starts");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let handle = app.handle();
+    let task = tokio::spawn(app.run_until_stopped());
+    (address, Running { handle, task })
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(running) = self.running.take() {
+            // Sends the stop command now; the server winds down on its own.
+            drop(running.handle.stop(false));
+        }
+    }
 }
 
 impl TestApp {
@@ -144,13 +172,12 @@ impl TestApp {
         for (key, value) in extra {
             vars.insert((*key).to_owned(), (*value).to_owned());
         }
-        let config = Config::from_vars(&vars).expect("test configuration is valid");
-        let app = Application::build(config).await.expect("app starts");
-        let address = format!("http://127.0.0.1:{}", app.port());
-        tokio::spawn(app.run_until_stopped());
+        let (address, running) = start(&vars).await;
         Self {
             address,
             mail_dir,
+            vars,
+            running: Some(running),
             client: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
@@ -158,6 +185,30 @@ impl TestApp {
             _database: database,
             _dir: dir,
         }
+    }
+
+    /// Stops the server and its background tasks as SIGTERM would, and waits.
+    pub async fn stop(&mut self) {
+        if let Some(running) = self.running.take() {
+            running.handle.stop(true).await;
+            running
+                .task
+                .await
+                .expect("server task")
+                .expect("server stopped cleanly");
+        }
+    }
+
+    /// Stops the app and starts it again on the same database (new port),
+    /// optionally with changed variables.
+    pub async fn restart_with(&mut self, changes: &[(&str, &str)]) {
+        self.stop().await;
+        for (key, value) in changes {
+            self.vars.insert((*key).to_owned(), (*value).to_owned());
+        }
+        let (address, running) = start(&self.vars).await;
+        self.address = address;
+        self.running = Some(running);
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -5,6 +5,9 @@
 mod helpers;
 
 mod auth;
+mod cases;
+mod expert_helpers;
+mod experts;
 mod mailbox;
 mod organizations;
 mod service;

@@ -1,0 +1,361 @@
+//! Who is told what (PRODUCT.md, "Notifications"). Every function here runs
+//! inside the transaction of the change it reports and only queues outbox
+//! rows; the worker delivers them after commit.
+
+use chrono::{DateTime, Utc};
+use icalendar::{Calendar, Component, Event, EventLike, Property};
+use minijinja::context;
+
+use crate::clock;
+use crate::db::cases::CaseRow;
+use crate::db::outbox::{self, NewMail};
+use crate::db::{AnyConnection, DbResult, users};
+use crate::domain::account::Locale;
+use crate::domain::role::Role;
+use crate::domain::vocabulary::{Category, Lang, Outcome, ProductType};
+
+use super::templates::mail;
+
+/// Builds and queues the desk's mails.
+#[derive(Debug, Clone)]
+pub struct Notifier {
+    /// Base of links in mails, without trailing slash.
+    pub base_url: String,
+    /// The sender, also the ORGANIZER of calendar invitations.
+    pub from_address: String,
+}
+
+/// A person to write to.
+struct Contact {
+    email: String,
+    name: String,
+    locale: Locale,
+}
+
+fn lang(locale: Locale) -> Lang {
+    match locale {
+        Locale::Ja => Lang::Ja,
+        Locale::En => Lang::En,
+    }
+}
+
+fn contact(conn: &mut AnyConnection, user_id: Option<i64>) -> DbResult<Option<Contact>> {
+    let Some(id) = user_id else {
+        return Ok(None);
+    };
+    Ok(users::find_by_id(conn, id)?.map(|u| Contact {
+        locale: u.locale.parse().unwrap_or_default(),
+        email: u.email,
+        name: u.name,
+    }))
+}
+
+fn supporters(conn: &mut AnyConnection) -> DbResult<Vec<Contact>> {
+    Ok(users::contacts_with_role(conn, Role::Supporter.as_str())?
+        .into_iter()
+        .map(|(email, name, locale)| Contact {
+            email,
+            name,
+            locale: locale.parse().unwrap_or_default(),
+        })
+        .collect())
+}
+
+fn product_label(code: &str, locale: Locale) -> String {
+    code.parse::<ProductType>()
+        .map(|p| p.label(lang(locale)).to_owned())
+        .unwrap_or_else(|_| code.to_owned())
+}
+
+fn categories_label(codes: &[&str], locale: Locale) -> String {
+    let separator = if locale == Locale::Ja { "、" } else { ", " };
+    codes
+        .iter()
+        .map(|c| {
+            c.parse::<Category>()
+                .map(|c| c.label(lang(locale)).to_owned())
+                .unwrap_or_else(|_| (*c).to_owned())
+        })
+        .collect::<Vec<_>>()
+        .join(separator)
+}
+
+/// When a meeting happens, in the recipient's terms (JST for Japanese).
+fn meeting_time(starts_at: i64, locale: Locale) -> String {
+    let at = clock::to_datetime(starts_at).with_timezone(&crate::domain::case::desk_offset());
+    match locale {
+        Locale::Ja => at.format("%Y年%m月%d日 %H:%M (JST)").to_string(),
+        Locale::En => at.format("%Y-%m-%d %H:%M JST").to_string(),
+    }
+}
+
+impl Notifier {
+    fn case_link(&self, id: i64) -> String {
+        format!("{}/api/v1/cases/{id}", self.base_url)
+    }
+
+    fn queue(&self, conn: &mut AnyConnection, mail: NewMail, now: i64) -> DbResult<()> {
+        outbox::enqueue(conn, &mail, now).map(drop)
+    }
+
+    /// Acknowledgement to the applicant; "new case" to every supporter.
+    pub fn case_submitted(
+        &self,
+        conn: &mut AnyConnection,
+        case: &CaseRow,
+        categories: &[&str],
+        now: i64,
+    ) -> DbResult<()> {
+        if let Some(applicant) = contact(conn, case.applicant_id)? {
+            let m = mail(
+                "case_submitted_applicant",
+                Some(case.id),
+                &applicant.email,
+                applicant.locale,
+                context! { number => case.number, title => case.title, name => applicant.name,
+                           link => self.case_link(case.id) },
+            );
+            self.queue(conn, m, now)?;
+        }
+        for supporter in supporters(conn)? {
+            let m = mail(
+                "case_submitted_desk",
+                Some(case.id),
+                &supporter.email,
+                supporter.locale,
+                context! { number => case.number, title => case.title,
+                           organization => case.organization_name,
+                           product_type => product_label(&case.effective_product_type, supporter.locale),
+                           categories => categories_label(categories, supporter.locale),
+                           link => self.case_link(case.id) },
+            );
+            self.queue(conn, m, now)?;
+        }
+        Ok(())
+    }
+
+    /// The desk asked the applicant something.
+    pub fn info_requested(
+        &self,
+        conn: &mut AnyConnection,
+        case: &CaseRow,
+        reason: Option<&str>,
+        now: i64,
+    ) -> DbResult<()> {
+        let Some(applicant) = contact(conn, case.applicant_id)? else {
+            return Ok(());
+        };
+        let m = mail(
+            "info_requested",
+            Some(case.id),
+            &applicant.email,
+            applicant.locale,
+            context! { number => case.number, title => case.title, name => applicant.name,
+                       reason => reason, link => self.case_link(case.id) },
+        );
+        self.queue(conn, m, now)
+    }
+
+    /// The applicant answered: tell the supporter who asked.
+    pub fn applicant_replied(
+        &self,
+        conn: &mut AnyConnection,
+        case: &CaseRow,
+        now: i64,
+    ) -> DbResult<()> {
+        let asker = crate::db::cases::last_info_requester(conn, case.id)?;
+        let Some(supporter) = contact(conn, asker)? else {
+            return Ok(());
+        };
+        let m = mail(
+            "applicant_replied",
+            Some(case.id),
+            &supporter.email,
+            supporter.locale,
+            context! { number => case.number, title => case.title, link => self.case_link(case.id) },
+        );
+        self.queue(conn, m, now)
+    }
+
+    /// The case is closed: tell the applicant the outcome.
+    pub fn case_closed(
+        &self,
+        conn: &mut AnyConnection,
+        case: &CaseRow,
+        outcome: Outcome,
+        refer_to: Option<&str>,
+        now: i64,
+    ) -> DbResult<()> {
+        let Some(applicant) = contact(conn, case.applicant_id)? else {
+            return Ok(());
+        };
+        let m = mail(
+            "case_closed",
+            Some(case.id),
+            &applicant.email,
+            applicant.locale,
+            context! { number => case.number, title => case.title, name => applicant.name,
+                       outcome => outcome.label(lang(applicant.locale)), refer_to => refer_to,
+                       link => self.case_link(case.id) },
+        );
+        self.queue(conn, m, now)
+    }
+
+    /// A proposal to an expert: the case number and a link, no case text
+    /// (the expert has not accepted the confidentiality terms yet).
+    pub fn expert_assigned(
+        &self,
+        conn: &mut AnyConnection,
+        case: &CaseRow,
+        expert_user_id: i64,
+        role: &str,
+        now: i64,
+    ) -> DbResult<()> {
+        let Some(expert) = contact(conn, Some(expert_user_id))? else {
+            return Ok(());
+        };
+        let m = mail(
+            "expert_assigned",
+            Some(case.id),
+            &expert.email,
+            expert.locale,
+            context! { number => case.number, name => expert.name, role => role,
+                       link => format!("{}/api/v1/assignments", self.base_url) },
+        );
+        self.queue(conn, m, now)
+    }
+
+    /// The expert answered a proposal: tell the supporter who assigned.
+    #[allow(clippy::too_many_arguments)]
+    pub fn assignment_answered(
+        &self,
+        conn: &mut AnyConnection,
+        case: &CaseRow,
+        assigned_by: i64,
+        expert_name: &str,
+        accepted: bool,
+        reason: Option<&str>,
+        now: i64,
+    ) -> DbResult<()> {
+        let Some(supporter) = contact(conn, Some(assigned_by))? else {
+            return Ok(());
+        };
+        let kind = if accepted {
+            "assignment_accepted"
+        } else {
+            "assignment_declined"
+        };
+        let m = mail(
+            kind,
+            Some(case.id),
+            &supporter.email,
+            supporter.locale,
+            context! { number => case.number, title => case.title, expert => expert_name,
+                       reason => reason, link => self.case_link(case.id) },
+        );
+        self.queue(conn, m, now)
+    }
+
+    /// The applicant and the expert get the meeting with an .ics invitation.
+    #[allow(clippy::too_many_arguments)]
+    pub fn meeting_scheduled(
+        &self,
+        conn: &mut AnyConnection,
+        case: &CaseRow,
+        meeting_id: i64,
+        expert_user_id: i64,
+        expert_name: &str,
+        starts_at: i64,
+        duration_minutes: i32,
+        mode: &str,
+        now: i64,
+    ) -> DbResult<()> {
+        let applicant = contact(conn, case.applicant_id)?;
+        let expert = contact(conn, Some(expert_user_id))?;
+        let attendees: Vec<&Contact> = applicant.iter().chain(expert.iter()).collect();
+        let ics = self.calendar(case, meeting_id, starts_at, duration_minutes, mode, &attendees, now);
+        for person in &attendees {
+            let mode_label = match (mode, person.locale) {
+                ("onsite", Locale::Ja) => "対面",
+                ("onsite", Locale::En) => "on site",
+                (_, Locale::Ja) => "オンライン",
+                (_, Locale::En) => "online",
+            };
+            let mut m = mail(
+                "meeting_scheduled",
+                Some(case.id),
+                &person.email,
+                person.locale,
+                context! { number => case.number, name => person.name, expert => expert_name,
+                           starts_at => meeting_time(starts_at, person.locale),
+                           duration => duration_minutes, mode => mode_label,
+                           link => self.case_link(case.id) },
+            );
+            m.calendar = Some(ics.clone());
+            self.queue(conn, m, now)?;
+        }
+        Ok(())
+    }
+
+    /// RFC 5545 VEVENT with a stable UID, so a re-sent invitation updates the
+    /// same calendar entry.
+    #[allow(clippy::too_many_arguments)]
+    fn calendar(
+        &self,
+        case: &CaseRow,
+        meeting_id: i64,
+        starts_at: i64,
+        duration_minutes: i32,
+        mode: &str,
+        attendees: &[&Contact],
+        now: i64,
+    ) -> String {
+        let start: DateTime<Utc> = clock::to_datetime(starts_at);
+        let end = start + chrono::Duration::minutes(i64::from(duration_minutes));
+        let mut event = Event::new();
+        event
+            .uid(&format!("meeting-{meeting_id}@medesk"))
+            .timestamp(clock::to_datetime(now))
+            .starts(start)
+            .ends(end)
+            .summary(&format!("[{}] medesk 面談 / meeting", case.number))
+            .location(if mode == "onsite" { "onsite" } else { "online" })
+            .append_property(
+                Property::new("ORGANIZER", format!("mailto:{}", self.from_address)).done(),
+            );
+        for person in attendees {
+            event.append_multi_property(
+                Property::new("ATTENDEE", format!("mailto:{}", person.email))
+                    .add_parameter("CN", &person.name)
+                    .add_parameter("ROLE", "REQ-PARTICIPANT")
+                    .done(),
+            );
+        }
+        let mut calendar = Calendar::new();
+        calendar.append_property(("METHOD", "REQUEST"));
+        calendar.push(event.done());
+        calendar.done().to_string()
+    }
+
+    /// Tells every supporter that a case waits for triage too long.
+    pub fn triage_overdue(
+        &self,
+        conn: &mut AnyConnection,
+        case: &CaseRow,
+        days: u32,
+        now: i64,
+    ) -> DbResult<()> {
+        for supporter in supporters(conn)? {
+            let m = mail(
+                "triage_overdue",
+                Some(case.id),
+                &supporter.email,
+                supporter.locale,
+                context! { number => case.number, title => case.title, days => days,
+                           link => self.case_link(case.id) },
+            );
+            self.queue(conn, m, now)?;
+        }
+        Ok(())
+    }
+}
