@@ -10,7 +10,6 @@ use super::AppState;
 use super::extract::{AuthUser, IfMatch};
 use super::problem::{ApiError, Problem};
 use crate::clock;
-use crate::mail::notify::Notifier;
 use crate::db::cases::{self as store, CaseCategories, CaseChanges, CaseFilter, CaseRow, NewEvent};
 use crate::db::{AnyConnection, assignments, users};
 use crate::domain::case::{
@@ -21,6 +20,7 @@ use crate::domain::role::Role;
 use crate::domain::vocabulary::{
     CaseStatus, MessageVisibility, Outcome, Priority, ProductType, Route,
 };
+use crate::mail::notify::Notifier;
 
 // ---------------------------------------------------------------- shapes
 
@@ -178,6 +178,20 @@ fn refuse_managers(caller: &AuthUser) -> Result<(), ApiError> {
 /// Whether reads by this caller go to the access log (desk staff, experts).
 fn reads_are_logged(caller: &AuthUser) -> bool {
     matches!(caller.role, Role::Supporter | Role::Admin | Role::Expert)
+}
+
+/// Runs a read; for callers whose reads are logged it needs a write
+/// transaction (the log row is written with the read).
+async fn read_as<T, F>(state: &AppState, caller: &AuthUser, work: F) -> Result<T, ApiError>
+where
+    F: FnOnce(&mut AnyConnection) -> Result<T, ApiError> + Send + 'static,
+    T: Send + 'static,
+{
+    if reads_are_logged(caller) {
+        state.db.write(work).await
+    } else {
+        state.db.read(work).await
+    }
 }
 
 // ---------------------------------------------------------------- intake
@@ -362,11 +376,7 @@ pub async fn get_case(
         }
         full_response(conn, row, view, &caller)
     };
-    let response = if reads_are_logged(&caller) {
-        state.db.write(read).await?
-    } else {
-        state.db.read(read).await?
-    };
+    let response = read_as(&state, &caller, read).await?;
     Ok(with_etag(response, actix_web::http::StatusCode::OK))
 }
 
@@ -514,11 +524,7 @@ pub async fn list_cases(
             .collect();
         Ok::<_, ApiError>(CaseList { items, next_cursor })
     };
-    let page = if reads_are_logged(&caller) {
-        state.db.write(list).await?
-    } else {
-        state.db.read(list).await?
-    };
+    let page = read_as(&state, &caller, list).await?;
     Ok(HttpResponse::Ok().json(page))
 }
 
@@ -979,7 +985,10 @@ pub async fn change_status(
         .as_deref()
         .filter(|r| !r.trim().is_empty())
         .and_then(|r| problems.check("reason", parse_text(r, NOTE_MAX_CHARS)));
-    if target == Some(CaseStatus::Closed) && body.outcome.is_none() && caller.role != Role::Applicant {
+    if target == Some(CaseStatus::Closed)
+        && body.outcome.is_none()
+        && caller.role != Role::Applicant
+    {
         problems.push("outcome", "is required when closing a case");
     }
     problems.into_result().map_err(ApiError::from)?;
@@ -1085,11 +1094,7 @@ pub async fn events(
                 .collect(),
         })
     };
-    let list = if reads_are_logged(&caller) {
-        state.db.write(read).await?
-    } else {
-        state.db.read(read).await?
-    };
+    let list = read_as(&state, &caller, read).await?;
     Ok(HttpResponse::Ok().json(list))
 }
 
@@ -1263,10 +1268,6 @@ pub async fn list_messages(
                 .collect(),
         })
     };
-    let list = if reads_are_logged(&caller) {
-        state.db.write(read).await?
-    } else {
-        state.db.read(read).await?
-    };
+    let list = read_as(&state, &caller, read).await?;
     Ok(HttpResponse::Ok().json(list))
 }
