@@ -314,3 +314,29 @@ pub fn plan_revisions(conn: &mut AnyConnection, case_id: i64) -> DbResult<Vec<Pl
         .order(support_plans::revision.desc())
         .load(conn)?)
 }
+
+/// A closed case keeps no experts: proposals are withdrawn, accepted
+/// assignments completed (their access ends with the case).
+pub fn end_active_on_case(conn: &mut AnyConnection, case_id: i64, now: i64) -> DbResult<usize> {
+    let withdrawn = diesel::update(
+        assignments::table
+            .filter(assignments::case_id.eq(case_id))
+            .filter(assignments::status.eq("proposed")),
+    )
+    .set((
+        assignments::status.eq("withdrawn"),
+        assignments::ended_at.eq(now),
+    ))
+    .execute(conn)?;
+    let completed = diesel::update(
+        assignments::table
+            .filter(assignments::case_id.eq(case_id))
+            .filter(assignments::status.eq("accepted")),
+    )
+    .set((
+        assignments::status.eq("completed"),
+        assignments::ended_at.eq(now),
+    ))
+    .execute(conn)?;
+    Ok(withdrawn + completed)
+}

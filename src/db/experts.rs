@@ -204,15 +204,21 @@ fn assemble(
             expert_expertise::category,
             expert_expertise::level,
         ))
+        .order((expert_expertise::expert_id, expert_expertise::category))
         .into_boxed();
     let mut product_q = expert_product_types::table
         .select((
             expert_product_types::expert_id,
             expert_product_types::product_type,
         ))
+        .order((
+            expert_product_types::expert_id,
+            expert_product_types::product_type,
+        ))
         .into_boxed();
     let mut language_q = expert_languages::table
         .select((expert_languages::expert_id, expert_languages::language))
+        .order((expert_languages::expert_id, expert_languages::language))
         .into_boxed();
     let mut conflict_q = expert_conflicts::table
         .select((
@@ -220,6 +226,7 @@ fn assemble(
             expert_conflicts::name,
             expert_conflicts::normalized,
         ))
+        .order((expert_conflicts::expert_id, expert_conflicts::name))
         .into_boxed();
     let mut load_q = assignments::table
         .filter(assignments::status.eq_any(["proposed", "accepted"]))
@@ -266,9 +273,9 @@ fn assemble(
         .collect())
 }
 
-pub fn touch_last_assigned(conn: &mut AnyConnection, id: i64, now: i64) -> DbResult<()> {
-    diesel::update(experts::table.find(id))
+/// Records an assignment time; returns the rows touched (0: no such expert).
+pub fn touch_last_assigned(conn: &mut AnyConnection, id: i64, now: i64) -> DbResult<usize> {
+    Ok(diesel::update(experts::table.find(id))
         .set(experts::last_assigned_at.eq(now))
-        .execute(conn)?;
-    Ok(())
+        .execute(conn)?)
 }

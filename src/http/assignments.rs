@@ -7,7 +7,7 @@ use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
-use super::cases::{Extra, apply, visible_case};
+use super::cases::{Extra, apply, refuse_managers, visible_case};
 use super::experts::{expert_profile, match_case};
 use super::extract::AuthUser;
 use super::problem::{ApiError, Problem};
@@ -65,6 +65,30 @@ fn event(
     detail: serde_json::Value,
     now: i64,
 ) -> Result<(), DbError> {
+    insert_event(conn, case_id, actor, kind, detail, now, false)
+}
+
+/// An event only the desk (and accepted experts) see.
+fn desk_event(
+    conn: &mut AnyConnection,
+    case_id: i64,
+    actor: i64,
+    kind: &str,
+    detail: serde_json::Value,
+    now: i64,
+) -> Result<(), DbError> {
+    insert_event(conn, case_id, actor, kind, detail, now, true)
+}
+
+fn insert_event(
+    conn: &mut AnyConnection,
+    case_id: i64,
+    actor: i64,
+    kind: &str,
+    detail: serde_json::Value,
+    now: i64,
+    desk_only: bool,
+) -> Result<(), DbError> {
     case_store::insert_event(
         conn,
         NewEvent {
@@ -75,7 +99,7 @@ fn event(
             from_status: None,
             to_status: None,
             detail: Some(detail.to_string()),
-            desk_only: false,
+            desk_only,
         },
     )
 }
@@ -140,6 +164,13 @@ pub async fn assign(
                     status.as_str()
                 )));
             }
+            let now = clock::now_micros();
+            // Touching the expert first takes its row lock on PostgreSQL, so
+            // two concurrent assignments of one expert cannot both pass the
+            // capacity check (SQLite's single writer gives the same).
+            if experts::touch_last_assigned(conn, expert_id, now)? == 0 {
+                return Err(ApiError::field("expert_id", "is not a registered expert"));
+            }
             let record = experts::find(conn, expert_id)?
                 .ok_or_else(|| ApiError::field("expert_id", "is not a registered expert"))?;
             // The same rules as the suggestions decide whether this expert may be assigned.
@@ -152,7 +183,6 @@ pub async fn assign(
                     extra: Some(extra),
                 });
             }
-            let now = clock::now_micros();
             let row = store::insert(conn, case.id, expert_id, role, caller.id, now).map_err(
                 |e| match e {
                     DbError::UniqueViolation(_) => {
@@ -161,9 +191,9 @@ pub async fn assign(
                     other => other.into(),
                 },
             )?;
-            experts::touch_last_assigned(conn, expert_id, now)?;
             notifier.expert_assigned(conn, &case, record.row.user_id, role, now)?;
-            event(
+            // Proposals stay on the desk side until an expert accepts.
+            desk_event(
                 conn,
                 case.id,
                 caller.id,
@@ -269,8 +299,18 @@ pub async fn accept(
                     now,
                 )?;
             }
-            let expert_name = experts::find_row(conn, row.expert_id)?.map(|e| e.name).unwrap_or_default();
-            notifier.assignment_answered(conn, &case, row.assigned_by, &expert_name, true, None, now)?;
+            let expert_name = experts::find_row(conn, row.expert_id)?
+                .map(|e| e.name)
+                .unwrap_or_default();
+            notifier.assignment_answered(
+                conn,
+                &case,
+                row.assigned_by,
+                &expert_name,
+                true,
+                None,
+                now,
+            )?;
             store::find(conn, id)?.ok_or(ApiError::NotFound)
         })
         .await?;
@@ -317,6 +357,9 @@ pub async fn decline(
         .db
         .write(move |conn| {
             let row = own_assignment(conn, &caller, id)?;
+            if row.status != "proposed" {
+                return Err(not_in(&row.status, "declined"));
+            }
             // Read the case while still assigned; afterwards it is hidden.
             let (case, view) = visible_case(conn, &caller, row.case_id)?;
             let now = clock::now_micros();
@@ -331,7 +374,16 @@ pub async fn decline(
             }
             let nobody_left = store::accepted_count(conn, case.id)? == 0;
             let status: CaseStatus = case.status.parse().unwrap_or(CaseStatus::Closed);
-            let detail = json!({"assignment_id": id, "reason": reason});
+            // The reason may concern another client of the expert: it stays
+            // on the desk side of the timeline.
+            desk_event(
+                conn,
+                case.id,
+                caller.id,
+                "expert_declined",
+                json!({"assignment_id": id, "reason": reason}),
+                now,
+            )?;
             if nobody_left && status == CaseStatus::InConsultation {
                 apply(
                     conn,
@@ -340,17 +392,15 @@ pub async fn decline(
                     &case,
                     view,
                     Action::ExpertDeclined,
-                    Extra {
-                        reason: Some(reason.clone()),
-                        ..Extra::default()
-                    },
+                    Extra::default(),
                     now,
                 )?;
             } else {
-                event(conn, case.id, caller.id, "expert_declined", detail, now)?;
                 case_store::touch(conn, case.id, now)?;
             }
-            let expert_name = experts::find_row(conn, row.expert_id)?.map(|e| e.name).unwrap_or_default();
+            let expert_name = experts::find_row(conn, row.expert_id)?
+                .map(|e| e.name)
+                .unwrap_or_default();
             notifier.assignment_answered(
                 conn,
                 &case,
@@ -752,6 +802,7 @@ pub async fn list_meetings(
     caller: AuthUser,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
+    refuse_managers(&caller)?;
     let id = id.into_inner();
     let items = state
         .db
@@ -950,6 +1001,7 @@ pub async fn read_plan(
     caller: AuthUser,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
+    refuse_managers(&caller)?;
     let id = id.into_inner();
     let response = state
         .db

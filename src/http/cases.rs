@@ -167,7 +167,7 @@ fn with_etag(response: CaseResponse, status: actix_web::http::StatusCode) -> Htt
 }
 
 /// Managers see aggregates only: every case endpoint refuses them outright.
-fn refuse_managers(caller: &AuthUser) -> Result<(), ApiError> {
+pub(crate) fn refuse_managers(caller: &AuthUser) -> Result<(), ApiError> {
     if caller.role == Role::Manager {
         Err(ApiError::Forbidden("managers see statistics, not cases"))
     } else {
@@ -766,6 +766,7 @@ pub(crate) fn apply(
     if let (CaseStatus::Closed, Some(outcome)) = (transition.to, transition.outcome) {
         let refer_to = extra.refer_to.as_deref().or(row.refer_to.as_deref());
         notifier.case_closed(conn, row, outcome, refer_to, now)?;
+        assignments::end_active_on_case(conn, row.id, now)?;
     }
     if let Some(note) = extra.note {
         // Internal triage notes stay on the desk side of the timeline.

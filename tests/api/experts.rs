@@ -36,6 +36,7 @@ on_both_backends!(
     accepting_starts_the_consultation_and_records_the_terms,
     only_the_proposed_expert_accepts_and_only_once,
     declining_needs_a_reason_and_the_case_stays_matching,
+    answering_an_assignment_no_longer_proposed_is_a_conflict,
     a_decline_returns_a_case_without_accepted_experts_to_matching,
     capacity_counts_proposed_and_accepted_assignments_only,
     // what experts see
@@ -1180,7 +1181,7 @@ async fn a_case_has_at_most_one_active_lead(backend: Backend) {
     assert_eq!(member["role"], "member");
 
     // Once the lead declines, another expert may lead.
-    app.declined(&lead, &first_lead, "travelling").await;
+    app.declined(lead, &first_lead, "travelling").await;
     let new_lead = json_body(
         app.assign(&supporter.token, id, &third.id, "lead").await,
         StatusCode::CREATED,
@@ -1375,16 +1376,61 @@ async fn declining_needs_a_reason_and_the_case_stays_matching(backend: Backend) 
         Some("declined_before")
     );
     assert!(suggested(&ranking).is_empty());
-    problem(
-        app.decline_assignment(
-            &expert.user.token,
-            &assignment["id"],
-            &json!({"reason": "again"}),
-        )
-        .await,
-        StatusCode::CONFLICT,
+}
+
+/// The decline endpoint documents 409 for an assignment that is no longer
+/// proposed, as accept answers; it must not depend on whether the case is
+/// still visible to the expert.
+async fn answering_an_assignment_no_longer_proposed_is_a_conflict(backend: Backend) {
+    let (app, admin, supporter) = desk(backend).await;
+    let applicant = app.applicant("株式会社メドテック").await;
+    let case = app
+        .matching_case(&supporter, &applicant, &["regulatory"])
+        .await;
+    let id = &case["id"];
+    let decliner = app
+        .registered_expert(&admin, expert_profile("Decliner"))
+        .await;
+    let pulled = app
+        .registered_expert(&admin, expert_profile("Pulled"))
+        .await;
+    let declined = app.proposed(&supporter, id, &decliner).await;
+    app.declined(&decliner, &declined, "no time").await;
+    let withdrawn = app.proposed(&supporter, id, &pulled).await;
+    json_body(
+        app.withdraw_assignment(&supporter.token, &withdrawn["id"])
+            .await,
+        StatusCode::OK,
     )
     .await;
+
+    for (expert, assignment, status) in [
+        (&decliner, &declined, "declined"),
+        (&pulled, &withdrawn, "withdrawn"),
+    ] {
+        let token = &expert.user.token;
+        let accept = problem(
+            app.accept_assignment(token, &assignment["id"]).await,
+            StatusCode::CONFLICT,
+        )
+        .await;
+        assert!(accept["detail"].as_str().unwrap().contains(status));
+        let decline = problem(
+            app.decline_assignment(token, &assignment["id"], &json!({"reason": "again"}))
+                .await,
+            StatusCode::CONFLICT,
+        )
+        .await;
+        assert!(decline["detail"].as_str().unwrap().contains(status));
+    }
+    let mut on_case = assignments_on(&app, &supporter, id).await;
+    on_case.sort_by_key(|(expert, _)| expert.to_string());
+    let mut expected = vec![
+        (decliner.id.clone(), "declined".to_owned()),
+        (pulled.id.clone(), "withdrawn".to_owned()),
+    ];
+    expected.sort_by_key(|(expert, _)| expert.to_string());
+    assert_eq!(on_case, expected);
 }
 
 async fn a_decline_returns_a_case_without_accepted_experts_to_matching(backend: Backend) {
@@ -1660,7 +1706,7 @@ async fn access_ends_when_the_assignment_ends(backend: Backend) {
     assert_no_access(&app, &withdrawn, id).await;
 
     let done = app.engaged(&supporter, id, &finisher).await;
-    assert_eq!(app.message_items(&finisher.user.token, id).await.len(), 0);
+    assert!(app.case(&finisher.user.token, id).await["description"].is_string());
     json_body(
         app.complete_assignment(&finisher.user.token, &done["id"])
             .await,
@@ -1909,7 +1955,8 @@ async fn only_accepted_experts_record_their_own_meetings(backend: Backend) {
     )
     .await;
 
-    // A closed case takes no more meetings.
+    // A closed case takes no more meetings, and closing ended the experts'
+    // assignments: their access to the case ends with it.
     app.moved(
         &supporter.token,
         id,
@@ -1917,9 +1964,20 @@ async fn only_accepted_experts_record_their_own_meetings(backend: Backend) {
     )
     .await;
     problem(
-        app.create_meeting(&accepted.user.token, id, &meeting_body(&accepted.id))
+        app.create_meeting(&supporter.token, id, &meeting_body(&accepted.id))
             .await,
         StatusCode::CONFLICT,
+    )
+    .await;
+    problem(
+        app.create_meeting(&accepted.user.token, id, &meeting_body(&accepted.id))
+            .await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    problem(
+        app.get_case(&accepted.user.token, id).await,
+        StatusCode::NOT_FOUND,
     )
     .await;
 
