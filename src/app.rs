@@ -53,12 +53,20 @@ impl Application {
         };
         tracing::info!(database = db.backend().name(), "database ready");
 
+        let listener = TcpListener::bind(config.bind)
+            .with_context(|| format!("MEDESK_BIND: cannot listen on {}", config.bind))?;
+        let port = listener.local_addr()?.port();
         let mail_signal = crate::mail::MailSignal::default();
         let mail_from: lettre::message::Mailbox = config.mail_from.parse().with_context(|| {
             format!("MEDESK_MAIL_FROM: not a mail address: {}", config.mail_from)
         })?;
         let notifier = crate::mail::notify::Notifier {
-            base_url: config.public_url.clone(),
+            base_url: config.public_url.clone().unwrap_or_else(|| {
+                format!(
+                    "http://{}",
+                    listener.local_addr().map_or(config.bind, |a| a)
+                )
+            }),
             from_address: mail_from.email.to_string(),
         };
         let (shutdown, stopping) = tokio::sync::watch::channel(false);
@@ -93,9 +101,6 @@ impl Application {
         background.push(spawn_limiter_cleanup(state.login_limiter.clone(), stopping));
         let route_table = web::Data::new(RouteTable::from_openapi(&ApiDoc::openapi()));
 
-        let listener = TcpListener::bind(config.bind)
-            .with_context(|| format!("MEDESK_BIND: cannot listen on {}", config.bind))?;
-        let port = listener.local_addr()?.port();
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())

@@ -102,8 +102,9 @@ pub struct Config {
     pub password_hash_concurrency: usize,
     /// HTTP worker threads (default: one per core).
     pub workers: Option<usize>,
-    /// Base of the links in mails (no trailing slash).
-    pub public_url: String,
+    /// Base of the links in mails (no trailing slash); None: the address
+    /// medesk listens on.
+    pub public_url: Option<String>,
     /// Business days before an untriaged case is reported to supporters.
     pub triage_reminder_days: u32,
     /// Days the desk is closed besides weekends.
@@ -274,9 +275,7 @@ impl Config {
                 1,
                 64,
             )? as usize,
-            public_url: get("MEDESK_PUBLIC_URL")
-                .map(|u| u.trim_end_matches('/').to_owned())
-                .unwrap_or_else(|| format!("http://{bind}")),
+            public_url: get("MEDESK_PUBLIC_URL").map(|u| u.trim_end_matches('/').to_owned()),
             triage_reminder_days: parse_number(vars, "MEDESK_TRIAGE_REMINDER_DAYS", 3, 0, 60)?,
             holidays: match get("MEDESK_HOLIDAYS") {
                 None => Vec::new(),
@@ -286,7 +285,10 @@ impl Config {
                     .filter(|d| !d.is_empty())
                     .map(|d| {
                         d.parse().map_err(|_| {
-                            ConfigError::new("MEDESK_HOLIDAYS", format!("{d:?} is not a date YYYY-MM-DD"))
+                            ConfigError::new(
+                                "MEDESK_HOLIDAYS",
+                                format!("{d:?} is not a date YYYY-MM-DD"),
+                            )
                         })
                     })
                     .collect::<Result<_, _>>()?,

@@ -99,39 +99,61 @@ pub fn claim_due(
         .load(conn)?)
 }
 
-pub fn mark_sent(conn: &mut AnyConnection, id: i64, now: i64) -> DbResult<()> {
-    diesel::update(outbox::table.find(id))
-        .set((
-            outbox::state.eq("sent"),
-            outbox::sent_at.eq(now),
-            outbox::locked_until.eq(None::<i64>),
-            outbox::last_error.eq(None::<String>),
-        ))
-        .execute(conn)?;
-    Ok(())
+/// Extends the claim on a mail just before sending it. The lease value is
+/// the claim's token: false when it changed, i.e. the lease ran out and
+/// another worker took the mail — then this worker must not send it.
+pub fn renew_claim(conn: &mut AnyConnection, id: i64, held: i64, until: i64) -> DbResult<bool> {
+    Ok(diesel::update(
+        outbox::table
+            .find(id)
+            .filter(outbox::state.eq("pending"))
+            .filter(outbox::locked_until.eq(held)),
+    )
+    .set(outbox::locked_until.eq(until))
+    .execute(conn)?
+        == 1)
 }
 
-/// Records a failed attempt: retried at `retry_at`, or `failed` for good.
+/// Marks a mail sent, if this worker still holds it.
+pub fn mark_sent(conn: &mut AnyConnection, id: i64, held: i64, now: i64) -> DbResult<bool> {
+    Ok(
+        diesel::update(outbox::table.find(id).filter(outbox::locked_until.eq(held)))
+            .set((
+                outbox::state.eq("sent"),
+                outbox::sent_at.eq(now),
+                outbox::locked_until.eq(None::<i64>),
+                outbox::last_error.eq(None::<String>),
+            ))
+            .execute(conn)?
+            == 1,
+    )
+}
+
+/// Records a failed attempt, if this worker still holds the mail: retried
+/// at `retry_at`, or `failed` for good.
 pub fn mark_attempt_failed(
     conn: &mut AnyConnection,
     id: i64,
+    held: i64,
     error: &str,
     retry_at: Option<i64>,
-) -> DbResult<()> {
+) -> DbResult<bool> {
     let state = if retry_at.is_some() {
         "pending"
     } else {
         "failed"
     };
-    diesel::update(outbox::table.find(id))
-        .set((
-            outbox::state.eq(state),
-            outbox::last_error.eq(error),
-            outbox::locked_until.eq(None::<i64>),
-            outbox::next_attempt_at.eq(retry_at.unwrap_or(0)),
-        ))
-        .execute(conn)?;
-    Ok(())
+    Ok(
+        diesel::update(outbox::table.find(id).filter(outbox::locked_until.eq(held)))
+            .set((
+                outbox::state.eq(state),
+                outbox::last_error.eq(error),
+                outbox::locked_until.eq(None::<i64>),
+                outbox::next_attempt_at.eq(retry_at.unwrap_or(0)),
+            ))
+            .execute(conn)?
+            == 1,
+    )
 }
 
 /// Outbox rows for operators, newest first.
@@ -157,19 +179,17 @@ pub fn list(
 
 /// Puts a failed mail back in the queue, due now, with a fresh attempt budget.
 pub fn retry_failed(conn: &mut AnyConnection, id: i64, now: i64) -> DbResult<bool> {
-    Ok(diesel::update(
-        outbox::table
-            .find(id)
-            .filter(outbox::state.eq("failed")),
+    Ok(
+        diesel::update(outbox::table.find(id).filter(outbox::state.eq("failed")))
+            .set((
+                outbox::state.eq("pending"),
+                outbox::attempts.eq(0),
+                outbox::next_attempt_at.eq(now),
+                outbox::locked_until.eq(None::<i64>),
+            ))
+            .execute(conn)?
+            == 1,
     )
-    .set((
-        outbox::state.eq("pending"),
-        outbox::attempts.eq(0),
-        outbox::next_attempt_at.eq(now),
-        outbox::locked_until.eq(None::<i64>),
-    ))
-    .execute(conn)?
-        == 1)
 }
 
 pub fn find(conn: &mut AnyConnection, id: i64) -> DbResult<Option<OutboxRow>> {

@@ -41,13 +41,19 @@ impl Transport {
         }
     }
 
-    async fn deliver(&self, message: Message, message_id: &str) -> Result<(), String> {
+    async fn deliver(&self, message: Message, message_id: &str) -> Result<(), DeliveryError> {
         match self {
-            Transport::Smtp(smtp) => smtp
-                .send(message)
-                .await
-                .map(drop)
-                .map_err(|e| e.to_string()),
+            Transport::Smtp(smtp) => {
+                smtp.send(message)
+                    .await
+                    .map(drop)
+                    .map_err(|e| DeliveryError {
+                        // A 5xx answer (unknown mailbox, refused sender) will not
+                        // change by retrying.
+                        permanent: e.is_permanent(),
+                        message: e.to_string(),
+                    })
+            }
             Transport::Files(dir) => {
                 let dir = dir.clone();
                 let name: String = message_id
@@ -57,9 +63,25 @@ impl Transport {
                 let bytes = message.formatted();
                 tokio::task::spawn_blocking(move || write_eml(&dir, &name, &bytes))
                     .await
-                    .map_err(|e| e.to_string())?
-                    .map_err(|e| e.to_string())
+                    .map_err(|e| DeliveryError::transient(e.to_string()))?
+                    .map_err(|e| DeliveryError::transient(e.to_string()))
             }
+        }
+    }
+}
+
+/// Why a delivery failed, and whether trying again could help.
+#[derive(Debug)]
+pub struct DeliveryError {
+    pub message: String,
+    pub permanent: bool,
+}
+
+impl DeliveryError {
+    fn transient(message: String) -> Self {
+        Self {
+            message,
+            permanent: false,
         }
     }
 }
@@ -109,7 +131,9 @@ impl MailSignal {
     }
 }
 
-const LEASE_MICROS: i64 = 120 * 1_000_000;
+/// Long enough for one delivery (lettre's 20 s command timeout, a few
+/// commands); renewed before each mail of a batch.
+const LEASE_MICROS: i64 = 300 * 1_000_000;
 const BATCH: i64 = 20;
 
 /// Delivers due outbox rows until `shutdown` turns true; a delivery under
@@ -150,24 +174,48 @@ pub async fn deliver_due(
         .await?;
     let count = claimed.len();
     for row in claimed {
+        let id = row.id;
+        // Renew the claim right before sending: a slow batch must not let
+        // another instance take (and send) the same mail meanwhile.
+        let held = row.locked_until.unwrap_or_default();
+        let until = clock::now_micros() + LEASE_MICROS;
+        if !db
+            .write(move |conn| outbox::renew_claim(conn, id, held, until))
+            .await?
+        {
+            continue;
+        }
         let result = match build_message(&row, from) {
             Ok(message) => transport.deliver(message, &row.message_id).await,
-            Err(e) => Err(e),
+            Err(e) => Err(DeliveryError {
+                message: e,
+                permanent: true,
+            }),
         };
-        let id = row.id;
         match result {
             Ok(()) => {
-                db.write(move |conn| outbox::mark_sent(conn, id, clock::now_micros()))
+                db.write(move |conn| outbox::mark_sent(conn, id, until, clock::now_micros()))
                     .await?;
                 tracing::info!(outbox_id = id, kind = %row.kind, "mail sent");
             }
             Err(error) => {
                 let jitter: f64 = rand::thread_rng().r#gen();
-                let retry_at = retry::next_delay_micros(row.attempts, jitter)
+                let retry_at = (!error.permanent)
+                    .then(|| retry::next_delay_micros(row.attempts, jitter))
+                    .flatten()
                     .map(|delay| clock::now_micros() + delay);
-                tracing::warn!(outbox_id = id, attempts = row.attempts, %error, "mail not sent");
-                db.write(move |conn| outbox::mark_attempt_failed(conn, id, &error, retry_at))
-                    .await?;
+                tracing::warn!(
+                    outbox_id = id,
+                    attempts = row.attempts,
+                    permanent = error.permanent,
+                    error = %error.message,
+                    "mail not sent"
+                );
+                let message = error.message;
+                db.write(move |conn| {
+                    outbox::mark_attempt_failed(conn, id, until, &message, retry_at)
+                })
+                .await?;
             }
         }
     }

@@ -113,7 +113,7 @@ impl Notifier {
                 &applicant.email,
                 applicant.locale,
                 context! { number => case.number, title => case.title, name => applicant.name,
-                           link => self.case_link(case.id) },
+                link => self.case_link(case.id) },
             );
             self.queue(conn, m, now)?;
         }
@@ -124,10 +124,10 @@ impl Notifier {
                 &supporter.email,
                 supporter.locale,
                 context! { number => case.number, title => case.title,
-                           organization => case.organization_name,
-                           product_type => product_label(&case.effective_product_type, supporter.locale),
-                           categories => categories_label(categories, supporter.locale),
-                           link => self.case_link(case.id) },
+                organization => case.organization_name,
+                product_type => product_label(&case.effective_product_type, supporter.locale),
+                categories => categories_label(categories, supporter.locale),
+                link => self.case_link(case.id) },
             );
             self.queue(conn, m, now)?;
         }
@@ -151,7 +151,7 @@ impl Notifier {
             &applicant.email,
             applicant.locale,
             context! { number => case.number, title => case.title, name => applicant.name,
-                       reason => reason, link => self.case_link(case.id) },
+            reason => reason, link => self.case_link(case.id) },
         );
         self.queue(conn, m, now)
     }
@@ -195,8 +195,8 @@ impl Notifier {
             &applicant.email,
             applicant.locale,
             context! { number => case.number, title => case.title, name => applicant.name,
-                       outcome => outcome.label(lang(applicant.locale)), refer_to => refer_to,
-                       link => self.case_link(case.id) },
+            outcome => outcome.label(lang(applicant.locale)), refer_to => refer_to,
+            link => self.case_link(case.id) },
         );
         self.queue(conn, m, now)
     }
@@ -214,13 +214,18 @@ impl Notifier {
         let Some(expert) = contact(conn, Some(expert_user_id))? else {
             return Ok(());
         };
+        let role = match (role, expert.locale) {
+            ("lead", Locale::Ja) => "主担当",
+            (_, Locale::Ja) => "副担当",
+            (other, Locale::En) => other,
+        };
         let m = mail(
             "expert_assigned",
             Some(case.id),
             &expert.email,
             expert.locale,
             context! { number => case.number, name => expert.name, role => role,
-                       link => format!("{}/api/v1/assignments", self.base_url) },
+            link => format!("{}/api/v1/assignments", self.base_url) },
         );
         self.queue(conn, m, now)
     }
@@ -251,7 +256,7 @@ impl Notifier {
             &supporter.email,
             supporter.locale,
             context! { number => case.number, title => case.title, expert => expert_name,
-                       reason => reason, link => self.case_link(case.id) },
+            reason => reason, link => self.case_link(case.id) },
         );
         self.queue(conn, m, now)
     }
@@ -273,7 +278,15 @@ impl Notifier {
         let applicant = contact(conn, case.applicant_id)?;
         let expert = contact(conn, Some(expert_user_id))?;
         let attendees: Vec<&Contact> = applicant.iter().chain(expert.iter()).collect();
-        let ics = self.calendar(case, meeting_id, starts_at, duration_minutes, mode, &attendees, now);
+        let ics = self.calendar(
+            case,
+            meeting_id,
+            starts_at,
+            duration_minutes,
+            mode,
+            &attendees,
+            now,
+        );
         for person in &attendees {
             let mode_label = match (mode, person.locale) {
                 ("onsite", Locale::Ja) => "対面",
@@ -287,9 +300,9 @@ impl Notifier {
                 &person.email,
                 person.locale,
                 context! { number => case.number, name => person.name, expert => expert_name,
-                           starts_at => meeting_time(starts_at, person.locale),
-                           duration => duration_minutes, mode => mode_label,
-                           link => self.case_link(case.id) },
+                starts_at => meeting_time(starts_at, person.locale),
+                duration => duration_minutes, mode => mode_label,
+                link => self.case_link(case.id) },
             );
             m.calendar = Some(ics.clone());
             self.queue(conn, m, now)?;
@@ -352,7 +365,7 @@ impl Notifier {
                 &supporter.email,
                 supporter.locale,
                 context! { number => case.number, title => case.title, days => days,
-                           link => self.case_link(case.id) },
+                link => self.case_link(case.id) },
             );
             self.queue(conn, m, now)?;
         }

@@ -94,7 +94,9 @@ mod tests {
     use super::*;
 
     fn micros(s: &str) -> i64 {
-        chrono::DateTime::parse_from_rfc3339(s).unwrap().timestamp_micros()
+        chrono::DateTime::parse_from_rfc3339(s)
+            .unwrap()
+            .timestamp_micros()
     }
 
     #[test]

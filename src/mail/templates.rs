@@ -49,8 +49,11 @@ static ENVIRONMENT: LazyLock<Environment<'static>> = LazyLock::new(|| {
         env.add_template(name, source)
             .expect("mail templates are valid");
     }
-    env.add_template("layout.html", include_str!("../../templates/mail/layout.html"))
-        .expect("layout is valid");
+    env.add_template(
+        "layout.html",
+        include_str!("../../templates/mail/layout.html"),
+    )
+    .expect("layout is valid");
     env
 });
 
@@ -64,6 +67,8 @@ pub struct Rendered {
 
 /// Renders `event` in `locale` with `context`.
 pub fn render(event: &str, locale: Locale, context: impl Serialize) -> Rendered {
+    let context =
+        single_line_values(serde_json::to_value(&context).expect("mail context serialises"));
     let name = format!("{event}.{}.txt", locale.as_str());
     let template = ENVIRONMENT
         .get_template(&name)
@@ -73,9 +78,17 @@ pub fn render(event: &str, locale: Locale, context: impl Serialize) -> Rendered 
         .unwrap_or_else(|e| panic!("mail template {name}: {e}"));
     let (subject, body) = full.split_once('\n').unwrap_or((full.as_str(), ""));
     let text = body.trim_start_matches('\n').to_owned();
+    let link = context
+        .get("link")
+        .and_then(|l| l.as_str())
+        .map(str::to_owned);
     let paragraphs: Vec<Vec<&str>> = text
         .split("\n\n")
-        .map(|p| p.lines().filter(|l| !l.trim().is_empty()).collect::<Vec<_>>())
+        .map(|p| {
+            p.lines()
+                .filter(|l| !l.trim().is_empty())
+                .collect::<Vec<_>>()
+        })
         .filter(|p| !p.is_empty())
         .collect();
     let html = ENVIRONMENT
@@ -85,6 +98,7 @@ pub fn render(event: &str, locale: Locale, context: impl Serialize) -> Rendered 
             lang => locale.as_str(),
             subject => subject,
             paragraphs => paragraphs,
+            link => link,
         })
         .expect("layout renders");
     Rendered {
@@ -92,6 +106,25 @@ pub fn render(event: &str, locale: Locale, context: impl Serialize) -> Rendered 
         text,
         html,
     }
+}
+
+/// Values such as titles and names are user input and may hold line breaks;
+/// in a mail they are one line (a break would split the subject or forge
+/// body lines). Only `reason`, a free text, keeps its lines.
+fn single_line_values(mut context: serde_json::Value) -> serde_json::Value {
+    if let Some(map) = context.as_object_mut() {
+        for (key, value) in map.iter_mut() {
+            if key == "reason" {
+                continue;
+            }
+            if let Some(text) = value.as_str() {
+                *value = serde_json::Value::String(
+                    text.split_whitespace().collect::<Vec<_>>().join(" "),
+                );
+            }
+        }
+    }
+    context
 }
 
 /// A queued mail for `recipient` from a rendered template.
@@ -149,10 +182,18 @@ mod tests {
     fn every_template_renders_in_both_languages() {
         for (name, _) in TEMPLATES {
             let (event, rest) = name.split_once('.').unwrap();
-            let locale = if rest.starts_with("ja") { Locale::Ja } else { Locale::En };
-            let rendered = render(event, locale, minijinja::context! {
-                number => "MD-2026-00001", title => "t", name => "n", link => "http://x/cases/1",
-            });
+            let locale = if rest.starts_with("ja") {
+                Locale::Ja
+            } else {
+                Locale::En
+            };
+            let rendered = render(
+                event,
+                locale,
+                minijinja::context! {
+                    number => "MD-2026-00001", title => "t", name => "n", link => "http://x/cases/1",
+                },
+            );
             assert!(!rendered.subject.is_empty(), "{name}");
             assert!(!rendered.text.is_empty(), "{name}");
             assert!(rendered.html.starts_with("<!DOCTYPE html>"), "{name}");
@@ -173,6 +214,21 @@ mod tests {
     }
 
     #[test]
+    fn a_line_break_in_a_title_cannot_split_the_subject_or_forge_a_link() {
+        let context = minijinja::context! {
+            number => "MD-2026-00001", title => "x\nhttp://evil.example/login", organization => "o",
+            product_type => "p", categories => "c", link => "http://desk/cases/1",
+        };
+        let rendered = render("case_submitted_desk", Locale::En, &context);
+        assert_eq!(
+            rendered.subject,
+            "[MD-2026-00001] New case: x http://evil.example/login"
+        );
+        assert!(!rendered.html.contains("href=\"http:&#x2f;&#x2f;evil"));
+        assert!(rendered.html.contains("href=\"http:&#x2f;&#x2f;desk"));
+    }
+
+    #[test]
     fn html_escapes_user_text_but_plain_text_keeps_it() {
         let context = minijinja::context! {
             number => "MD-2026-00001", title => "<script>alert(\"x\")</script> & co",
@@ -183,6 +239,10 @@ mod tests {
         assert!(!rendered.html.contains("<script>"));
         assert!(rendered.html.contains("&lt;script&gt;"));
         // The link is clickable (minijinja also escapes `/`, which HTML decodes).
-        assert!(rendered.html.contains("<a href=\"http:&#x2f;&#x2f;x&#x2f;cases&#x2f;1\">"));
+        assert!(
+            rendered
+                .html
+                .contains("<a href=\"http:&#x2f;&#x2f;x&#x2f;cases&#x2f;1\">")
+        );
     }
 }

@@ -8,6 +8,8 @@ mod auth;
 mod cases;
 mod expert_helpers;
 mod experts;
+mod mail;
 mod mailbox;
 mod organizations;
 mod service;
+mod smtp;
