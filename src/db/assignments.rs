@@ -98,11 +98,25 @@ pub fn caller_assignment(
     Ok(status.map(|s| s == "accepted"))
 }
 
-/// Case ids an expert (by user id) is actively assigned to.
-pub fn active_case_ids(conn: &mut AnyConnection, user_id: i64) -> DbResult<Vec<i64>> {
-    Ok(assignments::table
+/// Cases an expert (by user id) is actively assigned to, with whether the
+/// assignment is accepted.
+pub fn active_cases_of_user(conn: &mut AnyConnection, user_id: i64) -> DbResult<Vec<(i64, bool)>> {
+    let rows: Vec<(i64, String)> = assignments::table
         .inner_join(experts::table)
         .filter(experts::user_id.eq(user_id))
+        .filter(assignments::status.eq_any(ACTIVE))
+        .select((assignments::case_id, assignments::status))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(case_id, status)| (case_id, status == "accepted"))
+        .collect())
+}
+
+/// Cases an expert (by expert id) is actively assigned to.
+pub fn active_case_ids_of_expert(conn: &mut AnyConnection, expert_id: i64) -> DbResult<Vec<i64>> {
+    Ok(assignments::table
+        .filter(assignments::expert_id.eq(expert_id))
         .filter(assignments::status.eq_any(ACTIVE))
         .select(assignments::case_id)
         .load(conn)?)

@@ -392,6 +392,8 @@ pub struct ListQuery {
     pub limit: Option<i64>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
+    /// Cases this expert is actively assigned to (desk staff only).
+    pub expert_id: Option<i64>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -485,23 +487,28 @@ pub async fn list_cases(
     if caller.role == Role::Applicant {
         filter.organization_id = Some(caller.organization_id.unwrap_or(-1));
     }
+    let expert_filter = match query.expert_id {
+        Some(_) if !caller.role.is_desk_staff() => {
+            return Err(ApiError::field(
+                "expert_id",
+                "filtering by expert is for desk staff",
+            ));
+        }
+        other => other,
+    };
     let limit = filter.limit;
     let list = move |conn: &mut AnyConnection| {
         let mut filter = filter;
         // Experts see only the cases they are actively assigned to.
         let accepted: Option<std::collections::HashMap<i64, bool>> = if caller.role == Role::Expert
         {
-            let mine = assignments::active_case_ids(conn, caller.id)?;
-            let mut map = std::collections::HashMap::new();
-            for id in &mine {
-                map.insert(
-                    *id,
-                    assignments::caller_assignment(conn, *id, caller.id)? == Some(true),
-                );
-            }
-            filter.only_ids = Some(mine);
-            Some(map)
+            let mine = assignments::active_cases_of_user(conn, caller.id)?;
+            filter.only_ids = Some(mine.iter().map(|(id, _)| *id).collect());
+            Some(mine.into_iter().collect())
         } else {
+            if let Some(expert_id) = expert_filter {
+                filter.only_ids = Some(assignments::active_case_ids_of_expert(conn, expert_id)?);
+            }
             None
         };
         let rows = store::list(conn, &filter)?;

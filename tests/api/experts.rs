@@ -52,6 +52,8 @@ on_both_backends!(
     // support plans
     supporters_write_plan_revisions_read_newest_first,
     applicants_and_experts_do_not_write_the_plan,
+    // listing
+    the_desk_lists_the_cases_of_one_expert,
 );
 
 /// Far enough ahead that "today" never reaches it.
@@ -2174,4 +2176,35 @@ async fn applicants_and_experts_do_not_write_the_plan(backend: Backend) {
     let plan = json_body(app.support_plan(&supporter.token, id).await, StatusCode::OK).await;
     assert_eq!(plan["revisions"].as_array().unwrap().len(), 1);
     assert_eq!(plan["current"]["body"], "desk plan");
+}
+
+async fn the_desk_lists_the_cases_of_one_expert(backend: Backend) {
+    let (app, admin, supporter) = desk(backend).await;
+    let applicant = app.applicant("株式会社メドテック").await;
+    let first = app
+        .matching_case(&supporter, &applicant, &["regulatory"])
+        .await;
+    let second = app
+        .matching_case(&supporter, &applicant, &["regulatory"])
+        .await;
+    let expert = app
+        .registered_expert(&admin, expert_profile("Listed"))
+        .await;
+    app.proposed(&supporter, &first["id"], &expert).await;
+
+    let listed = app
+        .listed_ids(&supporter.token, &format!("expert_id={}", expert.id))
+        .await;
+    assert_eq!(listed, vec![first["id"].clone()]);
+    assert!(!listed.contains(&second["id"]));
+    let nobody = app.listed_ids(&supporter.token, "expert_id=987654").await;
+    assert!(nobody.is_empty());
+
+    let refused = problem(
+        app.list_cases(&applicant.token, &format!("expert_id={}", expert.id))
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert_eq!(error_fields(&refused), vec!["expert_id"]);
 }
