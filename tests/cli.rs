@@ -39,7 +39,11 @@ fn text(bytes: &[u8]) -> String {
 fn configuration_errors_name_the_variable() {
     let output = medesk(&["serve"], &[("MEDESK_BIND", "not-an-address")], None);
     assert_eq!(output.status.code(), Some(2));
-    assert!(text(&output.stderr).contains("MEDESK_BIND"), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stderr).contains("MEDESK_BIND"),
+        "{}",
+        text(&output.stderr)
+    );
 
     let output = medesk(&["serve"], &[("MEDESK_ENV", "production")], None);
     assert_eq!(output.status.code(), Some(2));
@@ -49,7 +53,10 @@ fn configuration_errors_name_the_variable() {
         &["serve"],
         &[
             ("MEDESK_ENV", "production"),
-            ("MEDESK_JWT_SECRET", "medesk-development-secret-do-not-use-in-production"),
+            (
+                "MEDESK_JWT_SECRET",
+                "medesk-development-secret-do-not-use-in-production",
+            ),
         ],
         None,
     );
@@ -68,13 +75,24 @@ fn migrate_and_user_add_on_sqlite() {
     assert!(text(&output.stdout).contains("migrations applied (sqlite)"));
 
     let add = [
-        "user", "add", "--email", "Supporter@Desk.example", "--name", "Sato", "--role",
-        "supporter", "--locale", "en",
+        "user",
+        "add",
+        "--email",
+        "Supporter@Desk.example",
+        "--name",
+        "Sato",
+        "--role",
+        "supporter",
+        "--locale",
+        "en",
     ];
     let output = medesk(&add, &env, Some("a long enough password\n"));
     assert!(output.status.success(), "{}", text(&output.stderr));
     let stdout = text(&output.stdout);
-    assert!(stdout.contains("created supporter supporter@desk.example"), "{stdout}");
+    assert!(
+        stdout.contains("created supporter supporter@desk.example"),
+        "{stdout}"
+    );
     // The password never appears in what the command prints.
     assert!(!stdout.contains("long enough") && !text(&output.stderr).contains("long enough"));
 
@@ -83,20 +101,41 @@ fn migrate_and_user_add_on_sqlite() {
     assert!(text(&output.stderr).contains("exists"));
 
     let weak = [
-        "user", "add", "--email", "b@desk.example", "--name", "B", "--role", "admin",
+        "user",
+        "add",
+        "--email",
+        "b@desk.example",
+        "--name",
+        "B",
+        "--role",
+        "admin",
     ];
     let output = medesk(&weak, &env, Some("short\n"));
     assert!(!output.status.success());
     assert!(text(&output.stderr).contains("at least 12"));
 
     let applicant = [
-        "user", "add", "--email", "c@startup.example", "--name", "C", "--role", "applicant",
+        "user",
+        "add",
+        "--email",
+        "c@startup.example",
+        "--name",
+        "C",
+        "--role",
+        "applicant",
     ];
     let output = medesk(&applicant, &env, Some("a long enough password\n"));
     assert!(!output.status.success(), "applicants need an organisation");
 
     let bad_role = [
-        "user", "add", "--email", "d@desk.example", "--name", "D", "--role", "root",
+        "user",
+        "add",
+        "--email",
+        "d@desk.example",
+        "--name",
+        "D",
+        "--role",
+        "root",
     ];
     let output = medesk(&bad_role, &env, Some("a long enough password\n"));
     assert!(!output.status.success());
@@ -161,7 +200,10 @@ fn serve_stops_gracefully_on_sigterm() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert!(healthy, "serve answered /health on the embedded default");
-    assert!(dir.path().join("medesk.db").exists(), "medesk.db created in the working directory");
+    assert!(
+        dir.path().join("medesk.db").exists(),
+        "medesk.db created in the working directory"
+    );
     // SAFETY: sending SIGTERM to our own child process.
     unsafe {
         libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
@@ -171,7 +213,10 @@ fn serve_stops_gracefully_on_sigterm() {
         if let Some(status) = child.try_wait().unwrap() {
             break status;
         }
-        assert!(Instant::now() < deadline, "medesk did not stop after SIGTERM");
+        assert!(
+            Instant::now() < deadline,
+            "medesk did not stop after SIGTERM"
+        );
         std::thread::sleep(Duration::from_millis(100));
     };
     assert!(status.success(), "clean exit after SIGTERM: {status:?}");

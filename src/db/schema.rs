@@ -273,6 +273,23 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    stats_monthly_cases (month, product_type) {
+        month -> Text,
+        product_type -> Text,
+        cases -> BigInt,
+    }
+}
+
+diesel::table! {
+    stats_monthly_categories (month, product_type, category) {
+        month -> Text,
+        product_type -> Text,
+        category -> Text,
+        cases -> BigInt,
+    }
+}
+
 diesel::joinable!(experts -> users (user_id));
 diesel::joinable!(assignments -> experts (expert_id));
 diesel::joinable!(assignments -> cases (case_id));

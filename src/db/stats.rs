@@ -1,6 +1,7 @@
-//! Statistics rollups: daily counts per (product type) and per (product
-//! type, category), adjusted in the transaction of every change that moves a
-//! case between cells, so the category table never scans the cases.
+//! Statistics: the rollups (daily and monthly counts per product type and per
+//! product type and category, adjusted in the transaction of every change
+//! that moves a case between cells, so the category table never scans the
+//! cases), their recount, and the pipeline and expert queries.
 
 use std::collections::BTreeMap;
 
@@ -12,9 +13,11 @@ use diesel::upsert::excluded;
 
 use super::schema::{
     assignments, case_categories, cases, experts, stats_daily_cases, stats_daily_categories,
+    stats_monthly_cases, stats_monthly_categories,
 };
 use super::{AnyConnection, DbResult};
-use crate::domain::statistics::{median_of_middle, median_window};
+use crate::domain::statistics::{RangePlan, median_of_middle, median_window};
+use crate::domain::vocabulary::CaseStatus;
 
 // The recounts group case columns with a category column.
 diesel::allow_columns_to_appear_in_same_group_by_clause!(
@@ -32,40 +35,19 @@ pub fn count_case(
     categories: &[&str],
     delta: i64,
 ) -> DbResult<()> {
-    let case_row = diesel::insert_into(stats_daily_cases::table)
-        .values((
-            stats_daily_cases::day.eq(day),
-            stats_daily_cases::product_type.eq(product_type),
-            stats_daily_cases::cases.eq(delta),
-        ))
-        .on_conflict((stats_daily_cases::day, stats_daily_cases::product_type))
-        .do_update()
-        .set(
-            stats_daily_cases::cases
-                .eq(stats_daily_cases::cases + excluded(stats_daily_cases::cases)),
-        );
-    on_backend!(conn, |c| case_row.execute(c))?;
-    for category in categories {
-        let category_row = diesel::insert_into(stats_daily_categories::table)
-            .values((
-                stats_daily_categories::day.eq(day),
-                stats_daily_categories::product_type.eq(product_type),
-                stats_daily_categories::category.eq(*category),
-                stats_daily_categories::cases.eq(delta),
-            ))
-            .on_conflict((
-                stats_daily_categories::day,
-                stats_daily_categories::product_type,
-                stats_daily_categories::category,
-            ))
-            .do_update()
-            .set(
-                stats_daily_categories::cases
-                    .eq(stats_daily_categories::cases + excluded(stats_daily_categories::cases)),
-            );
-        on_backend!(conn, |c| category_row.execute(c))?;
-    }
-    Ok(())
+    let case_cells = [(day.to_owned(), product_type.to_owned(), delta)];
+    let category_cells: Vec<_> = categories
+        .iter()
+        .map(|c| {
+            (
+                day.to_owned(),
+                product_type.to_owned(),
+                (*c).to_owned(),
+                delta,
+            )
+        })
+        .collect();
+    add_counts(conn, &case_cells, &category_cells)
 }
 
 /// Moves a case from one cell set to another (triage confirming other
@@ -83,64 +65,87 @@ pub fn recount_case(
     count_case(conn, day, after.0, after.1, 1)
 }
 
-// ---------------------------------------------------------------- batches
+/// Adds `rows` of `(key columns…, delta)` to a rollup table: one multi-row
+/// `INSERT … ON CONFLICT DO UPDATE SET cases = cases + excluded.cases` per
+/// chunk.
+macro_rules! upsert {
+    ($conn:expr, $table:ident, [$($column:ident),+], $rows:expr) => {
+        for chunk in $rows.chunks(CELLS_PER_STATEMENT) {
+            let values: Vec<_> = chunk
+                .iter()
+                .map(|&($($column),+, n)| ($($table::$column.eq($column)),+, $table::cases.eq(n)))
+                .collect();
+            let statement = diesel::insert_into($table::table)
+                .values(values)
+                .on_conflict(($($table::$column),+))
+                .do_update()
+                .set($table::cases.eq($table::cases + excluded($table::cases)));
+            on_backend!($conn, |c| statement.execute(c))?;
+        }
+    };
+}
 
-/// Adds many deltas at once: `(day, product_type, cases)` and `(day,
-/// product_type, category, cases)`, one upsert per chunk of cells (the
-/// import aggregates its cases per cell first).
+/// `YYYY-MM` of a `YYYY-MM-DD` day key.
+fn month_of(day: &str) -> &str {
+    day.get(..7).unwrap_or(day)
+}
+
+/// Cells per statement: well under both backends' bind limits
+/// (SQLite 32,766; PostgreSQL 65,535).
+const CELLS_PER_STATEMENT: usize = 5_000;
+
+/// Adds many daily deltas at once, `(day, product_type, cases)` and `(day,
+/// product_type, category, cases)`, and the same deltas summed per month to
+/// the monthly rollups: one upsert per cell (in multi-row statements), so an
+/// import of 100,000 cases touches each cell once instead of once per case.
 pub fn add_counts(
     conn: &mut AnyConnection,
     case_cells: &[(String, String, i64)],
     category_cells: &[(String, String, String, i64)],
 ) -> DbResult<()> {
-    // Well under both backends' bind limits (SQLite 32,766; PostgreSQL 65,535).
-    for chunk in case_cells.chunks(5_000) {
-        let rows: Vec<_> = chunk
-            .iter()
-            .map(|(day, product_type, cases)| {
-                (
-                    stats_daily_cases::day.eq(day),
-                    stats_daily_cases::product_type.eq(product_type),
-                    stats_daily_cases::cases.eq(*cases),
-                )
-            })
-            .collect();
-        let upsert = diesel::insert_into(stats_daily_cases::table)
-            .values(rows)
-            .on_conflict((stats_daily_cases::day, stats_daily_cases::product_type))
-            .do_update()
-            .set(
-                stats_daily_cases::cases
-                    .eq(stats_daily_cases::cases + excluded(stats_daily_cases::cases)),
-            );
-        on_backend!(conn, |c| upsert.execute(c))?;
+    let mut monthly_cases: BTreeMap<(&str, &str), i64> = BTreeMap::new();
+    for (day, product_type, n) in case_cells {
+        *monthly_cases
+            .entry((month_of(day), product_type))
+            .or_default() += n;
     }
-    for chunk in category_cells.chunks(5_000) {
-        let rows: Vec<_> = chunk
-            .iter()
-            .map(|(day, product_type, category, cases)| {
-                (
-                    stats_daily_categories::day.eq(day),
-                    stats_daily_categories::product_type.eq(product_type),
-                    stats_daily_categories::category.eq(category),
-                    stats_daily_categories::cases.eq(*cases),
-                )
-            })
-            .collect();
-        let upsert = diesel::insert_into(stats_daily_categories::table)
-            .values(rows)
-            .on_conflict((
-                stats_daily_categories::day,
-                stats_daily_categories::product_type,
-                stats_daily_categories::category,
-            ))
-            .do_update()
-            .set(
-                stats_daily_categories::cases
-                    .eq(stats_daily_categories::cases + excluded(stats_daily_categories::cases)),
-            );
-        on_backend!(conn, |c| upsert.execute(c))?;
+    let mut monthly_categories: BTreeMap<(&str, &str, &str), i64> = BTreeMap::new();
+    for (day, product_type, category, n) in category_cells {
+        *monthly_categories
+            .entry((month_of(day), product_type, category))
+            .or_default() += n;
     }
+
+    let days: Vec<(&str, &str, i64)> = case_cells
+        .iter()
+        .map(|(d, p, n)| (d.as_str(), p.as_str(), *n))
+        .collect();
+    upsert!(conn, stats_daily_cases, [day, product_type], days);
+    let months: Vec<(&str, &str, i64)> = monthly_cases
+        .into_iter()
+        .map(|((m, p), n)| (m, p, n))
+        .collect();
+    upsert!(conn, stats_monthly_cases, [month, product_type], months);
+    let days: Vec<(&str, &str, &str, i64)> = category_cells
+        .iter()
+        .map(|(d, p, c, n)| (d.as_str(), p.as_str(), c.as_str(), *n))
+        .collect();
+    upsert!(
+        conn,
+        stats_daily_categories,
+        [day, product_type, category],
+        days
+    );
+    let months: Vec<(&str, &str, &str, i64)> = monthly_categories
+        .into_iter()
+        .map(|((m, p, c), n)| (m, p, c, n))
+        .collect();
+    upsert!(
+        conn,
+        stats_monthly_categories,
+        [month, product_type, category],
+        months
+    );
     Ok(())
 }
 
@@ -160,67 +165,69 @@ pub struct CountRows {
     pub categories: Vec<(String, String, i64)>,
 }
 
-/// The category table's counts for received dates `from..=to`
-/// (`YYYY-MM-DD`, compared as text), summed from the daily rollups: the
-/// work grows with the number of days, not of cases.
-pub fn category_counts(conn: &mut AnyConnection, from: &str, to: &str) -> DbResult<CountRows> {
-    let cases = stats_daily_cases::table
-        .filter(stats_daily_cases::day.between(from, to))
-        .group_by(stats_daily_cases::product_type)
-        .select((stats_daily_cases::product_type, sum_cases()))
-        .load(conn)?;
-    let categories = stats_daily_categories::table
-        .filter(stats_daily_categories::day.between(from, to))
-        .group_by((
-            stats_daily_categories::product_type,
-            stats_daily_categories::category,
-        ))
-        .select((
-            stats_daily_categories::product_type,
-            stats_daily_categories::category,
-            sum_cases(),
-        ))
-        .load(conn)?;
-    Ok(CountRows { cases, categories })
+/// The category table's counts for a range of received dates, summed from
+/// the rollups along `plan`: whole months from the monthly tables, edge days
+/// from the daily ones. The work grows with the months, not with the cases.
+pub fn category_counts(conn: &mut AnyConnection, plan: &RangePlan) -> DbResult<CountRows> {
+    let mut rows = CountRows::default();
+    if let Some((first, last)) = &plan.months {
+        rows.cases.extend(
+            stats_monthly_cases::table
+                .filter(stats_monthly_cases::month.between(first, last))
+                .group_by(stats_monthly_cases::product_type)
+                .select((stats_monthly_cases::product_type, sum_cases()))
+                .load::<(String, i64)>(conn)?,
+        );
+        rows.categories.extend(
+            stats_monthly_categories::table
+                .filter(stats_monthly_categories::month.between(first, last))
+                .group_by((
+                    stats_monthly_categories::product_type,
+                    stats_monthly_categories::category,
+                ))
+                .select((
+                    stats_monthly_categories::product_type,
+                    stats_monthly_categories::category,
+                    sum_cases(),
+                ))
+                .load::<(String, String, i64)>(conn)?,
+        );
+    }
+    for (from, to) in &plan.days {
+        rows.cases.extend(
+            stats_daily_cases::table
+                .filter(stats_daily_cases::day.between(from, to))
+                .group_by(stats_daily_cases::product_type)
+                .select((stats_daily_cases::product_type, sum_cases()))
+                .load::<(String, i64)>(conn)?,
+        );
+        rows.categories.extend(
+            stats_daily_categories::table
+                .filter(stats_daily_categories::day.between(from, to))
+                .group_by((
+                    stats_daily_categories::product_type,
+                    stats_daily_categories::category,
+                ))
+                .select((
+                    stats_daily_categories::product_type,
+                    stats_daily_categories::category,
+                    sum_cases(),
+                ))
+                .load::<(String, String, i64)>(conn)?,
+        );
+    }
+    Ok(rows)
 }
 
-/// The same counts recounted from the cases and their effective categories
-/// (a full scan: for checks and tests, not for requests).
-pub fn recount_category_counts(
-    conn: &mut AnyConnection,
-    from: &str,
-    to: &str,
-) -> DbResult<CountRows> {
-    let counted = cases::table
-        .filter(cases::received_on.between(from, to))
-        .group_by(cases::effective_product_type)
-        .select((cases::effective_product_type, count_star()))
-        .load(conn)?;
-    let categories = case_categories::table
-        .inner_join(cases::table)
-        .filter(case_categories::effective.eq(true))
-        .filter(cases::received_on.between(from, to))
-        .group_by((cases::effective_product_type, case_categories::category))
-        .select((
-            cases::effective_product_type,
-            case_categories::category,
-            count_star(),
-        ))
-        .load(conn)?;
-    Ok(CountRows {
-        cases: counted,
-        categories,
-    })
-}
-
-/// A rollup cell: `(day, product_type, category)`; category None for the
-/// per-product case count.
+/// A rollup cell: `(period, product_type, category)`, the period a day
+/// `YYYY-MM-DD` or a month `YYYY-MM`; category None for the per-product case
+/// count.
 pub type Cell = (String, String, Option<String>);
 
-/// Every non-zero rollup cell.
+/// Every non-zero cell of the four rollup tables.
 pub fn rollup_cells(conn: &mut AnyConnection) -> DbResult<BTreeMap<Cell, i64>> {
     let mut cells = BTreeMap::new();
-    let rows: Vec<(String, String, i64)> = stats_daily_cases::table
+    let days: Vec<(String, String, i64)> = stats_daily_cases::table
         .filter(stats_daily_cases::cases.ne(0))
         .select((
             stats_daily_cases::day,
@@ -228,10 +235,18 @@ pub fn rollup_cells(conn: &mut AnyConnection) -> DbResult<BTreeMap<Cell, i64>> {
             stats_daily_cases::cases,
         ))
         .load(conn)?;
-    for (day, product_type, n) in rows {
-        cells.insert((day, product_type, None), n);
+    let months: Vec<(String, String, i64)> = stats_monthly_cases::table
+        .filter(stats_monthly_cases::cases.ne(0))
+        .select((
+            stats_monthly_cases::month,
+            stats_monthly_cases::product_type,
+            stats_monthly_cases::cases,
+        ))
+        .load(conn)?;
+    for (period, product_type, n) in days.into_iter().chain(months) {
+        cells.insert((period, product_type, None), n);
     }
-    let rows: Vec<(String, String, String, i64)> = stats_daily_categories::table
+    let days: Vec<(String, String, String, i64)> = stats_daily_categories::table
         .filter(stats_daily_categories::cases.ne(0))
         .select((
             stats_daily_categories::day,
@@ -240,15 +255,25 @@ pub fn rollup_cells(conn: &mut AnyConnection) -> DbResult<BTreeMap<Cell, i64>> {
             stats_daily_categories::cases,
         ))
         .load(conn)?;
-    for (day, product_type, category, n) in rows {
-        cells.insert((day, product_type, Some(category)), n);
+    let months: Vec<(String, String, String, i64)> = stats_monthly_categories::table
+        .filter(stats_monthly_categories::cases.ne(0))
+        .select((
+            stats_monthly_categories::month,
+            stats_monthly_categories::product_type,
+            stats_monthly_categories::category,
+            stats_monthly_categories::cases,
+        ))
+        .load(conn)?;
+    for (period, product_type, category, n) in days.into_iter().chain(months) {
+        cells.insert((period, product_type, Some(category)), n);
     }
     Ok(cells)
 }
 
-/// The cells the rollups should hold, recounted from the cases.
+/// The cells the rollups should hold, recounted from the cases: daily cells
+/// and their sums per month.
 pub fn recount_cells(conn: &mut AnyConnection) -> DbResult<BTreeMap<Cell, i64>> {
-    let mut cells = BTreeMap::new();
+    let mut days = BTreeMap::new();
     let rows: Vec<(String, String, i64)> = cases::table
         .group_by((cases::received_on, cases::effective_product_type))
         .select((
@@ -258,7 +283,7 @@ pub fn recount_cells(conn: &mut AnyConnection) -> DbResult<BTreeMap<Cell, i64>> 
         ))
         .load(conn)?;
     for (day, product_type, n) in rows {
-        cells.insert((day, product_type, None), n);
+        days.insert((day, product_type, None), n);
     }
     let rows: Vec<(String, String, String, i64)> = case_categories::table
         .inner_join(cases::table)
@@ -276,7 +301,13 @@ pub fn recount_cells(conn: &mut AnyConnection) -> DbResult<BTreeMap<Cell, i64>> 
         ))
         .load(conn)?;
     for (day, product_type, category, n) in rows {
-        cells.insert((day, product_type, Some(category)), n);
+        days.insert((day, product_type, Some(category)), n);
+    }
+    let mut cells = days.clone();
+    for ((day, product_type, category), n) in days {
+        *cells
+            .entry((month_of(&day).to_owned(), product_type, category))
+            .or_default() += n;
     }
     Ok(cells)
 }
@@ -289,29 +320,55 @@ pub fn earliest_day(conn: &mut AnyConnection) -> DbResult<Option<String>> {
         .first(conn)?)
 }
 
-/// `(day, product_type, cases)` for every non-empty day in `from..=to`.
-pub fn daily_cases(
+/// `(period, product_type, cases)` of a range along `plan`: whole months
+/// (`YYYY-MM`) from the monthly rollups, edge days (`YYYY-MM-DD`) from the
+/// daily ones; enough for trend buckets of a month or longer.
+pub fn cases_by_period(
     conn: &mut AnyConnection,
-    from: &str,
-    to: &str,
+    plan: &RangePlan,
 ) -> DbResult<Vec<(String, String, i64)>> {
-    Ok(stats_daily_cases::table
-        .filter(stats_daily_cases::day.between(from, to))
-        .filter(stats_daily_cases::cases.ne(0))
-        .select((
-            stats_daily_cases::day,
-            stats_daily_cases::product_type,
-            stats_daily_cases::cases,
-        ))
-        .load(conn)?)
+    let mut rows = Vec::new();
+    if let Some((first, last)) = &plan.months {
+        rows.extend(
+            stats_monthly_cases::table
+                .filter(stats_monthly_cases::month.between(first, last))
+                .filter(stats_monthly_cases::cases.ne(0))
+                .select((
+                    stats_monthly_cases::month,
+                    stats_monthly_cases::product_type,
+                    stats_monthly_cases::cases,
+                ))
+                .load::<(String, String, i64)>(conn)?,
+        );
+    }
+    for (from, to) in &plan.days {
+        rows.extend(
+            stats_daily_cases::table
+                .filter(stats_daily_cases::day.between(from, to))
+                .filter(stats_daily_cases::cases.ne(0))
+                .select((
+                    stats_daily_cases::day,
+                    stats_daily_cases::product_type,
+                    stats_daily_cases::cases,
+                ))
+                .load::<(String, String, i64)>(conn)?,
+        );
+    }
+    Ok(rows)
 }
 
 // ---------------------------------------------------------------- pipeline
 
-/// `(status, cases)` of every status but `closed`.
+/// `(status, cases)` of the open statuses (every status but `closed`); the
+/// status index finds them without reading the closed bulk.
 pub fn open_by_status(conn: &mut AnyConnection) -> DbResult<Vec<(String, i64)>> {
+    let open: Vec<&str> = CaseStatus::ALL
+        .iter()
+        .filter(|s| **s != CaseStatus::Closed)
+        .map(|s| s.as_str())
+        .collect();
     Ok(cases::table
-        .filter(cases::status.ne("closed"))
+        .filter(cases::status.eq_any(open))
         .group_by(cases::status)
         .select((cases::status, count_star()))
         .load(conn)?)

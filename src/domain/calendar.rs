@@ -46,12 +46,24 @@ mod tests {
     fn weekends_are_skipped() {
         let calendar = BusinessCalendar::default();
         // Thursday + 3 business days = Tuesday.
-        assert_eq!(calendar.add_business_days(day("2026-11-26"), 3), day("2026-12-01"));
+        assert_eq!(
+            calendar.add_business_days(day("2026-11-26"), 3),
+            day("2026-12-01")
+        );
         // Friday + 1 = Monday.
-        assert_eq!(calendar.add_business_days(day("2026-11-27"), 1), day("2026-11-30"));
+        assert_eq!(
+            calendar.add_business_days(day("2026-11-27"), 1),
+            day("2026-11-30")
+        );
         // A case received on Saturday: Monday is the first business day after.
-        assert_eq!(calendar.add_business_days(day("2026-11-28"), 1), day("2026-11-30"));
-        assert_eq!(calendar.add_business_days(day("2026-11-28"), 0), day("2026-11-28"));
+        assert_eq!(
+            calendar.add_business_days(day("2026-11-28"), 1),
+            day("2026-11-30")
+        );
+        assert_eq!(
+            calendar.add_business_days(day("2026-11-28"), 0),
+            day("2026-11-28")
+        );
     }
 
     #[test]
@@ -59,6 +71,9 @@ mod tests {
         let calendar = BusinessCalendar::new([day("2026-12-31"), day("2027-01-01")]);
         assert!(!calendar.is_business_day(day("2027-01-01")));
         // Wed 30 Dec + 2: Thu 31 and Fri 1 are holidays → Mon 4, Tue 5.
-        assert_eq!(calendar.add_business_days(day("2026-12-30"), 2), day("2027-01-05"));
+        assert_eq!(
+            calendar.add_business_days(day("2026-12-30"), 2),
+            day("2027-01-05")
+        );
     }
 }

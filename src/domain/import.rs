@@ -147,10 +147,7 @@ pub fn parse_outcome(raw: &str) -> Result<Outcome, String> {
 
 /// Reads and checks a whole import file. Ok only when every row is valid;
 /// otherwise every problem found, by line.
-pub fn parse_cases_csv(
-    body: &[u8],
-    today: NaiveDate,
-) -> Result<Vec<ImportedCase>, Vec<LineError>> {
+pub fn parse_cases_csv(body: &[u8], today: NaiveDate) -> Result<Vec<ImportedCase>, Vec<LineError>> {
     let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
     if let Err(error) = std::str::from_utf8(body) {
         let line = 1 + body[..error.valid_up_to()]
@@ -183,7 +180,11 @@ pub fn parse_cases_csv(
             Ok(record) => record,
             Err(error) => {
                 let line = error.position().map_or(0, |p| p.line());
-                errors.push(LineError::new(line, "body", format!("unreadable CSV: {error}")));
+                errors.push(LineError::new(
+                    line,
+                    "body",
+                    format!("unreadable CSV: {error}"),
+                ));
                 continue;
             }
         };
@@ -209,7 +210,11 @@ pub fn parse_cases_csv(
         }
     }
     if cases.is_empty() && errors.is_empty() {
-        errors.push(LineError::new(2, "body", "the file has no cases after the header"));
+        errors.push(LineError::new(
+            2,
+            "body",
+            "the file has no cases after the header",
+        ));
     }
     if errors.is_empty() {
         Ok(cases)
@@ -219,7 +224,9 @@ pub fn parse_cases_csv(
 }
 
 /// Where each known column is; every column once, no unknown ones.
-fn column_positions(header: &csv::StringRecord) -> Result<HashMap<&'static str, usize>, Vec<LineError>> {
+fn column_positions(
+    header: &csv::StringRecord,
+) -> Result<HashMap<&'static str, usize>, Vec<LineError>> {
     let mut positions = HashMap::new();
     let mut errors = Vec::new();
     for (i, name) in header.iter().enumerate() {
@@ -253,7 +260,12 @@ fn column_positions(header: &csv::StringRecord) -> Result<HashMap<&'static str, 
 }
 
 /// The value, or the problem recorded under `field` on `line`.
-fn keep<T>(errors: &mut Vec<LineError>, line: u64, field: &str, result: Result<T, String>) -> Option<T> {
+fn keep<T>(
+    errors: &mut Vec<LineError>,
+    line: u64,
+    field: &str,
+    result: Result<T, String>,
+) -> Option<T> {
     result
         .map_err(|message| errors.push(LineError::new(line, field, message)))
         .ok()
@@ -267,22 +279,43 @@ fn parse_row(
 ) -> Result<ImportedCase, Vec<LineError>> {
     let field = |name: &str| record.get(columns[name]).unwrap_or_default();
     let mut errors = Vec::new();
-    let received_on = keep(&mut errors, line, "received_on", parse_received_on(field("received_on"), today));
-    let product_type = keep(&mut errors, line, 
+    let received_on = keep(
+        &mut errors,
+        line,
+        "received_on",
+        parse_received_on(field("received_on"), today),
+    );
+    let product_type = keep(
+        &mut errors,
+        line,
         "product_type",
         ProductType::from_label_or_code(field("product_type")).map_err(|e| e.to_string()),
     );
-    let categories = keep(&mut errors, line, "categories", parse_import_categories(field("categories")));
-    let organization = keep(&mut errors, line, 
+    let categories = keep(
+        &mut errors,
+        line,
+        "categories",
+        parse_import_categories(field("categories")),
+    );
+    let organization = keep(
+        &mut errors,
+        line,
         "organization",
         parse_display_name(field("organization"), ORGANIZATION_MAX_CHARS),
     );
-    let title = keep(&mut errors, line, 
+    let title = keep(
+        &mut errors,
+        line,
         "title",
         parse_text(field("title").trim(), TITLE_MAX_CHARS).map(|t| t.trim().to_owned()),
     );
     let status = keep(&mut errors, line, "status", parse_status(field("status")));
-    let outcome = keep(&mut errors, line, "outcome", parse_outcome(field("outcome")));
+    let outcome = keep(
+        &mut errors,
+        line,
+        "outcome",
+        parse_outcome(field("outcome")),
+    );
     match (
         received_on,
         product_type,
@@ -379,10 +412,7 @@ mod tests {
              2018-02-05,drug\n",
         )
         .unwrap_err();
-        let found: Vec<(u64, &str)> = errors
-            .iter()
-            .map(|e| (e.line, e.field.as_str()))
-            .collect();
+        let found: Vec<(u64, &str)> = errors.iter().map(|e| (e.line, e.field.as_str())).collect();
         assert_eq!(
             found,
             vec![
@@ -406,7 +436,11 @@ mod tests {
         let errors = parse_cases_csv(b"received_on,product,categories\n", today()).unwrap_err();
         assert!(errors.iter().all(|e| e.line == 1 && e.field == "header"));
         assert!(errors.iter().any(|e| e.message.contains("\"product\"")));
-        assert!(errors.iter().any(|e| e.message.contains("lacks the column title")));
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.message.contains("lacks the column title"))
+        );
         assert!(parse_cases_csv(b"", today()).is_err());
         assert_eq!(parse("").unwrap_err()[0].field, "body");
     }
@@ -425,7 +459,10 @@ mod tests {
         let day = NaiveDate::from_ymd_opt(2018, 2, 5).unwrap();
         let micros = received_at_micros(day);
         assert_eq!(crate::domain::case::desk_date(micros), day);
-        assert_eq!(crate::domain::case::desk_date(micros - 1), day.pred_opt().unwrap());
+        assert_eq!(
+            crate::domain::case::desk_date(micros - 1),
+            day.pred_opt().unwrap()
+        );
     }
 
     #[test]
@@ -434,7 +471,14 @@ mod tests {
         assert_eq!(ok("2018-02-05").unwrap(), "2018-02-05");
         assert_eq!(ok(" 2018/2/5 ").unwrap(), "2018-02-05");
         assert_eq!(ok("2026-11-27").unwrap(), "2026-11-27");
-        for bad in ["2026-11-28", "18-02-05", "2018-02", "2018-02/05", "05/02/2018", ""] {
+        for bad in [
+            "2026-11-28",
+            "18-02-05",
+            "2018-02",
+            "2018-02/05",
+            "05/02/2018",
+            "",
+        ] {
             assert!(ok(bad).is_err(), "{bad:?}");
         }
     }

@@ -228,14 +228,86 @@ pub fn category_csv(table: &CategoryTable, headers: CsvHeaders) -> Vec<u8> {
 /// `YYYY-MM-DD`, strictly (the API's date format).
 pub fn parse_date(raw: &str) -> Result<NaiveDate, String> {
     let valid_shape = raw.len() == 10
-        && raw
-            .bytes()
-            .enumerate()
-            .all(|(i, b)| if i == 4 || i == 7 { b == b'-' } else { b.is_ascii_digit() });
+        && raw.bytes().enumerate().all(|(i, b)| {
+            if i == 4 || i == 7 {
+                b == b'-'
+            } else {
+                b.is_ascii_digit()
+            }
+        });
     valid_shape
         .then(|| NaiveDate::parse_from_str(raw, "%Y-%m-%d").ok())
         .flatten()
         .ok_or_else(|| format!("must be a date YYYY-MM-DD (got {raw:?})"))
+}
+
+/// How a range of received dates is summed: whole months from the monthly
+/// rollups, the partial months at either end from the daily ones. Any range
+/// then reads at most ~120 month rows and ~60 day rows per cell kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RangePlan {
+    /// Inclusive `YYYY-MM` bounds of the whole months, if the range holds any.
+    pub months: Option<(String, String)>,
+    /// Inclusive `YYYY-MM-DD` bounds of the day spans (at most two).
+    pub days: Vec<(String, String)>,
+}
+
+/// `YYYY-MM` of a day (the monthly rollups' key).
+pub fn month_key(day: NaiveDate) -> String {
+    format!("{:04}-{:02}", day.year(), day.month())
+}
+
+pub fn plan_range(from: NaiveDate, to: NaiveDate) -> RangePlan {
+    let month_start = |d: NaiveDate| d.with_day(1).expect("every month has a 1st");
+    let first_whole = if from.day() == 1 {
+        from
+    } else {
+        month_start(from)
+            .checked_add_months(chrono::Months::new(1))
+            .expect("date in range")
+    };
+    let is_month_end = |d: NaiveDate| d.succ_opt().is_none_or(|next| next.day() == 1);
+    let last_whole_end = if is_month_end(to) {
+        to
+    } else {
+        month_start(to) - Duration::days(1)
+    };
+    if from > to || first_whole > last_whole_end {
+        return RangePlan {
+            months: None,
+            days: if from > to {
+                Vec::new()
+            } else {
+                vec![(from.to_string(), to.to_string())]
+            },
+        };
+    }
+    let mut days = Vec::new();
+    if from < first_whole {
+        days.push((
+            from.to_string(),
+            (first_whole - Duration::days(1)).to_string(),
+        ));
+    }
+    if to > last_whole_end {
+        days.push((
+            (last_whole_end + Duration::days(1)).to_string(),
+            to.to_string(),
+        ));
+    }
+    RangePlan {
+        months: Some((month_key(first_whole), month_key(last_whole_end))),
+        days,
+    }
+}
+
+/// The first day of a rollup key: a day `YYYY-MM-DD` or a month `YYYY-MM`.
+pub fn period_start(key: &str) -> Result<NaiveDate, String> {
+    if key.len() == 7 {
+        parse_date(&format!("{key}-01"))
+    } else {
+        parse_date(key)
+    }
 }
 
 /// Trend granularity.
@@ -451,8 +523,7 @@ mod tests {
             [39, 32, 21, 28, 20, 15, 16, 10, 28],
         ];
         assert_eq!(table.rows.len(), 4);
-        for ((row, (p, cases, counts)), percents) in
-            table.rows.iter().zip(PUBLISHED).zip(percents)
+        for ((row, (p, cases, counts)), percents) in table.rows.iter().zip(PUBLISHED).zip(percents)
         {
             assert_eq!(row.product_type, Some(p));
             assert_eq!(row.cases, cases);
@@ -502,7 +573,10 @@ mod tests {
         values.0[0] = 111;
         values.0[8] = 54;
         let json = serde_json::to_string(&values).unwrap();
-        assert!(json.starts_with(r#"{"regulatory":111,"marketing":0,"#), "{json}");
+        assert!(
+            json.starts_with(r#"{"regulatory":111,"marketing":0,"#),
+            "{json}"
+        );
         assert!(json.ends_with(r#""reimbursement":0,"other":54}"#), "{json}");
     }
 
@@ -515,7 +589,10 @@ mod tests {
 
     #[test]
     fn csv_with_codes() {
-        let lines = csv_lines(&category_csv(&published_counts().table(), CsvHeaders::Codes));
+        let lines = csv_lines(&category_csv(
+            &published_counts().table(),
+            CsvHeaders::Codes,
+        ));
         assert_eq!(lines.len(), 6);
         assert_eq!(
             lines[0],
@@ -556,7 +633,14 @@ mod tests {
             parse_date("2018-02-05").unwrap(),
             NaiveDate::from_ymd_opt(2018, 2, 5).unwrap()
         );
-        for bad in ["2018-2-5", "2018/02/05", "2018-02-30", "20180205", "", " 2018-02-05"] {
+        for bad in [
+            "2018-2-5",
+            "2018/02/05",
+            "2018-02-30",
+            "20180205",
+            "",
+            " 2018-02-05",
+        ] {
             assert!(parse_date(bad).is_err(), "{bad:?}");
         }
     }
@@ -602,6 +686,91 @@ mod tests {
         assert_eq!(points[3].cases, [0, 0, 0, 4]);
     }
 
+    type Span = (String, String);
+
+    fn plan(from: &str, to: &str) -> (Option<Span>, Vec<Span>) {
+        let p = plan_range(day(from), day(to));
+        (p.months, p.days)
+    }
+
+    fn pair(a: &str, b: &str) -> Span {
+        (a.to_owned(), b.to_owned())
+    }
+
+    #[test]
+    fn ranges_split_into_whole_months_and_edge_days() {
+        assert_eq!(
+            plan("2018-02-05", "2022-12-31"),
+            (
+                Some(pair("2018-03", "2022-12")),
+                vec![pair("2018-02-05", "2018-02-28")]
+            )
+        );
+        assert_eq!(
+            plan("2020-01-01", "2020-12-31"),
+            (Some(pair("2020-01", "2020-12")), vec![])
+        );
+        assert_eq!(
+            plan("2020-02-01", "2020-02-29"),
+            (Some(pair("2020-02", "2020-02")), vec![])
+        );
+        assert_eq!(
+            plan("2020-02-01", "2020-02-28"),
+            (None, vec![pair("2020-02-01", "2020-02-28")])
+        );
+        assert_eq!(
+            plan("2020-06-15", "2020-07-14"),
+            (None, vec![pair("2020-06-15", "2020-07-14")])
+        );
+        assert_eq!(
+            plan("2020-06-15", "2020-08-14"),
+            (
+                Some(pair("2020-07", "2020-07")),
+                vec![
+                    pair("2020-06-15", "2020-06-30"),
+                    pair("2020-08-01", "2020-08-14")
+                ]
+            )
+        );
+        assert_eq!(
+            plan("2021-03-03", "2021-03-03"),
+            (None, vec![pair("2021-03-03", "2021-03-03")])
+        );
+        assert_eq!(plan("2021-03-04", "2021-03-03"), (None, vec![]));
+    }
+
+    #[test]
+    fn a_plan_covers_every_day_once() {
+        let start = day("2019-12-01");
+        for a in 0..100 {
+            for b in a..100 {
+                let (from, to) = (start + Duration::days(a), start + Duration::days(b));
+                let p = plan_range(from, to);
+                let mut covered = Vec::new();
+                if let Some((m1, m2)) = &p.months {
+                    let mut d = period_start(m1).unwrap();
+                    while month_key(d) <= *m2 {
+                        covered.push(d);
+                        d += Duration::days(1);
+                    }
+                }
+                for (d1, d2) in &p.days {
+                    let mut d = day(d1);
+                    while d <= day(d2) {
+                        covered.push(d);
+                        d += Duration::days(1);
+                    }
+                }
+                covered.sort();
+                let expected: Vec<NaiveDate> = (a..=b).map(|i| start + Duration::days(i)).collect();
+                assert_eq!(covered, expected, "{from}..{to}");
+            }
+        }
+        assert_eq!(period_start("2020-02").unwrap(), day("2020-02-01"));
+        assert_eq!(period_start("2020-02-09").unwrap(), day("2020-02-09"));
+        assert!(period_start("2020-13").is_err());
+    }
+
     #[test]
     fn medians() {
         assert_eq!(median(&[]), None);
@@ -618,11 +787,27 @@ mod tests {
     fn overdue_after_three_business_days() {
         let calendar = BusinessCalendar::default();
         // Received Monday 2026-11-23: due Thursday, overdue from Friday.
-        assert!(!is_overdue(&calendar, day("2026-11-23"), day("2026-11-26"), 3));
-        assert!(is_overdue(&calendar, day("2026-11-23"), day("2026-11-27"), 3));
-        assert_eq!(overdue_cutoff(&calendar, day("2026-11-27"), 3), day("2026-11-24"));
+        assert!(!is_overdue(
+            &calendar,
+            day("2026-11-23"),
+            day("2026-11-26"),
+            3
+        ));
+        assert!(is_overdue(
+            &calendar,
+            day("2026-11-23"),
+            day("2026-11-27"),
+            3
+        ));
+        assert_eq!(
+            overdue_cutoff(&calendar, day("2026-11-27"), 3),
+            day("2026-11-24")
+        );
         // Monday's cutoff reaches back over the weekend.
-        assert_eq!(overdue_cutoff(&calendar, day("2026-11-30"), 1), day("2026-11-27"));
+        assert_eq!(
+            overdue_cutoff(&calendar, day("2026-11-30"), 1),
+            day("2026-11-27")
+        );
     }
 
     #[test]

@@ -190,7 +190,11 @@ impl ResponseError for ApiError {
                 let mut lines: Vec<u64> = errors.iter().filter_map(|e| e.line).collect();
                 lines.dedup();
                 let shown: Vec<String> = lines.iter().take(20).map(u64::to_string).collect();
-                let more = if lines.len() > shown.len() { ", …" } else { "" };
+                let more = if lines.len() > shown.len() {
+                    ", …"
+                } else {
+                    ""
+                };
                 format!(
                     "{} problem(s) on {} line(s): {}{more}",
                     errors.len(),

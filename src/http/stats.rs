@@ -138,7 +138,10 @@ fn table_response(from: NaiveDate, to: NaiveDate, table: CategoryTable) -> Categ
     CategoryTableResponse {
         from: from.to_string(),
         to: to.to_string(),
-        categories: Category::ALL.iter().map(|c| c.as_str().to_owned()).collect(),
+        categories: Category::ALL
+            .iter()
+            .map(|c| c.as_str().to_owned())
+            .collect(),
         rows: table.rows.into_iter().map(row).collect(),
         total: CategoryTotal {
             cases: table.total.cases,
@@ -158,8 +161,9 @@ async fn category_table(
         .db
         .read(move |conn| {
             let (from, to) = resolve_range(conn, asked, today)?;
-            let rows = store::category_counts(conn, &from.to_string(), &to.to_string())?;
-            let counts = CategoryCounts::from_rows(rows.cases, rows.categories).map_err(internal)?;
+            let rows = store::category_counts(conn, &statistics::plan_range(from, to))?;
+            let counts =
+                CategoryCounts::from_rows(rows.cases, rows.categories).map_err(internal)?;
             Ok::<_, ApiError>((from, to, counts.table()))
         })
         .await
@@ -297,20 +301,21 @@ pub async fn trend(
     };
     let asked = parse_range(query.from.as_deref(), query.to.as_deref())?;
     let today = today();
-    let (from, to, daily) = state
+    let (from, to, rows) = state
         .db
         .read(move |conn| {
             let (from, to) = resolve_range(conn, asked, today)?;
-            let daily = store::daily_cases(conn, &from.to_string(), &to.to_string())?;
-            Ok::<_, ApiError>((from, to, daily))
+            let rows = store::cases_by_period(conn, &statistics::plan_range(from, to))?;
+            Ok::<_, ApiError>((from, to, rows))
         })
         .await?;
     let periods = interval
         .periods(from, to)
         .map_err(|e| ApiError::field("from", e))?;
-    let mut parsed = Vec::with_capacity(daily.len());
-    for (day, product_type, cases) in daily {
-        let day = statistics::parse_date(&day).map_err(internal)?;
+    let mut parsed = Vec::with_capacity(rows.len());
+    for (period, product_type, cases) in rows {
+        // A whole month lies in one bucket: its first day stands for it.
+        let day = statistics::period_start(&period).map_err(internal)?;
         let product_type: ProductType = product_type.parse().map_err(internal)?;
         parsed.push((day, product_type, cases));
     }
@@ -409,10 +414,18 @@ pub async fn pipeline(
                 cases,
                 median_seconds: micros.map(|m| m.div_euclid(1_000_000)),
             };
-            let time_to_triage =
-                median(store::median_span(conn, store::Span::ToTriage, &from_s, &to_s)?);
-            let time_to_close =
-                median(store::median_span(conn, store::Span::ToClose, &from_s, &to_s)?);
+            let time_to_triage = median(store::median_span(
+                conn,
+                store::Span::ToTriage,
+                &from_s,
+                &to_s,
+            )?);
+            let time_to_close = median(store::median_span(
+                conn,
+                store::Span::ToClose,
+                &from_s,
+                &to_s,
+            )?);
             let overdue = store::overdue_triage(conn, &cutoff)?;
             let open: serde_json::Map<String, serde_json::Value> = CaseStatus::ALL
                 .iter()
@@ -509,7 +522,8 @@ pub async fn experts(
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RollupDifference {
-    pub day: String,
+    /// A day `YYYY-MM-DD` or a month `YYYY-MM`.
+    pub period: String,
     pub product_type: String,
     /// Null for the per-product case count.
     pub category: Option<String>,
@@ -519,7 +533,8 @@ pub struct RollupDifference {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RollupCheck {
-    /// True when every daily rollup cell equals a recount from the cases.
+    /// True when every daily and monthly rollup cell equals a recount from
+    /// the cases.
     pub consistent: bool,
     /// Non-zero cells compared.
     pub cells: usize,
@@ -527,8 +542,8 @@ pub struct RollupCheck {
     pub differences: Vec<RollupDifference>,
 }
 
-/// Compares every daily rollup cell with a recount from the cases (a full
-/// scan: an operator's check, not for dashboards).
+/// Compares every daily and monthly rollup cell with a recount from the
+/// cases (a full scan: an operator's check, not for dashboards).
 #[utoipa::path(
     tag = "statistics",
     security(("bearer" = [])),
@@ -559,7 +574,7 @@ pub async fn verify(
                 recount.get(*key).copied().unwrap_or(0),
             );
             (rollup != recount).then(|| RollupDifference {
-                day: key.0.clone(),
+                period: key.0.clone(),
                 product_type: key.1.clone(),
                 category: key.2.clone(),
                 rollup,

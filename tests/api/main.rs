@@ -13,3 +13,4 @@ mod mailbox;
 mod organizations;
 mod service;
 mod smtp;
+mod stats;
