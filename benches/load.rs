@@ -300,7 +300,7 @@ async fn login_scenario(bench: &Bench) -> anyhow::Result<ScenarioReport> {
     let settings = &bench.settings;
     let probe = |label| Phase {
         pace: settings.probe_pace,
-        ..Phase::new(label, settings.probe_clients, settings.duration)
+        ..Phase::new(label, settings.probe_clients, settings.login_duration)
     };
     let idle = bench
         .run_phase(probe("idle: GET /health"), get_health)
@@ -311,7 +311,7 @@ async fn login_scenario(bench: &Bench) -> anyhow::Result<ScenarioReport> {
             Phase::new(
                 "POST /api/v1/auth/login",
                 settings.login_clients,
-                settings.duration
+                settings.login_duration
             ),
             post_login,
         ),
@@ -1322,7 +1322,8 @@ struct Args {
     /// Database backend of the server under test.
     #[arg(long, value_enum, default_value_t = Backend::Sqlite)]
     backend: Backend,
-    /// Seconds per phase (the login scenario has two phases one after the other).
+    /// Seconds per phase of the throughput scenarios (the phases of `mixed`
+    /// run at the same time; login has its own --login-duration).
     #[arg(long, value_name = "SECS", default_value_t = 5.0)]
     duration: f64,
     /// Clients of the throughput scenarios (health, intake, read, queue,
@@ -1357,6 +1358,10 @@ struct Args {
     /// Write the results as JSON to this file (instead of stdout).
     #[arg(long, value_name = "PATH")]
     json: Option<PathBuf>,
+    /// Seconds per phase of the login scenario (idle, then under login): its
+    /// p99 ratio needs more samples than the throughput figures.
+    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
+    login_duration: f64,
     /// Clients logging in continuously in the login scenario, each with its own account.
     #[arg(long, value_name = "N", default_value_t = 16,
           value_parser = clap::value_parser!(u32).range(1..=1024))]
@@ -1394,6 +1399,7 @@ struct Args {
 struct Settings {
     backend: Backend,
     duration: Duration,
+    login_duration: Duration,
     concurrency: usize,
     cases: usize,
     supporters: usize,
@@ -1411,10 +1417,15 @@ struct Settings {
 
 impl Settings {
     fn from_args(args: Args) -> anyhow::Result<(Self, Vec<&'static Scenario>)> {
-        ensure!(
-            args.duration.is_finite() && (0.1..=3600.0).contains(&args.duration),
-            "--duration must be between 0.1 and 3600 seconds"
-        );
+        for (flag, seconds) in [
+            ("--duration", args.duration),
+            ("--login-duration", args.login_duration),
+        ] {
+            ensure!(
+                seconds.is_finite() && (0.1..=3600.0).contains(&seconds),
+                "{flag} must be between 0.1 and 3600 seconds"
+            );
+        }
         let server_env = args
             .server_env
             .iter()
@@ -1454,6 +1465,7 @@ impl Settings {
         let settings = Self {
             backend: args.backend,
             duration: Duration::from_secs_f64(args.duration),
+            login_duration: Duration::from_secs_f64(args.login_duration),
             concurrency: args.concurrency as usize,
             cases: args.cases as usize,
             supporters: args.supporters as usize,
@@ -1477,6 +1489,8 @@ impl Settings {
         let args = Args::parse_from([
             "load",
             "--duration",
+            "1",
+            "--login-duration",
             "1",
             "--concurrency",
             "4",
@@ -2140,6 +2154,7 @@ fn run(settings: Settings, scenarios: &[&'static Scenario]) -> anyhow::Result<Ex
         "backend": settings.backend,
         "postgres_params": (settings.backend == Backend::Postgres).then_some(&settings.postgres_params),
         "duration_seconds": settings.duration.as_secs_f64(),
+        "login_duration_seconds": settings.login_duration.as_secs_f64(),
         "concurrency": settings.concurrency,
         "db_pool_size": settings.db_pool_size,
         "cases_imported": settings.cases,
@@ -2190,11 +2205,12 @@ async fn drive(
     scenarios: &[&'static Scenario],
 ) -> anyhow::Result<Vec<ScenarioResult>> {
     eprintln!(
-        "load: medesk (pid {}) on {} ({}), {:?} per phase",
+        "load: medesk (pid {}) on {} ({}), {:?} per phase (login {:?})",
         server.pid(),
         server.base_url,
         settings.backend.name(),
-        settings.duration
+        settings.duration,
+        settings.login_duration
     );
     server.wait_until_ready(settings.backend).await?;
     let mut bench = Bench {
@@ -2302,10 +2318,11 @@ fn print_table(
     targets: &[TargetCheck],
 ) {
     println!(
-        "\nmedesk load benchmark: {} backend, {:.1} s per phase, {} cores shared by server and \
-         load generator, DB pool {}, {} historical cases, {} supporters{}",
+        "\nmedesk load benchmark: {} backend, {:.1} s per phase (login {:.1} s), {} cores shared \
+         by server and load generator, DB pool {}, {} historical cases, {} supporters{}",
         settings.backend.name(),
         settings.duration.as_secs_f64(),
+        settings.login_duration.as_secs_f64(),
         std::thread::available_parallelism().map_or(1, |n| n.get()),
         settings.db_pool_size,
         settings.cases,
