@@ -5,10 +5,11 @@
 //! would take every core. So hashes run on `concurrency` threads of their own
 //! at a lower scheduling priority, and callers wait for a turn asynchronously.
 
+use std::cell::RefCell;
 use std::sync::{Arc, Mutex, mpsc};
 
-use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use rand::rngs::OsRng;
 use tokio::sync::{Semaphore, oneshot};
 
@@ -18,22 +19,74 @@ fn argon2() -> Argon2<'static> {
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
 
-pub fn hash_blocking(password: &str) -> String {
-    let salt = SaltString::generate(&mut OsRng);
-    argon2()
-        .hash_password(password.as_bytes(), &salt)
-        .expect("argon2 hashing with valid parameters")
-        .to_string()
+thread_local! {
+    /// argon2's 19 MiB of working memory, kept by each hashing thread. A fresh
+    /// block per hash would be mapped, faulted in page by page and unmapped
+    /// every time (TLB shootdowns that reach the request threads too).
+    static WORKING_MEMORY: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Verifies against a stored PHC string; a malformed hash never matches.
+/// Runs argon2 into `out` on this thread's reusable working memory.
+fn compute(
+    argon2: &Argon2<'_>,
+    password: &[u8],
+    salt: &[u8],
+    out: &mut [u8],
+) -> Result<(), argon2::Error> {
+    WORKING_MEMORY.with_borrow_mut(|blocks| {
+        let needed = argon2.params().block_count();
+        if blocks.len() < needed {
+            blocks.resize(needed, Block::default());
+        }
+        argon2.hash_password_into_with_memory(password, salt, out, &mut blocks[..needed])
+    })
+}
+
+pub fn hash_blocking(password: &str) -> String {
+    let salt = SaltString::generate(&mut OsRng);
+    let argon2 = argon2();
+    let mut salt_buffer = [0u8; 64];
+    let phc = (|| -> argon2::password_hash::Result<String> {
+        let salt_bytes = salt.decode_b64(&mut salt_buffer)?;
+        let output = Output::init_with(Params::DEFAULT_OUTPUT_LEN, |out| {
+            Ok(compute(&argon2, password.as_bytes(), salt_bytes, out)?)
+        })?;
+        let hash = PasswordHash {
+            algorithm: Algorithm::Argon2id.ident(),
+            version: Some(Version::V0x13.into()),
+            params: ParamsString::try_from(argon2.params())?,
+            salt: Some(salt.as_salt()),
+            hash: Some(output),
+        };
+        Ok(hash.to_string())
+    })();
+    phc.expect("argon2 hashing with valid parameters")
+}
+
+/// Verifies against a stored PHC string with the parameters it names; a
+/// malformed hash never matches.
 pub fn verify_blocking(password: &str, stored: &str) -> bool {
-    match PasswordHash::new(stored) {
-        Ok(parsed) => argon2()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok(),
-        Err(_) => false,
-    }
+    let verify = || -> argon2::password_hash::Result<bool> {
+        let parsed = PasswordHash::new(stored)?;
+        let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
+            return Ok(false);
+        };
+        let algorithm = Algorithm::try_from(parsed.algorithm)?;
+        let version = parsed
+            .version
+            .map(Version::try_from)
+            .transpose()?
+            .unwrap_or_default();
+        let argon2 = Argon2::new(algorithm, version, Params::try_from(&parsed)?);
+        let mut salt_buffer = [0u8; 64];
+        let salt_bytes = salt.decode_b64(&mut salt_buffer)?;
+        let computed = Output::init_with(expected.len(), |out| {
+            Ok(compute(&argon2, password.as_bytes(), salt_bytes, out)?)
+        })?;
+        // Output's equality is constant-time.
+        Ok(computed == expected)
+    };
+    verify().unwrap_or(false)
 }
 
 type Job = Box<dyn FnOnce() + Send>;
@@ -48,7 +101,6 @@ pub struct PasswordHasher {
 
 impl PasswordHasher {
     pub fn new(concurrency: usize) -> Self {
-        return_large_allocations_to_the_system();
         let (jobs, receiver) = mpsc::channel::<Job>();
         let receiver = Arc::new(Mutex::new(receiver));
         for index in 0..concurrency {
@@ -70,10 +122,16 @@ impl PasswordHasher {
                 })
                 .expect("spawn argon2 thread");
         }
+        // Hashed on a hashing thread so no other thread keeps working memory.
+        let (done, dummy_hash) = mpsc::channel();
+        let job: Job = Box::new(move || {
+            let _ = done.send(hash_blocking("medesk-timing-equaliser-not-a-password"));
+        });
+        jobs.send(job).expect("argon2 threads are running");
         Self {
             jobs,
             turns: Arc::new(Semaphore::new(concurrency)),
-            dummy_hash: hash_blocking("medesk-timing-equaliser-not-a-password").into(),
+            dummy_hash: dummy_hash.recv().expect("dummy hash computed").into(),
         }
     }
 
@@ -115,17 +173,6 @@ fn lower_thread_priority() {
     }
 }
 
-/// Each argon2 hash allocates 19 MiB; glibc would keep every such block
-/// after it is freed (≈190 MiB per hashing thread, measured). Serving blocks
-/// of 1 MiB and more straight from mmap gives them back at once.
-fn return_large_allocations_to_the_system() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only tunes glibc's allocator; any value is valid.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -143,6 +190,38 @@ mod tests {
             "a long enough password",
             "not-a-phc-string"
         ));
+    }
+
+    #[test]
+    fn agrees_with_the_argon2_crates_own_phc_strings() {
+        use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
+        let salt = SaltString::generate(&mut OsRng);
+        let theirs = argon2()
+            .hash_password(b"interoperable password", &salt)
+            .unwrap()
+            .to_string();
+        assert!(verify_blocking("interoperable password", &theirs));
+        assert!(!verify_blocking("interoperable passwore", &theirs));
+
+        let ours = hash_blocking("interoperable password");
+        let parsed = PasswordHash::new(&ours).unwrap();
+        assert!(
+            argon2()
+                .verify_password(b"interoperable password", &parsed)
+                .is_ok()
+        );
+
+        // Stored hashes keep their own parameters (e.g. from before a change).
+        let weaker = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(8 * 1024, 1, 1, None).unwrap(),
+        )
+        .hash_password(b"older parameters", &salt)
+        .unwrap()
+        .to_string();
+        assert!(verify_blocking("older parameters", &weaker));
+        assert!(!verify_blocking("older parameterz", &weaker));
     }
 
     #[test]
