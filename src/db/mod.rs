@@ -23,8 +23,9 @@ pub mod schema;
 pub mod stats;
 pub mod tokens;
 pub mod users;
+mod writer;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use diesel::Connection;
@@ -72,6 +73,8 @@ pub enum DbError {
     Pool(#[from] diesel::r2d2::PoolError),
     #[error("could not connect: {0}")]
     Connection(#[from] diesel::ConnectionError),
+    #[error("the write was not committed: {0}")]
+    Commit(String),
     #[error("migrations failed: {0}")]
     Migration(String),
     #[error("blocking task failed: {0}")]
@@ -93,25 +96,33 @@ impl From<diesel::result::Error> for DbError {
 
 pub type DbResult<T> = Result<T, DbError>;
 
-/// Per-connection settings applied whenever the pool opens a connection.
+/// Per-connection settings, for pooled connections and the SQLite writer.
+fn setup_connection(conn: &mut AnyConnection) -> DbResult<()> {
+    let sql = match conn {
+        // WAL lets readers run beside the writer; NORMAL is durable across
+        // application crashes (the WAL is synced at checkpoints).
+        AnyConnection::Sqlite(_) => {
+            "PRAGMA busy_timeout = 10000;
+             PRAGMA journal_mode = WAL;
+             PRAGMA synchronous = NORMAL;
+             PRAGMA foreign_keys = ON;"
+        }
+        AnyConnection::Postgres(_) => "SET application_name = 'medesk'",
+    };
+    Ok(conn.batch_execute(sql)?)
+}
+
 #[derive(Debug)]
 struct ConnectionSetup;
 
 impl CustomizeConnection<AnyConnection, diesel::r2d2::Error> for ConnectionSetup {
     fn on_acquire(&self, conn: &mut AnyConnection) -> Result<(), diesel::r2d2::Error> {
-        let sql = match conn {
-            // WAL lets readers run beside the writer; NORMAL is durable across
-            // application crashes (the WAL is synced at checkpoints).
-            AnyConnection::Sqlite(_) => {
-                "PRAGMA busy_timeout = 10000;
-                 PRAGMA journal_mode = WAL;
-                 PRAGMA synchronous = NORMAL;
-                 PRAGMA foreign_keys = ON;"
-            }
-            AnyConnection::Postgres(_) => "SET application_name = 'medesk'",
-        };
-        conn.batch_execute(sql)
-            .map_err(diesel::r2d2::Error::QueryError)
+        setup_connection(conn).map_err(|error| match error {
+            DbError::Query(error) => diesel::r2d2::Error::QueryError(error),
+            other => diesel::r2d2::Error::QueryError(diesel::result::Error::QueryBuilderError(
+                other.to_string().into(),
+            )),
+        })
     }
 }
 
@@ -122,9 +133,10 @@ pub struct Database {
     backend: Backend,
     /// Bounds requests waiting for a connection without holding a thread each.
     permits: Arc<Semaphore>,
-    /// SQLite has one writer; serialising writers in-process avoids lock
-    /// upgrade deadlocks (SQLITE_BUSY) and busy-wait sleeps under load.
-    sqlite_writer: Arc<Mutex<()>>,
+    /// SQLite has one writer: a thread of its own with group commit
+    /// (writer.rs). None on PostgreSQL, where writes run on pooled
+    /// connections in transactions of their own.
+    sqlite_writer: Option<writer::SqliteWriter>,
 }
 
 impl Database {
@@ -134,7 +146,7 @@ impl Database {
             DatabaseUrl::Sqlite(path) => (Backend::Sqlite, path.clone()),
             DatabaseUrl::Postgres(url) => (Backend::Postgres, url.clone()),
         };
-        let manager = ConnectionManager::<AnyConnection>::new(connection_url);
+        let manager = ConnectionManager::<AnyConnection>::new(connection_url.clone());
         let pool = Pool::builder()
             .max_size(pool_size)
             .min_idle(Some(1))
@@ -145,10 +157,20 @@ impl Database {
             pool,
             backend,
             permits: Arc::new(Semaphore::new(pool_size as usize)),
-            sqlite_writer: Arc::new(Mutex::new(())),
+            sqlite_writer: None,
         };
         database.migrate()?;
-        Ok(database)
+        let sqlite_writer = match backend {
+            Backend::Sqlite => Some(writer::SqliteWriter::start(
+                &connection_url,
+                setup_connection,
+            )?),
+            Backend::Postgres => None,
+        };
+        Ok(Self {
+            sqlite_writer,
+            ..database
+        })
     }
 
     pub fn backend(&self) -> Backend {
@@ -183,30 +205,31 @@ impl Database {
     }
 
     /// Runs `work` in one transaction, off the async threads; any error rolls
-    /// it back. On SQLite, writers take turns so the transaction never waits
-    /// on a lock upgrade.
+    /// back what it did. On SQLite the writer thread runs it, in a savepoint
+    /// of a transaction it may share with other writes (group commit); the
+    /// result comes after the commit.
     pub async fn write<T, E, F>(&self, work: F) -> Result<T, E>
     where
         F: FnOnce(&mut AnyConnection) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
         E: From<DbError> + From<diesel::result::Error> + Send + 'static,
     {
+        if let Some(writer) = &self.sqlite_writer {
+            return writer.submit(work).await.unwrap_or_else(|_| {
+                Err(E::from(DbError::Commit(
+                    "the SQLite writer stopped before answering".into(),
+                )))
+            });
+        }
         let _permit = self
             .permits
             .acquire()
             .await
             .expect("semaphore never closed");
         let pool = self.pool.clone();
-        let writer = self.sqlite_writer.clone();
-        let backend = self.backend;
         tokio::task::spawn_blocking(move || {
             let mut pooled = pool.get().map_err(DbError::from)?;
             let conn: &mut AnyConnection = &mut pooled;
-            let _turn = (backend == Backend::Sqlite).then(|| {
-                writer
-                    .lock()
-                    .unwrap_or_else(|poisoned| poisoned.into_inner())
-            });
             conn.transaction(work)
         })
         .await
@@ -214,17 +237,14 @@ impl Database {
     }
 
     /// Blocking access for the CLI and start-up (not for request handlers).
+    /// On SQLite it writes beside the writer thread, which SQLite's own lock
+    /// and busy timeout keep apart; at start-up the writer is idle anyway.
     pub fn write_blocking<T>(
         &self,
         work: impl FnOnce(&mut AnyConnection) -> DbResult<T>,
     ) -> DbResult<T> {
         let mut pooled = self.pool.get()?;
         let conn: &mut AnyConnection = &mut pooled;
-        let _turn = (self.backend == Backend::Sqlite).then(|| {
-            self.sqlite_writer
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
-        });
         conn.transaction(work)
     }
 }

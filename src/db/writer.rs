@@ -1,0 +1,289 @@
+//! SQLite's single writer, with group commit.
+//!
+//! SQLite lets one connection write at a time. Instead of every request
+//! taking a turn on a pooled connection (a BEGIN, a COMMIT and its WAL frames
+//! each, and a page cache that the next writer's connection does not have),
+//! one thread owns the writing connection. It takes every write that is
+//! waiting, runs each inside a savepoint of one transaction and commits once:
+//! pages several writes touch (the newest cases page, the year's counter,
+//! today's statistics rows) go to the WAL once per batch. A write whose work
+//! fails rolls back its own savepoint only; each caller hears of its result
+//! after the commit, so nothing is acknowledged that is not stored.
+//!
+//! Checkpoints run on a connection of their own every `CHECKPOINT_EVERY`, so
+//! copying the WAL back into the database never happens inside a commit.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Arc, Weak, mpsc};
+use std::thread;
+use std::time::Duration;
+
+use diesel::Connection;
+use diesel::connection::{SimpleConnection, TransactionManager};
+
+use super::{AnyConnection, DbError, DbResult};
+
+/// At most this many writes share one commit, so a long queue still commits
+/// (and answers) in steady steps.
+const MAX_BATCH: usize = 64;
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
+/// The writer touches the same hot pages (newest cases, indexes, outbox
+/// tail) in every batch; SQLite's default 2 MiB cache re-reads them.
+const WRITER_CACHE_KIB: u32 = 16 * 1024;
+/// Backstop for when the checkpoint thread falls behind (pages of 4 KiB).
+const WRITER_AUTOCHECKPOINT_PAGES: u32 = 8_000;
+
+/// What a finished write tells its caller once the batch's fate is known.
+type Completion = Box<dyn FnOnce(Result<(), CommitFailed>) + Send>;
+/// One caller's write: runs inside the batch's transaction.
+type Job = Box<dyn FnOnce(&mut AnyConnection) -> Completion + Send>;
+
+/// The batch a write belonged to could not be committed.
+#[derive(Debug, Clone)]
+pub struct CommitFailed(pub String);
+
+impl From<CommitFailed> for DbError {
+    fn from(failed: CommitFailed) -> Self {
+        DbError::Commit(failed.0)
+    }
+}
+
+/// Handle to the writer thread; cloning shares the thread.
+#[derive(Clone)]
+pub struct SqliteWriter {
+    jobs: mpsc::Sender<Job>,
+    /// The checkpointer runs while any handle holds this.
+    _alive: Arc<()>,
+}
+
+impl SqliteWriter {
+    /// Opens the writing connection and the checkpointer and starts both
+    /// threads. They stop when every handle is dropped.
+    pub fn start(path: &str, setup: fn(&mut AnyConnection) -> DbResult<()>) -> DbResult<Self> {
+        let open = {
+            let path = path.to_owned();
+            move || -> DbResult<AnyConnection> {
+                let mut conn = AnyConnection::establish(&path)?;
+                setup(&mut conn)?;
+                conn.batch_execute(&format!(
+                    "PRAGMA wal_autocheckpoint = {WRITER_AUTOCHECKPOINT_PAGES};
+                     PRAGMA cache_size = -{WRITER_CACHE_KIB};"
+                ))?;
+                Ok(conn)
+            }
+        };
+        let conn = open()?;
+        let (jobs, queue) = mpsc::channel::<Job>();
+        thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || write_loop(conn, open, queue))
+            .map_err(|e| DbError::Commit(format!("could not start the writer: {e}")))?;
+
+        let mut checkpointer = AnyConnection::establish(path)?;
+        setup(&mut checkpointer)?;
+        let alive = Arc::new(());
+        let watched = Arc::downgrade(&alive);
+        thread::Builder::new()
+            .name("sqlite-checkpoint".into())
+            .spawn(move || checkpoint_loop(checkpointer, watched))
+            .map_err(|e| DbError::Commit(format!("could not start the checkpointer: {e}")))?;
+        Ok(Self {
+            jobs,
+            _alive: alive,
+        })
+    }
+
+    /// Queues `work` and returns how to wait for its result. `work` runs in a
+    /// savepoint: its error rolls back only what it did.
+    pub fn submit<T, E, F>(&self, work: F) -> tokio::sync::oneshot::Receiver<Result<T, E>>
+    where
+        F: FnOnce(&mut AnyConnection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<DbError> + From<diesel::result::Error> + Send + 'static,
+    {
+        let (reply, result) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move |conn| {
+            let outcome = conn.transaction(work);
+            Box::new(move |commit| {
+                let answer = match (outcome, commit) {
+                    (Ok(value), Ok(())) => Ok(value),
+                    (Ok(_), Err(failed)) => Err(E::from(DbError::from(failed))),
+                    (Err(error), _) => Err(error),
+                };
+                let _ = reply.send(answer);
+            })
+        });
+        // A closed queue drops `reply`: the caller sees the writer as gone.
+        let _ = self.jobs.send(job);
+        result
+    }
+}
+
+fn write_loop(
+    mut conn: AnyConnection,
+    open: impl Fn() -> DbResult<AnyConnection>,
+    queue: mpsc::Receiver<Job>,
+) {
+    while let Ok(first) = queue.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        if let Err(panicked) = run_batch(&mut conn, batch) {
+            // A write panicked halfway: the connection's transaction state is
+            // unknown, so it is replaced (closing it rolls the batch back).
+            tracing::error!(panic = %panicked, "a database write panicked; batch rolled back");
+            match open() {
+                Ok(fresh) => conn = fresh,
+                Err(error) => {
+                    tracing::error!(%error, "could not reopen the SQLite writer");
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Runs one batch in one transaction. Returns Err only if a job panicked;
+/// the batch's callers then see their reply dropped.
+fn run_batch(conn: &mut AnyConnection, batch: Vec<Job>) -> Result<(), String> {
+    type Manager = <AnyConnection as Connection>::TransactionManager;
+    if let Err(error) = Manager::begin_transaction(conn) {
+        // The jobs never run; dropping them tells each caller so.
+        tracing::error!(%error, "could not begin a write transaction");
+        return Ok(());
+    }
+    let mut completions = Vec::with_capacity(batch.len());
+    for job in batch {
+        match catch_unwind(AssertUnwindSafe(|| job(conn))) {
+            Ok(completion) => completions.push(completion),
+            Err(panic) => {
+                let message = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "unknown panic".to_owned());
+                return Err(message);
+            }
+        }
+    }
+    let commit = Manager::commit_transaction(conn).map_err(|error| {
+        tracing::error!(%error, "group commit failed");
+        let _ = Manager::rollback_transaction(conn);
+        CommitFailed(error.to_string())
+    });
+    for completion in completions {
+        completion(commit.clone());
+    }
+    Ok(())
+}
+
+/// Copies committed WAL pages back into the database between commits.
+/// PASSIVE never blocks the writer or readers. Stops with the last handle.
+fn checkpoint_loop(mut conn: AnyConnection, alive: Weak<()>) {
+    loop {
+        thread::sleep(CHECKPOINT_EVERY);
+        if alive.upgrade().is_none() {
+            return;
+        }
+        if let Err(error) = conn.batch_execute("PRAGMA wal_checkpoint(PASSIVE);") {
+            tracing::warn!(%error, "WAL checkpoint failed");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use diesel::RunQueryDsl;
+    use diesel::sql_types::BigInt;
+
+    use crate::config::DatabaseUrl;
+    use crate::db::{AnyConnection, Database, DbError};
+
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+
+    fn rows(conn: &mut AnyConnection) -> Result<i64, DbError> {
+        let count: Count = diesel::sql_query("SELECT COUNT(*) AS n FROM probe").get_result(conn)?;
+        Ok(count.n)
+    }
+
+    fn insert(conn: &mut AnyConnection, value: i64) -> Result<(), DbError> {
+        diesel::sql_query("INSERT INTO probe (value) VALUES (?)")
+            .bind::<BigInt, _>(value)
+            .execute(conn)?;
+        Ok(())
+    }
+
+    async fn scratch_database() -> (tempfile::TempDir, Database) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("writer.db").to_string_lossy().into_owned();
+        let db = Database::connect(&DatabaseUrl::Sqlite(path), 4).unwrap();
+        db.write_blocking(|conn| {
+            diesel::sql_query("CREATE TABLE probe (value BIGINT NOT NULL)").execute(conn)?;
+            Ok(())
+        })
+        .unwrap();
+        (dir, db)
+    }
+
+    /// Writes that share a commit stay independent: a failing one leaves
+    /// nothing behind, the others are all stored and each caller hears its
+    /// own result.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_failed_write_rolls_back_only_itself() {
+        let (_dir, db) = scratch_database().await;
+        let writes = (0..200_i64).map(|value| {
+            let db = db.clone();
+            tokio::spawn(async move {
+                db.write(move |conn| {
+                    insert(conn, value)?;
+                    if value % 3 == 0 {
+                        return Err(DbError::NotFound);
+                    }
+                    Ok(value)
+                })
+                .await
+            })
+        });
+        let results = futures_util::future::join_all(writes).await;
+        let mut stored = 0;
+        for (value, result) in results.into_iter().enumerate() {
+            match result.unwrap() {
+                Ok(v) => {
+                    assert_eq!(v, value as i64);
+                    assert_ne!(value % 3, 0);
+                    stored += 1;
+                }
+                Err(error) => {
+                    assert!(matches!(error, DbError::NotFound), "{error}");
+                    assert_eq!(value % 3, 0);
+                }
+            }
+        }
+        assert_eq!(stored, 133);
+        assert_eq!(db.read(rows).await.unwrap(), 133);
+    }
+
+    /// A write that panics fails (its caller is told), takes its batch's
+    /// uncommitted work with it, and the writer keeps serving.
+    #[tokio::test]
+    async fn a_panicking_write_does_not_stop_the_writer() {
+        let (_dir, db) = scratch_database().await;
+        let panicked = db
+            .write(|conn| -> Result<(), DbError> {
+                insert(conn, 1)?;
+                panic!("a bug in a handler");
+            })
+            .await;
+        assert!(matches!(panicked, Err(DbError::Commit(_))));
+        db.write(|conn| insert(conn, 2)).await.unwrap();
+        assert_eq!(db.read(rows).await.unwrap(), 1);
+    }
+}
