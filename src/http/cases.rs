@@ -180,18 +180,48 @@ fn reads_are_logged(caller: &AuthUser) -> bool {
     matches!(caller.role, Role::Supporter | Role::Admin | Role::Expert)
 }
 
-/// Runs a read; for callers whose reads are logged it needs a write
-/// transaction (the log row is written with the read).
+/// Cases whose text a read showed to desk staff or an expert.
+#[derive(Default)]
+struct SeenCases {
+    case_ids: Vec<i64>,
+    what: &'static str,
+}
+
+impl SeenCases {
+    fn record(&mut self, case_ids: &[i64], what: &'static str) {
+        self.case_ids.extend_from_slice(case_ids);
+        self.what = what;
+    }
+}
+
+/// Runs a read on a pooled connection (in parallel with other reads), then
+/// writes the access-log rows it recorded; the answer leaves only once they
+/// are committed, so no case text is shown unlogged.
 async fn read_as<T, F>(state: &AppState, caller: &AuthUser, work: F) -> Result<T, ApiError>
 where
-    F: FnOnce(&mut AnyConnection) -> Result<T, ApiError> + Send + 'static,
+    F: FnOnce(&mut AnyConnection, &mut SeenCases) -> Result<T, ApiError> + Send + 'static,
     T: Send + 'static,
 {
-    if reads_are_logged(caller) {
-        state.db.write(work).await
-    } else {
-        state.db.read(work).await
+    let (value, seen) = state
+        .db
+        .read(move |conn| {
+            let mut seen = SeenCases::default();
+            let value = work(conn, &mut seen)?;
+            Ok::<_, ApiError>((value, seen))
+        })
+        .await?;
+    if !seen.case_ids.is_empty() {
+        let user_id = caller.id;
+        let now = clock::now_micros();
+        state
+            .db
+            .write(move |conn| {
+                store::log_access(conn, &seen.case_ids, user_id, seen.what, now)
+                    .map_err(ApiError::from)
+            })
+            .await?;
     }
+    Ok(value)
 }
 
 // ---------------------------------------------------------------- intake
@@ -260,6 +290,13 @@ pub async fn create_case(
         })?),
     };
 
+    let now = clock::now_micros();
+    let received_on = case::desk_date(now);
+    let year = chrono::Datelike::year(&received_on);
+    let reserved = state
+        .db
+        .read(move |conn| store::reserve_sequence(conn, year))
+        .await?;
     let notifier = state.notifier.clone();
     let response = state
         .db
@@ -278,9 +315,10 @@ pub async fn create_case(
             };
             let (registered_name, registered_kind) =
                 store::organization(conn, organization_id)?.ok_or(ApiError::NotFound)?;
-            let now = clock::now_micros();
-            let received_on = case::desk_date(now);
-            let sequence = store::next_sequence(conn, chrono::Datelike::year(&received_on))?;
+            let sequence = match reserved {
+                Some(sequence) => sequence,
+                None => store::next_sequence(conn, year)?,
+            };
             let number = case::case_number(received_on, sequence);
             let kind = intake
                 .organization_kind
@@ -313,13 +351,6 @@ pub async fn create_case(
             )?;
             let codes: Vec<&str> = intake.categories.iter().map(|c| c.as_str()).collect();
             store::insert_applicant_categories(conn, row.id, &codes)?;
-            crate::db::stats::count_case(
-                conn,
-                &row.received_on,
-                &row.effective_product_type,
-                &codes,
-                1,
-            )?;
             notifier.case_submitted(conn, &row, &codes, now)?;
             store::insert_event(
                 conn,
@@ -333,6 +364,15 @@ pub async fn create_case(
                     detail: Some(json!({"number": number}).to_string()),
                     desk_only: false,
                 },
+            )?;
+            // Last: on PostgreSQL the day's statistics rows stay locked until
+            // commit, and every intake of the day updates the same rows.
+            crate::db::stats::count_case(
+                conn,
+                &row.received_on,
+                &row.effective_product_type,
+                &codes,
+                1,
             )?;
             let view = view_of(&caller, &row, None);
             let categories = CaseCategories {
@@ -369,10 +409,10 @@ pub async fn get_case(
 ) -> Result<HttpResponse, ApiError> {
     refuse_managers(&caller)?;
     let id = id.into_inner();
-    let read = move |conn: &mut AnyConnection| {
+    let read = move |conn: &mut AnyConnection, seen: &mut SeenCases| {
         let (row, view) = visible_case(conn, &caller, id)?;
         if view.is_logged() {
-            store::log_access(conn, &[row.id], caller.id, "case", clock::now_micros())?;
+            seen.record(&[row.id], "case");
         }
         full_response(conn, row, view, &caller)
     };
@@ -497,7 +537,7 @@ pub async fn list_cases(
         other => other,
     };
     let limit = filter.limit;
-    let list = move |conn: &mut AnyConnection| {
+    let list = move |conn: &mut AnyConnection, seen: &mut SeenCases| {
         let mut filter = filter;
         // Experts see only the cases they are actively assigned to.
         let accepted: Option<std::collections::HashMap<i64, bool>> = if caller.role == Role::Expert
@@ -514,7 +554,7 @@ pub async fn list_cases(
         let rows = store::list(conn, &filter)?;
         let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
         if reads_are_logged(&caller) {
-            store::log_access(conn, &ids, caller.id, "list", clock::now_micros())?;
+            seen.record(&ids, "list");
         }
         let mut categories = store::categories_of(conn, &ids)?;
         let next_cursor = (rows.len() as i64 == limit)
@@ -585,30 +625,28 @@ pub async fn triage_queue(
         Some(_) => return Err(ApiError::field("limit", "must be from 1 to 500")),
     };
     let now = clock::now_micros();
-    let items = state
-        .db
-        .write(move |conn| {
-            let rows = store::triage_queue(conn, limit)?;
-            let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
-            store::log_access(conn, &ids, caller.id, "triage_queue", now)?;
-            Ok::<_, ApiError>(
-                rows.into_iter()
-                    .map(|r| QueueItem {
-                        id: r.id,
-                        number: r.number,
-                        title: r.title,
-                        status: r.status,
-                        product_type: r.product_type,
-                        organization: r.organization_name,
-                        received_at: clock::to_rfc3339(r.received_at),
-                        age_seconds: (now - r.received_at) / 1_000_000,
-                        claimed_by: r.claimed_by,
-                        version: r.version,
-                    })
-                    .collect(),
-            )
-        })
-        .await?;
+    let items = read_as(&state, &caller, move |conn, seen| {
+        let rows = store::triage_queue(conn, limit)?;
+        let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+        seen.record(&ids, "triage_queue");
+        Ok::<_, ApiError>(
+            rows.into_iter()
+                .map(|r| QueueItem {
+                    id: r.id,
+                    number: r.number,
+                    title: r.title,
+                    status: r.status,
+                    product_type: r.product_type,
+                    organization: r.organization_name,
+                    received_at: clock::to_rfc3339(r.received_at),
+                    age_seconds: (now - r.received_at) / 1_000_000,
+                    claimed_by: r.claimed_by,
+                    version: r.version,
+                })
+                .collect(),
+        )
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(TriageQueue { items }))
 }
 
@@ -1075,10 +1113,10 @@ pub async fn events(
 ) -> Result<HttpResponse, ApiError> {
     refuse_managers(&caller)?;
     let id = id.into_inner();
-    let read = move |conn: &mut AnyConnection| {
+    let read = move |conn: &mut AnyConnection, seen: &mut SeenCases| {
         let (row, view) = visible_case(conn, &caller, id)?;
         if view.is_logged() {
-            store::log_access(conn, &[row.id], caller.id, "events", clock::now_micros())?;
+            seen.record(&[row.id], "events");
         }
         let rows = store::events(conn, row.id, view.sees_internal())?;
         Ok::<_, ApiError>(EventList {
@@ -1247,7 +1285,7 @@ pub async fn list_messages(
 ) -> Result<HttpResponse, ApiError> {
     refuse_managers(&caller)?;
     let id = id.into_inner();
-    let read = move |conn: &mut AnyConnection| {
+    let read = move |conn: &mut AnyConnection, seen: &mut SeenCases| {
         let (row, view) = visible_case(conn, &caller, id)?;
         if view == CaseView::ExpertSummary {
             return Err(ApiError::Forbidden(
@@ -1255,7 +1293,7 @@ pub async fn list_messages(
             ));
         }
         if view.is_logged() {
-            store::log_access(conn, &[row.id], caller.id, "messages", clock::now_micros())?;
+            seen.record(&[row.id], "messages");
         }
         let only = (!view.sees_internal()).then_some(MessageVisibility::Applicant.as_str());
         let rows = store::messages(conn, row.id, only)?;
