@@ -19,23 +19,35 @@ pub struct NewMail {
     pub calendar: Option<String>,
 }
 
-pub fn enqueue(conn: &mut AnyConnection, mail: &NewMail, now: i64) -> DbResult<i64> {
-    let message_id = format!("<{}@medesk>", crate::auth::tokens::new_family());
-    Ok(diesel::insert_into(outbox::table)
-        .values((
-            outbox::message_id.eq(message_id),
-            outbox::kind.eq(mail.kind),
-            outbox::case_id.eq(mail.case_id),
-            outbox::recipient.eq(&mail.recipient),
-            outbox::subject.eq(&mail.subject),
-            outbox::body_text.eq(&mail.body_text),
-            outbox::body_html.eq(&mail.body_html),
-            outbox::calendar.eq(&mail.calendar),
-            outbox::next_attempt_at.eq(now),
-            outbox::created_at.eq(now),
-        ))
-        .returning(outbox::id)
-        .get_result(conn)?)
+pub fn enqueue(conn: &mut AnyConnection, mail: &NewMail, now: i64) -> DbResult<()> {
+    enqueue_all(conn, std::slice::from_ref(mail), now)
+}
+
+/// Queues several mails with one statement (e.g. one per supporter).
+pub fn enqueue_all(conn: &mut AnyConnection, mails: &[NewMail], now: i64) -> DbResult<()> {
+    if mails.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<_> = mails
+        .iter()
+        .map(|mail| {
+            (
+                outbox::message_id.eq(format!("<{}@medesk>", crate::auth::tokens::new_family())),
+                outbox::kind.eq(mail.kind),
+                outbox::case_id.eq(mail.case_id),
+                outbox::recipient.eq(&mail.recipient),
+                outbox::subject.eq(&mail.subject),
+                outbox::body_text.eq(&mail.body_text),
+                outbox::body_html.eq(&mail.body_html),
+                outbox::calendar.eq(&mail.calendar),
+                outbox::next_attempt_at.eq(now),
+                outbox::created_at.eq(now),
+            )
+        })
+        .collect();
+    let insert = diesel::insert_into(outbox::table).values(rows);
+    on_backend!(conn, |c| insert.execute(c))?;
+    Ok(())
 }
 
 #[derive(Debug, Clone, Queryable)]
@@ -77,7 +89,7 @@ pub fn claim_due(
                 .is_null()
                 .or(outbox::locked_until.lt(now)),
         )
-        .order(outbox::id.asc())
+        .order((outbox::next_attempt_at.asc(), outbox::id.asc()))
         .limit(limit)
         .select(outbox::id);
     let ids: Vec<i64> = match conn {

@@ -131,9 +131,11 @@ impl MailSignal {
     }
 }
 
-/// Long enough for one delivery (lettre's 20 s command timeout, a few
-/// commands); renewed before each mail of a batch.
+/// How long a claim holds a mail. A claim of a batch is renewed before a
+/// mail only when less than `SEND_TIME_BOUND` is left of it, which covers one
+/// delivery (lettre's 20 s command timeout, a few commands).
 const LEASE_MICROS: i64 = 300 * 1_000_000;
+const SEND_TIME_BOUND_MICROS: i64 = 120 * 1_000_000;
 const BATCH: i64 = 20;
 
 /// Delivers due outbox rows until `shutdown` turns true; a delivery under
@@ -173,17 +175,23 @@ pub async fn deliver_due(
         .write(move |conn| outbox::claim_due(conn, now, LEASE_MICROS, BATCH))
         .await?;
     let count = claimed.len();
+    // Settling a mail is written right after it went out; later mails do not
+    // wait for that commit, the batch does before it ends.
+    let mut settling = Vec::with_capacity(count);
     for row in claimed {
         let id = row.id;
-        // Renew the claim right before sending: a slow batch must not let
-        // another instance take (and send) the same mail meanwhile.
-        let held = row.locked_until.unwrap_or_default();
-        let until = clock::now_micros() + LEASE_MICROS;
-        if !db
-            .write(move |conn| outbox::renew_claim(conn, id, held, until))
-            .await?
-        {
-            continue;
+        let mut held = row.locked_until.unwrap_or_default();
+        // The claim must outlast this delivery, or another instance could
+        // take (and send) the same mail meanwhile.
+        if held - clock::now_micros() < SEND_TIME_BOUND_MICROS {
+            let until = clock::now_micros() + LEASE_MICROS;
+            if !db
+                .write(move |conn| outbox::renew_claim(conn, id, held, until))
+                .await?
+            {
+                continue;
+            }
+            held = until;
         }
         let result = match build_message(&row, from) {
             Ok(message) => transport.deliver(message, &row.message_id).await,
@@ -192,32 +200,39 @@ pub async fn deliver_due(
                 permanent: true,
             }),
         };
-        match result {
-            Ok(()) => {
-                db.write(move |conn| outbox::mark_sent(conn, id, until, clock::now_micros()))
+        let db = db.clone();
+        settling.push(tokio::spawn(async move {
+            match result {
+                Ok(()) => {
+                    db.write(move |conn| outbox::mark_sent(conn, id, held, clock::now_micros()))
+                        .await?;
+                    tracing::info!(outbox_id = id, kind = %row.kind, "mail sent");
+                }
+                Err(error) => {
+                    let jitter: f64 = rand::thread_rng().r#gen();
+                    let retry_at = (!error.permanent)
+                        .then(|| retry::next_delay_micros(row.attempts, jitter))
+                        .flatten()
+                        .map(|delay| clock::now_micros() + delay);
+                    tracing::warn!(
+                        outbox_id = id,
+                        attempts = row.attempts,
+                        permanent = error.permanent,
+                        error = %error.message,
+                        "mail not sent"
+                    );
+                    let message = error.message;
+                    db.write(move |conn| {
+                        outbox::mark_attempt_failed(conn, id, held, &message, retry_at)
+                    })
                     .await?;
-                tracing::info!(outbox_id = id, kind = %row.kind, "mail sent");
+                }
             }
-            Err(error) => {
-                let jitter: f64 = rand::thread_rng().r#gen();
-                let retry_at = (!error.permanent)
-                    .then(|| retry::next_delay_micros(row.attempts, jitter))
-                    .flatten()
-                    .map(|delay| clock::now_micros() + delay);
-                tracing::warn!(
-                    outbox_id = id,
-                    attempts = row.attempts,
-                    permanent = error.permanent,
-                    error = %error.message,
-                    "mail not sent"
-                );
-                let message = error.message;
-                db.write(move |conn| {
-                    outbox::mark_attempt_failed(conn, id, until, &message, retry_at)
-                })
-                .await?;
-            }
-        }
+            Ok::<_, DbError>(())
+        }));
+    }
+    for settled in settling {
+        settled.await??;
     }
     Ok(count)
 }

@@ -61,6 +61,35 @@ fn supporters(conn: &mut AnyConnection) -> DbResult<Vec<Contact>> {
         .collect())
 }
 
+/// One mail per supporter. The desk's mails name no person, so each
+/// language is rendered once and copied.
+fn to_every_supporter(
+    conn: &mut AnyConnection,
+    kind: &'static str,
+    case: &CaseRow,
+    mut context_in: impl FnMut(Locale) -> minijinja::Value,
+) -> DbResult<Vec<NewMail>> {
+    let mut rendered: Vec<NewMail> = Vec::with_capacity(2);
+    let mut languages: Vec<Locale> = Vec::with_capacity(2);
+    let mut mails = Vec::new();
+    for supporter in supporters(conn)? {
+        let index = match languages.iter().position(|l| *l == supporter.locale) {
+            Some(index) => index,
+            None => {
+                let context = context_in(supporter.locale);
+                rendered.push(mail(kind, Some(case.id), "", supporter.locale, context));
+                languages.push(supporter.locale);
+                rendered.len() - 1
+            }
+        };
+        mails.push(NewMail {
+            recipient: supporter.email,
+            ..rendered[index].clone()
+        });
+    }
+    Ok(mails)
+}
+
 fn product_label(code: &str, locale: Locale) -> String {
     code.parse::<ProductType>()
         .map(|p| p.label(lang(locale)).to_owned())
@@ -95,7 +124,7 @@ impl Notifier {
     }
 
     fn queue(&self, conn: &mut AnyConnection, mail: NewMail, now: i64) -> DbResult<()> {
-        outbox::enqueue(conn, &mail, now).map(drop)
+        outbox::enqueue(conn, &mail, now)
     }
 
     /// Acknowledgement to the applicant; "new case" to every supporter.
@@ -106,31 +135,30 @@ impl Notifier {
         categories: &[&str],
         now: i64,
     ) -> DbResult<()> {
+        let mut mails = Vec::new();
         if let Some(applicant) = contact(conn, case.applicant_id)? {
-            let m = mail(
+            mails.push(mail(
                 "case_submitted_applicant",
                 Some(case.id),
                 &applicant.email,
                 applicant.locale,
                 context! { number => case.number, title => case.title, name => applicant.name,
                 link => self.case_link(case.id) },
-            );
-            self.queue(conn, m, now)?;
+            ));
         }
-        for supporter in supporters(conn)? {
-            let m = mail(
-                "case_submitted_desk",
-                Some(case.id),
-                &supporter.email,
-                supporter.locale,
+        mails.extend(to_every_supporter(
+            conn,
+            "case_submitted_desk",
+            case,
+            |locale| {
                 context! { number => case.number, title => case.title,
                 organization => case.organization_name,
-                product_type => product_label(&case.effective_product_type, supporter.locale),
-                categories => categories_label(categories, supporter.locale),
-                link => self.case_link(case.id) },
-            );
-            self.queue(conn, m, now)?;
-        }
+                product_type => product_label(&case.effective_product_type, locale),
+                categories => categories_label(categories, locale),
+                link => self.case_link(case.id) }
+            },
+        )?);
+        outbox::enqueue_all(conn, &mails, now)?;
         Ok(())
     }
 
@@ -358,17 +386,11 @@ impl Notifier {
         days: u32,
         now: i64,
     ) -> DbResult<()> {
-        for supporter in supporters(conn)? {
-            let m = mail(
-                "triage_overdue",
-                Some(case.id),
-                &supporter.email,
-                supporter.locale,
-                context! { number => case.number, title => case.title, days => days,
-                link => self.case_link(case.id) },
-            );
-            self.queue(conn, m, now)?;
-        }
+        let mails = to_every_supporter(conn, "triage_overdue", case, |_| {
+            context! { number => case.number, title => case.title, days => days,
+            link => self.case_link(case.id) }
+        })?;
+        outbox::enqueue_all(conn, &mails, now)?;
         Ok(())
     }
 }
