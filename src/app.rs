@@ -78,6 +78,7 @@ impl Application {
             mail_signal.clone(),
             stopping.clone(),
         ));
+        background.push(crate::memory::spawn_trimmer(stopping.clone()));
         background.push(crate::mail::reminders::spawn(
             db.clone(),
             notifier.clone(),

@@ -12,4 +12,5 @@ pub mod db;
 pub mod domain;
 pub mod http;
 pub mod mail;
+pub mod memory;
 pub mod telemetry;

@@ -105,7 +105,8 @@ fn setup_connection(conn: &mut AnyConnection) -> DbResult<()> {
             "PRAGMA busy_timeout = 10000;
              PRAGMA journal_mode = WAL;
              PRAGMA synchronous = NORMAL;
-             PRAGMA foreign_keys = ON;"
+             PRAGMA foreign_keys = ON;
+             PRAGMA cache_size = -512;"
         }
         AnyConnection::Postgres(_) => "SET application_name = 'medesk'",
     };

@@ -29,7 +29,7 @@ const MAX_BATCH: usize = 64;
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
 /// The writer touches the same hot pages (newest cases, indexes, outbox
 /// tail) in every batch; SQLite's default 2 MiB cache re-reads them.
-const WRITER_CACHE_KIB: u32 = 16 * 1024;
+const WRITER_CACHE_KIB: u32 = 8 * 1024;
 /// Backstop for when the checkpoint thread falls behind (pages of 4 KiB).
 const WRITER_AUTOCHECKPOINT_PAGES: u32 = 8_000;
 

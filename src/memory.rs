@@ -1,0 +1,34 @@
+//! Gives memory that request threads freed back to the system.
+//!
+//! glibc gives each thread that allocates an arena of its own (up to 8 per
+//! core) and keeps what is freed there for later: after a burst of case
+//! listings on 32 blocking threads the server held ~30 MB it no longer used.
+//! `malloc_trim` returns free pages of every arena; once a second it costs a
+//! few hundred microseconds of one core.
+
+use std::time::Duration;
+
+const TRIM_EVERY: Duration = Duration::from_secs(1);
+
+/// Trims until `stopping` turns true (a no-op where glibc is not the allocator).
+pub fn spawn_trimmer(
+    mut stopping: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        while !*stopping.borrow() {
+            tokio::select! {
+                _ = tokio::time::sleep(TRIM_EVERY) => {}
+                _ = stopping.changed() => break,
+            }
+            let _ = tokio::task::spawn_blocking(trim).await;
+        }
+    })
+}
+
+fn trim() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases free memory; it is thread-safe.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
