@@ -69,22 +69,26 @@ fn to_every_supporter(
     case: &CaseRow,
     mut context_in: impl FnMut(Locale) -> minijinja::Value,
 ) -> DbResult<Vec<NewMail>> {
-    let mut rendered: Vec<NewMail> = Vec::with_capacity(2);
-    let mut languages: Vec<Locale> = Vec::with_capacity(2);
+    let mut rendered: Vec<(Locale, NewMail)> = Vec::with_capacity(2);
     let mut mails = Vec::new();
     for supporter in supporters(conn)? {
-        let index = match languages.iter().position(|l| *l == supporter.locale) {
-            Some(index) => index,
+        let template = match rendered.iter().find(|(l, _)| *l == supporter.locale) {
+            Some((_, template)) => template.clone(),
             None => {
-                let context = context_in(supporter.locale);
-                rendered.push(mail(kind, Some(case.id), "", supporter.locale, context));
-                languages.push(supporter.locale);
-                rendered.len() - 1
+                let template = mail(
+                    kind,
+                    Some(case.id),
+                    "",
+                    supporter.locale,
+                    context_in(supporter.locale),
+                );
+                rendered.push((supporter.locale, template.clone()));
+                template
             }
         };
         mails.push(NewMail {
             recipient: supporter.email,
-            ..rendered[index].clone()
+            ..template
         });
     }
     Ok(mails)
