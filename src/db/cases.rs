@@ -4,8 +4,8 @@ use std::collections::HashMap;
 
 use diesel::connection::SimpleConnection as _;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Integer};
 
+use super::counters::NextSequence;
 use super::schema::{
     case_access_log, case_categories, case_events, case_messages, cases, organizations, users,
 };
@@ -67,27 +67,10 @@ pub struct NewCase<'a> {
     pub closed_at: Option<i64>,
 }
 
-#[derive(QueryableByName)]
-struct Sequence {
-    #[diesel(sql_type = BigInt)]
-    last: i64,
-}
-
 /// The next case sequence number of `year`, in one statement (an upsert
 /// with RETURNING) so concurrent intakes never read-modify-write.
 pub fn next_sequence(conn: &mut AnyConnection, year: i32) -> DbResult<i64> {
-    const UPSERT: &str = "INSERT INTO case_counters (year, last) VALUES ({y}, 1)
-         ON CONFLICT (year) DO UPDATE SET last = case_counters.last + 1
-         RETURNING last";
-    let row: Sequence = match conn {
-        AnyConnection::Sqlite(conn) => diesel::sql_query(UPSERT.replace("{y}", "?"))
-            .bind::<Integer, _>(year)
-            .get_result(conn)?,
-        AnyConnection::Postgres(conn) => diesel::sql_query(UPSERT.replace("{y}", "$1"))
-            .bind::<Integer, _>(year)
-            .get_result(conn)?,
-    };
-    Ok(row.last)
+    Ok(on_backend!(conn, |c| NextSequence { year }.get_result(c))?)
 }
 
 /// On PostgreSQL, takes the next number of `year` in a transaction of its
@@ -135,8 +118,10 @@ pub fn insert_applicant_categories(
             )
         })
         .collect();
-    let insert = diesel::insert_into(case_categories::table).values(rows);
-    on_backend!(conn, |c| insert.execute(c))?;
+    insert_rows!(conn, rows, |values| diesel::insert_into(
+        case_categories::table
+    )
+    .values(values))?;
     Ok(())
 }
 
@@ -166,8 +151,10 @@ pub fn confirm_categories(
             )
         })
         .collect();
-    let insert = diesel::insert_into(case_categories::table).values(rows);
-    on_backend!(conn, |c| insert.execute(c))?;
+    insert_rows!(conn, rows, |values| diesel::insert_into(
+        case_categories::table
+    )
+    .values(values))?;
     Ok(())
 }
 
@@ -532,8 +519,10 @@ pub fn log_access(
             )
         })
         .collect();
-    let insert = diesel::insert_into(case_access_log::table).values(rows);
-    on_backend!(conn, |c| insert.execute(c))?;
+    insert_rows!(conn, rows, |values| diesel::insert_into(
+        case_access_log::table
+    )
+    .values(values))?;
     Ok(())
 }
 

@@ -112,8 +112,10 @@ fn replace_details(conn: &mut AnyConnection, id: i64, data: &ExpertProfileData) 
         })
         .collect();
     if !expertise.is_empty() {
-        let insert = diesel::insert_into(expert_expertise::table).values(expertise);
-        on_backend!(conn, |c| insert.execute(c))?;
+        insert_rows!(conn, expertise, |rows| diesel::insert_into(
+            expert_expertise::table
+        )
+        .values(rows))?;
     }
     let product_types: Vec<_> = data
         .product_types
@@ -126,8 +128,10 @@ fn replace_details(conn: &mut AnyConnection, id: i64, data: &ExpertProfileData) 
         })
         .collect();
     if !product_types.is_empty() {
-        let insert = diesel::insert_into(expert_product_types::table).values(product_types);
-        on_backend!(conn, |c| insert.execute(c))?;
+        insert_rows!(conn, product_types, |rows| diesel::insert_into(
+            expert_product_types::table
+        )
+        .values(rows))?;
     }
     let languages: Vec<_> = data
         .languages
@@ -140,8 +144,10 @@ fn replace_details(conn: &mut AnyConnection, id: i64, data: &ExpertProfileData) 
         })
         .collect();
     if !languages.is_empty() {
-        let insert = diesel::insert_into(expert_languages::table).values(languages);
-        on_backend!(conn, |c| insert.execute(c))?;
+        insert_rows!(conn, languages, |rows| diesel::insert_into(
+            expert_languages::table
+        )
+        .values(rows))?;
     }
     let conflicts: Vec<_> = data
         .conflicts
@@ -155,8 +161,10 @@ fn replace_details(conn: &mut AnyConnection, id: i64, data: &ExpertProfileData) 
         })
         .collect();
     if !conflicts.is_empty() {
-        let insert = diesel::insert_into(expert_conflicts::table).values(conflicts);
-        on_backend!(conn, |c| insert.execute(c))?;
+        insert_rows!(conn, conflicts, |rows| diesel::insert_into(
+            expert_conflicts::table
+        )
+        .values(rows))?;
     }
     Ok(())
 }

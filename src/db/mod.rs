@@ -13,8 +13,33 @@ macro_rules! on_backend {
     };
 }
 
+/// Runs an insert of many rows, `$statement` built from `$values`; yields
+/// `QueryResult<usize>`. On SQLite one single-row statement per row: it is
+/// prepared once and then taken from the statement cache, while a multi-row
+/// statement has a new shape for every row count and is parsed afresh each
+/// time, and an embedded database has no round trips to save. On PostgreSQL
+/// one multi-row statement: one round trip.
+macro_rules! insert_rows {
+    ($conn:expr, $rows:expr, |$values:ident| $statement:expr) => {
+        match $conn {
+            $crate::db::AnyConnection::Sqlite(c) => (|| {
+                let mut inserted = 0;
+                for $values in $rows {
+                    inserted += diesel::RunQueryDsl::execute($statement, c)?;
+                }
+                Ok::<usize, diesel::result::Error>(inserted)
+            })(),
+            $crate::db::AnyConnection::Postgres(c) => {
+                let $values = $rows;
+                diesel::RunQueryDsl::execute($statement, c)
+            }
+        }
+    };
+}
+
 pub mod assignments;
 pub mod cases;
+mod counters;
 pub mod experts;
 pub mod import;
 pub mod organizations;

@@ -45,8 +45,8 @@ pub fn enqueue_all(conn: &mut AnyConnection, mails: &[NewMail], now: i64) -> DbR
             )
         })
         .collect();
-    let insert = diesel::insert_into(outbox::table).values(rows);
-    on_backend!(conn, |c| insert.execute(c))?;
+    insert_rows!(conn, rows, |values| diesel::insert_into(outbox::table)
+        .values(values))?;
     Ok(())
 }
 

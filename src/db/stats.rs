@@ -11,6 +11,7 @@ use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 use diesel::upsert::excluded;
 
+use super::counters::AddToCell;
 use super::schema::{
     assignments, case_categories, cases, experts, stats_daily_cases, stats_daily_categories,
     stats_monthly_cases, stats_monthly_categories,
@@ -65,22 +66,38 @@ pub fn recount_case(
     count_case(conn, day, after.0, after.1, 1)
 }
 
-/// Adds `rows` of `(key columns…, delta)` to a rollup table: one multi-row
-/// `INSERT … ON CONFLICT DO UPDATE SET cases = cases + excluded.cases` per
-/// chunk.
+/// Adds `rows` of `(key columns…, delta)` to a rollup table with `INSERT …
+/// ON CONFLICT DO UPDATE SET cases = cases + excluded.cases`: on SQLite one
+/// prepared-once statement per cell (see `counters`), on PostgreSQL one
+/// multi-row statement per chunk (one round trip).
 macro_rules! upsert {
     ($conn:expr, $table:ident, [$($column:ident),+], $rows:expr) => {
-        for chunk in $rows.chunks(CELLS_PER_STATEMENT) {
-            let values: Vec<_> = chunk
-                .iter()
-                .map(|&($($column),+, n)| ($($table::$column.eq($column)),+, $table::cases.eq(n)))
-                .collect();
-            let statement = diesel::insert_into($table::table)
-                .values(values)
-                .on_conflict(($($table::$column),+))
-                .do_update()
-                .set($table::cases.eq($table::cases + excluded($table::cases)));
-            on_backend!($conn, |c| statement.execute(c))?;
+        match $conn {
+            AnyConnection::Sqlite(c) => {
+                for &($($column),+, delta) in &$rows {
+                    AddToCell {
+                        table: stringify!($table),
+                        keys: &[$(stringify!($column)),+],
+                        values: &[$($column),+],
+                        delta,
+                    }
+                    .execute(c)?;
+                }
+            }
+            AnyConnection::Postgres(c) => {
+                for chunk in $rows.chunks(CELLS_PER_STATEMENT) {
+                    let values: Vec<_> = chunk
+                        .iter()
+                        .map(|&($($column),+, n)| ($($table::$column.eq($column)),+, $table::cases.eq(n)))
+                        .collect();
+                    diesel::insert_into($table::table)
+                        .values(values)
+                        .on_conflict(($($table::$column),+))
+                        .do_update()
+                        .set($table::cases.eq($table::cases + excluded($table::cases)))
+                        .execute(c)?;
+                }
+            }
         }
     };
 }
@@ -96,7 +113,7 @@ const CELLS_PER_STATEMENT: usize = 5_000;
 
 /// Adds many daily deltas at once, `(day, product_type, cases)` and `(day,
 /// product_type, category, cases)`, and the same deltas summed per month to
-/// the monthly rollups: one upsert per cell (in multi-row statements), so an
+/// the monthly rollups: one upsert per cell, so an
 /// import of 100,000 cases touches each cell once instead of once per case.
 pub fn add_counts(
     conn: &mut AnyConnection,

@@ -10,6 +10,10 @@
 //! fails rolls back its own savepoint only; each caller hears of its result
 //! after the commit, so nothing is acknowledged that is not stored.
 //!
+//! Every savepoint keeps a statement journal of the pages its write changes
+//! (to roll back just that write); `temp_store = MEMORY` keeps it in memory
+//! instead of a temporary file written with a system call per page.
+//!
 //! Checkpoints run on a connection of their own every `CHECKPOINT_EVERY`, so
 //! copying the WAL back into the database never happens inside a commit.
 
@@ -67,7 +71,8 @@ impl SqliteWriter {
                 setup(&mut conn)?;
                 conn.batch_execute(&format!(
                     "PRAGMA wal_autocheckpoint = {WRITER_AUTOCHECKPOINT_PAGES};
-                     PRAGMA cache_size = -{WRITER_CACHE_KIB};"
+                     PRAGMA cache_size = -{WRITER_CACHE_KIB};
+                     PRAGMA temp_store = MEMORY;"
                 ))?;
                 Ok(conn)
             }

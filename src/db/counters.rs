@@ -1,0 +1,184 @@
+//! The counters every intake bumps — the year's case numbers and the
+//! statistics rollups — as upserts written out in SQL.
+//!
+//! Diesel never caches an `INSERT … ON CONFLICT … DO UPDATE` (a changeset
+//! with optional fields could change its SQL), so its query builder would
+//! parse and plan these statements on every run; on SQLite's single writer
+//! that was a seventh of an intake. Written as a `QueryFragment` of their own
+//! they are prepared once per connection and reused.
+
+use diesel::backend::Backend;
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+use diesel::serialize::ToSql;
+use diesel::sql_types::{BigInt, Integer, Text};
+use diesel::{QueryResult, RunQueryDsl};
+
+/// `INSERT INTO <table> (<keys…>, cases) VALUES (…) ON CONFLICT (<keys…>)
+/// DO UPDATE SET cases = <table>.cases + excluded.cases`: adds `delta` to
+/// one cell of a rollup table, creating it at `delta`.
+#[derive(Debug, Clone, Copy)]
+pub struct AddToCell<'a> {
+    pub table: &'static str,
+    pub keys: &'static [&'static str],
+    pub values: &'a [&'a str],
+    pub delta: i64,
+}
+
+impl QueryId for AddToCell<'_> {
+    type QueryId = ();
+    // The SQL depends on the table: cached by its text.
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<DB> QueryFragment<DB> for AddToCell<'_>
+where
+    DB: Backend,
+    str: ToSql<Text, DB>,
+    i64: ToSql<BigInt, DB>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        debug_assert_eq!(self.keys.len(), self.values.len());
+        out.push_sql("INSERT INTO ");
+        out.push_identifier(self.table)?;
+        out.push_sql(" (");
+        for key in self.keys {
+            out.push_identifier(key)?;
+            out.push_sql(", ");
+        }
+        out.push_sql("cases) VALUES (");
+        for value in self.values {
+            out.push_bind_param::<Text, str>(value)?;
+            out.push_sql(", ");
+        }
+        out.push_bind_param::<BigInt, i64>(&self.delta)?;
+        out.push_sql(") ON CONFLICT (");
+        for (i, key) in self.keys.iter().enumerate() {
+            if i > 0 {
+                out.push_sql(", ");
+            }
+            out.push_identifier(key)?;
+        }
+        out.push_sql(") DO UPDATE SET cases = ");
+        out.push_identifier(self.table)?;
+        out.push_sql(".cases + excluded.cases");
+        Ok(())
+    }
+}
+
+impl<Conn> RunQueryDsl<Conn> for AddToCell<'_> {}
+
+/// Takes the next case number of `year`: `INSERT INTO case_counters … ON
+/// CONFLICT (year) DO UPDATE SET last = last + 1 RETURNING last`, one
+/// statement, so concurrent intakes never read-modify-write.
+#[derive(Debug, Clone, Copy, QueryId)]
+pub struct NextSequence {
+    pub year: i32,
+}
+
+impl<DB> QueryFragment<DB> for NextSequence
+where
+    DB: Backend,
+    i32: ToSql<Integer, DB>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        out.push_sql("INSERT INTO case_counters (year, last) VALUES (");
+        out.push_bind_param::<Integer, i32>(&self.year)?;
+        out.push_sql(
+            ", 1) ON CONFLICT (year) DO UPDATE SET last = case_counters.last + 1 RETURNING last",
+        );
+        Ok(())
+    }
+}
+
+impl Query for NextSequence {
+    type SqlType = BigInt;
+}
+
+impl<Conn> RunQueryDsl<Conn> for NextSequence {}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use diesel::connection::{InstrumentationEvent, SimpleConnection};
+    use diesel::prelude::*;
+
+    use super::{AddToCell, NextSequence};
+
+    /// The SQL of the statements the connection prepared for its cache.
+    fn cached_statements(conn: &mut SqliteConnection) -> Arc<Mutex<Vec<String>>> {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let sink = seen.clone();
+        conn.set_instrumentation(move |event: InstrumentationEvent<'_>| {
+            if let InstrumentationEvent::CacheQuery { sql, .. } = event {
+                sink.lock().unwrap().push(sql.to_owned());
+            }
+        });
+        seen
+    }
+
+    fn scratch() -> SqliteConnection {
+        let mut conn = SqliteConnection::establish(":memory:").unwrap();
+        conn.batch_execute(
+            "CREATE TABLE cells (day TEXT, kind TEXT, cases BIGINT NOT NULL,
+                                 PRIMARY KEY (day, kind));
+             CREATE TABLE case_counters (year INTEGER PRIMARY KEY, last BIGINT NOT NULL);",
+        )
+        .unwrap();
+        conn
+    }
+
+    #[derive(QueryableByName, Debug, PartialEq)]
+    struct Cell {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        day: String,
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        kind: String,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        cases: i64,
+    }
+
+    #[test]
+    fn cells_are_created_then_added_to_with_one_prepared_statement() {
+        let mut conn = scratch();
+        let prepared = cached_statements(&mut conn);
+        for (day, kind, delta) in [
+            ("d1", "a", 1),
+            ("d1", "b", 1),
+            ("d1", "a", 2),
+            ("d1", "b", -1),
+        ] {
+            AddToCell {
+                table: "cells",
+                keys: &["day", "kind"],
+                values: &[day, kind],
+                delta,
+            }
+            .execute(&mut conn)
+            .unwrap();
+        }
+        let cells: Vec<Cell> =
+            diesel::sql_query("SELECT day, kind, cases FROM cells ORDER BY kind")
+                .load(&mut conn)
+                .unwrap();
+        let cell = |kind: &str, cases| Cell {
+            day: "d1".into(),
+            kind: kind.into(),
+            cases,
+        };
+        assert_eq!(cells, vec![cell("a", 3), cell("b", 0)]);
+        assert_eq!(prepared.lock().unwrap().len(), 1, "{:?}", prepared);
+    }
+
+    #[test]
+    fn sequences_count_per_year_with_one_prepared_statement() {
+        let mut conn = scratch();
+        let prepared = cached_statements(&mut conn);
+        let mut next = |year| -> i64 { NextSequence { year }.get_result(&mut conn).unwrap() };
+        assert_eq!(next(2026), 1);
+        assert_eq!(next(2026), 2);
+        assert_eq!(next(2027), 1);
+        assert_eq!(next(2026), 3);
+        assert_eq!(prepared.lock().unwrap().len(), 1, "{:?}", prepared);
+    }
+}
