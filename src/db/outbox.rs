@@ -6,7 +6,8 @@ use diesel::prelude::*;
 use super::schema::outbox;
 use super::{AnyConnection, DbResult};
 
-/// A rendered mail, ready to be queued.
+/// A rendered mail, ready to be queued. Its HTML alternative is rendered
+/// from subject, text, locale and link when it is sent.
 #[derive(Debug, Clone)]
 pub struct NewMail {
     pub kind: &'static str,
@@ -14,7 +15,10 @@ pub struct NewMail {
     pub recipient: String,
     pub subject: String,
     pub body_text: String,
-    pub body_html: Option<String>,
+    /// `ja` or `en`: the language of the HTML page.
+    pub locale: &'static str,
+    /// The line of the text that the HTML makes a link.
+    pub link: Option<String>,
     /// An iCalendar document to attach.
     pub calendar: Option<String>,
 }
@@ -38,7 +42,8 @@ pub fn enqueue_all(conn: &mut AnyConnection, mails: &[NewMail], now: i64) -> DbR
                 outbox::recipient.eq(&mail.recipient),
                 outbox::subject.eq(&mail.subject),
                 outbox::body_text.eq(&mail.body_text),
-                outbox::body_html.eq(&mail.body_html),
+                outbox::locale.eq(mail.locale),
+                outbox::link.eq(&mail.link),
                 outbox::calendar.eq(&mail.calendar),
                 outbox::next_attempt_at.eq(now),
                 outbox::created_at.eq(now),
@@ -59,6 +64,7 @@ pub struct OutboxRow {
     pub recipient: String,
     pub subject: String,
     pub body_text: String,
+    /// Stored HTML of mails queued before it was rendered at delivery.
     pub body_html: Option<String>,
     pub calendar: Option<String>,
     pub state: String,
@@ -68,6 +74,8 @@ pub struct OutboxRow {
     pub last_error: Option<String>,
     pub created_at: i64,
     pub sent_at: Option<i64>,
+    pub locale: Option<String>,
+    pub link: Option<String>,
 }
 
 /// Claims up to `limit` due mails for `lease_micros` (call inside a

@@ -155,6 +155,8 @@ diesel::table! {
         last_error -> Nullable<Text>,
         created_at -> BigInt,
         sent_at -> Nullable<BigInt>,
+        locale -> Nullable<Text>,
+        link -> Nullable<Text>,
     }
 }
 

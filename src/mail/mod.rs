@@ -104,8 +104,18 @@ pub fn build_message(row: &OutboxRow, from: &Mailbox) -> Result<Message, String>
         .from(from.clone())
         .to(to)
         .subject(row.subject.clone());
-    let body = match &row.body_html {
-        Some(html) => MultiPart::alternative_plain_html(row.body_text.clone(), html.clone()),
+    let html = match (&row.body_html, &row.locale) {
+        (Some(stored), _) => Some(stored.clone()),
+        (None, Some(locale)) => Some(templates::html_alternative(
+            locale.parse().unwrap_or_default(),
+            &row.subject,
+            &row.body_text,
+            row.link.as_deref(),
+        )),
+        (None, None) => None,
+    };
+    let body = match html {
+        Some(html) => MultiPart::alternative_plain_html(row.body_text.clone(), html),
         None => MultiPart::alternative().singlepart(SinglePart::plain(row.body_text.clone())),
     };
     let body = match &row.calendar {
@@ -235,4 +245,55 @@ pub async fn deliver_due(
         settled.await??;
     }
     Ok(count)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn queued(body_html: Option<&str>, locale: Option<&str>) -> OutboxRow {
+        OutboxRow {
+            id: 1,
+            message_id: "<m1@medesk>".into(),
+            kind: "case_submitted_applicant".into(),
+            case_id: Some(1),
+            recipient: "a@example.com".into(),
+            subject: "[MD-2026-00001] Received".into(),
+            body_text: "Hello\n\nhttp://desk/api/v1/cases/1\n".into(),
+            body_html: body_html.map(str::to_owned),
+            calendar: None,
+            state: "pending".into(),
+            attempts: 0,
+            next_attempt_at: 0,
+            locked_until: None,
+            last_error: None,
+            created_at: 0,
+            sent_at: None,
+            locale: locale.map(str::to_owned),
+            link: Some("http://desk/api/v1/cases/1".into()),
+        }
+    }
+
+    fn sent(row: &OutboxRow) -> String {
+        let from: Mailbox = "desk@example.com".parse().unwrap();
+        String::from_utf8(build_message(row, &from).unwrap().formatted()).unwrap()
+    }
+
+    #[test]
+    fn the_html_alternative_is_rendered_at_delivery_in_the_mails_language() {
+        let mail = sent(&queued(None, Some("ja")));
+        assert!(mail.contains("text/plain"));
+        assert!(mail.contains("text/html"));
+        assert!(mail.contains("lang=3D\"ja\"") || mail.contains("lang=\"ja\""));
+        assert!(mail.contains("&#x2f;&#x2f;desk&#x2f;api&#x2f;v1&#x2f;cases&#x2f;1"));
+    }
+
+    #[test]
+    fn mails_queued_with_stored_html_send_it_and_mails_without_send_plain_text() {
+        let stored = sent(&queued(Some("<p>stored before</p>"), Some("en")));
+        assert!(stored.contains("<p>stored before</p>"));
+        let plain = sent(&queued(None, None));
+        assert!(plain.contains("text/plain"));
+        assert!(!plain.contains("text/html"));
+    }
 }

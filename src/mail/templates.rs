@@ -1,7 +1,8 @@
 //! Mail texts: one template per event and language in `templates/mail`
 //! (first line the subject, the rest the plain-text body), compiled into the
 //! binary. The HTML alternative is the same text in `layout.html`, where
-//! every value is HTML-escaped (case text is user input).
+//! every value is HTML-escaped (case text is user input); it is rendered
+//! when the mail is sent, so the outbox stores each mail's text only once.
 
 use std::sync::LazyLock;
 
@@ -57,12 +58,13 @@ static ENVIRONMENT: LazyLock<Environment<'static>> = LazyLock::new(|| {
     env
 });
 
-/// A rendered mail: subject, plain text, HTML.
+/// A rendered mail: subject, plain text, and the line of the text that the
+/// HTML alternative makes a link.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rendered {
     pub subject: String,
     pub text: String,
-    pub html: String,
+    pub link: Option<String>,
 }
 
 /// Renders `event` in `locale` with `context`.
@@ -82,6 +84,16 @@ pub fn render(event: &str, locale: Locale, context: impl Serialize) -> Rendered 
         .get("link")
         .and_then(|l| l.as_str())
         .map(str::to_owned);
+    Rendered {
+        subject: subject.trim().to_owned(),
+        text,
+        link,
+    }
+}
+
+/// The HTML alternative of a mail: its text in `layout.html`, paragraph by
+/// paragraph, with the line equal to `link` clickable.
+pub fn html_alternative(locale: Locale, subject: &str, text: &str, link: Option<&str>) -> String {
     let paragraphs: Vec<Vec<&str>> = text
         .split("\n\n")
         .map(|p| {
@@ -91,7 +103,7 @@ pub fn render(event: &str, locale: Locale, context: impl Serialize) -> Rendered 
         })
         .filter(|p| !p.is_empty())
         .collect();
-    let html = ENVIRONMENT
+    ENVIRONMENT
         .get_template("layout.html")
         .expect("layout exists")
         .render(minijinja::context! {
@@ -100,12 +112,7 @@ pub fn render(event: &str, locale: Locale, context: impl Serialize) -> Rendered 
             paragraphs => paragraphs,
             link => link,
         })
-        .expect("layout renders");
-    Rendered {
-        subject: subject.trim().to_owned(),
-        text,
-        html,
-    }
+        .expect("layout renders")
 }
 
 /// Values such as titles and names are user input and may hold line breaks;
@@ -142,7 +149,8 @@ pub fn mail(
         recipient: recipient.to_owned(),
         subject: rendered.subject,
         body_text: rendered.text,
-        body_html: Some(rendered.html),
+        locale: locale.as_str(),
+        link: rendered.link,
         calendar: None,
     }
 }
@@ -178,6 +186,15 @@ pub fn expert_welcome(locale: Locale, recipient: &str, name: &str, token: &str) 
 mod tests {
     use super::*;
 
+    fn html(rendered: &Rendered, locale: Locale) -> String {
+        html_alternative(
+            locale,
+            &rendered.subject,
+            &rendered.text,
+            rendered.link.as_deref(),
+        )
+    }
+
     #[test]
     fn every_template_renders_in_both_languages() {
         for (name, _) in TEMPLATES {
@@ -196,7 +213,10 @@ mod tests {
             );
             assert!(!rendered.subject.is_empty(), "{name}");
             assert!(!rendered.text.is_empty(), "{name}");
-            assert!(rendered.html.starts_with("<!DOCTYPE html>"), "{name}");
+            assert!(
+                html(&rendered, locale).starts_with("<!DOCTYPE html>"),
+                "{name}"
+            );
         }
     }
 
@@ -220,12 +240,13 @@ mod tests {
             product_type => "p", categories => "c", link => "http://desk/cases/1",
         };
         let rendered = render("case_submitted_desk", Locale::En, &context);
+        let html = html(&rendered, Locale::En);
         assert_eq!(
             rendered.subject,
             "[MD-2026-00001] New case: x http://evil.example/login"
         );
-        assert!(!rendered.html.contains("href=\"http:&#x2f;&#x2f;evil"));
-        assert!(rendered.html.contains("href=\"http:&#x2f;&#x2f;desk"));
+        assert!(!html.contains("href=\"http:&#x2f;&#x2f;evil"));
+        assert!(html.contains("href=\"http:&#x2f;&#x2f;desk"));
     }
 
     #[test]
@@ -235,14 +256,11 @@ mod tests {
             name => "n", link => "http://x/cases/1",
         };
         let rendered = render("case_submitted_applicant", Locale::En, &context);
+        let html = html(&rendered, Locale::En);
         assert!(rendered.text.contains("<script>alert(\"x\")</script> & co"));
-        assert!(!rendered.html.contains("<script>"));
-        assert!(rendered.html.contains("&lt;script&gt;"));
+        assert!(!html.contains("<script>"));
+        assert!(html.contains("&lt;script&gt;"));
         // The link is clickable (minijinja also escapes `/`, which HTML decodes).
-        assert!(
-            rendered
-                .html
-                .contains("<a href=\"http:&#x2f;&#x2f;x&#x2f;cases&#x2f;1\">")
-        );
+        assert!(html.contains("<a href=\"http:&#x2f;&#x2f;x&#x2f;cases&#x2f;1\">"));
     }
 }

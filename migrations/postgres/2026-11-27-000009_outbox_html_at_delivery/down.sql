@@ -1,0 +1,2 @@
+ALTER TABLE outbox DROP COLUMN link;
+ALTER TABLE outbox DROP COLUMN locale;
