@@ -23,6 +23,16 @@ pub struct NewMail {
     pub calendar: Option<String>,
 }
 
+/// `<time.random@medesk>`: unique (a microsecond and 64 random bits), and
+/// in the order mails are queued, so the unique index on it grows at its
+/// end. A purely random id put every new mail on another page of the index,
+/// and each of those pages was written to the WAL again at every commit.
+fn new_message_id(now: i64) -> String {
+    use rand::Rng as _;
+    let suffix: u64 = rand::thread_rng().r#gen();
+    format!("<{now:x}.{suffix:016x}@medesk>")
+}
+
 pub fn enqueue(conn: &mut AnyConnection, mail: &NewMail, now: i64) -> DbResult<()> {
     enqueue_all(conn, std::slice::from_ref(mail), now)
 }
@@ -36,7 +46,7 @@ pub fn enqueue_all(conn: &mut AnyConnection, mails: &[NewMail], now: i64) -> DbR
         .iter()
         .map(|mail| {
             (
-                outbox::message_id.eq(format!("<{}@medesk>", crate::auth::tokens::new_family())),
+                outbox::message_id.eq(new_message_id(now)),
                 outbox::kind.eq(mail.kind),
                 outbox::case_id.eq(mail.case_id),
                 outbox::recipient.eq(&mail.recipient),
