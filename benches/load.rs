@@ -1350,11 +1350,12 @@ struct Args {
     #[arg(long, value_name = "N", default_value_t = 300,
           value_parser = clap::value_parser!(u32).range(1..=450))]
     untriaged: u32,
-    /// The server's connection pool (MEDESK_DB_POOL_SIZE); a --server-env
+    /// The server's connection pool (MEDESK_DB_POOL_SIZE); without it the
+    /// server's default (SQLite: 4 per core; PostgreSQL: 16). A --server-env
     /// setting wins.
-    #[arg(long, value_name = "N", default_value_t = 32,
+    #[arg(long, value_name = "N",
           value_parser = clap::value_parser!(u32).range(1..=512))]
-    db_pool_size: u32,
+    db_pool_size: Option<u32>,
     /// Write the results as JSON to this file (instead of stdout).
     #[arg(long, value_name = "PATH")]
     json: Option<PathBuf>,
@@ -1404,7 +1405,7 @@ struct Settings {
     cases: usize,
     supporters: usize,
     untriaged: usize,
-    db_pool_size: u32,
+    db_pool_size: Option<u32>,
     login_clients: usize,
     probe_clients: usize,
     probe_pace: Option<Duration>,
@@ -1623,9 +1624,13 @@ impl Server {
             .env("MEDESK_JWT_SECRET", JWT_SECRET)
             .env("MEDESK_LOGIN_PER_ACCOUNT_PER_MINUTE", "1000000")
             .env("MEDESK_LOGIN_PER_ADDRESS_PER_MINUTE", "1000000")
-            .env("MEDESK_DB_POOL_SIZE", settings.db_pool_size.to_string())
             .env("MEDESK_MAIL_DIR", dir.join("mail"))
             .env("RUST_LOG", "warn")
+            .envs(
+                settings
+                    .db_pool_size
+                    .map(|n| ("MEDESK_DB_POOL_SIZE".to_owned(), n.to_string())),
+            )
             .envs(settings.server_env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(log.try_clone().context("server log")?)
@@ -2324,7 +2329,9 @@ fn print_table(
         settings.duration.as_secs_f64(),
         settings.login_duration.as_secs_f64(),
         std::thread::available_parallelism().map_or(1, |n| n.get()),
-        settings.db_pool_size,
+        settings
+            .db_pool_size
+            .map_or("the server's default".to_owned(), |n| n.to_string()),
         settings.cases,
         settings.supporters,
         if settings.smoke { " (smoke run)" } else { "" },

@@ -96,6 +96,7 @@ impl Application {
             hasher: PasswordHasher::new(config.password_hash_concurrency),
             tokens: TokenKeys::new(config.jwt_secret.expose().as_bytes()),
             login_limiter: LoginLimiter::new(config.login_limits),
+            listing_views: Default::default(),
             db,
             config: config.clone(),
         });

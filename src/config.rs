@@ -240,9 +240,22 @@ impl Config {
         }
 
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        // SQLite reads are CPU-bound: connections beyond a few per core only
+        // queue inside SQLite and add page caches and allocator arenas.
+        // PostgreSQL connections mostly wait on the network.
+        let default_pool_size = match &database {
+            DatabaseUrl::Sqlite(_) => (4 * cores as u32).clamp(4, 64),
+            DatabaseUrl::Postgres(_) => 16,
+        };
         Ok(Self {
             environment,
-            database_pool_size: parse_number(vars, "MEDESK_DB_POOL_SIZE", 16, 1, 512)?,
+            database_pool_size: parse_number(
+                vars,
+                "MEDESK_DB_POOL_SIZE",
+                default_pool_size,
+                1,
+                512,
+            )?,
             database,
             bind,
             admin,
@@ -359,6 +372,18 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn the_default_pool_follows_the_database() {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
+        let sqlite = Config::from_vars(&vars(&[])).unwrap();
+        assert_eq!(sqlite.database_pool_size, (4 * cores).clamp(4, 64));
+        let postgres =
+            Config::from_vars(&vars(&[("DATABASE_URL", "postgres://localhost/medesk")])).unwrap();
+        assert_eq!(postgres.database_pool_size, 16);
+        let chosen = Config::from_vars(&vars(&[("MEDESK_DB_POOL_SIZE", "3")])).unwrap();
+        assert_eq!(chosen.database_pool_size, 3);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Domain rules in plain Rust: no actix, no diesel. Everything here can be
 //! read and unit-tested alone.
 
+pub mod access;
 pub mod account;
 pub mod calendar;
 pub mod case;

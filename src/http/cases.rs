@@ -185,18 +185,37 @@ fn reads_are_logged(caller: &AuthUser) -> bool {
 struct SeenCases {
     case_ids: Vec<i64>,
     what: &'static str,
+    listing: bool,
 }
 
 impl SeenCases {
+    /// A read of one case.
     fn record(&mut self, case_ids: &[i64], what: &'static str) {
         self.case_ids.extend_from_slice(case_ids);
         self.what = what;
     }
+
+    /// A listing of cases (see `domain::access` for how they are logged).
+    fn record_listing(&mut self, case_ids: &[i64], what: &'static str) {
+        self.record(case_ids, what);
+        self.listing = true;
+    }
+}
+
+/// The listing views, also after a panic elsewhere held the lock (the map
+/// stays consistent: every update is one insert or one sweep).
+fn lock(
+    views: &std::sync::Mutex<crate::domain::access::ListingViews>,
+) -> std::sync::MutexGuard<'_, crate::domain::access::ListingViews> {
+    views
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Runs a read on a pooled connection (in parallel with other reads), then
 /// writes the access-log rows it recorded; the answer leaves only once they
-/// are committed, so no case text is shown unlogged.
+/// are committed, so no case text is shown unlogged. Listings repeated
+/// within a minute add no rows (and then need no write).
 async fn read_as<T, F>(state: &AppState, caller: &AuthUser, work: F) -> Result<T, ApiError>
 where
     F: FnOnce(&mut AnyConnection, &mut SeenCases) -> Result<T, ApiError> + Send + 'static,
@@ -210,16 +229,27 @@ where
             Ok::<_, ApiError>((value, seen))
         })
         .await?;
-    if !seen.case_ids.is_empty() {
-        let user_id = caller.id;
-        let now = clock::now_micros();
-        state
+    let user_id = caller.id;
+    let now = clock::now_micros();
+    let SeenCases {
+        mut case_ids,
+        what,
+        listing,
+    } = seen;
+    if listing {
+        case_ids = lock(&state.listing_views).unlogged(user_id, &case_ids, what, now);
+    }
+    if !case_ids.is_empty() {
+        let case_ids = state
             .db
             .write(move |conn| {
-                store::log_access(conn, &seen.case_ids, user_id, seen.what, now)
-                    .map_err(ApiError::from)
+                store::log_access(conn, &case_ids, user_id, what, now)?;
+                Ok::<_, ApiError>(case_ids)
             })
             .await?;
+        if listing {
+            lock(&state.listing_views).logged(user_id, &case_ids, what, now);
+        }
     }
     Ok(value)
 }
@@ -561,7 +591,7 @@ pub async fn list_cases(
         let rows = store::list(conn, &filter)?;
         let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
         if reads_are_logged(&caller) {
-            seen.record(&ids, "list");
+            seen.record_listing(&ids, "list");
         }
         let mut categories = store::categories_of(conn, &ids)?;
         let next_cursor = (rows.len() as i64 == limit)
@@ -635,7 +665,7 @@ pub async fn triage_queue(
     let items = read_as(&state, &caller, move |conn, seen| {
         let rows = store::triage_queue(conn, limit)?;
         let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
-        seen.record(&ids, "triage_queue");
+        seen.record_listing(&ids, "triage_queue");
         Ok::<_, ApiError>(
             rows.into_iter()
                 .map(|r| QueueItem {

@@ -35,6 +35,8 @@ pub struct AppState {
     pub mail_signal: crate::mail::MailSignal,
     /// Builds the mails that changes cause (inside their transactions).
     pub notifier: crate::mail::notify::Notifier,
+    /// Listings already in the access log (see `domain::access`).
+    pub listing_views: Arc<std::sync::Mutex<crate::domain::access::ListingViews>>,
 }
 
 /// JSON bodies above this are refused with 413 before they are parsed.
