@@ -56,6 +56,7 @@ on_both_backends!(
     // desk views
     the_triage_queue_lists_untriaged_cases_oldest_first,
     desk_reads_are_recorded_in_the_access_log,
+    a_repeated_listing_is_logged_once_a_minute_and_every_case_read_each_time,
 );
 
 // ---------------------------------------------------------------- helpers
@@ -1886,6 +1887,49 @@ async fn the_triage_queue_lists_untriaged_cases_oldest_first(backend: Backend) {
         let user = app.staff(role).await;
         problem(app.triage_queue(&user.token).await, StatusCode::FORBIDDEN).await;
     }
+}
+
+async fn a_repeated_listing_is_logged_once_a_minute_and_every_case_read_each_time(
+    backend: Backend,
+) {
+    let app = TestApp::spawn(backend).await;
+    let applicant = app.applicant("Org").await;
+    let supporter = app.staff("supporter").await;
+    let other = app.staff("supporter").await;
+    let admin = app.staff("admin").await;
+    let case = app.new_case(&applicant.token).await;
+
+    for _ in 0..3 {
+        json_body(app.triage_queue(&supporter.token).await, StatusCode::OK).await;
+        json_body(app.list_cases(&supporter.token, "").await, StatusCode::OK).await;
+        app.case(&supporter.token, &case["id"]).await;
+    }
+    json_body(app.triage_queue(&other.token).await, StatusCode::OK).await;
+
+    let log = |user: &User| {
+        let query = format!("case_id={}&user_id={}", raw(&case["id"]), raw(&user.id));
+        let app = &app;
+        let token = admin.token.clone();
+        async move { items(json_body(app.access_log(&token, &query).await, StatusCode::OK).await) }
+    };
+    let entries = log(&supporter).await;
+    let count = |what: &str| entries.iter().filter(|e| e["what"] == what).count();
+    assert_eq!(count("triage_queue"), 1, "{entries:?}");
+    assert_eq!(count("list"), 1, "{entries:?}");
+    assert_eq!(
+        count("case"),
+        3,
+        "every read of the case itself: {entries:?}"
+    );
+    let others = log(&other).await;
+    assert_eq!(
+        others
+            .iter()
+            .filter(|e| e["what"] == "triage_queue")
+            .count(),
+        1,
+        "another person's listing is logged: {others:?}"
+    );
 }
 
 async fn desk_reads_are_recorded_in_the_access_log(backend: Backend) {
