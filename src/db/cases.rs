@@ -91,11 +91,14 @@ pub fn reserve_sequence(conn: &mut AnyConnection, year: i32) -> DbResult<Option<
     }
 }
 
+/// Statements of every intake run on the concrete connection (`on_backend!`):
+/// through `MultiConnection` diesel builds their SQL text on each run to find
+/// the cached statement (its wrapper has no static query id).
 pub fn insert(conn: &mut AnyConnection, case: &NewCase<'_>) -> DbResult<CaseRow> {
-    Ok(diesel::insert_into(cases::table)
+    let insert = diesel::insert_into(cases::table)
         .values(case)
-        .returning(cases::all_columns)
-        .get_result(conn)?)
+        .returning(cases::all_columns);
+    Ok(on_backend!(conn, |c| insert.get_result(c))?)
 }
 
 pub const APPLICANT: &str = "applicant";
@@ -387,22 +390,21 @@ pub const AUDIENCE_ALL: &str = "all";
 pub const AUDIENCE_DESK: &str = "desk";
 
 pub fn insert_event(conn: &mut AnyConnection, event: NewEvent<'_>) -> DbResult<()> {
-    diesel::insert_into(case_events::table)
-        .values((
-            case_events::case_id.eq(event.case_id),
-            case_events::at.eq(event.at),
-            case_events::actor_id.eq(event.actor_id),
-            case_events::kind.eq(event.kind),
-            case_events::from_status.eq(event.from_status),
-            case_events::to_status.eq(event.to_status),
-            case_events::detail.eq(event.detail),
-            case_events::audience.eq(if event.desk_only {
-                AUDIENCE_DESK
-            } else {
-                AUDIENCE_ALL
-            }),
-        ))
-        .execute(conn)?;
+    let insert = diesel::insert_into(case_events::table).values((
+        case_events::case_id.eq(event.case_id),
+        case_events::at.eq(event.at),
+        case_events::actor_id.eq(event.actor_id),
+        case_events::kind.eq(event.kind),
+        case_events::from_status.eq(event.from_status),
+        case_events::to_status.eq(event.to_status),
+        case_events::detail.eq(event.detail),
+        case_events::audience.eq(if event.desk_only {
+            AUDIENCE_DESK
+        } else {
+            AUDIENCE_ALL
+        }),
+    ));
+    on_backend!(conn, |c| insert.execute(c))?;
     Ok(())
 }
 
@@ -575,11 +577,10 @@ pub fn access_log(
 
 /// The organisation's name and kind, for a case filed on its behalf.
 pub fn organization(conn: &mut AnyConnection, id: i64) -> DbResult<Option<(String, String)>> {
-    Ok(organizations::table
+    let query = organizations::table
         .find(id)
-        .select((organizations::name, organizations::kind))
-        .first(conn)
-        .optional()?)
+        .select((organizations::name, organizations::kind));
+    Ok(on_backend!(conn, |c| query.first(c).optional())?)
 }
 
 /// Untriaged cases received before `received_before` that supporters have

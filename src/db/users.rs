@@ -39,11 +39,13 @@ pub fn find_by_email(conn: &mut AnyConnection, email: &str) -> DbResult<Option<U
 }
 
 pub fn find_by_id(conn: &mut AnyConnection, id: i64) -> DbResult<Option<UserRow>> {
-    Ok(users::table
+    // On the concrete connection: every intake looks its applicant up (see
+    // `cases::insert`).
+    Ok(on_backend!(conn, |c| users::table
         .find(id)
         .select(UserRow::as_select())
-        .first(conn)
-        .optional()?)
+        .first(c)
+        .optional())?)
 }
 
 pub fn email_exists(conn: &mut AnyConnection, email: &str) -> DbResult<bool> {
@@ -148,9 +150,9 @@ pub fn contacts_with_role(
     conn: &mut AnyConnection,
     role: &str,
 ) -> DbResult<Vec<(String, String, String)>> {
-    Ok(users::table
+    let query = users::table
         .filter(users::role.eq(role))
         .select((users::email, users::name, users::locale))
-        .order(users::id.asc())
-        .load(conn)?)
+        .order(users::id.asc());
+    Ok(on_backend!(conn, |c| query.load(c))?)
 }
