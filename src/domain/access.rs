@@ -48,12 +48,10 @@ impl ListingViews {
         }
     }
 
-    pub fn len(&self) -> usize {
+    /// Entries held (for the sweep's test).
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.logged.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.logged.is_empty()
     }
 }
 
