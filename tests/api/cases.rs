@@ -1864,6 +1864,18 @@ async fn the_triage_queue_lists_untriaged_cases_oldest_first(backend: Backend) {
 
     // Claimed but not yet triaged: still in the queue. Triaged or withdrawn: gone.
     app.claimed(&supporter.token, &b["id"]).await;
+    // Both statuses in one order, cut at the limit (b is claimed, a and c not).
+    for (limit, expected) in [(1, vec![&a]), (2, vec![&a, &b]), (3, vec![&a, &b, &c])] {
+        let response = app
+            .get(
+                &format!("/api/v1/triage-queue?limit={limit}"),
+                Some(&supporter.token),
+            )
+            .await;
+        let queue = items(json_body(response, StatusCode::OK).await);
+        let expected: Vec<Value> = expected.iter().map(|case| case["id"].clone()).collect();
+        assert_eq!(ids(&json!(queue)), expected, "limit={limit}");
+    }
     app.triaged(&supporter.token, &a["id"], "direct").await;
     app.moved(&applicant.token, &c["id"], json!({"status": "closed"}))
         .await;
