@@ -3,6 +3,7 @@
 //! that moves a case between cells, so the category table never scans the
 //! cases), their recount, and the pipeline and expert queries.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 use diesel::dsl::{count_star, min, sql};
@@ -115,7 +116,128 @@ const CELLS_PER_STATEMENT: usize = 5_000;
 /// product_type, category, cases)`, and the same deltas summed per month to
 /// the monthly rollups: one upsert per cell, so an
 /// import of 100,000 cases touches each cell once instead of once per case.
+///
+/// Inside a batch of SQLite's writer the deltas are only noted: the batch
+/// writes every cell once before it commits ([`flush_batch`]), where 32
+/// intakes of one day would otherwise update the same 8 cells 32 times each.
 pub fn add_counts(
+    conn: &mut AnyConnection,
+    case_cells: &[(String, String, i64)],
+    category_cells: &[(String, String, String, i64)],
+) -> DbResult<()> {
+    let deferred = BATCH_DELTAS.with_borrow_mut(|batch| match batch {
+        Some(batch) => {
+            batch.job.add(case_cells, category_cells);
+            true
+        }
+        None => false,
+    });
+    if deferred {
+        return Ok(());
+    }
+    write_counts(conn, case_cells, category_cells)
+}
+
+/// Rollup deltas summed per daily cell.
+#[derive(Debug, Default)]
+struct CellDeltas {
+    /// `(day, product_type)`
+    cases: BTreeMap<(String, String), i64>,
+    /// `(day, product_type, category)`
+    categories: BTreeMap<(String, String, String), i64>,
+}
+
+impl CellDeltas {
+    fn add(
+        &mut self,
+        case_cells: &[(String, String, i64)],
+        category_cells: &[(String, String, String, i64)],
+    ) {
+        for (day, product_type, n) in case_cells {
+            *self
+                .cases
+                .entry((day.clone(), product_type.clone()))
+                .or_default() += n;
+        }
+        for (day, product_type, category, n) in category_cells {
+            *self
+                .categories
+                .entry((day.clone(), product_type.clone(), category.clone()))
+                .or_default() += n;
+        }
+    }
+
+    fn merge(&mut self, other: CellDeltas) {
+        for (cell, n) in other.cases {
+            *self.cases.entry(cell).or_default() += n;
+        }
+        for (cell, n) in other.categories {
+            *self.categories.entry(cell).or_default() += n;
+        }
+    }
+}
+
+/// The deltas of the batch the writer thread is running: of the writes that
+/// succeeded so far, and of the one running now (dropped if it fails, as
+/// its savepoint is rolled back).
+#[derive(Debug, Default)]
+struct BatchDeltas {
+    batch: CellDeltas,
+    job: CellDeltas,
+}
+
+thread_local! {
+    /// Set only on SQLite's writer thread, from `begin_batch` to `flush_batch`.
+    static BATCH_DELTAS: RefCell<Option<BatchDeltas>> = const { RefCell::new(None) };
+}
+
+/// From now on this thread's `add_counts` are noted for [`flush_batch`].
+pub(super) fn begin_batch() {
+    BATCH_DELTAS.set(Some(BatchDeltas::default()));
+}
+
+/// The write that just ran in the batch kept its changes (`succeeded`) or
+/// rolled them back: its deltas join the batch's or are dropped.
+pub(super) fn end_job(succeeded: bool) {
+    BATCH_DELTAS.with_borrow_mut(|batch| {
+        if let Some(batch) = batch {
+            let job = std::mem::take(&mut batch.job);
+            if succeeded {
+                batch.batch.merge(job);
+            }
+        }
+    });
+}
+
+/// Writes the batch's summed deltas (cells that net to 0 are skipped) and
+/// stops noting them; called before the batch commits.
+pub(super) fn flush_batch(conn: &mut AnyConnection) -> DbResult<()> {
+    let Some(batch) = BATCH_DELTAS.take() else {
+        return Ok(());
+    };
+    let case_cells: Vec<(String, String, i64)> = batch
+        .batch
+        .cases
+        .into_iter()
+        .filter(|(_, n)| *n != 0)
+        .map(|((day, product_type), n)| (day, product_type, n))
+        .collect();
+    let category_cells: Vec<(String, String, String, i64)> = batch
+        .batch
+        .categories
+        .into_iter()
+        .filter(|(_, n)| *n != 0)
+        .map(|((day, product_type, category), n)| (day, product_type, category, n))
+        .collect();
+    write_counts(conn, &case_cells, &category_cells)
+}
+
+/// Stops noting deltas without writing them (the batch is rolled back).
+pub(super) fn abandon_batch() {
+    BATCH_DELTAS.set(None);
+}
+
+fn write_counts(
     conn: &mut AnyConnection,
     case_cells: &[(String, String, i64)],
     category_cells: &[(String, String, String, i64)],

@@ -16,6 +16,10 @@
 //!
 //! Checkpoints run on a connection of their own every `CHECKPOINT_EVERY`, so
 //! copying the WAL back into the database never happens inside a commit.
+//!
+//! The statistics rollups are written once per batch: the writes note their
+//! deltas (`stats::add_counts`) and the batch upserts each cell's sum before
+//! it commits, instead of every intake updating the same day's cells again.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Weak, mpsc};
@@ -25,7 +29,7 @@ use std::time::Duration;
 use diesel::Connection;
 use diesel::connection::{SimpleConnection, TransactionManager};
 
-use super::{AnyConnection, DbError, DbResult};
+use super::{AnyConnection, DbError, DbResult, stats};
 
 /// At most this many writes share one commit, so a long queue still commits
 /// (and answers) in steady steps.
@@ -39,8 +43,9 @@ const WRITER_AUTOCHECKPOINT_PAGES: u32 = 8_000;
 
 /// What a finished write tells its caller once the batch's fate is known.
 type Completion = Box<dyn FnOnce(Result<(), CommitFailed>) + Send>;
-/// One caller's write: runs inside the batch's transaction.
-type Job = Box<dyn FnOnce(&mut AnyConnection) -> Completion + Send>;
+/// One caller's write: runs inside the batch's transaction and says whether
+/// its work succeeded (kept) or failed (its savepoint rolled back).
+type Job = Box<dyn FnOnce(&mut AnyConnection) -> (Completion, bool) + Send>;
 
 /// The batch a write belonged to could not be committed.
 #[derive(Debug, Clone)]
@@ -109,14 +114,16 @@ impl SqliteWriter {
         let (reply, result) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move |conn| {
             let outcome = conn.transaction(work);
-            Box::new(move |commit| {
+            let succeeded = outcome.is_ok();
+            let completion: Completion = Box::new(move |commit| {
                 let answer = match (outcome, commit) {
                     (Ok(value), Ok(())) => Ok(value),
                     (Ok(_), Err(failed)) => Err(E::from(DbError::from(failed))),
                     (Err(error), _) => Err(error),
                 };
                 let _ = reply.send(answer);
-            })
+            });
+            (completion, succeeded)
         });
         // A closed queue drops `reply`: the caller sees the writer as gone.
         let _ = self.jobs.send(job);
@@ -161,11 +168,16 @@ fn run_batch(conn: &mut AnyConnection, batch: Vec<Job>) -> Result<(), String> {
         tracing::error!(%error, "could not begin a write transaction");
         return Ok(());
     }
+    stats::begin_batch();
     let mut completions = Vec::with_capacity(batch.len());
     for job in batch {
         match catch_unwind(AssertUnwindSafe(|| job(conn))) {
-            Ok(completion) => completions.push(completion),
+            Ok((completion, succeeded)) => {
+                stats::end_job(succeeded);
+                completions.push(completion);
+            }
             Err(panic) => {
+                stats::abandon_batch();
                 let message = panic
                     .downcast_ref::<&str>()
                     .map(|s| (*s).to_owned())
@@ -175,11 +187,14 @@ fn run_batch(conn: &mut AnyConnection, batch: Vec<Job>) -> Result<(), String> {
             }
         }
     }
-    let commit = Manager::commit_transaction(conn).map_err(|error| {
-        tracing::error!(%error, "group commit failed");
-        let _ = Manager::rollback_transaction(conn);
-        CommitFailed(error.to_string())
-    });
+    let commit = stats::flush_batch(conn)
+        .map_err(|error| error.to_string())
+        .and_then(|()| Manager::commit_transaction(conn).map_err(|error| error.to_string()))
+        .map_err(|error| {
+            tracing::error!(%error, "group commit failed");
+            let _ = Manager::rollback_transaction(conn);
+            CommitFailed(error)
+        });
     for completion in completions {
         completion(commit.clone());
     }
@@ -206,7 +221,7 @@ mod tests {
     use diesel::sql_types::BigInt;
 
     use crate::config::DatabaseUrl;
-    use crate::db::{AnyConnection, Database, DbError};
+    use crate::db::{AnyConnection, Database, DbError, stats};
 
     #[derive(diesel::QueryableByName)]
     struct Count {
@@ -274,6 +289,70 @@ mod tests {
         }
         assert_eq!(stored, 133);
         assert_eq!(db.read(rows).await.unwrap(), 133);
+    }
+
+    /// Rollup deltas noted by a batch's writes are written once per batch:
+    /// what the rollups hold afterwards is exactly the sum of the writes that
+    /// succeeded (a failed write's deltas go with its savepoint), and cells
+    /// that net to zero are not created.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_batch_writes_the_rollup_deltas_of_its_successful_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rollups.db").to_string_lossy().into_owned();
+        let db = Database::connect(&DatabaseUrl::Sqlite(path), 4).unwrap();
+        db.migrate().unwrap();
+        let writes = (0..120_i64).map(|n| {
+            let db = db.clone();
+            tokio::spawn(async move {
+                db.write(move |conn| {
+                    let day = if n % 2 == 0 {
+                        "2026-11-02"
+                    } else {
+                        "2026-12-01"
+                    };
+                    stats::count_case(conn, day, "device", &["funding", "ip"], 1)?;
+                    // Counted and taken back in the same write: nets to zero.
+                    stats::count_case(conn, "2026-10-01", "drug", &["ip"], 1)?;
+                    stats::count_case(conn, "2026-10-01", "drug", &["ip"], -1)?;
+                    if n % 3 == 0 {
+                        return Err(DbError::NotFound);
+                    }
+                    Ok(())
+                })
+                .await
+            })
+        });
+        let results = futures_util::future::join_all(writes).await;
+        let failed = results.into_iter().filter(|r| r.as_ref().unwrap().is_err());
+        assert_eq!(failed.count(), 40);
+
+        let cells = db.read(stats::rollup_cells).await.unwrap();
+        let cell = |period: &str, category: Option<&str>| {
+            let key = (
+                period.to_owned(),
+                "device".to_owned(),
+                category.map(str::to_owned),
+            );
+            cells.get(&key).copied()
+        };
+        // 60 even and 60 odd writes, of which every third (20 of each) failed.
+        for period in ["2026-11-02", "2026-11", "2026-12-01", "2026-12"] {
+            assert_eq!(cell(period, None), Some(40), "{period}");
+            assert_eq!(cell(period, Some("funding")), Some(40), "{period}");
+            assert_eq!(cell(period, Some("ip")), Some(40), "{period}");
+        }
+        assert_eq!(cells.len(), 12, "{cells:?}");
+        let netted: Count = db
+            .read(|conn| {
+                diesel::sql_query(
+                    "SELECT COUNT(*) AS n FROM stats_daily_categories WHERE product_type = 'drug'",
+                )
+                .get_result(conn)
+                .map_err(DbError::from)
+            })
+            .await
+            .unwrap();
+        assert_eq!(netted.n, 0, "a cell that nets to zero is not created");
     }
 
     /// A write that panics fails (its caller is told), takes its batch's
