@@ -288,6 +288,23 @@ fn write_counts(
     Ok(())
 }
 
+/// Refreshes PostgreSQL's planner statistics of the rollup tables after a
+/// bulk change (an import). Until autovacuum gets round to them (a minute or
+/// so) the planner takes freshly filled tables for nearly empty and sorts
+/// every cell of a range in collation order where it would hash: 20 ms
+/// instead of 9 for seven years of cells. ANALYZE samples at most 30,000
+/// rows per table. SQLite's plans need no statistics here.
+pub fn analyze_rollups(conn: &mut AnyConnection) -> DbResult<()> {
+    if let AnyConnection::Postgres(c) = conn {
+        use diesel::connection::SimpleConnection as _;
+        c.batch_execute(
+            "ANALYZE stats_daily_cases, stats_daily_categories, \
+             stats_monthly_cases, stats_monthly_categories",
+        )?;
+    }
+    Ok(())
+}
+
 // ---------------------------------------------------------------- reading
 
 /// `SUM(cases)` as BIGINT on both backends (diesel's `sum` would be NUMERIC).

@@ -83,6 +83,24 @@ impl Drop for TestDatabase {
     }
 }
 
+/// PostgreSQL's planner estimate of `table`'s rows in database `name`
+/// (`pg_class.reltuples`: -1 until the table was first analyzed).
+fn planner_row_estimate(name: &str, table: &str) -> f32 {
+    use diesel::{Connection, RunQueryDsl};
+    #[derive(diesel::QueryableByName)]
+    struct Estimate {
+        #[diesel(sql_type = diesel::sql_types::Float)]
+        reltuples: f32,
+    }
+    let url = format!("{}/{name}", postgres_base_url());
+    let mut conn = diesel::PgConnection::establish(&url).expect("test database");
+    let estimate: Estimate = diesel::sql_query("SELECT reltuples FROM pg_class WHERE relname = $1")
+        .bind::<diesel::sql_types::Text, _>(table)
+        .get_result(&mut conn)
+        .expect("pg_class row");
+    estimate.reltuples
+}
+
 fn admin_sql(statement: &str) {
     use diesel::Connection;
     use diesel::connection::SimpleConnection;
@@ -119,6 +137,19 @@ pub struct TestApp {
     running: Option<Running>,
     _database: TestDatabase,
     _dir: tempfile::TempDir,
+}
+
+impl TestApp {
+    /// PostgreSQL only (None on SQLite): how many rows the query planner
+    /// believes `table` has.
+    pub async fn planner_row_estimate(&self, table: &'static str) -> Option<f32> {
+        let TestDatabase::Postgres { name } = &self._database else {
+            return None;
+        };
+        let name = name.clone();
+        let estimate = tokio::task::spawn_blocking(move || planner_row_estimate(&name, table));
+        Some(estimate.await.unwrap())
+    }
 }
 
 /// A started server and the task that serves it.

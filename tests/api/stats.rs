@@ -917,6 +917,21 @@ async fn import_limits_size_and_content_type(backend: Backend) {
     assert_eq!(app.rollup_check().await["cells"], 0);
 }
 
+/// After an import PostgreSQL's planner knows the rollup tables' size at
+/// once (it would otherwise take them for empty until autovacuum runs).
+async fn an_import_refreshes_the_planner_statistics_of_the_rollups(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.imported(&published_records()).await;
+    let Some(estimate) = app.planner_row_estimate("stats_monthly_categories").await else {
+        return; // SQLite: nothing to refresh
+    };
+    let cells = app.rollup_check().await;
+    assert!(
+        estimate > 0.0,
+        "reltuples {estimate} after the import ({cells})"
+    );
+}
+
 async fn imported_cases_send_no_mail(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     // Give the mail worker a moment to settle, then import and wait again.
@@ -1156,6 +1171,7 @@ on_both_backends!(
     import_reports_every_bad_line_and_stores_nothing,
     import_limits_size_and_content_type,
     imported_cases_send_no_mail,
+    an_import_refreshes_the_planner_statistics_of_the_rollups,
     managers_get_aggregates_only,
     pipeline_and_expert_utilisation,
 );
