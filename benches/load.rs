@@ -45,10 +45,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow, bail, ensure};
-use clap::{Parser, ValueEnum};
+use clap::Parser;
 use futures_util::future::{BoxFuture, join_all};
 use futures_util::{StreamExt as _, TryStreamExt as _};
 use hdrhistogram::Histogram;
@@ -56,6 +56,9 @@ use reqwest::StatusCode;
 use serde::Serialize;
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
+
+mod common;
+use common::{Backend, PgDatabase, check_local_postgres_url};
 
 /// The start-up admin (`MEDESK_ADMIN_*`), for scenarios that need staff users.
 const ADMIN_EMAIL: &str = "bench-admin@medesk.example";
@@ -1373,22 +1376,6 @@ fn ticks_per_second() -> Option<f64> {
 // Settings
 // ---------------------------------------------------------------------------
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
-#[serde(rename_all = "lowercase")]
-enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-impl Backend {
-    fn name(self) -> &'static str {
-        match self {
-            Backend::Sqlite => "sqlite",
-            Backend::Postgres => "postgres",
-        }
-    }
-}
-
 /// Load benchmark for medesk: starts `medesk serve` on a fresh database and
 /// drives it over HTTP on 127.0.0.1.
 #[derive(Debug, Parser)]
@@ -1581,92 +1568,9 @@ impl Settings {
     }
 }
 
-/// The benchmark only ever talks to this machine.
-fn check_local_postgres_url(url: &str) -> anyhow::Result<()> {
-    let rest = url
-        .strip_prefix("postgres://")
-        .or_else(|| url.strip_prefix("postgresql://"))
-        .ok_or_else(|| anyhow!("--postgres-url must start with postgres://"))?;
-    let authority = rest.trim_end_matches('/');
-    ensure!(
-        !authority.contains('/'),
-        "--postgres-url names the server only, without a database"
-    );
-    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    let host = if let Some(bracketed) = host_port.strip_prefix('[') {
-        bracketed.split(']').next().unwrap_or_default()
-    } else {
-        host_port.split(':').next().unwrap_or_default()
-    };
-    let local = host == "localhost"
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback());
-    ensure!(
-        local,
-        "--postgres-url must point at this machine (got host {host:?})"
-    );
-    Ok(())
-}
-
 // ---------------------------------------------------------------------------
 // The server under test
 // ---------------------------------------------------------------------------
-
-/// A scratch PostgreSQL database, dropped (with its connections) on drop.
-struct PgDatabase {
-    server_url: String,
-    name: String,
-}
-
-impl PgDatabase {
-    fn create(server_url: &str) -> anyhow::Result<Self> {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
-        let name = format!("medesk_bench_{}_{nanos}", std::process::id());
-        psql(server_url, &format!("CREATE DATABASE {name}"))?;
-        Ok(Self {
-            server_url: server_url.to_owned(),
-            name,
-        })
-    }
-
-    fn url(&self) -> String {
-        format!("{}/{}", self.server_url, self.name)
-    }
-}
-
-impl Drop for PgDatabase {
-    fn drop(&mut self) {
-        let statement = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
-        if let Err(error) = psql(&self.server_url, &statement) {
-            eprintln!("load: could not drop database {}: {error:#}", self.name);
-        }
-    }
-}
-
-fn psql(server_url: &str, statement: &str) -> anyhow::Result<()> {
-    let output = Command::new("psql")
-        .arg(format!("{server_url}/postgres"))
-        .args([
-            "--no-psqlrc",
-            "--quiet",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-c",
-            statement,
-        ])
-        .stdin(Stdio::null())
-        .output()
-        .context("running psql (is the PostgreSQL client installed?)")?;
-    ensure!(
-        output.status.success(),
-        "psql {statement:?}: {}",
-        String::from_utf8_lossy(&output.stderr).trim()
-    );
-    Ok(())
-}
 
 /// The `medesk serve` child process, killed on drop (also when panicking).
 struct Server {
@@ -2218,7 +2122,7 @@ fn run(settings: Settings, scenarios: &[&'static Scenario]) -> anyhow::Result<Ex
     let mail_dir = mail_drop_dir()?;
     // Dropped in reverse order: the server first, then its database, then the files.
     let pg = match settings.backend {
-        Backend::Postgres => Some(PgDatabase::create(&settings.postgres_url)?),
+        Backend::Postgres => Some(PgDatabase::create(&settings.postgres_url, "medesk_bench")?),
         Backend::Sqlite => None,
     };
     let database_url = match &pg {

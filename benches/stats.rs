@@ -22,12 +22,15 @@ use std::fs::File;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow, bail, ensure};
 use chrono::NaiveDate;
-use clap::{Parser, ValueEnum};
+use clap::Parser;
 use serde_json::{Value, json};
+
+mod common;
+use common::{Backend, PgDatabase, check_local_postgres_url};
 
 const ADMIN_EMAIL: &str = "bench-admin@medesk.example";
 const ADMIN_PASSWORD: &str = "bench admin password, long enough";
@@ -54,21 +57,6 @@ const CATEGORIES: [&str; 9] = [
 /// (mean 2.5).
 const CATEGORY_COUNT_WEIGHTS: [u64; 4] = [200, 300, 300, 200];
 const ORGANIZATIONS: u64 = 5_000;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-impl Backend {
-    fn name(self) -> &'static str {
-        match self {
-            Backend::Sqlite => "sqlite",
-            Backend::Postgres => "postgres",
-        }
-    }
-}
 
 /// Category-table latency and import rate of medesk on generated cases.
 #[derive(Debug, Parser)]
@@ -175,83 +163,6 @@ fn csv_chunk(rng: &mut Rng, start: u64, count: u64) -> (Vec<u8>, u64) {
 }
 
 // ---------------------------------------------------------------- the server
-
-struct PgDatabase {
-    server_url: String,
-    name: String,
-}
-
-impl PgDatabase {
-    fn create(server_url: &str) -> anyhow::Result<Self> {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
-        let name = format!("medesk_stats_bench_{}_{nanos}", std::process::id());
-        psql(server_url, &format!("CREATE DATABASE {name}"))?;
-        Ok(Self {
-            server_url: server_url.to_owned(),
-            name,
-        })
-    }
-
-    fn url(&self) -> String {
-        format!("{}/{}", self.server_url, self.name)
-    }
-}
-
-impl Drop for PgDatabase {
-    fn drop(&mut self) {
-        let statement = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
-        if let Err(error) = psql(&self.server_url, &statement) {
-            eprintln!("stats: could not drop database {}: {error:#}", self.name);
-        }
-    }
-}
-
-fn psql(server_url: &str, statement: &str) -> anyhow::Result<()> {
-    let output = Command::new("psql")
-        .arg(format!("{server_url}/postgres"))
-        .args([
-            "--no-psqlrc",
-            "--quiet",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-c",
-            statement,
-        ])
-        .stdin(Stdio::null())
-        .output()
-        .context("running psql (is the PostgreSQL client installed?)")?;
-    ensure!(
-        output.status.success(),
-        "psql {statement:?}: {}",
-        String::from_utf8_lossy(&output.stderr).trim()
-    );
-    Ok(())
-}
-
-fn check_local_postgres_url(url: &str) -> anyhow::Result<()> {
-    let rest = url
-        .strip_prefix("postgres://")
-        .or_else(|| url.strip_prefix("postgresql://"))
-        .ok_or_else(|| anyhow!("--postgres-url must start with postgres://"))?;
-    let authority = rest.trim_end_matches('/');
-    ensure!(
-        !authority.contains('/'),
-        "--postgres-url names the server only, without a database"
-    );
-    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    let host = host_port.split(':').next().unwrap_or_default();
-    let local = host == "localhost"
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback());
-    ensure!(
-        local,
-        "--postgres-url must point at this machine (got {host:?})"
-    );
-    Ok(())
-}
 
 /// The `medesk serve` child process, killed on drop.
 struct Server {
@@ -548,7 +459,10 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         .tempdir()
         .context("creating a temporary directory")?;
     let pg = match args.backend {
-        Backend::Postgres => Some(PgDatabase::create(args.postgres_url.trim_end_matches('/'))?),
+        Backend::Postgres => Some(PgDatabase::create(
+            args.postgres_url.trim_end_matches('/'),
+            "medesk_stats_bench",
+        )?),
         Backend::Sqlite => None,
     };
     let database_url = match &pg {
