@@ -475,7 +475,7 @@ async fn mixed_scenario(bench: &Bench) -> anyhow::Result<ScenarioReport> {
     report.notes.push(format!(
         "mix, clients x work (share of operations): {mix}; \
          {operations:.1} operations/s = {requests:.1} HTTP requests/s \
-         (queue+claim+triage is 3 requests, timed together)"
+         (queue+claim+triage is 3 requests: its row times all three, the rows under it each one)"
     ));
     Ok(report)
 }

@@ -120,12 +120,10 @@ pub async fn import_cases(
         organizations_created = summary.organizations_created,
         "historical cases imported"
     );
-    if state.db.backend() == crate::db::Backend::Postgres {
-        // The import is stored whatever this says; a failure only costs speed.
-        let analyzed = state.db.write(crate::db::stats::analyze_rollups).await;
-        if let Err(error) = analyzed {
-            tracing::warn!(%error, "could not refresh the rollups' planner statistics");
-        }
+    // The import is stored whatever this says; a failure only costs speed.
+    let analyzed = state.db.write(crate::db::stats::analyze_rollups).await;
+    if let Err(error) = analyzed {
+        tracing::warn!(%error, "could not refresh the rollups' planner statistics");
     }
     Ok(HttpResponse::Created().json(ImportResult {
         imported: summary.imported,

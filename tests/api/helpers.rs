@@ -140,15 +140,16 @@ pub struct TestApp {
 }
 
 impl TestApp {
-    /// PostgreSQL only (None on SQLite): how many rows the query planner
-    /// believes `table` has.
-    pub async fn planner_row_estimate(&self, table: &'static str) -> Option<f32> {
+    /// How many rows PostgreSQL's query planner believes `table` has.
+    /// Panics on SQLite.
+    pub async fn planner_row_estimate(&self, table: &'static str) -> f32 {
         let TestDatabase::Postgres { name } = &self._database else {
-            return None;
+            panic!("planner_row_estimate is for PostgreSQL apps");
         };
         let name = name.clone();
-        let estimate = tokio::task::spawn_blocking(move || planner_row_estimate(&name, table));
-        Some(estimate.await.unwrap())
+        tokio::task::spawn_blocking(move || planner_row_estimate(&name, table))
+            .await
+            .unwrap()
     }
 }
 
