@@ -53,11 +53,15 @@ pub fn find(conn: &mut AnyConnection, id: i64) -> DbResult<Option<AssignmentRow>
 }
 
 /// Assignments of a case with the expert's name, oldest first.
-pub fn for_case(conn: &mut AnyConnection, case_id: i64) -> DbResult<Vec<(AssignmentRow, String)>> {
+/// A case's assignments with each expert's name and user id, oldest first.
+pub fn for_case(
+    conn: &mut AnyConnection,
+    case_id: i64,
+) -> DbResult<Vec<(AssignmentRow, String, i64)>> {
     Ok(assignments::table
         .inner_join(experts::table)
         .filter(assignments::case_id.eq(case_id))
-        .select((assignments::all_columns, experts::name))
+        .select((assignments::all_columns, experts::name, experts::user_id))
         .order(assignments::id.asc())
         .load(conn)?)
 }

@@ -261,6 +261,59 @@ pub fn message_visibility(
     }
 }
 
+/// How much of one expert assignment on a case a caller may see.
+///
+/// An expert's answer to the desk (a decline and its reason, the terms they
+/// acknowledged) may concern another client of theirs: only desk staff and
+/// the expert themself see it. An expert who accepted works beside the other
+/// accepted experts and sees who they are and in which role; an expert who
+/// was only proposed sees their own assignment and nothing of the others.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AssignmentDisclosure {
+    /// Every field.
+    Full,
+    /// A colleague on the case: expert, role and status, none of their answers.
+    Colleague,
+    /// Left out of the answer.
+    Hidden,
+}
+
+/// The disclosure rule for an assignment in `status` (`proposed`,
+/// `accepted`, `declined`, `withdrawn`, `completed`) shown to a caller of
+/// `role` whose view of the case is `view`; `own` when it is the caller's.
+pub fn assignment_disclosure(
+    role: Role,
+    view: CaseView,
+    own: bool,
+    status: &str,
+) -> AssignmentDisclosure {
+    match (role, view) {
+        (Role::Supporter | Role::Admin, CaseView::Desk) => AssignmentDisclosure::Full,
+        (Role::Expert, _) if own => AssignmentDisclosure::Full,
+        (Role::Expert, CaseView::Desk) if matches!(status, "accepted" | "completed") => {
+            AssignmentDisclosure::Colleague
+        }
+        _ => AssignmentDisclosure::Hidden,
+    }
+}
+
+/// Keys of a desk-side timeline event's detail that only desk staff see: an
+/// expert's decline reason.
+const STAFF_ONLY_EVENT_DETAIL: &[&str] = &["reason"];
+
+/// Removes from an event's detail what `role` may not read (see
+/// [`assignment_disclosure`]); accepted experts read the desk-side timeline.
+pub fn redact_event_detail(role: Role, detail: &mut serde_json::Value) {
+    if role.is_desk_staff() {
+        return;
+    }
+    if let Some(fields) = detail.as_object_mut() {
+        for key in STAFF_ONLY_EVENT_DETAIL {
+            fields.remove(*key);
+        }
+    }
+}
+
 /// Maps `POST /cases/{id}/status {status, outcome}` to the lifecycle action
 /// it means from the current state. None when no action leads there.
 pub fn action_for_status(
@@ -296,6 +349,81 @@ pub fn action_for_status(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const ASSIGNMENT_STATUSES: [&str; 5] =
+        ["proposed", "accepted", "declined", "withdrawn", "completed"];
+
+    #[test]
+    fn desk_staff_see_every_assignment_in_full() {
+        for role in [Role::Supporter, Role::Admin] {
+            for status in ASSIGNMENT_STATUSES {
+                assert_eq!(
+                    assignment_disclosure(role, CaseView::Desk, false, status),
+                    AssignmentDisclosure::Full
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_proposed_expert_sees_only_their_own_assignment() {
+        for status in ASSIGNMENT_STATUSES {
+            assert_eq!(
+                assignment_disclosure(Role::Expert, CaseView::ExpertSummary, false, status),
+                AssignmentDisclosure::Hidden,
+                "{status}"
+            );
+        }
+        assert_eq!(
+            assignment_disclosure(Role::Expert, CaseView::ExpertSummary, true, "proposed"),
+            AssignmentDisclosure::Full
+        );
+    }
+
+    #[test]
+    fn an_accepted_expert_sees_colleagues_but_not_who_declined_or_left() {
+        let seen = |status| assignment_disclosure(Role::Expert, CaseView::Desk, false, status);
+        assert_eq!(seen("accepted"), AssignmentDisclosure::Colleague);
+        assert_eq!(seen("completed"), AssignmentDisclosure::Colleague);
+        for status in ["proposed", "declined", "withdrawn"] {
+            assert_eq!(seen(status), AssignmentDisclosure::Hidden, "{status}");
+        }
+        assert_eq!(
+            assignment_disclosure(Role::Expert, CaseView::Desk, true, "accepted"),
+            AssignmentDisclosure::Full
+        );
+    }
+
+    #[test]
+    fn other_roles_see_no_assignment() {
+        for (role, view) in [
+            (Role::Applicant, CaseView::Applicant),
+            (Role::Manager, CaseView::Hidden),
+            (Role::Applicant, CaseView::Hidden),
+        ] {
+            for status in ASSIGNMENT_STATUSES {
+                assert_eq!(
+                    assignment_disclosure(role, view, false, status),
+                    AssignmentDisclosure::Hidden
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn decline_reasons_are_kept_from_everyone_but_desk_staff() {
+        let event = serde_json::json!({"assignment_id": 4, "reason": "advises a competitor"});
+        for role in [Role::Supporter, Role::Admin] {
+            let mut detail = event.clone();
+            redact_event_detail(role, &mut detail);
+            assert_eq!(detail, event);
+        }
+        for role in [Role::Expert, Role::Applicant, Role::Manager] {
+            let mut detail = event.clone();
+            redact_event_detail(role, &mut detail);
+            assert_eq!(detail, serde_json::json!({"assignment_id": 4}));
+        }
+    }
 
     fn strings(items: &[&str]) -> Vec<String> {
         items.iter().map(|s| s.to_string()).collect()

@@ -15,7 +15,9 @@ use crate::clock;
 use crate::db::assignments::{self as store, AssignmentChange, AssignmentRow, NewMeeting};
 use crate::db::cases::{self as case_store, NewEvent};
 use crate::db::{AnyConnection, DbError, experts};
-use crate::domain::case::{CaseView, NOTE_MAX_CHARS, Problems, parse_text};
+use crate::domain::case::{
+    AssignmentDisclosure, CaseView, NOTE_MAX_CHARS, Problems, assignment_disclosure, parse_text,
+};
 use crate::domain::lifecycle::Action;
 use crate::domain::role::Role;
 use crate::domain::vocabulary::CaseStatus;
@@ -54,6 +56,17 @@ fn assignment_response(row: AssignmentRow) -> AssignmentResponse {
         decline_reason: row.decline_reason,
         terms_version: row.terms_version,
         acknowledged_at: row.acknowledged_at.map(clock::to_rfc3339),
+    }
+}
+
+/// Another expert on the case, as an accepted expert sees them: who, in
+/// which role and state; nothing they answered the desk.
+fn colleague_response(row: AssignmentRow) -> AssignmentResponse {
+    AssignmentResponse {
+        decline_reason: None,
+        terms_version: None,
+        acknowledged_at: None,
+        ..assignment_response(row)
     }
 }
 
@@ -564,7 +577,9 @@ pub async fn my_assignments(
     Ok(HttpResponse::Ok().json(json!({ "items": items })))
 }
 
-/// Assignments on a case (desk, and experts assigned to it).
+/// Assignments on a case. Desk staff see all of them; an expert who accepted
+/// sees their own and the experts working beside them (accepted or completed,
+/// without their answers to the desk); a proposed expert sees only their own.
 #[utoipa::path(
     tag = "experts",
     security(("bearer" = [])),
@@ -586,11 +601,20 @@ pub async fn case_assignments(
     let items = state
         .db
         .read(move |conn| {
-            let (case, _) = visible_case(conn, &caller, id)?;
+            let (case, view) = visible_case(conn, &caller, id)?;
             Ok::<_, ApiError>(
                 store::for_case(conn, case.id)?
                     .into_iter()
-                    .map(|(row, name)| json!({"assignment": assignment_response(row), "expert_name": name}))
+                    .filter_map(|(row, name, user_id)| {
+                        let own = user_id == caller.id;
+                        let shown = match assignment_disclosure(caller.role, view, own, &row.status)
+                        {
+                            AssignmentDisclosure::Full => assignment_response(row),
+                            AssignmentDisclosure::Colleague => colleague_response(row),
+                            AssignmentDisclosure::Hidden => return None,
+                        };
+                        Some(json!({"assignment": shown, "expert_name": name}))
+                    })
                     .collect::<Vec<_>>(),
             )
         })
@@ -737,7 +761,7 @@ pub async fn create_meeting(
             }
             let accepted = store::for_case(conn, case.id)?
                 .iter()
-                .any(|(a, _)| a.expert_id == expert_id && a.status == "accepted");
+                .any(|(a, _, _)| a.expert_id == expert_id && a.status == "accepted");
             if !accepted {
                 return Err(ApiError::conflict(
                     "this expert has not accepted an assignment on this case",
@@ -847,6 +871,7 @@ pub async fn record_advice(
     id: web::Path<i64>,
     body: web::Json<AdviceRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    refuse_managers(&caller)?;
     let mut problems = Problems::default();
     let advice = problems
         .required("advice_summary", body.advice_summary.as_deref())

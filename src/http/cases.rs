@@ -1169,10 +1169,14 @@ pub async fn events(
                     kind: e.kind,
                     from: e.from_status,
                     to: e.to_status,
-                    detail: e
-                        .detail
-                        .and_then(|d| serde_json::from_str(&d).ok())
-                        .unwrap_or_else(|| json!({})),
+                    detail: {
+                        let mut detail = e
+                            .detail
+                            .and_then(|d| serde_json::from_str(&d).ok())
+                            .unwrap_or_else(|| json!({}));
+                        case::redact_event_detail(caller.role, &mut detail);
+                        detail
+                    },
                 })
                 .collect(),
         })

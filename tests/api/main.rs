@@ -6,6 +6,7 @@ mod helpers;
 
 mod auth;
 mod cases;
+mod disclosure;
 mod expert_helpers;
 mod experts;
 mod mail;
