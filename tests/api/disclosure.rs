@@ -161,6 +161,11 @@ async fn every_role_and_assignment_state_sees_only_what_it_may(backend: Backend)
     const OK: S = S::OK;
     const FORBIDDEN: S = S::FORBIDDEN;
     const HIDDEN: S = S::NOT_FOUND;
+    // An expert whose assignment ended, or who never had one: the case is
+    // not there, and the registry is the desk's.
+    const NO_ACCESS: [S; 9] = [
+        HIDDEN, HIDDEN, HIDDEN, HIDDEN, HIDDEN, HIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN,
+    ];
     // Per caller, the status of each endpoint above, in that order.
     let expected: [(&str, &User, [S; 9]); 11] = [
         ("supporter", &s.supporter, [OK; 9]),
@@ -192,34 +197,10 @@ async fn every_role_and_assignment_state_sees_only_what_it_may(backend: Backend)
                 OK, OK, OK, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN,
             ],
         ),
-        (
-            "declined expert",
-            &s.declined.user,
-            [
-                HIDDEN, HIDDEN, HIDDEN, HIDDEN, HIDDEN, HIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN,
-            ],
-        ),
-        (
-            "withdrawn expert",
-            &s.withdrawn.user,
-            [
-                HIDDEN, HIDDEN, HIDDEN, HIDDEN, HIDDEN, HIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN,
-            ],
-        ),
-        (
-            "completed expert",
-            &s.completed.user,
-            [
-                HIDDEN, HIDDEN, HIDDEN, HIDDEN, HIDDEN, HIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN,
-            ],
-        ),
-        (
-            "unassigned expert",
-            &s.unassigned.user,
-            [
-                HIDDEN, HIDDEN, HIDDEN, HIDDEN, HIDDEN, HIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN,
-            ],
-        ),
+        ("declined expert", &s.declined.user, NO_ACCESS),
+        ("withdrawn expert", &s.withdrawn.user, NO_ACCESS),
+        ("completed expert", &s.completed.user, NO_ACCESS),
+        ("unassigned expert", &s.unassigned.user, NO_ACCESS),
     ];
 
     let mut answers = std::collections::HashMap::new();
