@@ -100,6 +100,10 @@ impl Application {
             db,
             config: config.clone(),
         });
+        background.push(http::idempotency::spawn_purge(
+            state.db.clone(),
+            stopping.clone(),
+        ));
         background.push(spawn_limiter_cleanup(state.login_limiter.clone(), stopping));
         let route_table = web::Data::new(RouteTable::from_openapi(&ApiDoc::openapi()));
 
@@ -123,6 +127,9 @@ impl Application {
                 .app_data(route_table.clone())
                 .default_service(web::to(http::fallback::no_route))
                 .wrap(ErrorHandlers::new().default_handler(problem::ensure_problem_body))
+                .wrap(actix_web::middleware::from_fn(
+                    http::idempotency::middleware,
+                ))
                 .wrap(
                     DefaultHeaders::new()
                         .add(("X-Content-Type-Options", "nosniff"))

@@ -41,6 +41,7 @@ pub mod assignments;
 pub mod cases;
 mod counters;
 pub mod experts;
+pub mod idempotency;
 pub mod import;
 pub mod organizations;
 pub mod outbox;

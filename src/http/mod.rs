@@ -7,6 +7,7 @@ pub mod cases;
 pub mod experts;
 pub mod extract;
 pub mod fallback;
+pub mod idempotency;
 pub mod import;
 pub mod openapi;
 pub mod organizations;
