@@ -120,6 +120,66 @@ impl From<diesel::result::Error> for DbError {
     }
 }
 
+/// A fault of the database, not of the request: it should pass by itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// The database cannot be reached, is restarting, locked, or lost the
+    /// connection: the same request may succeed in a moment.
+    Unavailable,
+    /// The disk is full: nothing more can be stored until space is freed.
+    StorageFull,
+}
+
+impl DbError {
+    /// Which infrastructure fault this is, if any (None: a bug or a refusal).
+    pub fn fault(&self) -> Option<Fault> {
+        use diesel::result::{DatabaseErrorKind as Kind, Error};
+        let message = match self {
+            DbError::Pool(_) | DbError::Connection(_) => return Some(Fault::Unavailable),
+            DbError::Commit(message) => message.as_str(),
+            DbError::Query(Error::DatabaseError(kind, info)) => {
+                if matches!(
+                    kind,
+                    Kind::ClosedConnection
+                        | Kind::UnableToSendCommand
+                        | Kind::SerializationFailure
+                        | Kind::ReadOnlyTransaction
+                ) {
+                    return Some(Fault::Unavailable);
+                }
+                info.message()
+            }
+            DbError::Query(Error::BrokenTransactionManager) => return Some(Fault::Unavailable),
+            _ => return None,
+        };
+        fault_in_message(message)
+    }
+}
+
+/// Faults as SQLite and PostgreSQL word them (neither gives diesel a code).
+fn fault_in_message(message: &str) -> Option<Fault> {
+    let message = message.to_ascii_lowercase();
+    const FULL: [&str; 3] = ["disk is full", "no space left on device", "disk full"];
+    const UNAVAILABLE: [&str; 9] = [
+        "database is locked",
+        "database table is locked",
+        "disk i/o error",
+        "terminating connection",
+        "the database system is",
+        "server closed the connection",
+        "connection refused",
+        "could not connect",
+        "the sqlite writer stopped",
+    ];
+    if FULL.iter().any(|m| message.contains(m)) {
+        Some(Fault::StorageFull)
+    } else if UNAVAILABLE.iter().any(|m| message.contains(m)) {
+        Some(Fault::Unavailable)
+    } else {
+        None
+    }
+}
+
 pub type DbResult<T> = Result<T, DbError>;
 
 /// Per-connection settings, for pooled connections and the SQLite writer.
@@ -177,7 +237,8 @@ impl Database {
         let pool = Pool::builder()
             .max_size(pool_size)
             .min_idle(Some(1))
-            .connection_timeout(Duration::from_secs(15))
+            // A database that is down answers 503 after this, not after a long stall.
+            .connection_timeout(Duration::from_secs(5))
             .connection_customizer(Box::new(ConnectionSetup))
             .build(manager)?;
         let database = Self {
@@ -288,4 +349,59 @@ fn run_migrations(conn: &mut AnyConnection) -> DbResult<()> {
         }
     };
     result.map_err(|e| DbError::Migration(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use diesel::result::{DatabaseErrorKind as Kind, Error};
+
+    fn database_error(kind: Kind, message: &str) -> DbError {
+        DbError::Query(Error::DatabaseError(kind, Box::new(message.to_owned())))
+    }
+
+    #[test]
+    fn lost_or_busy_databases_are_unavailable() {
+        for error in [
+            database_error(Kind::ClosedConnection, "server closed the connection"),
+            database_error(Kind::UnableToSendCommand, "no connection to the server"),
+            database_error(Kind::SerializationFailure, "could not serialize access"),
+            database_error(
+                Kind::Unknown,
+                "terminating connection due to administrator command",
+            ),
+            database_error(Kind::Unknown, "the database system is starting up"),
+            database_error(Kind::Unknown, "database is locked"),
+            DbError::Commit("the SQLite writer stopped before answering".into()),
+        ] {
+            assert_eq!(error.fault(), Some(Fault::Unavailable), "{error}");
+        }
+    }
+
+    #[test]
+    fn a_full_disk_is_storage_full() {
+        for error in [
+            database_error(Kind::Unknown, "database or disk is full"),
+            database_error(
+                Kind::Unknown,
+                "could not extend file \"base/16384/2619\": No space left on device",
+            ),
+            DbError::Commit("database or disk is full".into()),
+        ] {
+            assert_eq!(error.fault(), Some(Fault::StorageFull), "{error}");
+        }
+    }
+
+    #[test]
+    fn refusals_and_bugs_are_not_faults() {
+        for error in [
+            DbError::NotFound,
+            DbError::UniqueViolation("users.email".into()),
+            database_error(Kind::ForeignKeyViolation, "FOREIGN KEY constraint failed"),
+            database_error(Kind::Unknown, "no such column: nmae"),
+            DbError::Query(Error::NotFound),
+        ] {
+            assert_eq!(error.fault(), None, "{error}");
+        }
+    }
 }

@@ -9,7 +9,7 @@ use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::db::DbError;
+use crate::db::{DbError, Fault};
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
@@ -84,6 +84,13 @@ pub enum ApiError {
     Validation(Vec<FieldError>),
     #[error("too many attempts; retry in {retry_after_seconds} s")]
     TooManyRequests { retry_after_seconds: u64 },
+    /// The database (or another part of the infrastructure) is not there
+    /// for a moment; nothing was changed.
+    #[error("the service is briefly unavailable; retry in {retry_after_seconds} s")]
+    Unavailable { retry_after_seconds: u64 },
+    /// The disk is full; nothing was changed.
+    #[error("the server has no space left to store this; retry later")]
+    InsufficientStorage,
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -113,6 +120,8 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => "unsupported-media-type",
             ApiError::Validation(_) => "validation",
             ApiError::TooManyRequests { .. } => "rate-limited",
+            ApiError::Unavailable { .. } => "unavailable",
+            ApiError::InsufficientStorage => "storage-full",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -133,8 +142,25 @@ impl std::fmt::Debug for ApiError {
     }
 }
 
+/// How long a client waits before retrying after a database fault.
+const UNAVAILABLE_RETRY_AFTER_SECONDS: u64 = 2;
+const STORAGE_RETRY_AFTER_SECONDS: &str = "60";
+
 impl From<DbError> for ApiError {
     fn from(error: DbError) -> Self {
+        match error.fault() {
+            Some(Fault::Unavailable) => {
+                tracing::warn!(error = %error, "database unavailable");
+                return ApiError::Unavailable {
+                    retry_after_seconds: UNAVAILABLE_RETRY_AFTER_SECONDS,
+                };
+            }
+            Some(Fault::StorageFull) => {
+                tracing::error!(error = %error, "database storage full");
+                return ApiError::InsufficientStorage;
+            }
+            None => {}
+        }
         match error {
             DbError::NotFound => ApiError::NotFound,
             DbError::UniqueViolation(_) => ApiError::conflict("the resource already exists"),
@@ -174,6 +200,8 @@ impl ResponseError for ApiError {
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::InsufficientStorage => StatusCode::INSUFFICIENT_STORAGE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -223,11 +251,19 @@ impl ResponseError for ApiError {
             },
         };
         let mut response = HttpResponse::build(status);
-        if let ApiError::TooManyRequests {
-            retry_after_seconds,
-        } = self
-        {
-            response.insert_header((header::RETRY_AFTER, retry_after_seconds.to_string()));
+        match self {
+            ApiError::TooManyRequests {
+                retry_after_seconds,
+            }
+            | ApiError::Unavailable {
+                retry_after_seconds,
+            } => {
+                response.insert_header((header::RETRY_AFTER, retry_after_seconds.to_string()));
+            }
+            ApiError::InsufficientStorage => {
+                response.insert_header((header::RETRY_AFTER, STORAGE_RETRY_AFTER_SECONDS));
+            }
+            _ => {}
         }
         if let ApiError::MethodNotAllowed(allow) = self {
             response.insert_header((header::ALLOW, allow.as_str()));

@@ -153,6 +153,26 @@ impl TestApp {
     }
 }
 
+impl TestApp {
+    /// Simulates a PostgreSQL outage of this app's database: with `false`,
+    /// every open connection is cut and new ones are refused; with `true`,
+    /// connections are accepted again. Panics on SQLite.
+    pub async fn postgres_accepts_connections(&self, accept: bool) {
+        let TestDatabase::Postgres { name } = &self._database else {
+            panic!("postgres_accepts_connections is for PostgreSQL apps");
+        };
+        let mut statement = format!("ALTER DATABASE {name} ALLOW_CONNECTIONS {accept};");
+        if !accept {
+            statement.push_str(&format!(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}';"
+            ));
+        }
+        tokio::task::spawn_blocking(move || admin_sql(&statement))
+            .await
+            .unwrap();
+    }
+}
+
 /// A started server and the task that serves it.
 struct Running {
     handle: actix_web::dev::ServerHandle,

@@ -9,6 +9,7 @@ mod cases;
 mod disclosure;
 mod expert_helpers;
 mod experts;
+mod faults;
 mod idempotency;
 mod mail;
 mod mailbox;
