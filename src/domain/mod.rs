@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod account;
+pub mod assignment;
 pub mod calendar;
 pub mod case;
 pub mod conflicts;
