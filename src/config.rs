@@ -93,6 +93,9 @@ pub struct Config {
     pub admin: Option<AdminBootstrap>,
     pub jwt_secret: Secret,
     pub smtp_url: Option<String>,
+    /// The most one SMTP delivery may take as a whole: connecting, every
+    /// command and the data.
+    pub smtp_timeout: std::time::Duration,
     pub mail_dir: PathBuf,
     pub mail_from: String,
     pub login_limits: LoginLimits,
@@ -261,6 +264,9 @@ impl Config {
             admin,
             jwt_secret: Secret(jwt_secret),
             smtp_url,
+            smtp_timeout: std::time::Duration::from_secs(
+                parse_number(vars, "MEDESK_SMTP_TIMEOUT_SECONDS", 60, 1, 600)?.into(),
+            ),
             mail_dir: PathBuf::from(get("MEDESK_MAIL_DIR").unwrap_or("mail")),
             mail_from: mail_from.to_owned(),
             login_limits: LoginLimits {
@@ -392,6 +398,7 @@ mod tests {
         assert_eq!(config.database, DatabaseUrl::Sqlite("medesk.db".into()));
         assert_eq!(config.bind.to_string(), "127.0.0.1:8080");
         assert_eq!(config.mail_from, "medesk@localhost");
+        assert_eq!(config.smtp_timeout, std::time::Duration::from_secs(60));
         assert!(config.uses_development_secret());
         assert!(config.admin.is_none());
     }
@@ -446,6 +453,14 @@ mod tests {
             (("MEDESK_SMTP_URL", "http://x"), "MEDESK_SMTP_URL"),
             (("MEDESK_JWT_SECRET", "short"), "MEDESK_JWT_SECRET"),
             (("MEDESK_DB_POOL_SIZE", "0"), "MEDESK_DB_POOL_SIZE"),
+            (
+                ("MEDESK_SMTP_TIMEOUT_SECONDS", "0"),
+                "MEDESK_SMTP_TIMEOUT_SECONDS",
+            ),
+            (
+                ("MEDESK_SMTP_TIMEOUT_SECONDS", "601"),
+                "MEDESK_SMTP_TIMEOUT_SECONDS",
+            ),
             (
                 ("MEDESK_ADMIN_EMAIL", "a@b.example"),
                 "MEDESK_ADMIN_PASSWORD",

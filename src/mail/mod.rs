@@ -1,18 +1,20 @@
 //! Mail delivery: the outbox worker and its transports (SMTP via lettre, or
 //! `.eml` files when no SMTP server is configured).
 
+pub mod lease;
 pub mod notify;
 pub mod reminders;
 pub mod retry;
+pub mod smtp;
 pub mod templates;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use lettre::Message;
 use lettre::message::header::ContentType;
 use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
-use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use rand::Rng;
 use tokio::sync::Notify;
 
@@ -20,9 +22,12 @@ use crate::clock;
 use crate::config::Config;
 use crate::db::outbox::{self, OutboxRow};
 use crate::db::{Database, DbError};
+use lease::Lease;
+use smtp::{Relay, SmtpSender};
 
 pub enum Transport {
-    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    /// Boxed: it holds the kept connection, over a kilobyte.
+    Smtp(Box<SmtpSender>),
     /// One `<message-id>.eml` per mail; re-delivery overwrites the same file.
     Files(PathBuf),
 }
@@ -31,29 +36,34 @@ impl Transport {
     pub fn from_config(config: &Config) -> anyhow::Result<Self> {
         match &config.smtp_url {
             Some(url) => {
-                let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
-                    .map_err(|e| anyhow::anyhow!("MEDESK_SMTP_URL: {e}"))?
-                    .timeout(Some(Duration::from_secs(20)))
-                    .build();
-                Ok(Transport::Smtp(transport))
+                let sender = Relay::parse(url)
+                    .and_then(|relay| SmtpSender::new(relay, config.smtp_timeout))
+                    .map_err(|e| anyhow::anyhow!("MEDESK_SMTP_URL: {e}"))?;
+                Ok(Transport::Smtp(Box::new(sender)))
             }
             None => Ok(Transport::Files(config.mail_dir.clone())),
         }
     }
 
+    /// The most one delivery takes: SMTP's bound. A file is written on the
+    /// local disk, unbounded, in milliseconds (the lease's margin covers it).
+    fn delivery_bound(&self) -> Duration {
+        match self {
+            Transport::Smtp(smtp) => smtp.bound(),
+            Transport::Files(_) => Duration::ZERO,
+        }
+    }
+
+    /// Ends an SMTP session politely at shutdown.
+    async fn close(&self) {
+        if let Transport::Smtp(smtp) = self {
+            smtp.close().await;
+        }
+    }
+
     async fn deliver(&self, message: Message, message_id: &str) -> Result<(), DeliveryError> {
         match self {
-            Transport::Smtp(smtp) => {
-                smtp.send(message)
-                    .await
-                    .map(drop)
-                    .map_err(|e| DeliveryError {
-                        // A 5xx answer (unknown mailbox, refused sender) will not
-                        // change by retrying.
-                        permanent: e.is_permanent(),
-                        message: e.to_string(),
-                    })
-            }
+            Transport::Smtp(smtp) => smtp.send(&message).await,
             Transport::Files(dir) => {
                 let dir = dir.clone();
                 let name: String = message_id
@@ -82,6 +92,17 @@ impl DeliveryError {
         Self {
             message,
             permanent: false,
+        }
+    }
+}
+
+impl From<lettre::transport::smtp::Error> for DeliveryError {
+    fn from(error: lettre::transport::smtp::Error) -> Self {
+        Self {
+            // A 5xx answer (unknown mailbox, refused sender) will not change
+            // by retrying.
+            permanent: error.is_permanent(),
+            message: error.to_string(),
         }
     }
 }
@@ -141,11 +162,6 @@ impl MailSignal {
     }
 }
 
-/// How long a claim holds a mail. A claim of a batch is renewed before a
-/// mail only when less than `SEND_TIME_BOUND` is left of it, which covers one
-/// delivery (lettre's 20 s command timeout, a few commands).
-const LEASE_MICROS: i64 = 300 * 1_000_000;
-const SEND_TIME_BOUND_MICROS: i64 = 120 * 1_000_000;
 const BATCH: i64 = 20;
 
 /// Delivers due outbox rows until `shutdown` turns true; a delivery under
@@ -158,9 +174,9 @@ pub fn spawn_worker(
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let transport = Arc::new(transport);
+        let lease = Lease::covering(transport.delivery_bound());
         while !*shutdown.borrow() {
-            match deliver_due(&db, &transport, &from).await {
+            match deliver_due(&db, &transport, &from, lease).await {
                 Ok(n) if n as i64 == BATCH => continue, // more may be waiting
                 Ok(_) => {}
                 Err(e) => tracing::error!(error = %e, "outbox worker"),
@@ -171,6 +187,7 @@ pub fn spawn_worker(
                 _ = tokio::time::sleep(Duration::from_millis(500)) => {}
             }
         }
+        transport.close().await;
     })
 }
 
@@ -179,10 +196,11 @@ pub async fn deliver_due(
     db: &Database,
     transport: &Transport,
     from: &Mailbox,
+    lease: Lease,
 ) -> Result<usize, DbError> {
     let now = clock::now_micros();
     let claimed = db
-        .write(move |conn| outbox::claim_due(conn, now, LEASE_MICROS, BATCH))
+        .write(move |conn| outbox::claim_due(conn, now, lease.micros, BATCH))
         .await?;
     let count = claimed.len();
     // Settling a mail is written right after it went out; later mails do not
@@ -193,8 +211,8 @@ pub async fn deliver_due(
         let mut held = row.locked_until.unwrap_or_default();
         // The claim must outlast this delivery, or another instance could
         // take (and send) the same mail meanwhile.
-        if held - clock::now_micros() < SEND_TIME_BOUND_MICROS {
-            let until = clock::now_micros() + LEASE_MICROS;
+        if held - clock::now_micros() < lease.renew_below_micros {
+            let until = clock::now_micros() + lease.micros;
             if !db
                 .write(move |conn| outbox::renew_claim(conn, id, held, until))
                 .await?

@@ -1,8 +1,8 @@
 //! Mail, as PRODUCT.md's "Notifications" and issue 6 pin it: who gets which
 //! mail in which language, over SMTP to a real server on 127.0.0.1 (see
 //! `smtp.rs`); the outbox surviving a mail server that is down and a
-//! restart; the admin outbox API; `.eml` files without SMTP; the triage
-//! reminder.
+//! restart and a server that stops answering with its connections open;
+//! the admin outbox API; `.eml` files without SMTP; the triage reminder.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -16,7 +16,7 @@ use crate::helpers::{
     random_suffix, triage_body,
 };
 use crate::mailbox::wait_for_mail;
-use crate::smtp::{ReceivedMail, ReservedPort, SmtpServer};
+use crate::smtp::{ReceivedMail, ReservedPort, SmtpServer, Stall};
 
 on_both_backends!(
     // who gets what, in which language
@@ -30,6 +30,9 @@ on_both_backends!(
     with_the_smtp_server_down_intake_succeeds_and_every_mail_arrives_later,
     after_a_restart_nothing_is_sent_twice,
     a_refused_recipient_holds_up_no_other_mail_and_admins_retry_failed_mails,
+    a_server_that_never_greets_holds_up_the_next_mail_for_one_bound_only,
+    a_message_the_server_never_confirms_is_sent_again_and_arrives_once,
+    a_server_that_vanishes_with_connections_open_gets_the_mail_when_one_returns,
     without_smtp_mails_are_written_as_eml_files,
     // triage reminder
     an_untriaged_case_reminds_every_supporter_exactly_once,
@@ -152,6 +155,27 @@ async fn outbox_until(
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Waits until both mails of `case` (acknowledgement and one supporter's)
+/// failed an attempt and wait for another.
+async fn both_mails_failed(app: &TestApp, admin: &str, case: &Value, timeout: Duration) {
+    outbox_until(
+        app,
+        admin,
+        timeout,
+        "both mails of the case failing",
+        |rows| {
+            let of_case: Vec<_> = rows.iter().filter(|r| r["case_id"] == case["id"]).collect();
+            of_case.len() == 2
+                && of_case.iter().all(|r| {
+                    r["state"] == "pending"
+                        && r["attempts"].as_i64().unwrap_or(0) >= 1
+                        && r["last_error"].is_string()
+                })
+        },
+    )
+    .await;
 }
 
 /// Waits until every queued mail is sent; returns the outbox.
@@ -852,19 +876,7 @@ async fn with_the_smtp_server_down_intake_succeeds_and_every_mail_arrives_later(
     );
     let second = app.new_case(&applicant.token).await;
     let second_number = case_number(&second);
-    outbox_until(&app, &admin, WAIT, "the new mails failing", |rows| {
-        let new: Vec<_> = rows
-            .iter()
-            .filter(|r| r["case_id"] == second["id"])
-            .collect();
-        new.len() == 2
-            && new.iter().all(|r| {
-                r["state"] == "pending"
-                    && r["attempts"].as_i64().unwrap_or(0) >= 1
-                    && r["last_error"].is_string()
-            })
-    })
-    .await;
+    both_mails_failed(&app, &admin, &second, WAIT).await;
     smtp.resume().await;
     let mails = smtp.wait_for(4, Duration::from_secs(60)).await;
     the_mail(&mails, &applicant.email, &second_number);
@@ -1058,6 +1070,125 @@ async fn a_refused_recipient_holds_up_no_other_mail_and_admins_retry_failed_mail
         StatusCode::CONFLICT,
     )
     .await;
+}
+
+// ------------------------------------------- a server that stops answering
+
+/// A generous deadline for mails that wait out a stalled delivery and retries.
+const STALL_WAIT: Duration = Duration::from_secs(60);
+
+/// An app whose deliveries are bounded to 2 s, with a supporter and an
+/// applicant: each case they file queues two mails.
+async fn desk_with_short_bound(backend: Backend) -> (TestApp, SmtpServer, String, User) {
+    let (app, smtp) = smtp_app(backend, &[("MEDESK_SMTP_TIMEOUT_SECONDS", "2")]).await;
+    let admin = app.admin_token().await;
+    staff_in(&app, &admin, "supporter", "en").await;
+    let applicant = applicant_in(&app, "en", "Jane Doe", "MedTech Inc.").await;
+    (app, smtp, admin, applicant)
+}
+
+/// The outbox rows of `cases`, once every one of them is sent.
+async fn sent_rows_of(app: &TestApp, admin: &str, cases: &[&Value]) -> Vec<Value> {
+    let ids: Vec<&Value> = cases.iter().map(|case| &case["id"]).collect();
+    let rows = outbox_until(app, admin, STALL_WAIT, "the cases' mails sent", |rows| {
+        let of_cases: Vec<_> = rows
+            .iter()
+            .filter(|r| ids.contains(&&r["case_id"]))
+            .collect();
+        of_cases.len() == 2 * ids.len() && of_cases.iter().all(|r| r["state"] == "sent")
+    })
+    .await;
+    rows.into_iter()
+        .filter(|r| ids.contains(&&r["case_id"]))
+        .collect()
+}
+
+/// Where each row's mail is in `mails`, asserting it is there exactly once
+/// (by Message-ID) and that nothing else is.
+fn each_once(rows: &[Value], mails: &[ReceivedMail]) -> Vec<usize> {
+    assert_eq!(mails.len(), rows.len(), "{:#?}", subjects(mails));
+    rows.iter()
+        .map(|row| {
+            let id = bare(row["message_id"].as_str().unwrap());
+            let at: Vec<usize> = (0..mails.len())
+                .filter(|&i| mails[i].message_id == id)
+                .collect();
+            assert_eq!(at.len(), 1, "{id} arrived {} times: {row}", at.len());
+            at[0]
+        })
+        .collect()
+}
+
+/// Of a case's two mails, one met the stalled server: it needed a second
+/// attempt. The other went out on its first attempt, right after the
+/// stalled one gave up, before the stalled one's retry. Returns the row of
+/// the stalled one.
+fn stalled_once(rows: &[Value], mails: &[ReceivedMail]) -> Value {
+    let arrived = each_once(rows, mails);
+    let attempts: Vec<i64> = rows
+        .iter()
+        .map(|r| r["attempts"].as_i64().unwrap())
+        .collect();
+    let mut by_attempts = attempts.clone();
+    by_attempts.sort();
+    assert_eq!(by_attempts, [1, 2], "{rows:#?}");
+    let stalled = attempts.iter().position(|&a| a == 2).unwrap();
+    let other = 1 - stalled;
+    assert!(
+        arrived[other] < arrived[stalled],
+        "the other mail waited for the stalled one's retry: {:#?}",
+        subjects(mails)
+    );
+    rows[stalled].clone()
+}
+
+async fn a_server_that_never_greets_holds_up_the_next_mail_for_one_bound_only(backend: Backend) {
+    let (app, smtp, admin, applicant) = desk_with_short_bound(backend).await;
+    // The next connection is accepted and never answered.
+    smtp.stall(Stall::NoGreeting, 1);
+    let case = app.new_case(&applicant.token).await;
+    let rows = sent_rows_of(&app, &admin, &[&case]).await;
+    stalled_once(&rows, &smtp.mails());
+}
+
+async fn a_message_the_server_never_confirms_is_sent_again_and_arrives_once(backend: Backend) {
+    let (app, smtp, admin, applicant) = desk_with_short_bound(backend).await;
+    // The next message is read after DATA and never confirmed with a 250.
+    smtp.stall(Stall::AfterData, 1);
+    let case = app.new_case(&applicant.token).await;
+    let rows = sent_rows_of(&app, &admin, &[&case]).await;
+    let stalled = stalled_once(&rows, &smtp.mails());
+    // The stalled server had the message; it counts once, where it was confirmed.
+    let unconfirmed: Vec<String> = smtp
+        .unconfirmed()
+        .iter()
+        .map(|m| m.message_id.clone())
+        .collect();
+    assert_eq!(unconfirmed, [bare(stalled["message_id"].as_str().unwrap())]);
+}
+
+async fn a_server_that_vanishes_with_connections_open_gets_the_mail_when_one_returns(
+    backend: Backend,
+) {
+    let (app, mut smtp, admin, applicant) = desk_with_short_bound(backend).await;
+    let first = app.new_case(&applicant.token).await;
+    smtp.wait_for(2, WAIT).await;
+    sent_rows_of(&app, &admin, &[&first]).await;
+    assert_eq!(smtp.connections(), 1, "both mails went over one connection");
+
+    // The server stalls with the app's connection open and stops listening;
+    // a case is filed meanwhile. Its mails are tried (on the dead connection,
+    // then on a refused one) and wait.
+    smtp.vanish().await;
+    let case = app.new_case(&applicant.token).await;
+    both_mails_failed(&app, &admin, &case, STALL_WAIT).await;
+
+    // A working server listens on the port again: the mails go, once each,
+    // and so do later ones.
+    smtp.resume().await;
+    let later = app.new_case(&applicant.token).await;
+    let rows = sent_rows_of(&app, &admin, &[&first, &case, &later]).await;
+    each_once(&rows, &smtp.mails());
 }
 
 async fn without_smtp_mails_are_written_as_eml_files(backend: Backend) {

@@ -5,17 +5,23 @@
 //! `reject` are refused with 550, as a mailbox that does not exist, until
 //! `set_refusing(false)`.
 //!
+//! It can also go quiet the way a hung relay does, keeping its connections
+//! open: `stall` makes the next connections never greet, or the next
+//! messages never be confirmed after their data; `vanish` stops listening
+//! and answering at once, as a stalled process whose sockets stay open.
+//!
 //! `ReceivedMail::parse` decodes a message with `mail-parser` into what the
 //! tests check: headers, the text/plain and text/html alternatives and the
 //! attachments.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use mail_parser::{MessageParser, MimeHeaders, PartType};
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
 /// One message as the server accepted it.
@@ -29,13 +35,49 @@ pub struct Envelope {
     pub data: Vec<u8>,
 }
 
-type Inbox = Arc<Mutex<Vec<Envelope>>>;
+/// How a server goes quiet while keeping the connection open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stall {
+    /// Accepts the connection and never sends its greeting.
+    NoGreeting,
+    /// Answers `DATA` with 354, reads the message and never confirms it
+    /// (no 250): the message is kept apart, in `unconfirmed`.
+    AfterData,
+}
+
+/// What the sessions of a server share.
+#[derive(Default)]
+struct Shared {
+    inbox: Mutex<Vec<Envelope>>,
+    /// Messages read after `DATA` and never confirmed.
+    unconfirmed: Mutex<Vec<Envelope>>,
+    /// Whether `reject…` recipients are refused.
+    refusing: AtomicBool,
+    /// Connections accepted so far.
+    connections: AtomicUsize,
+    /// How many of the next connections get no greeting.
+    silent_connections: AtomicUsize,
+    /// How many of the next messages are not confirmed.
+    unconfirmed_messages: AtomicUsize,
+    /// Connections the server stopped answering, kept open and unread.
+    held: Mutex<Vec<TcpStream>>,
+}
+
+impl Shared {
+    /// Takes one of `stalls` if any is left.
+    fn take(stalls: &AtomicUsize) -> bool {
+        stalls
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+    }
+}
 
 pub struct SmtpServer {
     port: u16,
-    inbox: Inbox,
-    /// Whether `reject…` recipients are refused.
-    refusing: Arc<AtomicBool>,
+    shared: Arc<Shared>,
+    /// Turned true by `vanish`: every session of this listener stops
+    /// answering and the listener closes.
+    frozen: watch::Sender<bool>,
     /// Accepts connections; dropping its `JoinSet` ends every session.
     accepting: Option<JoinHandle<()>>,
 }
@@ -48,10 +90,14 @@ impl SmtpServer {
 
     /// Listens on `port` (0: any), with an empty inbox.
     pub async fn start_on(port: u16) -> Self {
+        let shared = Shared {
+            refusing: AtomicBool::new(true),
+            ..Shared::default()
+        };
         let mut server = SmtpServer {
             port,
-            inbox: Inbox::default(),
-            refusing: Arc::new(AtomicBool::new(true)),
+            shared: Arc::new(shared),
+            frozen: watch::channel(false).0,
             accepting: None,
         };
         server.listen().await;
@@ -76,24 +122,27 @@ impl SmtpServer {
             }
         };
         self.port = listener.local_addr().expect("bound address").port();
-        let inbox = self.inbox.clone();
-        let refusing = self.refusing.clone();
+        self.frozen = watch::channel(false).0;
+        let shared = self.shared.clone();
+        let frozen = self.frozen.subscribe();
+        let mut vanishing = self.frozen.subscribe();
         self.accepting = Some(tokio::spawn(async move {
             let mut sessions = JoinSet::new();
             loop {
                 tokio::select! {
                     accepted = listener.accept() => {
                         if let Ok((stream, _)) = accepted {
-                            let (inbox, refusing) = (inbox.clone(), refusing.clone());
-                            sessions.spawn(async move {
-                                // A client that goes away mid-session is no error here.
-                                let _ = session(stream, inbox, refusing).await;
-                            });
+                            sessions.spawn(serve(stream, shared.clone(), frozen.clone()));
                         }
                     }
                     Some(_) = sessions.join_next(), if !sessions.is_empty() => {}
+                    _ = vanishing.wait_for(|frozen| *frozen) => break,
                 }
             }
+            // Vanished: the port is free again, and each session holds its
+            // connection open, unanswered.
+            drop(listener);
+            while sessions.join_next().await.is_some() {}
         }));
     }
 
@@ -109,12 +158,35 @@ impl SmtpServer {
     /// Whether recipients whose local part starts with `reject` are
     /// refused with 550 (they are at start).
     pub fn set_refusing(&self, refusing: bool) {
-        self.refusing.store(refusing, Ordering::SeqCst);
+        self.shared.refusing.store(refusing, Ordering::SeqCst);
+    }
+
+    /// Makes the next `times` connections (`NoGreeting`) or messages
+    /// (`AfterData`) stall: the server stops answering there and holds
+    /// the connection open.
+    pub fn stall(&self, stall: Stall, times: usize) {
+        let stalls = match stall {
+            Stall::NoGreeting => &self.shared.silent_connections,
+            Stall::AfterData => &self.shared.unconfirmed_messages,
+        };
+        stalls.fetch_add(times, Ordering::SeqCst);
+    }
+
+    /// How many connections the server accepted so far.
+    pub fn connections(&self) -> usize {
+        self.shared.connections.load(Ordering::SeqCst)
     }
 
     /// Every message accepted so far, oldest first.
     pub fn messages(&self) -> Vec<Envelope> {
-        self.inbox.lock().unwrap().clone()
+        self.shared.inbox.lock().unwrap().clone()
+    }
+
+    /// The messages read after `DATA` and never confirmed
+    /// (`Stall::AfterData`), decoded: not in the inbox.
+    pub fn unconfirmed(&self) -> Vec<ReceivedMail> {
+        let unconfirmed = self.shared.unconfirmed.lock().unwrap();
+        unconfirmed.iter().map(ReceivedMail::parse).collect()
     }
 
     /// Every message accepted so far, decoded.
@@ -149,6 +221,17 @@ impl SmtpServer {
         if let Some(task) = self.accepting.take() {
             task.abort();
             let _ = task.await;
+        }
+        self.shared.held.lock().unwrap().clear();
+    }
+
+    /// Goes away as a stalled process does, without closing anything: stops
+    /// listening (the port refuses connections until `resume`) and stops
+    /// answering on every open connection, which stays open, unread.
+    pub async fn vanish(&mut self) {
+        self.frozen.send_replace(true);
+        if let Some(task) = self.accepting.take() {
+            task.await.expect("the accepting task ends");
         }
     }
 
@@ -200,14 +283,35 @@ fn path_of(command: &str) -> Option<String> {
     Some(command[start + 1..end].to_owned())
 }
 
+/// How a session ended.
+enum Ending {
+    /// The client quit or went away.
+    Closed,
+    /// The server stopped answering; the connection is to stay open.
+    Stalled,
+}
+
+/// Runs one session on `stream`; a connection the server stopped
+/// answering on is held open, unread, until the server stops.
+async fn serve(mut stream: TcpStream, shared: Arc<Shared>, mut frozen: watch::Receiver<bool>) {
+    shared.connections.fetch_add(1, Ordering::SeqCst);
+    let ending = tokio::select! {
+        // A client that goes away mid-session is no error here.
+        ending = session(&mut stream, &shared) => ending.unwrap_or(Ending::Closed),
+        _ = frozen.wait_for(|frozen| *frozen) => Ending::Stalled,
+    };
+    if let Ending::Stalled = ending {
+        shared.held.lock().unwrap().push(stream);
+    }
+}
+
 /// One SMTP session (RFC 5321 §4.1, without extensions beyond 8BITMIME
 /// and SMTPUTF8, which only widen what DATA may carry).
-async fn session(
-    stream: TcpStream,
-    inbox: Inbox,
-    refusing: Arc<AtomicBool>,
-) -> std::io::Result<()> {
-    let (read, mut write) = stream.into_split();
+async fn session(stream: &mut TcpStream, shared: &Shared) -> std::io::Result<Ending> {
+    if Shared::take(&shared.silent_connections) {
+        return Ok(Ending::Stalled);
+    }
+    let (read, mut write) = stream.split();
     let mut reader = BufReader::new(read);
     write
         .write_all(b"220 127.0.0.1 ESMTP medesk test server\r\n")
@@ -218,7 +322,7 @@ async fn session(
     loop {
         line.clear();
         if reader.read_until(b'\n', &mut line).await? == 0 {
-            return Ok(());
+            return Ok(Ending::Closed);
         }
         let command = String::from_utf8_lossy(&line).trim_end().to_owned();
         let verb = command
@@ -241,7 +345,7 @@ async fn session(
                 (None, _) => b"503 5.5.1 MAIL first\r\n",
                 (_, None) => b"501 5.5.4 syntax: RCPT TO:<address>\r\n",
                 (_, Some(path))
-                    if refusing.load(Ordering::SeqCst)
+                    if shared.refusing.load(Ordering::SeqCst)
                         && path.to_ascii_lowercase().starts_with("reject") =>
                 {
                     b"550 5.1.1 no such mailbox\r\n"
@@ -257,13 +361,18 @@ async fn session(
                         .write_all(b"354 end data with <CR><LF>.<CR><LF>\r\n")
                         .await?;
                     let Some(data) = read_data(&mut reader).await? else {
-                        return Ok(());
+                        return Ok(Ending::Closed);
                     };
-                    inbox.lock().unwrap().push(Envelope {
+                    let envelope = Envelope {
                         from: sender.clone(),
                         recipients: std::mem::take(&mut recipients),
                         data,
-                    });
+                    };
+                    if Shared::take(&shared.unconfirmed_messages) {
+                        shared.unconfirmed.lock().unwrap().push(envelope);
+                        return Ok(Ending::Stalled);
+                    }
+                    shared.inbox.lock().unwrap().push(envelope);
                     from = None;
                     b"250 2.0.0 OK queued\r\n"
                 }
@@ -278,7 +387,7 @@ async fn session(
             "NOOP" => b"250 2.0.0 OK\r\n",
             "QUIT" => {
                 write.write_all(b"221 2.0.0 bye\r\n").await?;
-                return Ok(());
+                return Ok(Ending::Closed);
             }
             _ => b"502 5.5.2 command not implemented\r\n",
         };
