@@ -16,11 +16,13 @@
 //!
 //! When an expert leaves, the case follows PRODUCT.md ("a decline returns the
 //! case to `matching`"): if the case is `in_consultation` and no accepted
-//! expert remains after a decline or a withdrawal, it goes back to
-//! `matching` ([`CaseEffect::BackToMatching`], the lifecycle's
-//! `expert_declined`) so the desk finds another expert. A completion is the
-//! end of the expert's part, not a failure: the case stays where it is and
-//! the desk closes it or goes on directly.
+//! expert remains after a decline, or after the withdrawal of an expert who
+//! had accepted, it goes back to `matching` ([`CaseEffect::BackToMatching`],
+//! the lifecycle's `expert_declined`) so the desk finds another expert. A
+//! proposal withdrawn before it was answered changes nothing: that expert
+//! never carried the consultation. A completion is the end of the expert's
+//! part, not a failure: the case stays where it is and the desk closes it or
+//! goes on directly.
 
 use std::fmt;
 use std::str::FromStr;
@@ -187,14 +189,23 @@ pub enum CaseEffect {
     BackToMatching,
 }
 
-/// The rule of the module doc: `case` is the case's status, `accepted_left`
-/// how many accepted experts remain after the change.
-pub fn case_effect(action: AssignmentAction, case: CaseStatus, accepted_left: usize) -> CaseEffect {
+/// The rule of the module doc: the assignment left `from` by `action`;
+/// `case` is the case's status, `accepted_left` how many accepted experts
+/// remain after the change.
+pub fn case_effect(
+    action: AssignmentAction,
+    from: AssignmentStatus,
+    case: CaseStatus,
+    accepted_left: usize,
+) -> CaseEffect {
+    let left_the_consultation = match action {
+        AssignmentAction::Decline => true,
+        AssignmentAction::Withdraw => from == AssignmentStatus::Accepted,
+        AssignmentAction::Accept | AssignmentAction::Complete => false,
+    };
     match action {
         AssignmentAction::Accept if case == CaseStatus::Matching => CaseEffect::StartConsultation,
-        AssignmentAction::Decline | AssignmentAction::Withdraw
-            if case == CaseStatus::InConsultation && accepted_left == 0 =>
-        {
+        _ if left_the_consultation && case == CaseStatus::InConsultation && accepted_left == 0 => {
             CaseEffect::BackToMatching
         }
         _ => CaseEffect::None,
@@ -298,31 +309,41 @@ mod tests {
     #[test]
     fn the_first_acceptance_starts_the_consultation() {
         assert_eq!(
-            case_effect(A::Accept, CaseStatus::Matching, 1),
+            case_effect(A::Accept, S::Proposed, CaseStatus::Matching, 1),
             CaseEffect::StartConsultation
         );
         assert_eq!(
-            case_effect(A::Accept, CaseStatus::InConsultation, 2),
+            case_effect(A::Accept, S::Proposed, CaseStatus::InConsultation, 2),
             CaseEffect::None
         );
     }
 
     #[test]
     fn the_last_expert_leaving_by_decline_or_withdrawal_returns_the_case_to_matching() {
-        for action in [A::Decline, A::Withdraw] {
+        for (action, from) in [(A::Decline, S::Proposed), (A::Withdraw, S::Accepted)] {
             assert_eq!(
-                case_effect(action, CaseStatus::InConsultation, 0),
+                case_effect(action, from, CaseStatus::InConsultation, 0),
                 CaseEffect::BackToMatching
             );
             assert_eq!(
-                case_effect(action, CaseStatus::InConsultation, 1),
+                case_effect(action, from, CaseStatus::InConsultation, 1),
                 CaseEffect::None,
                 "another accepted expert goes on"
             );
             assert_eq!(
-                case_effect(action, CaseStatus::Matching, 0),
+                case_effect(action, from, CaseStatus::Matching, 0),
                 CaseEffect::None,
                 "still matching"
+            );
+        }
+    }
+
+    #[test]
+    fn withdrawing_an_unanswered_proposal_leaves_the_case_where_it_is() {
+        for case in [CaseStatus::Matching, CaseStatus::InConsultation] {
+            assert_eq!(
+                case_effect(A::Withdraw, S::Proposed, case, 0),
+                CaseEffect::None
             );
         }
     }
@@ -331,7 +352,10 @@ mod tests {
     fn a_completion_leaves_the_case_where_it_is() {
         for case in [CaseStatus::InConsultation, CaseStatus::Closed] {
             for left in [0, 1] {
-                assert_eq!(case_effect(A::Complete, case, left), CaseEffect::None);
+                assert_eq!(
+                    case_effect(A::Complete, S::Accepted, case, left),
+                    CaseEffect::None
+                );
             }
         }
     }

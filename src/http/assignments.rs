@@ -15,6 +15,9 @@ use crate::clock;
 use crate::db::assignments::{self as store, AssignmentChange, AssignmentRow, NewMeeting};
 use crate::db::cases::{self as case_store, NewEvent};
 use crate::db::{AnyConnection, DbError, experts};
+use crate::domain::assignment::{
+    self, AssignmentAction, AssignmentActor, AssignmentRefusal, AssignmentStatus, CaseEffect,
+};
 use crate::domain::case::{
     AssignmentDisclosure, CaseView, NOTE_MAX_CHARS, Problems, assignment_disclosure, parse_text,
 };
@@ -240,6 +243,65 @@ fn not_in(status: &str, what: &str) -> ApiError {
     ApiError::conflict(format!("the assignment is {status}; it cannot be {what}"))
 }
 
+/// Whether `caller` may do `action` to `row` now (`domain::assignment`):
+/// the status it would leave and the one it would reach, or 403/409.
+fn decide_move(
+    conn: &mut AnyConnection,
+    caller: &AuthUser,
+    row: &AssignmentRow,
+    action: AssignmentAction,
+) -> Result<(AssignmentStatus, AssignmentStatus), ApiError> {
+    let from: AssignmentStatus = row.status.parse().map_err(|e| {
+        ApiError::Internal(anyhow::anyhow!("assignments row {}: status: {e}", row.id))
+    })?;
+    let actor = AssignmentActor {
+        role: caller.role,
+        is_own: experts::find_row(conn, row.expert_id)?.is_some_and(|e| e.user_id == caller.id),
+    };
+    match assignment::decide(from, action, actor) {
+        Ok(to) => Ok((from, to)),
+        Err(AssignmentRefusal::NotPermitted) => Err(ApiError::Forbidden(
+            "your role may not do this to this assignment",
+        )),
+        Err(AssignmentRefusal::WrongState { from }) => {
+            Err(not_in(from.as_str(), action.target().as_str()))
+        }
+    }
+}
+
+/// Moves `row` by `action` as [`decide_move`] allows, conditional on the
+/// status read (a concurrent change loses with 409). Returns the status it
+/// left.
+fn move_assignment(
+    conn: &mut AnyConnection,
+    caller: &AuthUser,
+    row: &AssignmentRow,
+    action: AssignmentAction,
+    change: &AssignmentChange<'_>,
+) -> Result<AssignmentStatus, ApiError> {
+    let (from, to) = decide_move(conn, caller, row, action)?;
+    if !store::transition(conn, row.id, &[from.as_str()], to.as_str(), change)? {
+        let now = store::find(conn, row.id)?.ok_or(ApiError::NotFound)?;
+        return Err(not_in(&now.status, to.as_str()));
+    }
+    Ok(from)
+}
+
+/// What the case does after an expert's assignment left `from` by `action`.
+fn case_effect_of(
+    conn: &mut AnyConnection,
+    case: &case_store::CaseRow,
+    action: AssignmentAction,
+    from: AssignmentStatus,
+) -> Result<CaseEffect, ApiError> {
+    let status: CaseStatus = case
+        .status
+        .parse()
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("cases row {}: status: {e:?}", case.id)))?;
+    let accepted_left = store::accepted_count(conn, case.id)? as usize;
+    Ok(assignment::case_effect(action, from, status, accepted_left))
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct AcceptRequest {
     /// The confidentiality terms version the expert read; when given it must
@@ -287,11 +349,11 @@ pub async fn accept(
                 acknowledged_at: Some(now),
                 ..Default::default()
             };
-            if !store::transition(conn, id, &["proposed"], "accepted", &change)? {
-                return Err(not_in(&row.status, "accepted"));
-            }
+            let from = move_assignment(conn, &caller, &row, AssignmentAction::Accept, &change)?;
             let (case, view) = visible_case(conn, &caller, row.case_id)?;
-            if case.status == CaseStatus::Matching.as_str() {
+            if case_effect_of(conn, &case, AssignmentAction::Accept, from)?
+                == CaseEffect::StartConsultation
+            {
                 apply(
                     conn,
                     &notifier,
@@ -370,9 +432,7 @@ pub async fn decline(
         .db
         .write(move |conn| {
             let row = own_assignment(conn, &caller, id)?;
-            if row.status != "proposed" {
-                return Err(not_in(&row.status, "declined"));
-            }
+            decide_move(conn, &caller, &row, AssignmentAction::Decline)?;
             // Read the case while still assigned; afterwards it is hidden.
             let (case, view) = visible_case(conn, &caller, row.case_id)?;
             let now = clock::now_micros();
@@ -382,11 +442,7 @@ pub async fn decline(
                 decline_reason: Some(&reason),
                 ..Default::default()
             };
-            if !store::transition(conn, id, &["proposed"], "declined", &change)? {
-                return Err(not_in(&row.status, "declined"));
-            }
-            let nobody_left = store::accepted_count(conn, case.id)? == 0;
-            let status: CaseStatus = case.status.parse().unwrap_or(CaseStatus::Closed);
+            let from = move_assignment(conn, &caller, &row, AssignmentAction::Decline, &change)?;
             // The reason may concern another client of the expert: it stays
             // on the desk side of the timeline.
             desk_event(
@@ -397,7 +453,9 @@ pub async fn decline(
                 json!({"assignment_id": id, "reason": reason}),
                 now,
             )?;
-            if nobody_left && status == CaseStatus::InConsultation {
+            if case_effect_of(conn, &case, AssignmentAction::Decline, from)?
+                == CaseEffect::BackToMatching
+            {
                 apply(
                     conn,
                     &notifier,
@@ -435,8 +493,9 @@ async fn end_assignment(
     state: &AppState,
     caller: AuthUser,
     id: i64,
-    to: &'static str,
+    action: AssignmentAction,
 ) -> Result<HttpResponse, ApiError> {
+    let notifier = state.notifier.clone();
     let row = state
         .db
         .write(move |conn| {
@@ -445,23 +504,15 @@ async fn end_assignment(
             } else {
                 own_assignment(conn, &caller, id)?
             };
-            let from: &[&str] = if to == "withdrawn" {
-                &["proposed", "accepted"]
-            } else {
-                &["accepted"]
-            };
             let now = clock::now_micros();
             let change = AssignmentChange {
                 ended_at: Some(now),
                 ..Default::default()
             };
-            if !store::transition(conn, id, from, to, &change)? {
-                return Err(not_in(&row.status, to));
-            }
-            let kind = if to == "withdrawn" {
-                "assignment_withdrawn"
-            } else {
-                "assignment_completed"
+            let from = move_assignment(conn, &caller, &row, action, &change)?;
+            let kind = match action {
+                AssignmentAction::Withdraw => "assignment_withdrawn",
+                _ => "assignment_completed",
             };
             event(
                 conn,
@@ -471,10 +522,26 @@ async fn end_assignment(
                 json!({"assignment_id": id}),
                 now,
             )?;
-            case_store::touch(conn, row.case_id, now)?;
+            let case = case_store::find(conn, row.case_id)?.ok_or(ApiError::NotFound)?;
+            if case_effect_of(conn, &case, action, from)? == CaseEffect::BackToMatching {
+                // Only desk staff withdraw, and they see the whole case.
+                apply(
+                    conn,
+                    &notifier,
+                    &caller,
+                    &case,
+                    CaseView::Desk,
+                    Action::ExpertDeclined,
+                    Extra::default(),
+                    now,
+                )?;
+            } else {
+                case_store::touch(conn, row.case_id, now)?;
+            }
             store::find(conn, id)?.ok_or(ApiError::NotFound)
         })
         .await?;
+    state.mail_signal.queued();
     Ok(HttpResponse::Ok().json(assignment_response(row)))
 }
 
@@ -497,7 +564,7 @@ pub async fn withdraw(
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::Supporter, Role::Admin])?;
-    end_assignment(&state, caller, id.into_inner(), "withdrawn").await
+    end_assignment(&state, caller, id.into_inner(), AssignmentAction::Withdraw).await
 }
 
 /// Mark an accepted assignment completed (desk or the expert). Access ends.
@@ -519,7 +586,7 @@ pub async fn complete(
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::Supporter, Role::Admin, Role::Expert])?;
-    end_assignment(&state, caller, id.into_inner(), "completed").await
+    end_assignment(&state, caller, id.into_inner(), AssignmentAction::Complete).await
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -4,6 +4,7 @@
 #[macro_use]
 mod helpers;
 
+mod assignment_lifecycle;
 mod auth;
 mod cases;
 mod disclosure;
