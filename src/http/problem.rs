@@ -13,6 +13,9 @@ use crate::db::DbError;
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
+/// `Retry-After` of a 503: the pool waits this long for a connection anyway.
+pub const UNAVAILABLE_RETRY_AFTER_SECONDS: u64 = 1;
+
 #[derive(Debug, Clone, Serialize, ToSchema, PartialEq, Eq)]
 pub struct FieldError {
     pub field: String,
@@ -84,6 +87,9 @@ pub enum ApiError {
     Validation(Vec<FieldError>),
     #[error("too many attempts; retry in {retry_after_seconds} s")]
     TooManyRequests { retry_after_seconds: u64 },
+    /// The database cannot be reached or has no free connection now.
+    #[error("the database is unavailable; retry shortly")]
+    Unavailable(#[source] anyhow::Error),
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -113,6 +119,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => "unsupported-media-type",
             ApiError::Validation(_) => "validation",
             ApiError::TooManyRequests { .. } => "rate-limited",
+            ApiError::Unavailable(_) => "unavailable",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -124,6 +131,7 @@ impl std::fmt::Debug for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ApiError::Internal(source) => write!(f, "Internal({source:#})"),
+            ApiError::Unavailable(source) => write!(f, "Unavailable({source:#})"),
             ApiError::Validation(errors) => {
                 let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
                 write!(f, "Validation({})", fields.join(", "))
@@ -138,6 +146,9 @@ impl From<DbError> for ApiError {
         match error {
             DbError::NotFound => ApiError::NotFound,
             DbError::UniqueViolation(_) => ApiError::conflict("the resource already exists"),
+            unavailable @ (DbError::Pool(_) | DbError::Connection(_)) => {
+                ApiError::Unavailable(unavailable.into())
+            }
             other => ApiError::Internal(other.into()),
         }
     }
@@ -174,6 +185,7 @@ impl ResponseError for ApiError {
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -183,6 +195,9 @@ impl ResponseError for ApiError {
         if let ApiError::Internal(source) = self {
             // Logged once, here; the client gets no internals.
             tracing::error!(error = ?source, "request failed");
+        }
+        if let ApiError::Unavailable(source) = self {
+            tracing::warn!(error = ?source, "database unavailable");
         }
         let detail = match self {
             ApiError::Internal(_) => "the server could not complete the request".to_owned(),
@@ -228,6 +243,12 @@ impl ResponseError for ApiError {
         } = self
         {
             response.insert_header((header::RETRY_AFTER, retry_after_seconds.to_string()));
+        }
+        if let ApiError::Unavailable(_) = self {
+            response.insert_header((
+                header::RETRY_AFTER,
+                UNAVAILABLE_RETRY_AFTER_SECONDS.to_string(),
+            ));
         }
         if let ApiError::MethodNotAllowed(allow) = self {
             response.insert_header((header::ALLOW, allow.as_str()));
@@ -317,4 +338,22 @@ pub fn query_error(error: actix_web::error::QueryPayloadError) -> ApiError {
 pub fn path_error(_: actix_web::error::PathError) -> ApiError {
     // An id that cannot exist is simply not found: it leaks nothing.
     ApiError::NotFound
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unreachable_database_is_503_with_retry_after() {
+        let down = DbError::Connection(diesel::ConnectionError::BadConnection("down".into()));
+        let error = ApiError::from(down);
+        let response = error.error_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers().get(header::RETRY_AFTER).unwrap(), "1");
+        assert_eq!(
+            response.headers().get(header::CONTENT_TYPE).unwrap(),
+            PROBLEM_JSON
+        );
+    }
 }
