@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::AppState;
-use super::extract::{AuthUser, client_address};
+use super::extract::{AuthUser, Json, client_address};
 use super::problem::{ApiError, FieldError, Problem};
 use crate::auth::tokens::{self, REFRESH_TOKEN_DAYS};
 use crate::clock;
@@ -178,7 +178,7 @@ fn email_taken(error: DbError) -> ApiError {
 #[post("/api/v1/auth/register")]
 pub async fn register(
     state: web::Data<AppState>,
-    body: web::Json<RegisterRequest>,
+    body: Json<RegisterRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let mut fields = Fields::default();
@@ -230,7 +230,7 @@ pub async fn register(
 pub async fn create_user(
     state: web::Data<AppState>,
     caller: AuthUser,
-    body: web::Json<CreateUserRequest>,
+    body: Json<CreateUserRequest>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::Admin])?;
     let body = body.into_inner();
@@ -358,7 +358,7 @@ const BAD_CREDENTIALS: &str = "the e-mail address or password is wrong";
 pub async fn login(
     state: web::Data<AppState>,
     request: HttpRequest,
-    body: web::Json<LoginRequest>,
+    body: Json<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let mut fields = Fields::default();
@@ -439,6 +439,15 @@ fn token_response(state: &AppState, user: &UserRow, refresh_token: String) -> To
     }
 }
 
+/// An empty refresh token is not one the server could have issued.
+fn not_empty(token: &str) -> Result<&str, &'static str> {
+    if token.is_empty() {
+        Err("must not be empty")
+    } else {
+        Ok(token)
+    }
+}
+
 const BAD_REFRESH: &str = "the refresh token is invalid, expired or already used";
 
 /// Exchange a refresh token for new tokens. The presented token stops
@@ -455,11 +464,12 @@ const BAD_REFRESH: &str = "the refresh token is invalid, expired or already used
 #[post("/api/v1/auth/refresh")]
 pub async fn refresh(
     state: web::Data<AppState>,
-    body: web::Json<RefreshRequest>,
+    body: Json<RefreshRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let mut fields = Fields::default();
     let presented = fields
         .required("refresh_token", &body.refresh_token)
+        .and_then(|t| fields.take("refresh_token", not_empty(t)))
         .map(tokens::hash_refresh_token);
     fields.finish()?;
     let presented = presented.expect("checked above");
@@ -499,11 +509,12 @@ pub async fn refresh(
 #[post("/api/v1/auth/logout")]
 pub async fn logout(
     state: web::Data<AppState>,
-    body: web::Json<RefreshRequest>,
+    body: Json<RefreshRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let mut fields = Fields::default();
     let presented = fields
         .required("refresh_token", &body.refresh_token)
+        .and_then(|t| fields.take("refresh_token", not_empty(t)))
         .map(tokens::hash_refresh_token);
     fields.finish()?;
     let presented = presented.expect("checked above");
@@ -552,7 +563,7 @@ pub struct SetPasswordRequest {
 #[post("/api/v1/auth/password")]
 pub async fn set_password(
     state: web::Data<AppState>,
-    body: web::Json<SetPasswordRequest>,
+    body: Json<SetPasswordRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let mut fields = Fields::default();

@@ -9,7 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::AppState;
 use super::cases::{Extra, apply, refuse_managers, visible_case};
 use super::experts::{expert_profile, match_case};
-use super::extract::AuthUser;
+use super::extract::{AuthUser, Json, body};
 use super::problem::{ApiError, Problem};
 use crate::clock;
 use crate::db::assignments::{self as store, AssignmentChange, AssignmentRow, NewMeeting};
@@ -106,6 +106,7 @@ fn insert_event(
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct AssignRequest {
+    #[serde(default, deserialize_with = "body::optional_integer")]
     pub expert_id: Option<i64>,
     /// `lead` (one per case) or `member`.
     pub role: Option<String>,
@@ -130,7 +131,7 @@ pub async fn assign(
     state: web::Data<AppState>,
     caller: AuthUser,
     id: web::Path<i64>,
-    body: web::Json<AssignRequest>,
+    body: Json<AssignRequest>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::Supporter, Role::Admin])?;
     let mut problems = Problems::default();
@@ -251,7 +252,7 @@ pub async fn accept(
     state: web::Data<AppState>,
     caller: AuthUser,
     id: web::Path<i64>,
-    body: Option<web::Json<AcceptRequest>>,
+    body: Option<Json<AcceptRequest>>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::Expert])?;
     if let Some(version) = body.as_ref().and_then(|b| b.terms_version.as_deref())
@@ -342,7 +343,7 @@ pub async fn decline(
     state: web::Data<AppState>,
     caller: AuthUser,
     id: web::Path<i64>,
-    body: web::Json<DeclineRequest>,
+    body: Json<DeclineRequest>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::Expert])?;
     let mut problems = Problems::default();
@@ -602,11 +603,13 @@ pub async fn case_assignments(
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct MeetingRequest {
+    #[serde(default, deserialize_with = "body::optional_integer")]
     pub expert_id: Option<i64>,
     /// RFC 3339 with offset.
     #[schema(example = "2026-12-03T10:00:00+09:00")]
     pub starts_at: Option<String>,
     /// 5–480.
+    #[serde(default, deserialize_with = "body::optional_integer")]
     pub duration_minutes: Option<i32>,
     /// `online` or `onsite`.
     pub mode: Option<String>,
@@ -669,7 +672,7 @@ pub async fn create_meeting(
     state: web::Data<AppState>,
     caller: AuthUser,
     id: web::Path<i64>,
-    body: web::Json<MeetingRequest>,
+    body: Json<MeetingRequest>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::Supporter, Role::Admin, Role::Expert])?;
     let body = body.into_inner();
@@ -845,7 +848,7 @@ pub async fn record_advice(
     state: web::Data<AppState>,
     caller: AuthUser,
     id: web::Path<i64>,
-    body: web::Json<AdviceRequest>,
+    body: Json<AdviceRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let mut problems = Problems::default();
     let advice = problems
@@ -948,7 +951,7 @@ pub async fn write_plan(
     state: web::Data<AppState>,
     caller: AuthUser,
     id: web::Path<i64>,
-    body: web::Json<PlanRequest>,
+    body: Json<PlanRequest>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::Supporter, Role::Admin])?;
     let mut problems = Problems::default();

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
-use super::extract::{AuthUser, IfMatch};
+use super::extract::{AuthUser, IfMatch, Json, body};
 use super::problem::{ApiError, Problem};
 use crate::clock;
 use crate::db::cases::{self as store, CaseCategories, CaseChanges, CaseFilter, CaseRow, NewEvent};
@@ -275,10 +275,12 @@ pub struct CreateCaseRequest {
     pub categories: Option<Vec<String>>,
     #[schema(example = "non_clinical")]
     pub stage: Option<String>,
+    #[serde(default, deserialize_with = "body::object")]
     pub organization: Option<OrganizationInput>,
     /// `ja` (default) or `en`.
     pub language: Option<String>,
     /// Supporters and admins filing on an applicant's behalf: that applicant.
+    #[serde(default, deserialize_with = "body::optional_integer")]
     pub applicant_id: Option<i64>,
 }
 
@@ -298,7 +300,7 @@ pub struct CreateCaseRequest {
 pub async fn create_case(
     state: web::Data<AppState>,
     caller: AuthUser,
-    body: web::Json<CreateCaseRequest>,
+    body: Json<CreateCaseRequest>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::Applicant, Role::Supporter, Role::Admin])?;
     let body = body.into_inner();
@@ -964,7 +966,7 @@ pub async fn triage(
     caller: AuthUser,
     id: web::Path<i64>,
     if_match: IfMatch,
-    body: web::Json<TriageRequest>,
+    body: Json<TriageRequest>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::Supporter, Role::Admin])?;
     let body = body.into_inner();
@@ -1052,7 +1054,7 @@ pub async fn change_status(
     caller: AuthUser,
     id: web::Path<i64>,
     if_match: IfMatch,
-    body: web::Json<StatusRequest>,
+    body: Json<StatusRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let mut problems = Problems::default();
@@ -1227,7 +1229,7 @@ pub async fn post_message(
     caller: AuthUser,
     id: web::Path<i64>,
     if_match: IfMatch,
-    body: web::Json<MessageRequest>,
+    body: Json<MessageRequest>,
 ) -> Result<HttpResponse, ApiError> {
     refuse_managers(&caller)?;
     let body = body.into_inner();

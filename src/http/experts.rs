@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
-use super::extract::AuthUser;
+use super::extract::{AuthUser, Json, body};
 use super::problem::{ApiError, Problem};
 use crate::auth::tokens;
 use crate::clock;
@@ -25,6 +25,7 @@ pub struct Expertise {
     #[schema(example = "regulatory")]
     pub category: String,
     /// 1 (basic) to 3 (leading).
+    #[serde(deserialize_with = "body::integer")]
     #[schema(example = 3)]
     pub level: i32,
 }
@@ -73,11 +74,13 @@ fn expert_response(record: ExpertRecord) -> ExpertResponse {
 pub struct ProfileInput {
     pub name: Option<String>,
     pub affiliation: Option<String>,
+    #[serde(default, deserialize_with = "body::objects")]
     pub expertise: Option<Vec<Expertise>>,
     pub product_types: Option<Vec<String>>,
     /// `ja` and/or `en`.
     pub languages: Option<Vec<String>>,
     /// Maximum concurrent active cases (1–50).
+    #[serde(default, deserialize_with = "body::optional_integer")]
     pub capacity: Option<i32>,
     /// Organisation names the expert must not advise.
     pub conflicts: Option<Vec<String>>,
@@ -276,7 +279,7 @@ fn profile_of(record: &ExpertRecord) -> ExpertProfileData {
 pub async fn create_expert(
     state: web::Data<AppState>,
     caller: AuthUser,
-    body: web::Json<CreateExpertRequest>,
+    body: Json<CreateExpertRequest>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::Admin])?;
     let body = body.into_inner();
@@ -432,7 +435,7 @@ pub async fn update_expert(
     state: web::Data<AppState>,
     caller: AuthUser,
     id: web::Path<i64>,
-    body: web::Json<ProfileInput>,
+    body: Json<ProfileInput>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::Admin])?;
     let id = id.into_inner();

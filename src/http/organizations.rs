@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::AppState;
-use super::extract::AuthUser;
+use super::extract::{AuthUser, Json};
 use super::problem::{ApiError, Problem};
 use crate::auth::tokens;
 use crate::clock;
@@ -102,7 +102,7 @@ pub async fn invite(
     state: web::Data<AppState>,
     caller: AuthUser,
     id: web::Path<i64>,
-    body: web::Json<InvitationRequest>,
+    body: Json<InvitationRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     if caller.organization_id != Some(id) {

@@ -5,6 +5,7 @@
 mod helpers;
 
 mod auth;
+mod bodies;
 mod cases;
 mod expert_helpers;
 mod experts;
