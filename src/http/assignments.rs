@@ -10,7 +10,10 @@ use super::AppState;
 use super::cases::{Extra, apply, refuse_managers, visible_case};
 use super::experts::{expert_profile, match_case};
 use super::extract::{AuthUser, Json, body};
-use super::problem::{ApiError, Problem};
+use super::problem::ApiError;
+use super::schema::{
+    AssignmentFilter, AssignmentRole, AssignmentStatus, MeetingMode, Note, RecordText,
+};
 use crate::clock;
 use crate::db::assignments::{self as store, AssignmentChange, AssignmentRow, NewMeeting};
 use crate::db::cases::{self as case_store, NewEvent};
@@ -28,16 +31,22 @@ pub struct AssignmentResponse {
     pub id: i64,
     pub case_id: i64,
     pub expert_id: i64,
-    /// `lead` or `member`.
+    #[schema(value_type = AssignmentRole)]
     pub role: String,
-    /// `proposed`, `accepted`, `declined`, `withdrawn` or `completed`.
+    #[schema(value_type = AssignmentStatus)]
     pub status: String,
+    #[schema(format = DateTime)]
     pub created_at: String,
+    #[schema(required, format = DateTime)]
     pub responded_at: Option<String>,
+    #[schema(required, format = DateTime)]
     pub ended_at: Option<String>,
+    #[schema(required)]
     pub decline_reason: Option<String>,
     /// The confidentiality terms the expert acknowledged, and when.
+    #[schema(required)]
     pub terms_version: Option<String>,
+    #[schema(required, format = DateTime)]
     pub acknowledged_at: Option<String>,
 }
 
@@ -106,9 +115,12 @@ fn insert_event(
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct AssignRequest {
+    /// A registered expert (422 for any other id).
     #[serde(default, deserialize_with = "body::optional_integer")]
+    #[schema(value_type = i64, required)]
     pub expert_id: Option<i64>,
-    /// `lead` (one per case) or `member`.
+    /// `lead` (one per case) or `member` (when absent).
+    #[schema(value_type = Option<AssignmentRole>)]
     pub role: Option<String>,
 }
 
@@ -120,10 +132,8 @@ pub struct AssignRequest {
     params(("id" = i64, Path)),
     responses(
         (status = 201, body = AssignmentResponse),
-        (status = 403, body = Problem),
-        (status = 404, body = Problem),
-        (status = 409, description = "conflict of interest, paused, at capacity, declined before, a lead exists, or the case is not matching", body = Problem),
-        (status = 422, body = Problem),
+        (status = 403, description = "not desk staff"),
+        (status = 409, description = "conflict of interest, paused, at capacity, declined before (`reason`), a lead exists, or the case is not matching"),
     )
 )]
 #[post("/api/v1/cases/{id}/assignments")]
@@ -231,20 +241,21 @@ fn not_in(status: &str, what: &str) -> ApiError {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct AcceptRequest {
     /// The confidentiality terms version the expert read; when given it must
-    /// be the current one.
+    /// be the current one (409 otherwise).
     pub terms_version: Option<String>,
 }
 
 /// Accept a proposed assignment; acknowledges the confidentiality terms.
 #[utoipa::path(
     tag = "experts",
-    request_body(content = AcceptRequest, description = "optional"),
+    request_body(content = Option<AcceptRequest>, description = "optional; a body that is not an AcceptRequest is ignored"),
     security(("bearer" = [])),
     params(("id" = i64, Path)),
     responses(
         (status = 200, body = AssignmentResponse),
-        (status = 404, description = "not your assignment", body = Problem),
-        (status = 409, description = "not proposed any more, or other terms", body = Problem),
+        (status = 403, description = "not an expert"),
+        (status = 404, description = "not your assignment"),
+        (status = 409, description = "not proposed any more, or other terms"),
     )
 )]
 #[post("/api/v1/assignments/{id}/accept")]
@@ -321,7 +332,8 @@ pub async fn accept(
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct DeclineRequest {
-    /// Why (kept on the assignment and in the timeline).
+    /// Why (kept on the assignment and, desk side, in the timeline).
+    #[schema(value_type = Note)]
     pub reason: Option<String>,
 }
 
@@ -333,9 +345,9 @@ pub struct DeclineRequest {
     params(("id" = i64, Path)),
     responses(
         (status = 200, body = AssignmentResponse),
-        (status = 404, description = "not your assignment", body = Problem),
-        (status = 409, description = "not proposed any more", body = Problem),
-        (status = 422, description = "reason missing", body = Problem),
+        (status = 403, description = "not an expert"),
+        (status = 404, description = "not your assignment"),
+        (status = 409, description = "not proposed any more"),
     )
 )]
 #[post("/api/v1/assignments/{id}/decline")]
@@ -473,9 +485,8 @@ async fn end_assignment(
     params(("id" = i64, Path)),
     responses(
         (status = 200, body = AssignmentResponse),
-        (status = 403, body = Problem),
-        (status = 404, body = Problem),
-        (status = 409, body = Problem),
+        (status = 403, description = "not desk staff"),
+        (status = 409, description = "the assignment has ended already"),
     )
 )]
 #[post("/api/v1/assignments/{id}/withdraw")]
@@ -495,9 +506,9 @@ pub async fn withdraw(
     params(("id" = i64, Path)),
     responses(
         (status = 200, body = AssignmentResponse),
-        (status = 403, body = Problem),
-        (status = 404, body = Problem),
-        (status = 409, body = Problem),
+        (status = 403, description = "neither desk staff nor an expert"),
+        (status = 404, description = "no such assignment, or (for experts) not yours"),
+        (status = 409, description = "the assignment is not accepted"),
     )
 )]
 #[post("/api/v1/assignments/{id}/complete")]
@@ -518,9 +529,15 @@ pub struct QueueEntry {
     pub case_title: String,
 }
 
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QueueList {
+    pub items: Vec<QueueEntry>,
+}
+
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct QueueQuery {
-    /// `active` (proposed and accepted; default) or `all`.
+    /// `active` (proposed and accepted; when absent) or `all`.
+    #[param(value_type = AssignmentFilter, required = false)]
     pub status: Option<String>,
 }
 
@@ -530,8 +547,8 @@ pub struct QueueQuery {
     security(("bearer" = [])),
     params(QueueQuery),
     responses(
-        (status = 200, body = Vec<QueueEntry>),
-        (status = 403, description = "experts only", body = Problem),
+        (status = 200, body = QueueList),
+        (status = 403, description = "experts only"),
     )
 )]
 #[get("/api/v1/assignments")]
@@ -562,7 +579,18 @@ pub async fn my_assignments(
                 .collect())
         })
         .await?;
-    Ok(HttpResponse::Ok().json(json!({ "items": items })))
+    Ok(HttpResponse::Ok().json(QueueList { items }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CaseAssignment {
+    pub assignment: AssignmentResponse,
+    pub expert_name: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CaseAssignmentList {
+    pub items: Vec<CaseAssignment>,
 }
 
 /// Assignments on a case (desk, and experts assigned to it).
@@ -571,9 +599,9 @@ pub async fn my_assignments(
     security(("bearer" = [])),
     params(("id" = i64, Path)),
     responses(
-        (status = 200, body = Vec<AssignmentResponse>),
-        (status = 403, body = Problem),
-        (status = 404, body = Problem),
+        (status = 200, body = CaseAssignmentList),
+        (status = 403, description = "neither desk staff nor an expert"),
+        (status = 404, description = "no such case, or not yours"),
     )
 )]
 #[get("/api/v1/cases/{id}/assignments")]
@@ -591,29 +619,35 @@ pub async fn case_assignments(
             Ok::<_, ApiError>(
                 store::for_case(conn, case.id)?
                     .into_iter()
-                    .map(|(row, name)| json!({"assignment": assignment_response(row), "expert_name": name}))
+                    .map(|(row, name)| CaseAssignment {
+                        assignment: assignment_response(row),
+                        expert_name: name,
+                    })
                     .collect::<Vec<_>>(),
             )
         })
         .await?;
-    Ok(HttpResponse::Ok().json(json!({ "items": items })))
+    Ok(HttpResponse::Ok().json(CaseAssignmentList { items }))
 }
 
 // ---------------------------------------------------------------- meetings
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct MeetingRequest {
+    /// A registered expert with an accepted assignment on the case.
     #[serde(default, deserialize_with = "body::optional_integer")]
+    #[schema(value_type = i64, required)]
     pub expert_id: Option<i64>,
     /// RFC 3339 with offset.
-    #[schema(example = "2026-12-03T10:00:00+09:00")]
+    #[schema(value_type = String, format = DateTime, example = "2026-12-03T10:00:00+09:00")]
     pub starts_at: Option<String>,
-    /// 5–480.
     #[serde(default, deserialize_with = "body::optional_integer")]
+    #[schema(value_type = i32, required, minimum = 5, maximum = 480)]
     pub duration_minutes: Option<i32>,
-    /// `online` or `onsite`.
+    #[schema(value_type = MeetingMode)]
     pub mode: Option<String>,
-    /// The advice given, once the meeting took place.
+    /// The advice given, once the meeting took place; blank is none.
+    #[schema(value_type = Option<String>, max_length = 20000)]
     pub advice_summary: Option<String>,
 }
 
@@ -623,10 +657,19 @@ pub struct MeetingResponse {
     pub case_id: i64,
     pub expert_id: i64,
     pub expert_name: String,
+    #[schema(format = DateTime)]
     pub starts_at: String,
+    #[schema(minimum = 5, maximum = 480)]
     pub duration_minutes: i32,
+    #[schema(value_type = MeetingMode)]
     pub mode: String,
+    #[schema(required)]
     pub advice_summary: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MeetingList {
+    pub items: Vec<MeetingResponse>,
 }
 
 fn meeting_response(row: store::MeetingRow, expert_name: String) -> MeetingResponse {
@@ -661,10 +704,9 @@ fn require_desk_view(view: CaseView) -> Result<(), ApiError> {
     params(("id" = i64, Path)),
     responses(
         (status = 201, body = MeetingResponse),
-        (status = 403, body = Problem),
-        (status = 404, body = Problem),
-        (status = 409, description = "the expert is not accepted on this case, or the case is closed", body = Problem),
-        (status = 422, body = Problem),
+        (status = 403, description = "neither the desk nor an accepted expert, or an expert recording another's meeting"),
+        (status = 404, description = "no such case, or not yours"),
+        (status = 409, description = "the expert is not accepted on this case, or the case is closed"),
     )
 )]
 #[post("/api/v1/cases/{id}/meetings")]
@@ -794,9 +836,9 @@ pub async fn create_meeting(
     security(("bearer" = [])),
     params(("id" = i64, Path)),
     responses(
-        (status = 200, body = Vec<MeetingResponse>),
-        (status = 403, body = Problem),
-        (status = 404, body = Problem),
+        (status = 200, body = MeetingList),
+        (status = 403, description = "a manager, or an expert who has not accepted the assignment"),
+        (status = 404, description = "no such case, or not yours"),
     )
 )]
 #[get("/api/v1/cases/{id}/meetings")]
@@ -822,11 +864,12 @@ pub async fn list_meetings(
             )
         })
         .await?;
-    Ok(HttpResponse::Ok().json(json!({ "items": items })))
+    Ok(HttpResponse::Ok().json(MeetingList { items }))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct AdviceRequest {
+    #[schema(value_type = RecordText)]
     pub advice_summary: Option<String>,
 }
 
@@ -838,9 +881,8 @@ pub struct AdviceRequest {
     params(("id" = i64, Path)),
     responses(
         (status = 200, body = MeetingResponse),
-        (status = 403, body = Problem),
-        (status = 404, body = Problem),
-        (status = 422, body = Problem),
+        (status = 403, description = "neither the desk nor that meeting's expert"),
+        (status = 404, description = "no such meeting, or not yours"),
     )
 )]
 #[patch("/api/v1/meetings/{id}")]
@@ -890,21 +932,25 @@ pub async fn record_advice(
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct PlanRequest {
+    #[schema(value_type = RecordText)]
     pub body: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PlanRevision {
+    #[schema(minimum = 1)]
     pub revision: i32,
     pub body: String,
     pub author_id: i64,
     pub author_name: String,
+    #[schema(format = DateTime)]
     pub at: String,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PlanResponse {
     /// The newest revision; null before the first is written.
+    #[schema(required)]
     pub current: Option<PlanRevision>,
     /// Every revision, newest first.
     pub revisions: Vec<PlanRevision>,
@@ -941,9 +987,8 @@ fn plan_response(rows: Vec<store::PlanRow>) -> PlanResponse {
     params(("id" = i64, Path)),
     responses(
         (status = 200, body = PlanResponse),
-        (status = 403, description = "desk staff only", body = Problem),
-        (status = 404, body = Problem),
-        (status = 422, body = Problem),
+        (status = 403, description = "desk staff only"),
+        (status = 404, description = "no such case"),
     )
 )]
 #[put("/api/v1/cases/{id}/support-plan")]
@@ -994,8 +1039,8 @@ pub async fn write_plan(
     params(("id" = i64, Path)),
     responses(
         (status = 200, body = PlanResponse),
-        (status = 403, body = Problem),
-        (status = 404, body = Problem),
+        (status = 403, description = "a manager, or neither the desk nor an accepted expert"),
+        (status = 404, description = "no such case, or not yours"),
     )
 )]
 #[get("/api/v1/cases/{id}/support-plan")]

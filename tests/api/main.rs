@@ -11,6 +11,7 @@ mod expert_helpers;
 mod experts;
 mod mail;
 mod mailbox;
+mod openapi;
 mod organizations;
 mod service;
 mod smtp;
