@@ -70,7 +70,7 @@ pub struct RegisterRequest {
     #[schema(value_type = PersonName)]
     pub name: Option<String>,
     /// The name of the new organisation the registrant will own; required
-    /// unless `invitation_token` is given.
+    /// unless `invitation_token` is given, and then ignored.
     #[schema(value_type = Option<OrganizationName>)]
     pub organization: Option<String>,
     /// `ja` when absent.
@@ -94,9 +94,9 @@ pub struct CreateUserRequest {
     /// `ja` when absent.
     #[schema(value_type = Option<Locale>)]
     pub locale: Option<String>,
-    /// Required for applicants: the organisation created for them; ignored
-    /// for other roles.
-    #[schema(value_type = Option<OrganizationName>)]
+    /// Required for applicants: the name (as `OrganizationName`) of the
+    /// organisation created for them; ignored for other roles.
+    #[schema(value_type = Option<String>)]
     pub organization: Option<String>,
 }
 
