@@ -1,7 +1,9 @@
 //! The OpenAPI document, generated from the handlers' annotations, and the
 //! offline API page (Swagger UI assets are compiled into the binary).
 
+use utoipa::openapi::extensions::Extensions;
 use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::link::LinkBuilder;
 use utoipa::openapi::path::{Operation, ParameterIn};
 use utoipa::openapi::request_body::RequestBody;
 use utoipa::openapi::response::{Response, ResponseBuilder};
@@ -82,7 +84,7 @@ use super::{
         schema::MailState,
         schema::TrendInterval,
     )),
-    modifiers(&BearerAuth, &ProblemResponses),
+    modifiers(&BearerAuth, &ProblemResponses, &ResourceLinks),
     tags(
         (name = "service", description = "Health and documentation"),
         (name = "auth", description = "Accounts and sign-in"),
@@ -369,6 +371,90 @@ fn default_description(status: &str) -> &'static str {
         "422" => "A field or parameter is invalid; `errors` names each one.",
         "429" => "Too many attempts; retry after `Retry-After` seconds.",
         _ => "The request failed.",
+    }
+}
+
+/// Links from each operation that creates a resource (`POST …/NAME` answering
+/// 201 with an `id`) to the operations on it (`/api/v1/NAME/{id}…`), so a
+/// client, or a stateful tester, can follow a new case to its claim, triage,
+/// messages …; `If-Match` gets the new resource's `ETag` where it has one.
+struct ResourceLinks;
+
+impl Modify for ResourceLinks {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let schemas = openapi
+            .components
+            .as_ref()
+            .map(|c| c.schemas.clone())
+            .unwrap_or_default();
+        let has_id = |response: &Response| {
+            let reference = response
+                .content
+                .get("application/json")
+                .and_then(|content| content.schema.as_ref());
+            let name = match reference {
+                Some(RefOr::Ref(r)) => r.ref_location.rsplit('/').next().unwrap_or_default(),
+                _ => return false,
+            };
+            matches!(schemas.get(name), Some(RefOr::T(Schema::Object(o))) if o.properties.contains_key("id"))
+        };
+        let mut creators: Vec<(String, String)> = Vec::new();
+        for (path, item) in &openapi.paths.paths {
+            let Some(post) = &item.post else { continue };
+            let creates =
+                matches!(post.responses.responses.get("201"), Some(RefOr::T(r)) if has_id(r));
+            let collection = path.rsplit('/').next().unwrap_or_default();
+            if creates && !collection.starts_with('{') {
+                creators.push((path.clone(), format!("/api/v1/{collection}/{{")));
+            }
+        }
+        // Per creating path: (operation id, its id parameter, takes If-Match).
+        let mut targets: Vec<(String, Vec<(String, String, bool)>)> = Vec::new();
+        for (creator, prefix) in &creators {
+            let mut found = Vec::new();
+            for (path, item) in openapi.paths.paths.iter_mut() {
+                let Some(rest) = path.strip_prefix(prefix.as_str()) else {
+                    continue;
+                };
+                let parameter = rest.split('}').next().unwrap_or_default().to_owned();
+                for operation in operations(item) {
+                    let if_match = operation
+                        .parameters
+                        .iter()
+                        .flatten()
+                        .any(|p| p.name.eq_ignore_ascii_case("if-match"));
+                    if let Some(id) = &operation.operation_id {
+                        found.push((id.clone(), parameter.clone(), if_match));
+                    }
+                }
+            }
+            targets.push((creator.clone(), found));
+        }
+        for (creator, found) in targets {
+            let Some(RefOr::T(created)) = openapi
+                .paths
+                .paths
+                .get_mut(&creator)
+                .and_then(|item| item.post.as_mut())
+                .and_then(|post| post.responses.responses.get_mut("201"))
+            else {
+                continue;
+            };
+            let etag = created.headers.contains_key("ETag");
+            for (operation_id, parameter, if_match) in found {
+                // utoipa 5.5 writes `Link::operation_id` as `operation_id`;
+                // OpenAPI's field is `operationId`.
+                let mut target = Extensions::default();
+                target.insert("operationId".to_owned(), operation_id.clone().into());
+                let mut link = LinkBuilder::new()
+                    .extensions(Some(target))
+                    .parameter(parameter, "$response.body#/id");
+                if if_match && etag {
+                    link = link.parameter("header.If-Match", "$response.header.ETag");
+                }
+                created.links.insert(operation_id, RefOr::T(link.build()));
+            }
+        }
     }
 }
 

@@ -237,3 +237,36 @@ fn vocabulary_schemas_list_the_codes_the_server_accepts() {
     }
     assert_eq!(codes("Category").len(), Category::ALL.len());
 }
+
+#[test]
+fn a_new_case_links_to_what_can_be_done_with_it() {
+    let doc = document();
+    let created = &doc["paths"]["/api/v1/cases"]["post"]["responses"]["201"];
+    let claim = &created["links"]["claim"];
+    assert_eq!(claim["operationId"], "claim");
+    assert_eq!(claim["parameters"]["id"], "$response.body#/id");
+    assert_eq!(
+        claim["parameters"]["header.If-Match"],
+        "$response.header.ETag"
+    );
+    assert!(claim.get("operation_id").is_none());
+    let operation_ids: Vec<String> = operations(&doc)
+        .iter()
+        .filter_map(|(_, op)| op["operationId"].as_str().map(str::to_owned))
+        .collect();
+    let mut linked = 0;
+    for (_, operation) in operations(&doc) {
+        for response in operation["responses"].as_object().unwrap().values() {
+            for link in response["links"]
+                .as_object()
+                .into_iter()
+                .flat_map(|l| l.values())
+            {
+                let target = link["operationId"].as_str().unwrap();
+                assert!(operation_ids.iter().any(|id| id == target), "{target}");
+                linked += 1;
+            }
+        }
+    }
+    assert!(linked >= 20, "{linked} links");
+}
