@@ -31,6 +31,8 @@ ADMIN_EMAIL = "contract-admin@medesk.example"
 ADMIN_PASSWORD = "contract admin password"
 APPLICANT_EMAIL = "contract-applicant@medesk.example"
 APPLICANT_PASSWORD = "contract applicant password"
+EXPERT_EMAIL = "contract-expert@medesk.example"
+EXPERT_PASSWORD = "contract expert password"
 ROLES = ("admin", "applicant")
 CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "schemathesis.toml")
 
@@ -43,11 +45,13 @@ def free_port():
         return s.getsockname()[1]
 
 
-def request(base, method, path, body=None, token=None):
+def request(base, method, path, body=None, token=None, csv=None):
     data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(base + path, data=data, method=method)
+    req = urllib.request.Request(base + path, data=data if csv is None else csv.encode(), method=method)
     if body is not None:
         req.add_header("Content-Type", "application/json")
+    if csv is not None:
+        req.add_header("Content-Type", "text/csv")
     if token:
         req.add_header("Authorization", f"Bearer {token}")
     try:
@@ -143,10 +147,22 @@ class Server:
             self.pg_database = None
 
 
+def expect(base, want, method, path, body=None, token=None, csv=None):
+    status, answer = request(base, method, path, body, token, csv)
+    if status != want:
+        sys.exit(f"contract: seeding: {method} {path} answered {status}, not {want}: {answer}")
+    return answer
+
+
 def seed(base):
-    """The two accounts the runs act as; returns {role: access token}."""
-    status, body = request(
+    """The accounts the runs act as, and data for their reads to return (a
+    case through triage, assignment, messages, a meeting and a support
+    plan; another just filed; imported history; an expert), so responses
+    with content are checked against the document too. Returns
+    {role: (email, password)}."""
+    expect(
         base,
+        201,
         "POST",
         "/api/v1/auth/register",
         {
@@ -157,8 +173,58 @@ def seed(base):
             "locale": "en",
         },
     )
-    if status != 201:
-        sys.exit(f"contract: registering the applicant answered {status}: {body}")
+    applicant = login(base, APPLICANT_EMAIL, APPLICANT_PASSWORD)
+    admin = login(base, ADMIN_EMAIL, ADMIN_PASSWORD)
+    intake = {
+        "title": "医療機器の承認申請について",
+        "description": "クラスII医療機器の承認申請に必要な試験を相談したいです。",
+        "product_type": "medical_device",
+        "categories": ["regulatory", "reimbursement"],
+        "stage": "non_clinical",
+        "organization": {"name": "Contract Test Startup", "kind": "startup"},
+        "language": "ja",
+    }
+    case = expect(base, 201, "POST", "/api/v1/cases", intake, applicant)
+    expect(base, 201, "POST", "/api/v1/cases", {**intake, "title": "Just filed"}, applicant)
+    expert = expect(
+        base,
+        201,
+        "POST",
+        "/api/v1/experts",
+        {
+            "email": EXPERT_EMAIL,
+            "password": EXPERT_PASSWORD,
+            "name": "Contract Expert",
+            "affiliation": "Tokyo Regulatory Partners",
+            "expertise": [{"category": "regulatory", "level": 3}],
+            "product_types": ["medical_device"],
+            "languages": ["ja", "en"],
+        },
+        admin,
+    )
+    expect(
+        base,
+        201,
+        "POST",
+        "/api/v1/import/cases",
+        token=admin,
+        csv="received_on,product_type,categories,organization,title,status,outcome\n"
+        "2019-04-01,drug,regulatory;ip_strategy,Old Pharma,Historic case,closed,resolved\n",
+    )
+    case_path = f"/api/v1/cases/{case['id']}"
+    expect(base, 200, "POST", f"{case_path}/claim", {}, admin)
+    triage = {"priority": "high", "product_type": "medical_device", "categories": ["regulatory"], "route": "expert"}
+    expect(base, 200, "POST", f"{case_path}/triage", triage, admin)
+    assignment = expect(
+        base, 201, "POST", f"{case_path}/assignments", {"expert_id": expert["id"], "role": "lead"}, admin
+    )
+    expert_token = login(base, EXPERT_EMAIL, EXPERT_PASSWORD)
+    expect(base, 200, "POST", f"/api/v1/assignments/{assignment['id']}/accept", {}, expert_token)
+    expect(base, 201, "POST", f"{case_path}/messages", {"body": "Any news?"}, applicant)
+    expect(base, 201, "POST", f"{case_path}/messages", {"body": "Desk note", "visibility": "internal"}, admin)
+    meeting = {"expert_id": expert["id"], "starts_at": "2026-12-03T10:00:00+09:00", "duration_minutes": 60, "mode": "online"}
+    expect(base, 201, "POST", f"{case_path}/meetings", meeting, admin)
+    expect(base, 200, "PUT", f"{case_path}/support-plan", {"body": "1. Test plan\n2. Submission"}, admin)
     return {"admin": (ADMIN_EMAIL, ADMIN_PASSWORD), "applicant": (APPLICANT_EMAIL, APPLICANT_PASSWORD)}
 
 
