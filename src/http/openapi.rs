@@ -380,6 +380,14 @@ fn default_description(status: &str) -> &'static str {
 /// messages …; `If-Match` gets the new resource's `ETag` where it has one.
 struct ResourceLinks;
 
+/// An operation on a created resource.
+struct LinkTarget {
+    operation_id: String,
+    /// The path parameter the new resource's id goes to.
+    parameter: String,
+    takes_if_match: bool,
+}
+
 impl Modify for ResourceLinks {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let schemas = openapi
@@ -408,8 +416,7 @@ impl Modify for ResourceLinks {
                 creators.push((path.clone(), format!("/api/v1/{collection}/{{")));
             }
         }
-        // Per creating path: (operation id, its id parameter, takes If-Match).
-        let mut targets: Vec<(String, Vec<(String, String, bool)>)> = Vec::new();
+        let mut targets: Vec<(String, Vec<LinkTarget>)> = Vec::new();
         for (creator, prefix) in &creators {
             let mut found = Vec::new();
             for (path, item) in openapi.paths.paths.iter_mut() {
@@ -418,13 +425,17 @@ impl Modify for ResourceLinks {
                 };
                 let parameter = rest.split('}').next().unwrap_or_default().to_owned();
                 for operation in operations(item) {
-                    let if_match = operation
+                    let takes_if_match = operation
                         .parameters
                         .iter()
                         .flatten()
                         .any(|p| p.name.eq_ignore_ascii_case("if-match"));
                     if let Some(id) = &operation.operation_id {
-                        found.push((id.clone(), parameter.clone(), if_match));
+                        found.push(LinkTarget {
+                            operation_id: id.clone(),
+                            parameter: parameter.clone(),
+                            takes_if_match,
+                        });
                     }
                 }
             }
@@ -441,7 +452,12 @@ impl Modify for ResourceLinks {
                 continue;
             };
             let etag = created.headers.contains_key("ETag");
-            for (operation_id, parameter, if_match) in found {
+            for LinkTarget {
+                operation_id,
+                parameter,
+                takes_if_match,
+            } in found
+            {
                 // utoipa 5.5 writes `Link::operation_id` as `operation_id`;
                 // OpenAPI's field is `operationId`.
                 let mut target = Extensions::default();
@@ -449,7 +465,7 @@ impl Modify for ResourceLinks {
                 let mut link = LinkBuilder::new()
                     .extensions(Some(target))
                     .parameter(parameter, "$response.body#/id");
-                if if_match && etag {
+                if takes_if_match && etag {
                     link = link.parameter("header.If-Match", "$response.header.ETag");
                 }
                 created.links.insert(operation_id, RefOr::T(link.build()));
