@@ -5,8 +5,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::AppState;
-use super::extract::{AuthUser, client_address};
-use super::problem::{ApiError, FieldError, Problem};
+use super::extract::{AuthUser, Json, client_address};
+use super::problem::{ApiError, FieldError};
+use super::schema::{Email, OrganizationName, Password, PersonName};
 use crate::auth::tokens::{self, REFRESH_TOKEN_DAYS};
 use crate::clock;
 use crate::db::tokens::{NewRefreshToken, Rotation};
@@ -15,20 +16,22 @@ use crate::db::{self, DbError};
 use crate::domain::account::{EmailAddress, Locale, NewPassword, parse_display_name};
 use crate::domain::role::Role;
 
-const NAME_MAX_CHARS: usize = 100;
-const ORGANIZATION_MAX_CHARS: usize = 200;
+pub(super) const NAME_MAX_CHARS: usize = 100;
+pub(super) const ORGANIZATION_MAX_CHARS: usize = 200;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UserResponse {
-    #[schema(value_type = i64)]
     pub id: i64,
+    #[schema(format = Email)]
     pub email: String,
     pub name: String,
-    #[schema(value_type = String, example = "applicant")]
+    #[schema(value_type = Role)]
     pub role: String,
-    #[schema(value_type = String, example = "ja")]
+    #[schema(value_type = Locale)]
     pub locale: String,
+    /// Absent for staff and experts, who belong to no organisation.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = i64)]
     pub organization_id: Option<i64>,
 }
 
@@ -49,10 +52,10 @@ impl From<UserRow> for UserResponse {
 pub struct TokenResponse {
     pub access_token: String,
     pub refresh_token: String,
-    #[schema(example = "Bearer")]
+    #[schema(pattern = "^Bearer$", example = "Bearer")]
     pub token_type: &'static str,
     /// Seconds until the access token expires.
-    #[schema(example = 900)]
+    #[schema(minimum = 1, example = 900)]
     pub expires_in: i64,
 }
 
@@ -60,38 +63,55 @@ pub struct TokenResponse {
 /// not as a parse failure.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct RegisterRequest {
+    #[schema(value_type = Email)]
     pub email: Option<String>,
-    /// At least 12 characters.
+    #[schema(value_type = Password)]
     pub password: Option<String>,
+    #[schema(value_type = PersonName)]
     pub name: Option<String>,
-    /// The name of the new organisation the registrant will own.
+    /// The name of the new organisation the registrant will own; required
+    /// unless `invitation_token` is given, and then ignored.
+    #[schema(value_type = Option<OrganizationName>)]
     pub organization: Option<String>,
-    /// `ja` (default) or `en`.
+    /// `ja` when absent.
+    #[schema(value_type = Option<Locale>)]
     pub locale: Option<String>,
-    /// Join the inviting organisation instead of creating one.
+    /// Join the inviting organisation instead of creating one (the token
+    /// from the invitation mail, for the address it was sent to).
     pub invitation_token: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateUserRequest {
+    #[schema(value_type = Email)]
     pub email: Option<String>,
+    #[schema(value_type = Password)]
     pub password: Option<String>,
+    #[schema(value_type = PersonName)]
     pub name: Option<String>,
-    /// `applicant`, `supporter`, `expert`, `manager` or `admin`.
+    #[schema(value_type = Role)]
     pub role: Option<String>,
+    /// `ja` when absent.
+    #[schema(value_type = Option<Locale>)]
     pub locale: Option<String>,
-    /// Required for applicants: the organisation created for them.
+    /// Required for applicants: the name (as `OrganizationName`) of the
+    /// organisation created for them; ignored for other roles.
+    #[schema(value_type = Option<String>)]
     pub organization: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct LoginRequest {
+    /// Compared without case and surrounding white space.
+    #[schema(value_type = String)]
     pub email: Option<String>,
+    #[schema(value_type = String)]
     pub password: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct RefreshRequest {
+    #[schema(value_type = String, min_length = 1)]
     pub refresh_token: Option<String>,
 }
 
@@ -171,14 +191,14 @@ fn email_taken(error: DbError) -> ApiError {
     request_body = RegisterRequest,
     responses(
         (status = 201, body = UserResponse),
-        (status = 409, description = "e-mail taken", body = Problem),
-        (status = 422, description = "weak password, bad e-mail, missing field", body = Problem),
+        (status = 409, description = "e-mail taken"),
+        (status = 422, description = "weak password, bad e-mail, missing field, or an unknown, used or expired invitation token"),
     )
 )]
 #[post("/api/v1/auth/register")]
 pub async fn register(
     state: web::Data<AppState>,
-    body: web::Json<RegisterRequest>,
+    body: Json<RegisterRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let mut fields = Fields::default();
@@ -220,17 +240,15 @@ pub async fn register(
     security(("bearer" = [])),
     responses(
         (status = 201, body = UserResponse),
-        (status = 401, body = Problem),
-        (status = 403, description = "not an admin", body = Problem),
-        (status = 409, description = "e-mail taken", body = Problem),
-        (status = 422, body = Problem),
+        (status = 403, description = "not an admin"),
+        (status = 409, description = "e-mail taken"),
     )
 )]
 #[post("/api/v1/users")]
 pub async fn create_user(
     state: web::Data<AppState>,
     caller: AuthUser,
-    body: web::Json<CreateUserRequest>,
+    body: Json<CreateUserRequest>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::Admin])?;
     let body = body.into_inner();
@@ -349,16 +367,15 @@ const BAD_CREDENTIALS: &str = "the e-mail address or password is wrong";
     request_body = LoginRequest,
     responses(
         (status = 200, body = TokenResponse),
-        (status = 401, description = "unknown e-mail or wrong password (indistinguishable)", body = Problem),
-        (status = 422, body = Problem),
-        (status = 429, description = "too many attempts; see Retry-After", body = Problem),
+        (status = 401, description = "unknown e-mail or wrong password (indistinguishable)"),
+        (status = 429, description = "too many attempts; see Retry-After"),
     )
 )]
 #[post("/api/v1/auth/login")]
 pub async fn login(
     state: web::Data<AppState>,
     request: HttpRequest,
-    body: web::Json<LoginRequest>,
+    body: Json<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let mut fields = Fields::default();
@@ -439,6 +456,15 @@ fn token_response(state: &AppState, user: &UserRow, refresh_token: String) -> To
     }
 }
 
+/// An empty refresh token is not one the server could have issued.
+fn not_empty(token: &str) -> Result<&str, &'static str> {
+    if token.is_empty() {
+        Err("must not be empty")
+    } else {
+        Ok(token)
+    }
+}
+
 const BAD_REFRESH: &str = "the refresh token is invalid, expired or already used";
 
 /// Exchange a refresh token for new tokens. The presented token stops
@@ -448,18 +474,18 @@ const BAD_REFRESH: &str = "the refresh token is invalid, expired or already used
     request_body = RefreshRequest,
     responses(
         (status = 200, body = TokenResponse),
-        (status = 401, body = Problem),
-        (status = 422, body = Problem),
+        (status = 401, description = "the refresh token is invalid, expired or already used"),
     )
 )]
 #[post("/api/v1/auth/refresh")]
 pub async fn refresh(
     state: web::Data<AppState>,
-    body: web::Json<RefreshRequest>,
+    body: Json<RefreshRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let mut fields = Fields::default();
     let presented = fields
         .required("refresh_token", &body.refresh_token)
+        .and_then(|t| fields.take("refresh_token", not_empty(t)))
         .map(tokens::hash_refresh_token);
     fields.finish()?;
     let presented = presented.expect("checked above");
@@ -494,16 +520,17 @@ pub async fn refresh(
 #[utoipa::path(
     tag = "auth",
     request_body = RefreshRequest,
-    responses((status = 204), (status = 422, body = Problem))
+    responses((status = 204, description = "the login is revoked (also when it was already)"))
 )]
 #[post("/api/v1/auth/logout")]
 pub async fn logout(
     state: web::Data<AppState>,
-    body: web::Json<RefreshRequest>,
+    body: Json<RefreshRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let mut fields = Fields::default();
     let presented = fields
         .required("refresh_token", &body.refresh_token)
+        .and_then(|t| fields.take("refresh_token", not_empty(t)))
         .map(tokens::hash_refresh_token);
     fields.finish()?;
     let presented = presented.expect("checked above");
@@ -519,7 +546,7 @@ pub async fn logout(
 #[utoipa::path(
     tag = "auth",
     security(("bearer" = [])),
-    responses((status = 200, body = UserResponse), (status = 401, body = Problem))
+    responses((status = 200, body = UserResponse))
 )]
 #[get("/api/v1/me")]
 pub async fn me(state: web::Data<AppState>, caller: AuthUser) -> Result<HttpResponse, ApiError> {
@@ -535,8 +562,9 @@ pub async fn me(state: web::Data<AppState>, caller: AuthUser) -> Result<HttpResp
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct SetPasswordRequest {
     /// The token from the mail.
+    #[schema(value_type = String)]
     pub token: Option<String>,
-    /// At least 12 characters.
+    #[schema(value_type = Password)]
     pub password: Option<String>,
 }
 
@@ -545,14 +573,14 @@ pub struct SetPasswordRequest {
     tag = "auth",
     request_body = SetPasswordRequest,
     responses(
-        (status = 204),
-        (status = 422, description = "weak password, or the token is unknown, used or expired", body = Problem),
+        (status = 204, description = "the password is set"),
+        (status = 422, description = "weak password, or the token is unknown, used or expired"),
     )
 )]
 #[post("/api/v1/auth/password")]
 pub async fn set_password(
     state: web::Data<AppState>,
-    body: web::Json<SetPasswordRequest>,
+    body: Json<SetPasswordRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let mut fields = Fields::default();

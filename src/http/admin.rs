@@ -6,7 +6,8 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
 use super::extract::AuthUser;
-use super::problem::{ApiError, Problem};
+use super::problem::ApiError;
+use super::schema::MailState;
 use crate::clock;
 use crate::db::cases as store;
 use crate::db::outbox;
@@ -14,11 +15,15 @@ use crate::domain::role::Role;
 
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct AccessLogQuery {
+    #[param(value_type = i64, required = false)]
     pub case_id: Option<i64>,
+    #[param(value_type = i64, required = false)]
     pub user_id: Option<i64>,
-    /// 1–500, default 100.
+    /// Page size; 100 when absent.
+    #[param(value_type = i64, required = false, minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
     /// `next_cursor` of the previous page.
+    #[param(value_type = i64, required = false)]
     pub cursor: Option<i64>,
 }
 
@@ -28,16 +33,22 @@ pub struct AccessEntry {
     pub case_id: i64,
     pub case_number: String,
     pub user_id: i64,
+    #[schema(format = Email)]
     pub user_email: String,
+    #[schema(value_type = Role)]
     pub user_role: String,
+    #[schema(format = DateTime)]
     pub at: String,
-    /// What was read: `case`, `list`, `events`, `messages`, `triage_queue`.
+    /// What was read: `case`, `list`, `events`, `messages`, `triage_queue`,
+    /// `update`.
     pub what: String,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AccessLog {
     pub items: Vec<AccessEntry>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    #[schema(required)]
     pub next_cursor: Option<i64>,
 }
 
@@ -48,9 +59,7 @@ pub struct AccessLog {
     params(AccessLogQuery),
     responses(
         (status = 200, body = AccessLog),
-        (status = 401, body = Problem),
-        (status = 403, description = "admins only", body = Problem),
-        (status = 422, body = Problem),
+        (status = 403, description = "admins only"),
     )
 )]
 #[get("/api/v1/admin/access-log")]
@@ -91,10 +100,13 @@ pub async fn access_log(
 
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct OutboxQuery {
-    /// `pending`, `sent` or `failed`.
+    #[param(value_type = MailState, required = false)]
     pub state: Option<String>,
-    /// 1–500, default 100.
+    /// Page size; 100 when absent.
+    #[param(value_type = i64, required = false, minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    #[param(value_type = i64, required = false)]
     pub cursor: Option<i64>,
 }
 
@@ -103,20 +115,29 @@ pub struct OutboxEntry {
     pub id: i64,
     pub message_id: String,
     pub kind: String,
+    #[schema(required)]
     pub case_id: Option<i64>,
     pub recipient: String,
     pub subject: String,
+    #[schema(value_type = MailState)]
     pub state: String,
+    #[schema(minimum = 0)]
     pub attempts: i32,
+    #[schema(format = DateTime)]
     pub next_attempt_at: String,
+    #[schema(required)]
     pub last_error: Option<String>,
+    #[schema(format = DateTime)]
     pub created_at: String,
+    #[schema(required, format = DateTime)]
     pub sent_at: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct OutboxPage {
     pub items: Vec<OutboxEntry>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    #[schema(required)]
     pub next_cursor: Option<i64>,
 }
 
@@ -144,8 +165,7 @@ fn outbox_entry(row: outbox::OutboxRow) -> OutboxEntry {
     params(OutboxQuery),
     responses(
         (status = 200, body = OutboxPage),
-        (status = 403, description = "admins only", body = Problem),
-        (status = 422, body = Problem),
+        (status = 403, description = "admins only"),
     )
 )]
 #[get("/api/v1/admin/outbox")]
@@ -186,9 +206,8 @@ pub async fn list_outbox(
     params(("id" = i64, Path)),
     responses(
         (status = 200, body = OutboxEntry),
-        (status = 403, description = "admins only", body = Problem),
-        (status = 404, body = Problem),
-        (status = 409, description = "the mail has not failed", body = Problem),
+        (status = 403, description = "admins only"),
+        (status = 409, description = "the mail has not failed"),
     )
 )]
 #[post("/api/v1/admin/outbox/{id}/retry")]

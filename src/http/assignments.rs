@@ -9,14 +9,17 @@ use utoipa::{IntoParams, ToSchema};
 use super::AppState;
 use super::cases::{Extra, apply, refuse_managers, visible_case};
 use super::experts::{expert_profile, match_case};
-use super::extract::AuthUser;
-use super::problem::{ApiError, Problem};
+use super::extract::{AuthUser, Json, body};
+use super::problem::ApiError;
+use super::schema::{
+    AssignmentFilter, AssignmentRole, AssignmentStatus, MeetingMode, Note, RecordText,
+};
 use crate::clock;
 use crate::db::assignments::{self as store, AssignmentChange, AssignmentRow, NewMeeting};
 use crate::db::cases::{self as case_store, NewEvent};
 use crate::db::{AnyConnection, DbError, experts};
 use crate::domain::assignment::{
-    self, AssignmentAction, AssignmentActor, AssignmentRefusal, AssignmentStatus, CaseEffect,
+    self, AssignmentAction, AssignmentActor, AssignmentRefusal, CaseEffect,
 };
 use crate::domain::case::{
     AssignmentDisclosure, CaseView, NOTE_MAX_CHARS, Problems, assignment_disclosure, parse_text,
@@ -33,16 +36,22 @@ pub struct AssignmentResponse {
     pub id: i64,
     pub case_id: i64,
     pub expert_id: i64,
-    /// `lead` or `member`.
+    #[schema(value_type = AssignmentRole)]
     pub role: String,
-    /// `proposed`, `accepted`, `declined`, `withdrawn` or `completed`.
+    #[schema(value_type = AssignmentStatus)]
     pub status: String,
+    #[schema(format = DateTime)]
     pub created_at: String,
+    #[schema(required, format = DateTime)]
     pub responded_at: Option<String>,
+    #[schema(required, format = DateTime)]
     pub ended_at: Option<String>,
+    #[schema(required)]
     pub decline_reason: Option<String>,
     /// The confidentiality terms the expert acknowledged, and when.
+    #[schema(required)]
     pub terms_version: Option<String>,
+    #[schema(required, format = DateTime)]
     pub acknowledged_at: Option<String>,
 }
 
@@ -122,8 +131,12 @@ fn insert_event(
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct AssignRequest {
+    /// A registered expert (422 for any other id).
+    #[serde(default, deserialize_with = "body::optional_integer")]
+    #[schema(value_type = i64, required)]
     pub expert_id: Option<i64>,
-    /// `lead` (one per case) or `member`.
+    /// `lead` (one per case) or `member` (when absent).
+    #[schema(value_type = Option<AssignmentRole>)]
     pub role: Option<String>,
 }
 
@@ -135,10 +148,8 @@ pub struct AssignRequest {
     params(("id" = i64, Path)),
     responses(
         (status = 201, body = AssignmentResponse),
-        (status = 403, body = Problem),
-        (status = 404, body = Problem),
-        (status = 409, description = "conflict of interest, paused, at capacity, declined before, a lead exists, or the case is not matching", body = Problem),
-        (status = 422, body = Problem),
+        (status = 403, description = "not desk staff"),
+        (status = 409, description = "conflict of interest, paused, at capacity, declined before (`reason`), a lead exists, or the case is not matching"),
     )
 )]
 #[post("/api/v1/cases/{id}/assignments")]
@@ -146,7 +157,7 @@ pub async fn assign(
     state: web::Data<AppState>,
     caller: AuthUser,
     id: web::Path<i64>,
-    body: web::Json<AssignRequest>,
+    body: Json<AssignRequest>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::Supporter, Role::Admin])?;
     let mut problems = Problems::default();
@@ -250,8 +261,8 @@ fn decide_move(
     caller: &AuthUser,
     row: &AssignmentRow,
     action: AssignmentAction,
-) -> Result<(AssignmentStatus, AssignmentStatus), ApiError> {
-    let from: AssignmentStatus = row.status.parse().map_err(|e| {
+) -> Result<(assignment::AssignmentStatus, assignment::AssignmentStatus), ApiError> {
+    let from: assignment::AssignmentStatus = row.status.parse().map_err(|e| {
         ApiError::Internal(anyhow::anyhow!("assignments row {}: status: {e}", row.id))
     })?;
     let actor = AssignmentActor {
@@ -278,7 +289,7 @@ fn move_assignment(
     row: &AssignmentRow,
     action: AssignmentAction,
     change: &AssignmentChange<'_>,
-) -> Result<AssignmentStatus, ApiError> {
+) -> Result<assignment::AssignmentStatus, ApiError> {
     let (from, to) = decide_move(conn, caller, row, action)?;
     if !store::transition(conn, row.id, &[from.as_str()], to.as_str(), change)? {
         let now = store::find(conn, row.id)?.ok_or(ApiError::NotFound)?;
@@ -292,7 +303,7 @@ fn case_effect_of(
     conn: &mut AnyConnection,
     case: &case_store::CaseRow,
     action: AssignmentAction,
-    from: AssignmentStatus,
+    from: assignment::AssignmentStatus,
 ) -> Result<CaseEffect, ApiError> {
     let status: CaseStatus = case
         .status
@@ -305,20 +316,21 @@ fn case_effect_of(
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct AcceptRequest {
     /// The confidentiality terms version the expert read; when given it must
-    /// be the current one.
+    /// be the current one (409 otherwise).
     pub terms_version: Option<String>,
 }
 
 /// Accept a proposed assignment; acknowledges the confidentiality terms.
 #[utoipa::path(
     tag = "experts",
-    request_body(content = AcceptRequest, description = "optional"),
+    request_body(content = Option<AcceptRequest>, description = "optional; a body that is not an AcceptRequest is ignored"),
     security(("bearer" = [])),
     params(("id" = i64, Path)),
     responses(
         (status = 200, body = AssignmentResponse),
-        (status = 404, description = "not your assignment", body = Problem),
-        (status = 409, description = "not proposed any more, or other terms", body = Problem),
+        (status = 403, description = "not an expert"),
+        (status = 404, description = "not your assignment"),
+        (status = 409, description = "not proposed any more, or other terms"),
     )
 )]
 #[post("/api/v1/assignments/{id}/accept")]
@@ -326,7 +338,7 @@ pub async fn accept(
     state: web::Data<AppState>,
     caller: AuthUser,
     id: web::Path<i64>,
-    body: Option<web::Json<AcceptRequest>>,
+    body: Option<Json<AcceptRequest>>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::Expert])?;
     if let Some(version) = body.as_ref().and_then(|b| b.terms_version.as_deref())
@@ -395,7 +407,8 @@ pub async fn accept(
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct DeclineRequest {
-    /// Why (kept on the assignment and in the timeline).
+    /// Why (kept on the assignment and, desk side, in the timeline).
+    #[schema(value_type = Note)]
     pub reason: Option<String>,
 }
 
@@ -407,9 +420,9 @@ pub struct DeclineRequest {
     params(("id" = i64, Path)),
     responses(
         (status = 200, body = AssignmentResponse),
-        (status = 404, description = "not your assignment", body = Problem),
-        (status = 409, description = "not proposed any more", body = Problem),
-        (status = 422, description = "reason missing", body = Problem),
+        (status = 403, description = "not an expert"),
+        (status = 404, description = "not your assignment"),
+        (status = 409, description = "not proposed any more"),
     )
 )]
 #[post("/api/v1/assignments/{id}/decline")]
@@ -417,7 +430,7 @@ pub async fn decline(
     state: web::Data<AppState>,
     caller: AuthUser,
     id: web::Path<i64>,
-    body: web::Json<DeclineRequest>,
+    body: Json<DeclineRequest>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::Expert])?;
     let mut problems = Problems::default();
@@ -552,9 +565,8 @@ async fn end_assignment(
     params(("id" = i64, Path)),
     responses(
         (status = 200, body = AssignmentResponse),
-        (status = 403, body = Problem),
-        (status = 404, body = Problem),
-        (status = 409, body = Problem),
+        (status = 403, description = "not desk staff"),
+        (status = 409, description = "the assignment has ended already"),
     )
 )]
 #[post("/api/v1/assignments/{id}/withdraw")]
@@ -574,9 +586,9 @@ pub async fn withdraw(
     params(("id" = i64, Path)),
     responses(
         (status = 200, body = AssignmentResponse),
-        (status = 403, body = Problem),
-        (status = 404, body = Problem),
-        (status = 409, body = Problem),
+        (status = 403, description = "neither desk staff nor an expert"),
+        (status = 404, description = "no such assignment, or (for experts) not yours"),
+        (status = 409, description = "the assignment is not accepted"),
     )
 )]
 #[post("/api/v1/assignments/{id}/complete")]
@@ -597,9 +609,15 @@ pub struct QueueEntry {
     pub case_title: String,
 }
 
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QueueList {
+    pub items: Vec<QueueEntry>,
+}
+
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct QueueQuery {
-    /// `active` (proposed and accepted; default) or `all`.
+    /// `active` (proposed and accepted; when absent) or `all`.
+    #[param(value_type = AssignmentFilter, required = false)]
     pub status: Option<String>,
 }
 
@@ -609,8 +627,8 @@ pub struct QueueQuery {
     security(("bearer" = [])),
     params(QueueQuery),
     responses(
-        (status = 200, body = Vec<QueueEntry>),
-        (status = 403, description = "experts only", body = Problem),
+        (status = 200, body = QueueList),
+        (status = 403, description = "experts only"),
     )
 )]
 #[get("/api/v1/assignments")]
@@ -641,7 +659,18 @@ pub async fn my_assignments(
                 .collect())
         })
         .await?;
-    Ok(HttpResponse::Ok().json(json!({ "items": items })))
+    Ok(HttpResponse::Ok().json(QueueList { items }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CaseAssignment {
+    pub assignment: AssignmentResponse,
+    pub expert_name: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CaseAssignmentList {
+    pub items: Vec<CaseAssignment>,
 }
 
 /// Assignments on a case. Desk staff see all of them; an expert who accepted
@@ -652,9 +681,9 @@ pub async fn my_assignments(
     security(("bearer" = [])),
     params(("id" = i64, Path)),
     responses(
-        (status = 200, body = Vec<AssignmentResponse>),
-        (status = 403, body = Problem),
-        (status = 404, body = Problem),
+        (status = 200, body = CaseAssignmentList),
+        (status = 403, description = "neither desk staff nor an expert"),
+        (status = 404, description = "no such case, or not yours"),
     )
 )]
 #[get("/api/v1/cases/{id}/assignments")]
@@ -680,28 +709,36 @@ pub async fn case_assignments(
                             AssignmentDisclosure::Colleague => colleague_response(row),
                             AssignmentDisclosure::Hidden => return None,
                         };
-                        Some(json!({"assignment": shown, "expert_name": name}))
+                        Some(CaseAssignment {
+                            assignment: shown,
+                            expert_name: name,
+                        })
                     })
                     .collect::<Vec<_>>(),
             )
         })
         .await?;
-    Ok(HttpResponse::Ok().json(json!({ "items": items })))
+    Ok(HttpResponse::Ok().json(CaseAssignmentList { items }))
 }
 
 // ---------------------------------------------------------------- meetings
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct MeetingRequest {
+    /// A registered expert with an accepted assignment on the case.
+    #[serde(default, deserialize_with = "body::optional_integer")]
+    #[schema(value_type = i64, required)]
     pub expert_id: Option<i64>,
     /// RFC 3339 with offset.
-    #[schema(example = "2026-12-03T10:00:00+09:00")]
+    #[schema(value_type = String, format = DateTime, example = "2026-12-03T10:00:00+09:00")]
     pub starts_at: Option<String>,
-    /// 5–480.
+    #[serde(default, deserialize_with = "body::optional_integer")]
+    #[schema(value_type = i32, required, minimum = 5, maximum = 480)]
     pub duration_minutes: Option<i32>,
-    /// `online` or `onsite`.
+    #[schema(value_type = MeetingMode)]
     pub mode: Option<String>,
-    /// The advice given, once the meeting took place.
+    /// The advice given, once the meeting took place; blank is none.
+    #[schema(value_type = Option<String>, max_length = 20000)]
     pub advice_summary: Option<String>,
 }
 
@@ -711,10 +748,19 @@ pub struct MeetingResponse {
     pub case_id: i64,
     pub expert_id: i64,
     pub expert_name: String,
+    #[schema(format = DateTime)]
     pub starts_at: String,
+    #[schema(minimum = 5, maximum = 480)]
     pub duration_minutes: i32,
+    #[schema(value_type = MeetingMode)]
     pub mode: String,
+    #[schema(required)]
     pub advice_summary: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MeetingList {
+    pub items: Vec<MeetingResponse>,
 }
 
 fn meeting_response(row: store::MeetingRow, expert_name: String) -> MeetingResponse {
@@ -749,10 +795,9 @@ fn require_desk_view(view: CaseView) -> Result<(), ApiError> {
     params(("id" = i64, Path)),
     responses(
         (status = 201, body = MeetingResponse),
-        (status = 403, body = Problem),
-        (status = 404, body = Problem),
-        (status = 409, description = "the expert is not accepted on this case, or the case is closed", body = Problem),
-        (status = 422, body = Problem),
+        (status = 403, description = "neither the desk nor an accepted expert, or an expert recording another's meeting"),
+        (status = 404, description = "no such case, or not yours"),
+        (status = 409, description = "the expert is not accepted on this case, or the case is closed"),
     )
 )]
 #[post("/api/v1/cases/{id}/meetings")]
@@ -760,7 +805,7 @@ pub async fn create_meeting(
     state: web::Data<AppState>,
     caller: AuthUser,
     id: web::Path<i64>,
-    body: web::Json<MeetingRequest>,
+    body: Json<MeetingRequest>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::Supporter, Role::Admin, Role::Expert])?;
     let body = body.into_inner();
@@ -882,9 +927,9 @@ pub async fn create_meeting(
     security(("bearer" = [])),
     params(("id" = i64, Path)),
     responses(
-        (status = 200, body = Vec<MeetingResponse>),
-        (status = 403, body = Problem),
-        (status = 404, body = Problem),
+        (status = 200, body = MeetingList),
+        (status = 403, description = "a manager, or an expert who has not accepted the assignment"),
+        (status = 404, description = "no such case, or not yours"),
     )
 )]
 #[get("/api/v1/cases/{id}/meetings")]
@@ -910,11 +955,12 @@ pub async fn list_meetings(
             )
         })
         .await?;
-    Ok(HttpResponse::Ok().json(json!({ "items": items })))
+    Ok(HttpResponse::Ok().json(MeetingList { items }))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct AdviceRequest {
+    #[schema(value_type = RecordText)]
     pub advice_summary: Option<String>,
 }
 
@@ -926,9 +972,8 @@ pub struct AdviceRequest {
     params(("id" = i64, Path)),
     responses(
         (status = 200, body = MeetingResponse),
-        (status = 403, body = Problem),
-        (status = 404, body = Problem),
-        (status = 422, body = Problem),
+        (status = 403, description = "neither the desk nor that meeting's expert"),
+        (status = 404, description = "no such meeting, or not yours"),
     )
 )]
 #[patch("/api/v1/meetings/{id}")]
@@ -936,7 +981,7 @@ pub async fn record_advice(
     state: web::Data<AppState>,
     caller: AuthUser,
     id: web::Path<i64>,
-    body: web::Json<AdviceRequest>,
+    body: Json<AdviceRequest>,
 ) -> Result<HttpResponse, ApiError> {
     refuse_managers(&caller)?;
     let mut problems = Problems::default();
@@ -979,21 +1024,25 @@ pub async fn record_advice(
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct PlanRequest {
+    #[schema(value_type = RecordText)]
     pub body: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PlanRevision {
+    #[schema(minimum = 1)]
     pub revision: i32,
     pub body: String,
     pub author_id: i64,
     pub author_name: String,
+    #[schema(format = DateTime)]
     pub at: String,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PlanResponse {
     /// The newest revision; null before the first is written.
+    #[schema(required)]
     pub current: Option<PlanRevision>,
     /// Every revision, newest first.
     pub revisions: Vec<PlanRevision>,
@@ -1030,9 +1079,8 @@ fn plan_response(rows: Vec<store::PlanRow>) -> PlanResponse {
     params(("id" = i64, Path)),
     responses(
         (status = 200, body = PlanResponse),
-        (status = 403, description = "desk staff only", body = Problem),
-        (status = 404, body = Problem),
-        (status = 422, body = Problem),
+        (status = 403, description = "desk staff only"),
+        (status = 404, description = "no such case"),
     )
 )]
 #[put("/api/v1/cases/{id}/support-plan")]
@@ -1040,7 +1088,7 @@ pub async fn write_plan(
     state: web::Data<AppState>,
     caller: AuthUser,
     id: web::Path<i64>,
-    body: web::Json<PlanRequest>,
+    body: Json<PlanRequest>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::Supporter, Role::Admin])?;
     let mut problems = Problems::default();
@@ -1083,8 +1131,8 @@ pub async fn write_plan(
     params(("id" = i64, Path)),
     responses(
         (status = 200, body = PlanResponse),
-        (status = 403, body = Problem),
-        (status = 404, body = Problem),
+        (status = 403, description = "a manager, or neither the desk nor an accepted expert"),
+        (status = 404, description = "no such case, or not yours"),
     )
 )]
 #[get("/api/v1/cases/{id}/support-plan")]

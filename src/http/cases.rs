@@ -7,8 +7,11 @@ use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
-use super::extract::{AuthUser, IfMatch};
-use super::problem::{ApiError, Problem};
+use super::extract::{AuthUser, IfMatch, Json, body};
+use super::problem::ApiError;
+use super::schema::{
+    CaseCursor, CaseStage, Categories, IfMatchValue, LongText, OrganizationName, Title,
+};
 use crate::clock;
 use crate::db::cases::{self as store, CaseCategories, CaseChanges, CaseFilter, CaseRow, NewEvent};
 use crate::db::{AnyConnection, assignments, users};
@@ -18,7 +21,8 @@ use crate::domain::case::{
 use crate::domain::lifecycle::{self, Action, ActionKind, Actor, CaseState, Refusal};
 use crate::domain::role::Role;
 use crate::domain::vocabulary::{
-    CaseStatus, MessageVisibility, Outcome, Priority, ProductType, Route,
+    CaseStatus, Category, Lang, MessageVisibility, OrganizationKind, Outcome, Priority,
+    ProductType, Route, Stage,
 };
 use crate::mail::notify::Notifier;
 
@@ -28,7 +32,7 @@ use crate::mail::notify::Notifier;
 pub struct OrganizationRef {
     pub id: i64,
     pub name: String,
-    #[schema(example = "startup")]
+    #[schema(value_type = OrganizationKind)]
     pub kind: String,
 }
 
@@ -41,30 +45,48 @@ pub struct CaseResponse {
     pub title: String,
     /// Absent for an expert who has not accepted the assignment yet.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = String)]
     pub description: Option<String>,
-    #[schema(example = "medical_device")]
+    /// As the applicant filed it.
+    #[schema(value_type = ProductType)]
     pub product_type: String,
+    /// As the applicant filed them.
+    #[schema(value_type = Vec<Category>)]
     pub categories: Vec<String>,
-    #[schema(example = "non_clinical")]
+    #[schema(value_type = CaseStage)]
     pub stage: String,
+    #[schema(value_type = Lang)]
     pub language: String,
     pub organization: OrganizationRef,
-    #[schema(example = "submitted")]
+    #[schema(value_type = CaseStatus)]
     pub status: String,
+    /// Set once the case is closed.
+    #[schema(required, value_type = Option<Outcome>)]
     pub outcome: Option<String>,
+    #[schema(required, value_type = Option<Priority>)]
     pub priority: Option<String>,
+    /// The product type triage confirmed.
+    #[schema(required, value_type = Option<ProductType>)]
     pub confirmed_product_type: Option<String>,
+    /// The categories triage confirmed.
+    #[schema(required, value_type = Option<Vec<Category>>)]
     pub confirmed_categories: Option<Vec<String>>,
+    #[schema(required, value_type = Option<Route>)]
     pub route: Option<String>,
+    /// The organisation a referred case was sent to.
+    #[schema(required)]
     pub refer_to: Option<String>,
+    /// The supporter who claimed it (shown to desk staff only).
+    #[schema(required)]
     pub claimed_by: Option<i64>,
-    /// RFC 3339.
+    #[schema(format = DateTime)]
     pub received_at: String,
+    #[schema(format = DateTime)]
     pub updated_at: String,
     /// Send it back in `If-Match` to make a write conditional.
+    #[schema(minimum = 1)]
     pub version: i64,
     /// What the reader may do now (from the lifecycle rules).
-    #[schema(value_type = Vec<String>)]
     pub allowed_actions: Vec<ActionKind>,
 }
 
@@ -258,27 +280,35 @@ where
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct OrganizationInput {
+    /// Checked, but the case records the organisation as registered.
+    #[schema(value_type = Option<OrganizationName>)]
     pub name: Option<String>,
-    /// `startup`, `academia`, `individual`, `company` or `other`.
+    /// The registered kind when absent.
+    #[schema(value_type = Option<OrganizationKind>)]
     pub kind: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateCaseRequest {
-    /// 1–200 characters.
+    #[schema(value_type = Title)]
     pub title: Option<String>,
-    /// 1–20,000 characters, stored verbatim.
+    /// Stored verbatim.
+    #[schema(value_type = LongText)]
     pub description: Option<String>,
-    #[schema(example = "medical_device")]
+    #[schema(value_type = ProductType)]
     pub product_type: Option<String>,
-    #[schema(example = json!(["regulatory", "reimbursement"]))]
+    #[schema(value_type = Categories, example = json!(["regulatory", "reimbursement"]))]
     pub categories: Option<Vec<String>>,
-    #[schema(example = "non_clinical")]
+    #[schema(value_type = Stage)]
     pub stage: Option<String>,
+    #[serde(default, deserialize_with = "body::object")]
     pub organization: Option<OrganizationInput>,
-    /// `ja` (default) or `en`.
+    /// `ja` when absent.
+    #[schema(value_type = Option<Lang>)]
     pub language: Option<String>,
-    /// Supporters and admins filing on an applicant's behalf: that applicant.
+    /// Required when supporters and admins file on an applicant's behalf:
+    /// that applicant; ignored for applicants.
+    #[serde(default, deserialize_with = "body::optional_integer")]
     pub applicant_id: Option<i64>,
 }
 
@@ -288,17 +318,15 @@ pub struct CreateCaseRequest {
     request_body = CreateCaseRequest,
     security(("bearer" = [])),
     responses(
-        (status = 201, body = CaseResponse),
-        (status = 401, body = Problem),
-        (status = 403, description = "experts and managers do not file cases", body = Problem),
-        (status = 422, body = Problem),
+        (status = 201, body = CaseResponse, headers(("ETag" = String, description = "The case's version, for `If-Match`"))),
+        (status = 403, description = "experts and managers do not file cases"),
     )
 )]
 #[post("/api/v1/cases")]
 pub async fn create_case(
     state: web::Data<AppState>,
     caller: AuthUser,
-    body: web::Json<CreateCaseRequest>,
+    body: Json<CreateCaseRequest>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::Applicant, Role::Supporter, Role::Admin])?;
     let body = body.into_inner();
@@ -432,10 +460,9 @@ pub async fn create_case(
     security(("bearer" = [])),
     params(("id" = i64, Path)),
     responses(
-        (status = 200, body = CaseResponse),
-        (status = 401, body = Problem),
-        (status = 403, description = "managers", body = Problem),
-        (status = 404, description = "no such case, or not yours", body = Problem),
+        (status = 200, body = CaseResponse, headers(("ETag" = String, description = "The case's version, for `If-Match`"))),
+        (status = 403, description = "managers"),
+        (status = 404, description = "no such case, or not yours"),
     )
 )]
 #[get("/api/v1/cases/{id}")]
@@ -459,17 +486,24 @@ pub async fn get_case(
 
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct ListQuery {
-    /// A case status code.
+    #[param(value_type = CaseStatus, required = false)]
     pub status: Option<String>,
+    #[param(value_type = ProductType, required = false)]
     pub product_type: Option<String>,
+    #[param(value_type = Category, required = false)]
     pub category: Option<String>,
-    /// Text search in title and description (desk staff only).
+    /// Text search in title and description (desk staff only: 422 for
+    /// others); blank searches nothing.
+    #[param(value_type = String, required = false, max_length = 200)]
     pub q: Option<String>,
-    /// 1–100, default 20.
+    /// Page size; 20 when absent.
+    #[param(value_type = i64, required = false, minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
-    /// `next_cursor` of the previous page.
+    #[param(value_type = CaseCursor, required = false)]
     pub cursor: Option<String>,
-    /// Cases this expert is actively assigned to (desk staff only).
+    /// Cases this expert is actively assigned to (desk staff only: 422 for
+    /// others).
+    #[param(value_type = i64, required = false)]
     pub expert_id: Option<i64>,
 }
 
@@ -548,9 +582,7 @@ fn list_filter(query: &ListQuery, caller: &AuthUser) -> Result<CaseFilter, ApiEr
     params(ListQuery),
     responses(
         (status = 200, body = CaseList),
-        (status = 401, body = Problem),
-        (status = 403, description = "managers", body = Problem),
-        (status = 422, body = Problem),
+        (status = 403, description = "managers"),
     )
 )]
 #[get("/api/v1/cases")]
@@ -617,13 +649,19 @@ pub struct QueueItem {
     pub id: i64,
     pub number: String,
     pub title: String,
+    /// `submitted` or `triage`.
+    #[schema(value_type = CaseStatus)]
     pub status: String,
+    #[schema(value_type = ProductType)]
     pub product_type: String,
     pub organization: String,
+    #[schema(format = DateTime)]
     pub received_at: String,
     /// Seconds since the case was received.
     pub age_seconds: i64,
+    #[schema(required)]
     pub claimed_by: Option<i64>,
+    #[schema(minimum = 1)]
     pub version: i64,
 }
 
@@ -634,7 +672,8 @@ pub struct TriageQueue {
 
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct QueueQuery {
-    /// 1–500, default 100.
+    /// Page size; 100 when absent.
+    #[param(value_type = i64, required = false, minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
 }
 
@@ -645,8 +684,7 @@ pub struct QueueQuery {
     params(QueueQuery),
     responses(
         (status = 200, body = TriageQueue),
-        (status = 401, body = Problem),
-        (status = 403, description = "desk staff only", body = Problem),
+        (status = 403, description = "desk staff only"),
     )
 )]
 #[get("/api/v1/triage-queue")]
@@ -904,13 +942,12 @@ async fn act(
 #[utoipa::path(
     tag = "cases",
     security(("bearer" = [])),
-    params(("id" = i64, Path), ("If-Match" = Option<String>, Header, description = "the version you read")),
+    params(("id" = i64, Path), ("If-Match" = Option<IfMatchValue>, Header, description = "the version you read; 412 when it is not current")),
     responses(
-        (status = 200, body = CaseResponse),
-        (status = 403, body = Problem),
-        (status = 404, body = Problem),
-        (status = 409, description = "already claimed, or not submitted; lists allowed actions", body = Problem),
-        (status = 412, description = "stale If-Match", body = Problem),
+        (status = 200, body = CaseResponse, headers(("ETag" = String, description = "The case's version, for `If-Match`"))),
+        (status = 403, description = "not desk staff"),
+        (status = 409, description = "already claimed, or not submitted; lists allowed actions"),
+        (status = 412, description = "stale If-Match"),
     )
 )]
 #[post("/api/v1/cases/{id}/claim")]
@@ -929,17 +966,22 @@ pub async fn claim(
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct TriageRequest {
-    /// `low`, `normal`, `high` or `urgent`.
+    #[schema(value_type = Priority)]
     pub priority: Option<String>,
     /// The confirmed product type.
+    #[schema(value_type = ProductType)]
     pub product_type: Option<String>,
     /// The confirmed categories.
+    #[schema(value_type = Categories)]
     pub categories: Option<Vec<String>>,
-    /// `direct`, `expert`, `open_hours` or `refer`.
+    #[schema(value_type = Route)]
     pub route: Option<String>,
-    /// Internal note (desk side only).
+    /// Internal note (desk side only); blank is no note.
+    #[schema(value_type = Option<String>, max_length = 5000)]
     pub note: Option<String>,
-    /// Required with route `refer`: the organisation referred to.
+    /// Required with route `refer`, refused with any other: the
+    /// organisation referred to.
+    #[schema(value_type = Option<OrganizationName>)]
     pub refer_to: Option<String>,
 }
 
@@ -948,14 +990,12 @@ pub struct TriageRequest {
     tag = "cases",
     request_body = TriageRequest,
     security(("bearer" = [])),
-    params(("id" = i64, Path), ("If-Match" = Option<String>, Header)),
+    params(("id" = i64, Path), ("If-Match" = Option<IfMatchValue>, Header, description = "the version you read; 412 when it is not current")),
     responses(
-        (status = 200, body = CaseResponse),
-        (status = 403, body = Problem),
-        (status = 404, body = Problem),
-        (status = 409, body = Problem),
-        (status = 412, body = Problem),
-        (status = 422, body = Problem),
+        (status = 200, body = CaseResponse, headers(("ETag" = String, description = "The case's version, for `If-Match`"))),
+        (status = 403, description = "not desk staff"),
+        (status = 409, description = "the case is not in triage; lists allowed actions"),
+        (status = 412, description = "stale If-Match"),
     )
 )]
 #[post("/api/v1/cases/{id}/triage")]
@@ -964,7 +1004,7 @@ pub async fn triage(
     caller: AuthUser,
     id: web::Path<i64>,
     if_match: IfMatch,
-    body: web::Json<TriageRequest>,
+    body: Json<TriageRequest>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::Supporter, Role::Admin])?;
     let body = body.into_inner();
@@ -1024,10 +1064,13 @@ pub async fn triage(
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct StatusRequest {
     /// The status to move to.
+    #[schema(value_type = CaseStatus)]
     pub status: Option<String>,
-    /// Required when closing (applicants withdrawing may omit it).
+    /// Required when staff close a case (applicants withdrawing may omit it).
+    #[schema(value_type = Option<Outcome>)]
     pub outcome: Option<String>,
-    /// Why (kept in the timeline).
+    /// Why (kept in the timeline); blank is no reason.
+    #[schema(value_type = Option<String>, max_length = 5000)]
     pub reason: Option<String>,
 }
 
@@ -1036,14 +1079,12 @@ pub struct StatusRequest {
     tag = "cases",
     request_body = StatusRequest,
     security(("bearer" = [])),
-    params(("id" = i64, Path), ("If-Match" = Option<String>, Header)),
+    params(("id" = i64, Path), ("If-Match" = Option<IfMatchValue>, Header, description = "the version you read; 412 when it is not current")),
     responses(
-        (status = 200, body = CaseResponse),
-        (status = 403, body = Problem),
-        (status = 404, body = Problem),
-        (status = 409, description = "impossible transition; lists allowed actions", body = Problem),
-        (status = 412, body = Problem),
-        (status = 422, body = Problem),
+        (status = 200, body = CaseResponse, headers(("ETag" = String, description = "The case's version, for `If-Match`"))),
+        (status = 403, description = "a manager, or a role that may not make this change"),
+        (status = 409, description = "impossible transition; lists allowed actions"),
+        (status = 412, description = "stale If-Match"),
     )
 )]
 #[post("/api/v1/cases/{id}/status")]
@@ -1052,7 +1093,7 @@ pub async fn change_status(
     caller: AuthUser,
     id: web::Path<i64>,
     if_match: IfMatch,
-    body: web::Json<StatusRequest>,
+    body: Json<StatusRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let mut problems = Problems::default();
@@ -1109,19 +1150,27 @@ pub async fn change_status(
 pub struct Person {
     pub id: i64,
     pub name: String,
+    #[schema(value_type = Role)]
     pub role: String,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EventResponse {
     pub id: i64,
+    #[schema(format = DateTime)]
     pub at: String,
     /// Null for changes made by the system.
+    #[schema(required)]
     pub actor: Option<Person>,
     #[schema(example = "claimed")]
     pub kind: String,
+    /// The status before a status change; null for other events.
+    #[schema(required, value_type = Option<CaseStatus>)]
     pub from: Option<String>,
+    /// The status after a status change; null for other events.
+    #[schema(required, value_type = Option<CaseStatus>)]
     pub to: Option<String>,
+    /// What the event records, by kind (`{}` when nothing more).
     #[schema(value_type = Object)]
     pub detail: Value,
 }
@@ -1138,8 +1187,8 @@ pub struct EventList {
     params(("id" = i64, Path)),
     responses(
         (status = 200, body = EventList),
-        (status = 403, body = Problem),
-        (status = 404, body = Problem),
+        (status = 403, description = "managers"),
+        (status = 404, description = "no such case, or not yours"),
     )
 )]
 #[get("/api/v1/cases/{id}/events")]
@@ -1189,18 +1238,22 @@ pub async fn events(
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct MessageRequest {
-    /// 1–20,000 characters, stored verbatim.
+    /// Stored verbatim.
+    #[schema(value_type = LongText)]
     pub body: Option<String>,
     /// `internal` (desk side only; the default for staff) or `applicant`.
     /// Applicants always write `applicant` messages.
+    #[schema(value_type = Option<MessageVisibility>)]
     pub visibility: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct MessageResponse {
     pub id: i64,
+    #[schema(format = DateTime)]
     pub at: String,
     pub author: Person,
+    #[schema(value_type = MessageVisibility)]
     pub visibility: String,
     pub body: String,
 }
@@ -1216,13 +1269,13 @@ pub struct MessageList {
     tag = "cases",
     request_body = MessageRequest,
     security(("bearer" = [])),
-    params(("id" = i64, Path), ("If-Match" = Option<String>, Header)),
+    params(("id" = i64, Path), ("If-Match" = Option<IfMatchValue>, Header, description = "the version you read; 412 when it is not current")),
     responses(
         (status = 201, body = MessageResponse),
-        (status = 403, description = "an applicant asking for internal visibility, or a manager", body = Problem),
-        (status = 404, body = Problem),
-        (status = 412, body = Problem),
-        (status = 422, body = Problem),
+        (status = 403, description = "an applicant asking for internal visibility, or a manager"),
+        (status = 404, description = "no such case, or not yours"),
+        (status = 409, description = "the case changed while the answer to an information request was stored"),
+        (status = 412, description = "stale If-Match"),
     )
 )]
 #[post("/api/v1/cases/{id}/messages")]
@@ -1231,7 +1284,7 @@ pub async fn post_message(
     caller: AuthUser,
     id: web::Path<i64>,
     if_match: IfMatch,
-    body: web::Json<MessageRequest>,
+    body: Json<MessageRequest>,
 ) -> Result<HttpResponse, ApiError> {
     refuse_managers(&caller)?;
     let body = body.into_inner();
@@ -1314,8 +1367,8 @@ pub async fn post_message(
     params(("id" = i64, Path)),
     responses(
         (status = 200, body = MessageList),
-        (status = 403, body = Problem),
-        (status = 404, body = Problem),
+        (status = 403, description = "a manager, or an expert who has not accepted the assignment"),
+        (status = 404, description = "no such case, or not yours"),
     )
 )]
 #[get("/api/v1/cases/{id}/messages")]

@@ -6,8 +6,12 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
-use super::extract::AuthUser;
-use super::problem::{ApiError, Problem};
+use super::extract::{AuthUser, Json, body};
+use super::problem::ApiError;
+use super::schema::{
+    Affiliation, Email, ExclusionReason, IsoDate, Languages, OrganizationName, Password,
+    PersonName, ProductTypes,
+};
 use crate::auth::tokens;
 use crate::clock;
 use crate::db::experts::{self as store, ExpertProfileData, ExpertRecord};
@@ -22,10 +26,11 @@ use crate::domain::vocabulary::{Category, Lang, ProductType};
 
 #[derive(Debug, Serialize, Deserialize, ToSchema, Clone)]
 pub struct Expertise {
-    #[schema(example = "regulatory")]
+    #[schema(value_type = Category)]
     pub category: String,
     /// 1 (basic) to 3 (leading).
-    #[schema(example = 3)]
+    #[serde(deserialize_with = "body::integer")]
+    #[schema(minimum = 1, maximum = 3, example = 3)]
     pub level: i32,
 }
 
@@ -34,17 +39,30 @@ pub struct ExpertResponse {
     pub id: i64,
     pub user_id: i64,
     pub name: String,
+    /// Empty when none was given.
     pub affiliation: String,
     pub expertise: Vec<Expertise>,
+    #[schema(value_type = Vec<ProductType>)]
     pub product_types: Vec<String>,
+    #[schema(value_type = Vec<Lang>)]
     pub languages: Vec<String>,
+    #[schema(minimum = 1, maximum = 50)]
     pub capacity: i32,
     /// Proposed and accepted assignments now.
+    #[schema(minimum = 0)]
     pub active_load: i64,
     /// Paused until this date (exclusive); null when available.
+    #[schema(required, format = Date)]
     pub paused_until: Option<String>,
+    /// Organisation names the expert must not advise.
     pub conflicts: Vec<String>,
+    #[schema(required, format = DateTime)]
     pub last_assigned_at: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ExpertList {
+    pub items: Vec<ExpertResponse>,
 }
 
 fn expert_response(record: ExpertRecord) -> ExpertResponse {
@@ -68,22 +86,31 @@ fn expert_response(record: ExpertRecord) -> ExpertResponse {
     }
 }
 
-/// The profile fields shared by create and patch.
+/// The profile fields shared by create and patch (patch: absent fields stay
+/// as they are; a category is listed at most once in `expertise`).
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct ProfileInput {
+    #[schema(value_type = Option<PersonName>)]
     pub name: Option<String>,
+    #[schema(value_type = Option<Affiliation>)]
     pub affiliation: Option<String>,
+    #[serde(default, deserialize_with = "body::objects")]
+    #[schema(min_items = 1)]
     pub expertise: Option<Vec<Expertise>>,
+    #[schema(value_type = Option<ProductTypes>)]
     pub product_types: Option<Vec<String>>,
-    /// `ja` and/or `en`.
+    #[schema(value_type = Option<Languages>)]
     pub languages: Option<Vec<String>>,
-    /// Maximum concurrent active cases (1–50).
+    /// Maximum concurrent active cases.
+    #[serde(default, deserialize_with = "body::optional_integer")]
+    #[schema(minimum = 1, maximum = 50)]
     pub capacity: Option<i32>,
     /// Organisation names the expert must not advise.
+    #[schema(value_type = Option<Vec<OrganizationName>>, max_items = 200)]
     pub conflicts: Option<Vec<String>>,
-    /// Pause until this date (`YYYY-MM-DD`); null to make available.
+    /// Pause until this date; null to make available.
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<IsoDate>)]
     pub paused_until: Option<Option<String>>,
 }
 
@@ -95,13 +122,51 @@ where
     Option::<String>::deserialize(deserializer).map(Some)
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize)]
 pub struct CreateExpertRequest {
     pub email: Option<String>,
     /// Optional: without it the expert gets a mail to set one.
     pub password: Option<String>,
     #[serde(flatten)]
     pub profile: ProfileInput,
+}
+
+/// A new expert: the profile fields (`name` and `expertise` required here,
+/// the rest defaulted) beside `email` and `password`. (The handler reads it
+/// as `CreateExpertRequest`, a `ProfileInput` flattened beside the two.)
+#[derive(ToSchema)]
+#[schema(as = CreateExpertRequest)]
+#[allow(dead_code)]
+pub struct CreateExpertBody {
+    /// The expert's sign-in address; an existing expert account is linked.
+    #[schema(value_type = Email)]
+    email: String,
+    /// Without it the expert gets a mail to set one.
+    #[schema(value_type = Option<Password>)]
+    password: Option<String>,
+    #[schema(value_type = PersonName)]
+    name: String,
+    /// Empty when absent.
+    #[schema(value_type = Option<Affiliation>)]
+    affiliation: Option<String>,
+    /// A category at most once.
+    #[schema(min_items = 1)]
+    expertise: Vec<Expertise>,
+    /// None when absent.
+    #[schema(value_type = Option<ProductTypes>)]
+    product_types: Option<Vec<String>>,
+    /// `["ja"]` when absent.
+    #[schema(value_type = Option<Languages>)]
+    languages: Option<Vec<String>>,
+    /// Maximum concurrent active cases; 3 when absent.
+    #[schema(minimum = 1, maximum = 50)]
+    capacity: Option<i32>,
+    /// Organisation names the expert must not advise.
+    #[schema(value_type = Option<Vec<OrganizationName>>, max_items = 200)]
+    conflicts: Option<Vec<String>>,
+    /// Pause until this date; null or absent: available.
+    #[schema(value_type = Option<IsoDate>)]
+    paused_until: Option<String>,
 }
 
 fn unique_codes<T: std::str::FromStr + PartialEq + Copy>(
@@ -263,20 +328,19 @@ fn profile_of(record: &ExpertRecord) -> ExpertProfileData {
 /// Register an expert; creates (or links) the `expert` user.
 #[utoipa::path(
     tag = "experts",
-    request_body = CreateExpertRequest,
+    request_body = CreateExpertBody,
     security(("bearer" = [])),
     responses(
         (status = 201, body = ExpertResponse),
-        (status = 403, description = "admins only", body = Problem),
-        (status = 409, description = "the e-mail belongs to a non-expert, or the expert exists", body = Problem),
-        (status = 422, body = Problem),
+        (status = 403, description = "admins only"),
+        (status = 409, description = "the e-mail belongs to a non-expert, or the expert exists"),
     )
 )]
 #[post("/api/v1/experts")]
 pub async fn create_expert(
     state: web::Data<AppState>,
     caller: AuthUser,
-    body: web::Json<CreateExpertRequest>,
+    body: Json<CreateExpertRequest>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::Admin])?;
     let body = body.into_inner();
@@ -372,8 +436,8 @@ pub async fn create_expert(
     tag = "experts",
     security(("bearer" = [])),
     responses(
-        (status = 200, body = Vec<ExpertResponse>),
-        (status = 403, description = "desk staff only", body = Problem),
+        (status = 200, body = ExpertList),
+        (status = 403, description = "desk staff only"),
     )
 )]
 #[get("/api/v1/experts")]
@@ -384,7 +448,7 @@ pub async fn list_experts(
     caller.require(&[Role::Supporter, Role::Admin])?;
     let records = state.db.read(store::all).await?;
     let items: Vec<ExpertResponse> = records.into_iter().map(expert_response).collect();
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items })))
+    Ok(HttpResponse::Ok().json(ExpertList { items }))
 }
 
 /// One expert.
@@ -394,8 +458,7 @@ pub async fn list_experts(
     params(("id" = i64, Path)),
     responses(
         (status = 200, body = ExpertResponse),
-        (status = 403, body = Problem),
-        (status = 404, body = Problem),
+        (status = 403, description = "desk staff only"),
     )
 )]
 #[get("/api/v1/experts/{id}")]
@@ -422,9 +485,7 @@ pub async fn get_expert(
     params(("id" = i64, Path)),
     responses(
         (status = 200, body = ExpertResponse),
-        (status = 403, description = "admins only", body = Problem),
-        (status = 404, body = Problem),
-        (status = 422, body = Problem),
+        (status = 403, description = "admins only"),
     )
 )]
 #[patch("/api/v1/experts/{id}")]
@@ -432,7 +493,7 @@ pub async fn update_expert(
     state: web::Data<AppState>,
     caller: AuthUser,
     id: web::Path<i64>,
-    body: web::Json<ProfileInput>,
+    body: Json<ProfileInput>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::Admin])?;
     let id = id.into_inner();
@@ -453,7 +514,9 @@ pub async fn update_expert(
 pub struct SuggestionItem {
     pub expert_id: i64,
     pub name: String,
+    #[schema(minimum = 0)]
     pub score: u32,
+    /// Why the expert fits, for people.
     pub reasons: Vec<String>,
 }
 
@@ -461,7 +524,7 @@ pub struct SuggestionItem {
 pub struct ExcludedItem {
     pub expert_id: i64,
     pub name: String,
-    /// `conflict_of_interest`, `already_assigned`, `declined_before`, `paused`, `at_capacity`.
+    #[schema(value_type = ExclusionReason)]
     pub reason: String,
     pub detail: String,
 }
@@ -474,7 +537,8 @@ pub struct SuggestionList {
 
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct SuggestionQuery {
-    /// 1–100, default 20.
+    /// How many experts to rank; 20 when absent.
+    #[param(value_type = i64, required = false, minimum = 1, maximum = 100)]
     pub limit: Option<usize>,
 }
 
@@ -557,8 +621,7 @@ pub(crate) fn match_case(
     params(("id" = i64, Path), SuggestionQuery),
     responses(
         (status = 200, body = SuggestionList),
-        (status = 403, description = "desk staff only", body = Problem),
-        (status = 404, body = Problem),
+        (status = 403, description = "desk staff only"),
     )
 )]
 #[get("/api/v1/cases/{id}/suggestions")]

@@ -128,3 +128,111 @@ impl FromRequest for IfMatch {
         })
     }
 }
+
+/// A JSON body that is an object, read with the app's `JsonConfig` (size
+/// limit, media type, problem mapping). serde's derived structs would also
+/// take an array of their fields in order, which no client means: here
+/// that is a 422 like any body of the wrong shape.
+#[derive(Debug)]
+pub struct Json<T>(pub T);
+
+impl<T> Json<T> {
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl<T> std::ops::Deref for Json<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T: serde::de::DeserializeOwned + 'static> FromRequest for Json<T> {
+    type Error = actix_web::Error;
+    type Future = futures_util::future::LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let object =
+            web::Json::<serde_json::Map<String, serde_json::Value>>::from_request(req, payload);
+        Box::pin(async move {
+            let object = object.await?.into_inner();
+            serde_json::from_value(serde_json::Value::Object(object))
+                .map(Json)
+                .map_err(|e| ApiError::field("body", e.to_string()).into())
+        })
+    }
+}
+
+/// serde helpers for body fields: nested objects that must be objects, and
+/// integers that JSON may also write as `3.0`.
+pub mod body {
+    use serde::de::{DeserializeOwned, Error};
+    use serde::{Deserialize, Deserializer};
+    use serde_json::{Map, Number, Value};
+
+    fn from_object<T: DeserializeOwned, E: Error>(object: Map<String, Value>) -> Result<T, E> {
+        serde_json::from_value(Value::Object(object)).map_err(E::custom)
+    }
+
+    /// An optional nested object (null or absent: None).
+    pub fn object<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+    where
+        D: Deserializer<'de>,
+        T: DeserializeOwned,
+    {
+        Option::<Map<String, Value>>::deserialize(deserializer)?
+            .map(from_object)
+            .transpose()
+    }
+
+    /// An optional list of nested objects (null or absent: None).
+    pub fn objects<'de, D, T>(deserializer: D) -> Result<Option<Vec<T>>, D::Error>
+    where
+        D: Deserializer<'de>,
+        T: DeserializeOwned,
+    {
+        Option::<Vec<Map<String, Value>>>::deserialize(deserializer)?
+            .map(|list| list.into_iter().map(from_object).collect())
+            .transpose()
+    }
+
+    /// Integers a float holds exactly (±2^53): larger ones may be rounded.
+    const EXACT: f64 = 9_007_199_254_740_992.0;
+
+    fn integral<T: TryFrom<i64>, E: Error>(number: Number) -> Result<T, E> {
+        let whole = number.as_i64().or_else(|| {
+            number
+                .as_f64()
+                .filter(|f| f.fract() == 0.0 && f.abs() <= EXACT)
+                .map(|f| f as i64)
+        });
+        whole.and_then(|n| T::try_from(n).ok()).ok_or_else(|| {
+            E::custom(format!(
+                "invalid value: {number}, expected an integer in range"
+            ))
+        })
+    }
+
+    /// An integer; `3.0` is the integer 3 as in JSON Schema, `3.5` is refused.
+    pub fn integer<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+    where
+        D: Deserializer<'de>,
+        T: TryFrom<i64>,
+    {
+        integral(Number::deserialize(deserializer)?)
+    }
+
+    /// An optional integer (null or absent: None), as [`integer`].
+    pub fn optional_integer<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+    where
+        D: Deserializer<'de>,
+        T: TryFrom<i64>,
+    {
+        Option::<Number>::deserialize(deserializer)?
+            .map(integral)
+            .transpose()
+    }
+}

@@ -40,7 +40,7 @@ const POLL: Duration = Duration::from_millis(50);
 const REPLAYED_HEADERS: [HeaderName; 3] = [header::CONTENT_TYPE, header::ETAG, header::LOCATION];
 
 /// Whether a request's key is honoured (see the module doc).
-fn applies(method: &Method, path: &str) -> bool {
+pub(crate) fn applies(method: &Method, path: &str) -> bool {
     method == Method::POST
         && path.starts_with("/api/v1/")
         && !path.starts_with("/api/v1/auth/")

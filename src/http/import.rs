@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 
 use super::AppState;
 use super::extract::AuthUser;
-use super::problem::{ApiError, FieldError, Problem};
+use super::problem::{ApiError, FieldError};
 use crate::clock;
 use crate::db::import as store;
 use crate::domain::case::desk_date;
@@ -21,8 +21,10 @@ pub const IMPORT_BODY_LIMIT: usize = 20 * 1024 * 1024;
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ImportResult {
     /// Cases stored.
+    #[schema(minimum = 0)]
     pub imported: usize,
     /// Organisations created for names not seen in earlier imports.
+    #[schema(minimum = 0)]
     pub organizations_created: usize,
 }
 
@@ -86,11 +88,11 @@ async fn read_limited(req: &HttpRequest, mut payload: web::Payload) -> Result<Ve
     request_body(content = String, content_type = "text/csv", description = "UTF-8 (a BOM is fine), at most 20 MiB"),
     responses(
         (status = 201, body = ImportResult),
-        (status = 401, body = Problem),
-        (status = 403, description = "admins only", body = Problem),
-        (status = 413, description = "over 20 MiB", body = Problem),
-        (status = 415, description = "not text/csv", body = Problem),
-        (status = 422, description = "every bad line, with its number; nothing stored", body = Problem),
+        (status = 400, description = "the body could not be read"),
+        (status = 403, description = "admins only"),
+        (status = 413, description = "over 20 MiB"),
+        (status = 415, description = "not text/csv"),
+        (status = 422, description = "every bad line, with its number; nothing stored"),
     )
 )]
 #[post("/api/v1/import/cases")]

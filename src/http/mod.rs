@@ -12,6 +12,7 @@ pub mod import;
 pub mod openapi;
 pub mod organizations;
 pub mod problem;
+pub mod schema;
 pub mod service;
 pub mod stats;
 

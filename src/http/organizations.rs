@@ -5,13 +5,15 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::AppState;
-use super::extract::AuthUser;
-use super::problem::{ApiError, Problem};
+use super::extract::{AuthUser, Json};
+use super::problem::ApiError;
+use super::schema::Email;
 use crate::auth::tokens;
 use crate::clock;
 use crate::db::organizations::{self as store, NewInvitation};
 use crate::db::{outbox, users};
 use crate::domain::account::{EmailAddress, Locale};
+use crate::domain::vocabulary::OrganizationKind;
 
 pub const INVITATION_DAYS: i64 = 7;
 
@@ -19,6 +21,7 @@ pub const INVITATION_DAYS: i64 = 7;
 pub struct Member {
     pub id: i64,
     pub name: String,
+    #[schema(format = Email)]
     pub email: String,
 }
 
@@ -26,7 +29,10 @@ pub struct Member {
 pub struct OrganizationResponse {
     pub id: i64,
     pub name: String,
+    #[schema(value_type = OrganizationKind)]
     pub kind: String,
+    /// Null for organisations created by an import.
+    #[schema(required)]
     pub owner_id: Option<i64>,
     pub members: Vec<Member>,
 }
@@ -38,7 +44,7 @@ pub struct OrganizationResponse {
     params(("id" = i64, Path)),
     responses(
         (status = 200, body = OrganizationResponse),
-        (status = 404, description = "no such organisation, or not yours", body = Problem),
+        (status = 404, description = "no such organisation, or not yours"),
     )
 )]
 #[get("/api/v1/organizations/{id}")]
@@ -73,12 +79,14 @@ pub async fn get_organization(
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct InvitationRequest {
+    #[schema(value_type = Email)]
     pub email: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct InvitationResponse {
     pub id: i64,
+    #[schema(format = DateTime)]
     pub expires_at: String,
 }
 
@@ -91,10 +99,9 @@ pub struct InvitationResponse {
     params(("id" = i64, Path)),
     responses(
         (status = 201, body = InvitationResponse),
-        (status = 403, description = "a member who is not the owner", body = Problem),
-        (status = 404, description = "no such organisation, or not yours", body = Problem),
-        (status = 409, description = "that address already has an account", body = Problem),
-        (status = 422, body = Problem),
+        (status = 403, description = "a member who is not the owner"),
+        (status = 404, description = "no such organisation, or not yours"),
+        (status = 409, description = "that address already has an account"),
     )
 )]
 #[post("/api/v1/organizations/{id}/invitations")]
@@ -102,7 +109,7 @@ pub async fn invite(
     state: web::Data<AppState>,
     caller: AuthUser,
     id: web::Path<i64>,
-    body: web::Json<InvitationRequest>,
+    body: Json<InvitationRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     if caller.organization_id != Some(id) {

@@ -7,18 +7,25 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::ErrorHandlerResponse;
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
-use utoipa::ToSchema;
+use utoipa::openapi::{RefOr, Schema};
+use utoipa::{PartialSchema, ToSchema};
 
 use crate::db::{DbError, Fault};
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
+/// `Retry-After` of a 503: the pool waits this long for a connection anyway.
+pub const UNAVAILABLE_RETRY_AFTER_SECONDS: u64 = 1;
+
 #[derive(Debug, Clone, Serialize, ToSchema, PartialEq, Eq)]
 pub struct FieldError {
+    /// The field as the request names it (`organization.name`, `limit`,
+    /// `body` for a body of the wrong shape, `query` for a malformed query).
     pub field: String,
     pub message: String,
     /// The line of an uploaded file the problem is on (CSV import).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = u64, minimum = 1)]
     pub line: Option<u64>,
 }
 
@@ -39,8 +46,9 @@ impl FieldError {
     }
 }
 
-/// The problem document every 4xx/5xx body carries.
-#[derive(Debug, Serialize, ToSchema)]
+/// The problem document every 4xx/5xx body carries (its schema is written
+/// out below: `extra` holds the few documented context fields).
+#[derive(Debug, Serialize)]
 pub struct Problem {
     /// A stable identifier of the kind of problem.
     #[serde(rename = "type")]
@@ -52,8 +60,86 @@ pub struct Problem {
     pub errors: Option<Vec<FieldError>>,
     /// Extra machine-readable context (e.g. allowed transitions).
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Object)]
     pub extra: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+impl utoipa::PartialSchema for Problem {
+    fn schema() -> RefOr<Schema> {
+        use super::schema::ExclusionReason;
+        use crate::domain::lifecycle::ActionKind;
+        use crate::domain::vocabulary::CaseStatus;
+        use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, SchemaFormat, Type};
+        let string = || ObjectBuilder::new().schema_type(Type::String);
+        let reference = |name: &str| RefOr::Ref(utoipa::openapi::Ref::from_schema_name(name));
+        ObjectBuilder::new()
+            .description(Some(
+                "An RFC 9457 problem document, sent as `application/problem+json`.",
+            ))
+            .property(
+                "type",
+                string()
+                    .format(Some(SchemaFormat::Custom("uri-reference".to_owned())))
+                    .pattern(Some("^/problems/[a-z-]+$"))
+                    .description(Some("A stable identifier of the kind of problem."))
+                    .examples(["/problems/validation"]),
+            )
+            .required("type")
+            .property("title", string().description(Some("The status's reason phrase.")))
+            .required("title")
+            .property(
+                "status",
+                ObjectBuilder::new()
+                    .schema_type(Type::Integer)
+                    .minimum(Some(400))
+                    .maximum(Some(599))
+                    .description(Some("The HTTP status code.")),
+            )
+            .required("status")
+            .property("detail", string().description(Some("What went wrong, for people.")))
+            .required("detail")
+            .property(
+                "errors",
+                ArrayBuilder::new()
+                    .items(reference(&FieldError::name()))
+                    .min_items(Some(1))
+                    .description(Some("Every invalid field (validation problems only).")),
+            )
+            .property(
+                "case_status",
+                reference(&CaseStatus::name()),
+            )
+            .property(
+                "allowed_actions",
+                ArrayBuilder::new()
+                    .items(reference(&ActionKind::name()))
+                    .description(Some(
+                        "With `case_status`, on an impossible transition: what the caller may do now.",
+                    )),
+            )
+            .property(
+                "reason",
+                reference(&ExclusionReason::name()),
+            )
+            .into()
+    }
+}
+
+impl ToSchema for Problem {
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        use crate::domain::lifecycle::ActionKind;
+        use crate::domain::vocabulary::CaseStatus;
+        for (name, schema) in [
+            (FieldError::name(), FieldError::schema()),
+            (CaseStatus::name(), CaseStatus::schema()),
+            (ActionKind::name(), ActionKind::schema()),
+            (
+                super::schema::ExclusionReason::name(),
+                super::schema::ExclusionReason::schema(),
+            ),
+        ] {
+            schemas.push((name.into_owned(), schema));
+        }
+    }
 }
 
 #[derive(thiserror::Error)]
@@ -142,8 +228,7 @@ impl std::fmt::Debug for ApiError {
     }
 }
 
-/// How long a client waits before retrying after a database fault.
-const UNAVAILABLE_RETRY_AFTER_SECONDS: u64 = 2;
+/// How long a client waits before retrying after the disk filled up.
 const STORAGE_RETRY_AFTER_SECONDS: &str = "60";
 
 impl From<DbError> for ApiError {
@@ -353,4 +438,22 @@ pub fn query_error(error: actix_web::error::QueryPayloadError) -> ApiError {
 pub fn path_error(_: actix_web::error::PathError) -> ApiError {
     // An id that cannot exist is simply not found: it leaks nothing.
     ApiError::NotFound
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unreachable_database_is_503_with_retry_after() {
+        let down = DbError::Connection(diesel::ConnectionError::BadConnection("down".into()));
+        let error = ApiError::from(down);
+        let response = error.error_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers().get(header::RETRY_AFTER).unwrap(), "1");
+        assert_eq!(
+            response.headers().get(header::CONTENT_TYPE).unwrap(),
+            PROBLEM_JSON
+        );
+    }
 }

@@ -9,10 +9,10 @@ use super::AppState;
 #[derive(Serialize, ToSchema)]
 pub struct Health {
     /// Always `ok` when the process answers.
-    #[schema(example = "ok")]
+    #[schema(pattern = "^ok$", example = "ok")]
     pub status: &'static str,
     /// `sqlite` or `postgres`.
-    #[schema(example = "sqlite")]
+    #[schema(pattern = "^(sqlite|postgres)$", example = "sqlite")]
     pub database: &'static str,
 }
 

@@ -10,7 +10,10 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
 use super::extract::AuthUser;
-use super::problem::{ApiError, Problem};
+use super::problem::ApiError;
+use super::schema::{
+    IsoDate, OpenPerStatus, PerCategoryCounts, PerCategoryPercents, PerProductType, TrendInterval,
+};
 use crate::clock;
 use crate::db::{AnyConnection, stats as store};
 use crate::domain::calendar::BusinessCalendar;
@@ -33,10 +36,12 @@ fn internal(error: impl std::fmt::Display) -> ApiError {
 
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct RangeQuery {
-    /// First received date, inclusive (`YYYY-MM-DD`); default the earliest
-    /// case's received date (today when there is none).
+    /// First received date, inclusive; when absent the earliest case's
+    /// received date (today when there is none). Not after `to` (422).
+    #[param(value_type = IsoDate, required = false)]
     pub from: Option<String>,
-    /// Last received date, inclusive; default today (desk calendar, JST).
+    /// Last received date, inclusive; today (desk calendar, JST) when absent.
+    #[param(value_type = IsoDate, required = false)]
     pub to: Option<String>,
 }
 
@@ -91,37 +96,38 @@ fn today() -> NaiveDate {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CategoryRow {
-    #[schema(example = "drug")]
+    #[schema(value_type = ProductType)]
     pub product_type: String,
     /// Cases of this product type received in the range.
-    #[schema(example = 249)]
+    #[schema(minimum = 0, example = 249)]
     pub cases: i64,
     /// Cases per category (a case may have several), every category present.
-    #[schema(value_type = std::collections::BTreeMap<String, i64>)]
+    #[schema(value_type = PerCategoryCounts)]
     pub counts: PerCategory,
     /// `counts / cases` in whole percent, rounded half up; 0 when no cases.
-    #[schema(value_type = std::collections::BTreeMap<String, i64>)]
+    #[schema(value_type = PerCategoryPercents)]
     pub percents: PerCategory,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CategoryTotal {
-    #[schema(example = 1038)]
+    #[schema(minimum = 0, example = 1038)]
     pub cases: i64,
-    #[schema(value_type = std::collections::BTreeMap<String, i64>)]
+    #[schema(value_type = PerCategoryCounts)]
     pub counts: PerCategory,
-    #[schema(value_type = std::collections::BTreeMap<String, i64>)]
+    #[schema(value_type = PerCategoryPercents)]
     pub percents: PerCategory,
 }
 
 /// The published category table.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CategoryTableResponse {
-    #[schema(example = "2018-02-05")]
+    #[schema(format = Date, example = "2018-02-05")]
     pub from: String,
-    #[schema(example = "2022-12-31")]
+    #[schema(format = Date, example = "2022-12-31")]
     pub to: String,
     /// Category codes in column order.
+    #[schema(value_type = Vec<Category>)]
     pub categories: Vec<String>,
     /// One row per product type: drug, medical_device, regenerative, other.
     pub rows: Vec<CategoryRow>,
@@ -177,9 +183,8 @@ async fn category_table(
     params(RangeQuery),
     responses(
         (status = 200, body = CategoryTableResponse),
-        (status = 401, body = Problem),
-        (status = 403, description = "applicants and experts", body = Problem),
-        (status = 422, description = "a bad date, or from after to", body = Problem),
+        (status = 403, description = "applicants and experts"),
+        (status = 422, description = "a bad date, or from after to"),
     )
 )]
 #[get("/api/v1/stats/categories")]
@@ -197,10 +202,14 @@ pub async fn categories(
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct CsvQuery {
     /// As for the JSON table.
+    #[param(value_type = IsoDate, required = false)]
     pub from: Option<String>,
+    /// As for the JSON table.
+    #[param(value_type = IsoDate, required = false)]
     pub to: Option<String>,
     /// `ja` or `en` for labelled headers and product names; absent: API
     /// codes (`regulatory`, `medical_device`).
+    #[param(value_type = Lang, required = false)]
     pub lang: Option<String>,
 }
 
@@ -211,10 +220,10 @@ pub struct CsvQuery {
     security(("bearer" = [])),
     params(CsvQuery),
     responses(
-        (status = 200, description = "text/csv; charset=utf-8, as an attachment", content_type = "text/csv", body = String),
-        (status = 401, body = Problem),
-        (status = 403, body = Problem),
-        (status = 422, body = Problem),
+        (status = 200, description = "UTF-8 with a BOM, CRLF line ends, as an attachment", content_type = "text/csv; charset=utf-8", body = String,
+            headers(("Content-Disposition" = String, description = "`attachment; filename=\"medesk-categories-FROM_TO.csv\"`"))),
+        (status = 403, description = "applicants and experts"),
+        (status = 422, description = "a bad date or language, or from after to"),
     )
 )]
 #[get("/api/v1/stats/categories.csv")]
@@ -247,9 +256,14 @@ pub async fn categories_csv(
 
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct TrendQuery {
-    /// `month` (default) or `year`.
+    /// `month` when absent.
+    #[param(value_type = TrendInterval, required = false)]
     pub interval: Option<String>,
+    /// As for the category table; at most 1,200 periods in all (422).
+    #[param(value_type = IsoDate, required = false)]
     pub from: Option<String>,
+    /// As for the category table.
+    #[param(value_type = IsoDate, required = false)]
     pub to: Option<String>,
 }
 
@@ -258,18 +272,22 @@ pub struct TrendItem {
     /// `2018-02` (month) or `2018` (year).
     pub period: String,
     /// Cases received in the period per product type, every type present.
-    #[schema(value_type = std::collections::BTreeMap<String, i64>)]
+    #[schema(value_type = PerProductType)]
     pub cases: serde_json::Map<String, serde_json::Value>,
+    #[schema(minimum = 0)]
     pub total: i64,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TrendResponse {
-    #[schema(value_type = String, example = "month")]
+    #[schema(value_type = TrendInterval)]
     pub interval: Interval,
+    #[schema(format = Date)]
     pub from: String,
+    #[schema(format = Date)]
     pub to: String,
     /// Product type codes in row order.
+    #[schema(value_type = Vec<ProductType>)]
     pub product_types: Vec<String>,
     /// Every period of the range, oldest first, empty ones with zeros.
     pub items: Vec<TrendItem>,
@@ -283,9 +301,8 @@ pub struct TrendResponse {
     params(TrendQuery),
     responses(
         (status = 200, body = TrendResponse),
-        (status = 401, body = Problem),
-        (status = 403, body = Problem),
-        (status = 422, body = Problem),
+        (status = 403, description = "applicants and experts"),
+        (status = 422, description = "a bad date or interval, from after to, or too many periods"),
     )
 )]
 #[get("/api/v1/stats/trend")]
@@ -348,8 +365,10 @@ pub async fn trend(
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Median {
     /// Cases the median is taken over.
+    #[schema(minimum = 0)]
     pub cases: i64,
     /// Median duration in seconds; null when no case qualifies.
+    #[schema(required)]
     pub median_seconds: Option<i64>,
 }
 
@@ -357,20 +376,26 @@ pub struct Median {
 pub struct OverdueTriage {
     /// Untriaged cases (submitted, or claimed but not triaged) whose triage
     /// was due `business_days` business days after receipt and is past due.
+    #[schema(minimum = 0)]
     pub cases: i64,
+    #[schema(minimum = 0)]
     pub business_days: u32,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PipelineResponse {
     /// Today on the desk calendar (JST): overdue is counted as of this day.
+    #[schema(format = Date)]
     pub as_of: String,
     /// The received-date range of the medians.
+    #[schema(format = Date)]
     pub from: String,
+    #[schema(format = Date)]
     pub to: String,
     /// Open cases now, per status (every open status present).
-    #[schema(value_type = std::collections::BTreeMap<String, i64>)]
+    #[schema(value_type = OpenPerStatus)]
     pub open: serde_json::Map<String, serde_json::Value>,
+    #[schema(minimum = 0)]
     pub open_total: i64,
     /// Received → triaged, over triaged cases received in the range.
     pub time_to_triage: Median,
@@ -387,9 +412,8 @@ pub struct PipelineResponse {
     params(RangeQuery),
     responses(
         (status = 200, body = PipelineResponse),
-        (status = 401, body = Problem),
-        (status = 403, body = Problem),
-        (status = 422, body = Problem),
+        (status = 403, description = "applicants and experts"),
+        (status = 422, description = "a bad date, or from after to"),
     )
 )]
 #[get("/api/v1/stats/pipeline")]
@@ -463,16 +487,22 @@ pub struct ExpertUtilisation {
     pub expert_id: i64,
     pub name: String,
     /// Active assignments the expert takes at most.
+    #[schema(minimum = 1, maximum = 50)]
     pub capacity: i32,
     /// Every assignment ever proposed.
+    #[schema(minimum = 0)]
     pub assignments: i64,
     /// Accepted at some point (later completed or withdrawn included).
+    #[schema(minimum = 0)]
     pub accepted: i64,
+    #[schema(minimum = 0)]
     pub declined: i64,
     /// `accepted / (accepted + declined)` in whole percent, rounded half up;
     /// null before the expert answered any proposal.
+    #[schema(required, minimum = 0, maximum = 100)]
     pub acceptance_rate: Option<i64>,
     /// Proposed or accepted now.
+    #[schema(minimum = 0)]
     pub active_load: i64,
 }
 
@@ -487,8 +517,7 @@ pub struct ExpertUtilisationList {
     security(("bearer" = [])),
     responses(
         (status = 200, body = ExpertUtilisationList),
-        (status = 401, body = Problem),
-        (status = 403, body = Problem),
+        (status = 403, description = "applicants and experts"),
     )
 )]
 #[get("/api/v1/stats/experts")]
@@ -526,6 +555,7 @@ pub struct RollupDifference {
     pub period: String,
     pub product_type: String,
     /// Null for the per-product case count.
+    #[schema(required)]
     pub category: Option<String>,
     pub rollup: i64,
     pub recount: i64,
@@ -537,6 +567,7 @@ pub struct RollupCheck {
     /// the cases.
     pub consistent: bool,
     /// Non-zero cells compared.
+    #[schema(minimum = 0)]
     pub cells: usize,
     /// The first 100 differing cells.
     pub differences: Vec<RollupDifference>,
@@ -549,8 +580,7 @@ pub struct RollupCheck {
     security(("bearer" = [])),
     responses(
         (status = 200, body = RollupCheck),
-        (status = 401, body = Problem),
-        (status = 403, description = "admins only", body = Problem),
+        (status = 403, description = "admins only"),
     )
 )]
 #[get("/api/v1/stats/verify")]

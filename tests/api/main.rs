@@ -6,6 +6,7 @@ mod helpers;
 
 mod assignment_lifecycle;
 mod auth;
+mod bodies;
 mod cases;
 mod disclosure;
 mod expert_helpers;
@@ -14,6 +15,7 @@ mod faults;
 mod idempotency;
 mod mail;
 mod mailbox;
+mod openapi;
 mod organizations;
 mod service;
 mod smtp;
