@@ -297,18 +297,19 @@ pub fn assignment_disclosure(
     }
 }
 
-/// Keys of a desk-side timeline event's detail that only desk staff see: an
-/// expert's decline reason.
-const STAFF_ONLY_EVENT_DETAIL: &[&str] = &["reason"];
+/// Timeline event details that only desk staff see: (event kind, key).
+/// An expert's decline reason may concern another client of theirs.
+const STAFF_ONLY_EVENT_DETAIL: &[(&str, &str)] = &[("expert_declined", "reason")];
 
-/// Removes from an event's detail what `role` may not read (see
-/// [`assignment_disclosure`]); accepted experts read the desk-side timeline.
-pub fn redact_event_detail(role: Role, detail: &mut serde_json::Value) {
+/// Removes from the detail of an event of `kind` what `role` may not read
+/// (see [`assignment_disclosure`]); accepted experts read the desk-side
+/// timeline.
+pub fn redact_event_detail(role: Role, kind: &str, detail: &mut serde_json::Value) {
     if role.is_desk_staff() {
         return;
     }
     if let Some(fields) = detail.as_object_mut() {
-        for key in STAFF_ONLY_EVENT_DETAIL {
+        for (_, key) in STAFF_ONLY_EVENT_DETAIL.iter().filter(|(k, _)| *k == kind) {
             fields.remove(*key);
         }
     }
@@ -415,13 +416,23 @@ mod tests {
         let event = serde_json::json!({"assignment_id": 4, "reason": "advises a competitor"});
         for role in [Role::Supporter, Role::Admin] {
             let mut detail = event.clone();
-            redact_event_detail(role, &mut detail);
+            redact_event_detail(role, "expert_declined", &mut detail);
             assert_eq!(detail, event);
         }
         for role in [Role::Expert, Role::Applicant, Role::Manager] {
             let mut detail = event.clone();
-            redact_event_detail(role, &mut detail);
+            redact_event_detail(role, "expert_declined", &mut detail);
             assert_eq!(detail, serde_json::json!({"assignment_id": 4}));
+        }
+    }
+
+    #[test]
+    fn the_desks_questions_keep_their_reason_for_everyone() {
+        let event = serde_json::json!({"reason": "売上計画を教えてください"});
+        for role in [Role::Applicant, Role::Expert] {
+            let mut detail = event.clone();
+            redact_event_detail(role, "info_requested", &mut detail);
+            assert_eq!(detail, event);
         }
     }
 

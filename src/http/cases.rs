@@ -1208,24 +1208,24 @@ pub async fn events(
         Ok::<_, ApiError>(EventList {
             items: rows
                 .into_iter()
-                .map(|e| EventResponse {
-                    id: e.id,
-                    at: clock::to_rfc3339(e.at),
-                    actor: match (e.actor_id, e.actor_name, e.actor_role) {
-                        (Some(id), Some(name), Some(role)) => Some(Person { id, name, role }),
-                        _ => None,
-                    },
-                    kind: e.kind,
-                    from: e.from_status,
-                    to: e.to_status,
-                    detail: {
-                        let mut detail = e
-                            .detail
-                            .and_then(|d| serde_json::from_str(&d).ok())
-                            .unwrap_or_else(|| json!({}));
-                        case::redact_event_detail(caller.role, &mut detail);
-                        detail
-                    },
+                .map(|e| {
+                    let mut detail = e
+                        .detail
+                        .and_then(|d| serde_json::from_str(&d).ok())
+                        .unwrap_or_else(|| json!({}));
+                    case::redact_event_detail(caller.role, &e.kind, &mut detail);
+                    EventResponse {
+                        id: e.id,
+                        at: clock::to_rfc3339(e.at),
+                        actor: match (e.actor_id, e.actor_name, e.actor_role) {
+                            (Some(id), Some(name), Some(role)) => Some(Person { id, name, role }),
+                            _ => None,
+                        },
+                        kind: e.kind,
+                        from: e.from_status,
+                        to: e.to_status,
+                        detail,
+                    }
                 })
                 .collect(),
         })
