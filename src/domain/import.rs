@@ -1,12 +1,15 @@
 //! Import of historical cases from CSV: the file format and the row rules,
 //! in plain Rust. The whole file is checked before anything is stored, and
-//! every bad line is reported with its line number.
+//! every bad line is reported with its line number. The checks read the file
+//! as a stream and keep only where each record is; the records are read back
+//! from the file in batches when they are stored.
 //!
 //! Format (docs/statistics.md): a header row naming the columns
 //! `received_on,product_type,categories,organization,title,status,outcome`
 //! (any order), UTF-8 with or without a BOM, then one case per record.
 
 use std::collections::HashMap;
+use std::io::{self, Read, Seek};
 
 use chrono::NaiveDate;
 
@@ -145,39 +148,115 @@ pub fn parse_outcome(raw: &str) -> Result<Outcome, String> {
     Outcome::from_label_or_code(raw).map_err(|e| e.to_string())
 }
 
-/// Reads and checks a whole import file. Ok only when every row is valid;
-/// otherwise every problem found, by line.
-pub fn parse_cases_csv(body: &[u8], today: NaiveDate) -> Result<Vec<ImportedCase>, Vec<LineError>> {
-    let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
-    if let Err(error) = std::str::from_utf8(body) {
-        let line = 1 + body[..error.valid_up_to()]
-            .iter()
-            .filter(|b| **b == b'\n')
-            .count() as u64;
-        return Err(vec![LineError::new(
-            line,
-            "body",
-            "is not UTF-8 text (save the file as CSV UTF-8)",
-        )]);
+/// What a file that is not UTF-8 is told, on the line of its first bad byte.
+const NOT_UTF8: &str = "is not UTF-8 text (save the file as CSV UTF-8)";
+
+/// Read-back buffer: small, because records are read back in received
+/// order, one seek each when the file is not sorted by date.
+const READ_BACK_BUFFER: usize = 2 * 1024;
+
+/// Where the columns are: `COLUMNS` name → field index.
+type Columns = HashMap<&'static str, usize>;
+
+/// A checked record: where it starts and what orders it.
+#[derive(Debug, Clone, Copy)]
+struct Place {
+    received_on: NaiveDate,
+    line: u64,
+    /// Offset of the record in the CSV text (after any byte-order mark).
+    byte: u64,
+}
+
+/// An import file whose every record passed the checks. It holds where
+/// each record is, not the records: [`CheckedFile::read_in_batches`] reads
+/// them back from the file, in received order, a batch at a time, so memory
+/// stays bounded whatever the file's size.
+#[derive(Debug)]
+pub struct CheckedFile {
+    columns: Columns,
+    /// Every record, by received date, then by line.
+    places: Vec<Place>,
+    /// Bytes before the CSV text: 3 for a byte-order mark, else 0.
+    skipped: u64,
+    today: NaiveDate,
+}
+
+impl CheckedFile {
+    /// Cases in the file.
+    pub fn len(&self) -> usize {
+        self.places.len()
     }
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(body);
-    let mut records = reader.records();
 
-    let header = match records.next() {
-        None => return Err(vec![LineError::new(1, "header", "the file is empty")]),
-        Some(Err(e)) => return Err(vec![LineError::new(1, "header", e.to_string())]),
-        Some(Ok(header)) => header,
-    };
-    let columns = column_positions(&header)?;
+    /// Never true: a file without cases does not pass the checks.
+    pub fn is_empty(&self) -> bool {
+        self.places.is_empty()
+    }
 
-    let mut cases = Vec::new();
+    /// The cases, parsed again from `file` (the bytes that were checked), in
+    /// received order (records of one day in file order), `rows` at a time.
+    /// An error means the file no longer holds what was checked.
+    pub fn read_in_batches<'a, F: Read + Seek + 'a>(
+        &'a self,
+        file: F,
+        rows: usize,
+    ) -> impl Iterator<Item = io::Result<Vec<ImportedCase>>> + 'a {
+        let mut reader = csv_reader()
+            .buffer_capacity(READ_BACK_BUFFER)
+            .from_reader(file);
+        let mut record = csv::ByteRecord::new();
+        self.places.chunks(rows.max(1)).map(move |batch| {
+            batch
+                .iter()
+                .map(|place| {
+                    let mut position = csv::Position::new();
+                    position
+                        .set_byte(self.skipped + place.byte)
+                        .set_line(place.line);
+                    reader.seek(position).map_err(io::Error::other)?;
+                    let read = reader
+                        .read_byte_record(&mut record)
+                        .map_err(io::Error::other)?;
+                    read.then(|| parse_row(place.line, &record, &self.columns, self.today).ok())
+                        .flatten()
+                        .filter(|case| case.received_on == place.received_on)
+                        .ok_or_else(|| {
+                            io::Error::new(
+                                io::ErrorKind::InvalidData,
+                                format!("line {} no longer reads as it was checked", place.line),
+                            )
+                        })
+                })
+                .collect()
+        })
+    }
+}
+
+fn csv_reader() -> csv::ReaderBuilder {
+    let mut builder = csv::ReaderBuilder::new();
+    builder.has_headers(false).flexible(true);
+    builder
+}
+
+/// Checks an import file as it is read, record by record, keeping only
+/// where each good record is and every problem found. Ok(Ok) only when every
+/// row is valid; Ok(Err) lists every problem by line (or only the first
+/// byte that is not UTF-8, as then nothing else can be read reliably). Err is
+/// a failure to read `input` itself.
+pub fn check_cases_csv<R: Read>(
+    input: R,
+    today: NaiveDate,
+) -> io::Result<Result<CheckedFile, Vec<LineError>>> {
+    let (text, skipped) = without_bom(input)?;
+    let mut reader = csv_reader().from_reader(Utf8Lines::new(text));
+    let mut record = csv::ByteRecord::new();
+    let mut header: Option<Result<(Columns, usize), Vec<LineError>>> = None;
+    let mut places = Vec::new();
     let mut errors = Vec::new();
-    for record in records {
-        let record = match record {
-            Ok(record) => record,
+    loop {
+        let byte = reader.position().byte();
+        let read = match reader.read_byte_record(&mut record) {
+            Ok(read) => read,
+            Err(error) if error.is_io_error() => return Err(io::Error::other(error)),
             Err(error) => {
                 let line = error.position().map_or(0, |p| p.line());
                 errors.push(LineError::new(
@@ -188,45 +267,184 @@ pub fn parse_cases_csv(body: &[u8], today: NaiveDate) -> Result<Vec<ImportedCase
                 continue;
             }
         };
+        if let Some(line) = reader.get_ref().first_bad_line() {
+            return Ok(Err(vec![LineError::new(line, "body", NOT_UTF8)]));
+        }
+        if !read {
+            break;
+        }
         let line = record.position().map_or(0, |p| p.line());
-        if record.iter().all(|field| field.trim().is_empty()) {
+        let (columns, width) = match &header {
+            None => {
+                let names = csv::StringRecord::from_byte_record_lossy(record.clone());
+                header = Some(column_positions(&names).map(|c| (c, names.len())));
+                continue;
+            }
+            // A bad header ends the checks; reading on only looks for bytes
+            // that are not UTF-8, which would be the one problem reported.
+            Some(Err(_)) => continue,
+            Some(Ok(header)) => header,
+        };
+        if record.iter().all(|field| text_of(field).trim().is_empty()) {
             continue; // blank lines, or rows of empty cells Excel leaves behind
         }
-        if record.len() != header.len() {
+        if record.len() != *width {
             errors.push(LineError::new(
                 line,
                 "body",
-                format!(
-                    "has {} fields; the header has {}",
-                    record.len(),
-                    header.len()
-                ),
+                format!("has {} fields; the header has {width}", record.len()),
             ));
-            continue;
+        } else {
+            match parse_row(line, &record, columns, today) {
+                Ok(case) if errors.is_empty() => places.push(Place {
+                    received_on: case.received_on,
+                    line,
+                    byte,
+                }),
+                Ok(_) => {}
+                Err(mut problems) => errors.append(&mut problems),
+            }
         }
-        match parse_row(line, &record, &columns, today) {
-            Ok(case) => cases.push(case),
-            Err(mut problems) => errors.append(&mut problems),
+        if !errors.is_empty() && !places.is_empty() {
+            places = Vec::new(); // nothing will be stored: keep only the problems
         }
     }
-    if cases.is_empty() && errors.is_empty() {
+    let (columns, _) = match header {
+        None => return Ok(Err(vec![LineError::new(1, "header", "the file is empty")])),
+        Some(Err(errors)) => return Ok(Err(errors)),
+        Some(Ok(header)) => header,
+    };
+    if places.is_empty() && errors.is_empty() {
         errors.push(LineError::new(
             2,
             "body",
             "the file has no cases after the header",
         ));
     }
-    if errors.is_empty() {
-        Ok(cases)
+    if !errors.is_empty() {
+        return Ok(Err(errors));
+    }
+    places.sort_by_key(|place| (place.received_on, place.line));
+    Ok(Ok(CheckedFile {
+        columns,
+        places,
+        skipped,
+        today,
+    }))
+}
+
+/// The bytes of `R` after a possible byte-order mark: what was read ahead
+/// to look for it, then the rest.
+type AfterBom<R> = io::Chain<io::Cursor<Vec<u8>>, R>;
+
+/// `input` without a leading UTF-8 byte-order mark, and how many bytes that
+/// dropped (3 or 0).
+fn without_bom<R: Read>(mut input: R) -> io::Result<(AfterBom<R>, u64)> {
+    const BOM: &[u8] = b"\xEF\xBB\xBF";
+    let mut head = Vec::with_capacity(BOM.len());
+    while head.len() < BOM.len() {
+        let mut byte = [0; 1];
+        if input.read(&mut byte)? == 0 {
+            break;
+        }
+        head.push(byte[0]);
+    }
+    let skipped = if head == BOM {
+        head.clear();
+        BOM.len() as u64
     } else {
-        Err(errors)
+        0
+    };
+    Ok((io::Cursor::new(head).chain(input), skipped))
+}
+
+/// Passes bytes through, counting lines, and notes the line of the first
+/// byte that is not UTF-8 (a sequence may be split between two reads).
+struct Utf8Lines<R> {
+    inner: R,
+    /// The line the next byte is on.
+    line: u64,
+    /// The start of a sequence the last read ended in the middle of.
+    pending: Vec<u8>,
+    bad_line: Option<u64>,
+}
+
+impl<R> Utf8Lines<R> {
+    fn new(inner: R) -> Self {
+        Self {
+            inner,
+            line: 1,
+            pending: Vec::with_capacity(4),
+            bad_line: None,
+        }
+    }
+
+    fn first_bad_line(&self) -> Option<u64> {
+        self.bad_line
+    }
+
+    fn check(&mut self, mut bytes: &[u8]) {
+        if bytes.is_empty() {
+            // End of input: an unfinished sequence is not UTF-8.
+            if !self.pending.is_empty() {
+                self.bad_line = Some(self.line);
+            }
+            return;
+        }
+        // First finish the sequence the last read split.
+        while !self.pending.is_empty() {
+            let Some((&next, rest)) = bytes.split_first() else {
+                return;
+            };
+            self.pending.push(next);
+            bytes = rest;
+            match std::str::from_utf8(&self.pending) {
+                Ok(_) => self.pending.clear(),
+                Err(error) if error.error_len().is_some() => {
+                    self.bad_line = Some(self.line);
+                    return;
+                }
+                Err(_) => {}
+            }
+        }
+        let valid = match std::str::from_utf8(bytes) {
+            Ok(_) => bytes.len(),
+            Err(error) => {
+                if error.error_len().is_some() {
+                    self.bad_line = Some(self.line + newlines(&bytes[..error.valid_up_to()]));
+                } else {
+                    self.pending
+                        .extend_from_slice(&bytes[error.valid_up_to()..]);
+                }
+                error.valid_up_to()
+            }
+        };
+        self.line += newlines(&bytes[..valid]);
     }
 }
 
+fn newlines(bytes: &[u8]) -> u64 {
+    bytes.iter().filter(|b| **b == b'\n').count() as u64
+}
+
+impl<R: Read> Read for Utf8Lines<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        // (0 bytes into a buffer with room: the end of the input.)
+        if self.bad_line.is_none() && !buf.is_empty() {
+            self.check(&buf[..n]);
+        }
+        Ok(n)
+    }
+}
+
+/// A field as text (fields are checked to be UTF-8 before they are read).
+fn text_of(field: &[u8]) -> &str {
+    std::str::from_utf8(field).unwrap_or_default()
+}
+
 /// Where each known column is; every column once, no unknown ones.
-fn column_positions(
-    header: &csv::StringRecord,
-) -> Result<HashMap<&'static str, usize>, Vec<LineError>> {
+fn column_positions(header: &csv::StringRecord) -> Result<Columns, Vec<LineError>> {
     let mut positions = HashMap::new();
     let mut errors = Vec::new();
     for (i, name) in header.iter().enumerate() {
@@ -273,11 +491,11 @@ fn keep<T>(
 
 fn parse_row(
     line: u64,
-    record: &csv::StringRecord,
-    columns: &HashMap<&'static str, usize>,
+    record: &csv::ByteRecord,
+    columns: &Columns,
     today: NaiveDate,
 ) -> Result<ImportedCase, Vec<LineError>> {
-    let field = |name: &str| record.get(columns[name]).unwrap_or_default();
+    let field = |name: &str| record.get(columns[name]).map(text_of).unwrap_or_default();
     let mut errors = Vec::new();
     let received_on = keep(
         &mut errors,
@@ -356,6 +574,34 @@ mod tests {
     }
 
     const HEADER: &str = "received_on,product_type,categories,organization,title,status,outcome\n";
+
+    /// The whole file checked and read back as the import stores it (in
+    /// batches of 2, to cross batch ends).
+    fn parse_cases_csv(body: &[u8], today: NaiveDate) -> Result<Vec<ImportedCase>, Vec<LineError>> {
+        let checked = check_cases_csv(body, today).expect("a slice reads")?;
+        let batches: Vec<Vec<ImportedCase>> = checked
+            .read_in_batches(io::Cursor::new(body), 2)
+            .collect::<io::Result<_>>()
+            .expect("the checked bytes read back");
+        assert!(batches.iter().all(|b| b.len() <= 2));
+        Ok(batches.concat())
+    }
+
+    /// Hands out one byte per read, as a slow upload might.
+    struct Trickle<'a>(&'a [u8]);
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            match (self.0.split_first(), buf.first_mut()) {
+                (Some((&byte, rest)), Some(slot)) => {
+                    *slot = byte;
+                    self.0 = rest;
+                    Ok(1)
+                }
+                _ => Ok(0),
+            }
+        }
+    }
 
     fn parse(rows: &str) -> Result<Vec<ImportedCase>, Vec<LineError>> {
         parse_cases_csv(format!("{HEADER}{rows}").as_bytes(), today())
@@ -452,6 +698,78 @@ mod tests {
         let errors = parse_cases_csv(&body, today()).unwrap_err();
         assert_eq!(errors[0].line, 2);
         assert_eq!(errors[0].field, "body");
+    }
+
+    #[test]
+    fn reads_the_cases_back_in_received_order() {
+        let body = "\u{FEFF}title,outcome,status,organization,categories,product_type,received_on\n\
+                    third,resolved,closed,Org,marketing,drug,2021-03-03\n\
+                    first,resolved,closed,Org,marketing,drug,2019-01-01\n\
+                    ,,,,,,\n\
+                    \"second,\nof two lines\",resolved,closed,Org,other,drug,2020-02-02\n\
+                    also first,resolved,closed,株式会社,知財戦略,drug,2019-01-01\n\
+                    fourth,resolved,closed,Org,other,drug,2022-04-04";
+        let expected = [
+            ("first", 3),
+            ("also first", 7),
+            ("second,\nof two lines", 5),
+            ("third", 2),
+            ("fourth", 8),
+        ];
+        let cases = parse_cases_csv(body.as_bytes(), today()).unwrap();
+        let found: Vec<(&str, u64)> = cases.iter().map(|c| (c.title.as_str(), c.line)).collect();
+        assert_eq!(found, expected);
+        assert_eq!(cases[1].organization, "株式会社");
+
+        // The same from a stream that arrives a byte at a time.
+        let checked = check_cases_csv(Trickle(body.as_bytes()), today())
+            .unwrap()
+            .unwrap();
+        assert_eq!(checked.len(), 5);
+        let again: Vec<ImportedCase> = checked
+            .read_in_batches(io::Cursor::new(body.as_bytes()), 1_000)
+            .flat_map(Result::unwrap)
+            .collect();
+        assert_eq!(again, cases);
+    }
+
+    #[test]
+    fn finds_the_first_byte_that_is_not_utf8_however_it_arrives() {
+        let check = |body: &[u8]| -> Vec<Vec<(u64, String)>> {
+            let whole = check_cases_csv(body, today()).unwrap();
+            let trickled = check_cases_csv(Trickle(body), today()).unwrap();
+            [whole, trickled]
+                .into_iter()
+                .map(|result| {
+                    result
+                        .unwrap_err()
+                        .into_iter()
+                        .map(|e| (e.line, e.field))
+                        .collect()
+                })
+                .collect()
+        };
+        let body_line = |line| vec![vec![(line, "body".to_owned())]; 2];
+        let mut body = HEADER.as_bytes().to_vec();
+        body.extend_from_slice(
+            "2018-02-05,drug,regulatory,株式会社,bad row,open,resolved\n".as_bytes(),
+        );
+        body.extend_from_slice(
+            b"2018-02-05,drug,regulatory,\"two\nlines \xE3\x81\",t,closed,resolved\n",
+        );
+        body.extend_from_slice(b"2018-02-05,drug,regulatory,\xFF,t,closed,resolved\n");
+        // The bad sequence is on line 4 (inside a quoted field's second line);
+        // the row error on line 2 is not reported.
+        assert_eq!(check(&body), body_line(4));
+
+        // A sequence cut short by the end of the file.
+        let mut body = HEADER.as_bytes().to_vec();
+        body.extend_from_slice(b"2018-02-05,drug,regulatory,Acme,t,closed,resolved\n\xE3\x81");
+        assert_eq!(check(&body), body_line(3));
+
+        // It outranks a bad header.
+        let body = b"date,product_type\n\n\xC3(\n";
+        assert_eq!(check(body), body_line(3));
     }
 
     #[test]
