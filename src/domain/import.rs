@@ -9,7 +9,7 @@
 //! (any order), UTF-8 with or without a BOM, then one case per record.
 
 use std::collections::HashMap;
-use std::io::{self, Read, Seek};
+use std::io::{self, BufRead, Read, Seek};
 
 use chrono::NaiveDate;
 
@@ -200,22 +200,22 @@ impl CheckedFile {
         file: F,
         rows: usize,
     ) -> impl Iterator<Item = io::Result<Vec<ImportedCase>>> + 'a {
-        let mut reader = csv_reader()
-            .buffer_capacity(READ_BACK_BUFFER)
-            .from_reader(file);
-        let mut record = csv::ByteRecord::new();
+        let mut records = Records::new(io::BufReader::with_capacity(READ_BACK_BUFFER, file));
+        let mut record = Record::default();
         self.places.chunks(rows.max(1)).map(move |batch| {
             batch
                 .iter()
                 .map(|place| {
-                    let mut position = csv::Position::new();
-                    position
-                        .set_byte(self.skipped + place.byte)
-                        .set_line(place.line);
-                    reader.seek(position).map_err(io::Error::other)?;
-                    let read = reader
-                        .read_byte_record(&mut record)
-                        .map_err(io::Error::other)?;
+                    // Records that follow one another in the file are read
+                    // on; any other is sought.
+                    records.skip_blank_lines()?;
+                    if records.byte != place.byte {
+                        records
+                            .input
+                            .seek(io::SeekFrom::Start(self.skipped + place.byte))?;
+                        records.restart_at(place.byte, place.line);
+                    }
+                    let read = records.read(&mut record)?;
                     read.then(|| parse_row(place.line, &record, &self.columns, self.today).ok())
                         .flatten()
                         .filter(|case| case.received_on == place.received_on)
@@ -231,10 +231,119 @@ impl CheckedFile {
     }
 }
 
-fn csv_reader() -> csv::ReaderBuilder {
-    let mut builder = csv::ReaderBuilder::new();
-    builder.has_headers(false).flexible(true);
-    builder
+/// CSV records (RFC 4180; a line ends at CRLF, LF or CR) with the physical
+/// line and the offset where each starts. The csv crate's record positions
+/// are where the previous record ended: before any blank lines, and after a
+/// CRLF on the previous line, which made every line number of a CRLF file
+/// (Excel's) one too small.
+struct Records<R> {
+    input: R,
+    core: csv_core::Reader,
+    /// Offset of the next byte of `input`, and the line it is on.
+    byte: u64,
+    line: u64,
+}
+
+/// One record's fields: `text` holds them one after the other, `ends[i]`
+/// is where field `i` ends.
+#[derive(Debug, Default)]
+struct Record {
+    line: u64,
+    byte: u64,
+    text: Vec<u8>,
+    ends: Vec<usize>,
+    fields: usize,
+}
+
+impl Record {
+    fn len(&self) -> usize {
+        self.fields
+    }
+
+    /// Field `i` as text (fields are checked to be UTF-8 before they are read).
+    fn get(&self, i: usize) -> Option<&str> {
+        let end = *self.ends[..self.fields].get(i)?;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        Some(std::str::from_utf8(&self.text[start..end]).unwrap_or_default())
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &str> {
+        (0..self.fields).filter_map(|i| self.get(i))
+    }
+}
+
+impl<R: BufRead> Records<R> {
+    fn new(input: R) -> Self {
+        Self {
+            input,
+            core: csv_core::Reader::new(),
+            byte: 0,
+            line: 1,
+        }
+    }
+
+    /// Reads on from `byte` on `line` (after `input` was sought there).
+    fn restart_at(&mut self, byte: u64, line: u64) {
+        self.core.reset();
+        self.byte = byte;
+        self.line = line;
+    }
+
+    /// Moves past line ends up to the next record (or the end of input); the
+    /// CSV reader would skip them as blank lines too.
+    fn skip_blank_lines(&mut self) -> io::Result<()> {
+        loop {
+            let buf = self.input.fill_buf()?;
+            let blank = buf
+                .iter()
+                .take_while(|b| matches!(b, b'\r' | b'\n'))
+                .count();
+            let more = blank > 0 && blank == buf.len();
+            self.line += newlines(&buf[..blank]);
+            self.byte += blank as u64;
+            self.input.consume(blank);
+            if !more {
+                return Ok(());
+            }
+        }
+    }
+
+    /// The next record into `record`; false at the end of input.
+    fn read(&mut self, record: &mut Record) -> io::Result<bool> {
+        use csv_core::ReadRecordResult;
+        self.skip_blank_lines()?;
+        record.line = self.line;
+        record.byte = self.byte;
+        if record.text.is_empty() {
+            record.text.resize(1024, 0);
+            record.ends.resize(16, 0);
+        }
+        let (mut written, mut ended) = (0, 0);
+        loop {
+            let buf = self.input.fill_buf()?;
+            let (result, read, wrote, ends) =
+                self.core
+                    .read_record(buf, &mut record.text[written..], &mut record.ends[ended..]);
+            self.line += newlines(&buf[..read]);
+            self.byte += read as u64;
+            self.input.consume(read);
+            written += wrote;
+            ended += ends;
+            match result {
+                ReadRecordResult::InputEmpty => {}
+                ReadRecordResult::OutputFull => record.text.resize(record.text.len() * 2, 0),
+                ReadRecordResult::OutputEndsFull => record.ends.resize(record.ends.len() * 2, 0),
+                ReadRecordResult::Record => {
+                    record.fields = ended;
+                    return Ok(true);
+                }
+                ReadRecordResult::End => {
+                    record.fields = 0;
+                    return Ok(false);
+                }
+            }
+        }
+    }
 }
 
 /// Checks an import file as it is read, record by record, keeping only
@@ -247,37 +356,23 @@ pub fn check_cases_csv<R: Read>(
     today: NaiveDate,
 ) -> io::Result<Result<CheckedFile, Vec<LineError>>> {
     let (text, skipped) = without_bom(input)?;
-    let mut reader = csv_reader().from_reader(Utf8Lines::new(text));
-    let mut record = csv::ByteRecord::new();
+    let mut records = Records::new(io::BufReader::new(Utf8Lines::new(text)));
+    let mut record = Record::default();
     let mut header: Option<Result<(Columns, usize), Vec<LineError>>> = None;
     let mut places = Vec::new();
     let mut errors = Vec::new();
     loop {
-        let byte = reader.position().byte();
-        let read = match reader.read_byte_record(&mut record) {
-            Ok(read) => read,
-            Err(error) if error.is_io_error() => return Err(io::Error::other(error)),
-            Err(error) => {
-                let line = error.position().map_or(0, |p| p.line());
-                errors.push(LineError::new(
-                    line,
-                    "body",
-                    format!("unreadable CSV: {error}"),
-                ));
-                continue;
-            }
-        };
-        if let Some(line) = reader.get_ref().first_bad_line() {
+        let read = records.read(&mut record)?;
+        if let Some(line) = records.input.get_ref().first_bad_line() {
             return Ok(Err(vec![LineError::new(line, "body", NOT_UTF8)]));
         }
         if !read {
             break;
         }
-        let line = record.position().map_or(0, |p| p.line());
+        let line = record.line;
         let (columns, width) = match &header {
             None => {
-                let names = csv::StringRecord::from_byte_record_lossy(record.clone());
-                header = Some(column_positions(&names).map(|c| (c, names.len())));
+                header = Some(column_positions(&record).map(|c| (c, record.len())));
                 continue;
             }
             // A bad header ends the checks; reading on only looks for bytes
@@ -285,7 +380,7 @@ pub fn check_cases_csv<R: Read>(
             Some(Err(_)) => continue,
             Some(Ok(header)) => header,
         };
-        if record.iter().all(|field| text_of(field).trim().is_empty()) {
+        if record.iter().all(|field| field.trim().is_empty()) {
             continue; // blank lines, or rows of empty cells Excel leaves behind
         }
         if record.len() != *width {
@@ -299,7 +394,7 @@ pub fn check_cases_csv<R: Read>(
                 Ok(case) if errors.is_empty() => places.push(Place {
                     received_on: case.received_on,
                     line,
-                    byte,
+                    byte: record.byte,
                 }),
                 Ok(_) => {}
                 Err(mut problems) => errors.append(&mut problems),
@@ -438,13 +533,8 @@ impl<R: Read> Read for Utf8Lines<R> {
     }
 }
 
-/// A field as text (fields are checked to be UTF-8 before they are read).
-fn text_of(field: &[u8]) -> &str {
-    std::str::from_utf8(field).unwrap_or_default()
-}
-
 /// Where each known column is; every column once, no unknown ones.
-fn column_positions(header: &csv::StringRecord) -> Result<Columns, Vec<LineError>> {
+fn column_positions(header: &Record) -> Result<Columns, Vec<LineError>> {
     let mut positions = HashMap::new();
     let mut errors = Vec::new();
     for (i, name) in header.iter().enumerate() {
@@ -491,11 +581,11 @@ fn keep<T>(
 
 fn parse_row(
     line: u64,
-    record: &csv::ByteRecord,
+    record: &Record,
     columns: &Columns,
     today: NaiveDate,
 ) -> Result<ImportedCase, Vec<LineError>> {
-    let field = |name: &str| record.get(columns[name]).map(text_of).unwrap_or_default();
+    let field = |name: &str| record.get(columns[name]).unwrap_or_default();
     let mut errors = Vec::new();
     let received_on = keep(
         &mut errors,
@@ -702,19 +792,20 @@ mod tests {
 
     #[test]
     fn reads_the_cases_back_in_received_order() {
-        let body = "\u{FEFF}title,outcome,status,organization,categories,product_type,received_on\n\
-                    third,resolved,closed,Org,marketing,drug,2021-03-03\n\
-                    first,resolved,closed,Org,marketing,drug,2019-01-01\n\
-                    ,,,,,,\n\
-                    \"second,\nof two lines\",resolved,closed,Org,other,drug,2020-02-02\n\
-                    also first,resolved,closed,株式会社,知財戦略,drug,2019-01-01\n\
+        let body = "\u{FEFF}title,outcome,status,organization,categories,product_type,received_on\r\n\
+                    third,resolved,closed,Org,marketing,drug,2021-03-03\r\n\
+                    \r\n\
+                    first,resolved,closed,Org,marketing,drug,2019-01-01\r\n\
+                    ,,,,,,\r\n\
+                    \"second,\r\nof two lines\",resolved,closed,Org,other,drug,2020-02-02\r\n\
+                    also first,resolved,closed,株式会社,知財戦略,drug,2019-01-01\r\n\
                     fourth,resolved,closed,Org,other,drug,2022-04-04";
         let expected = [
-            ("first", 3),
-            ("also first", 7),
-            ("second,\nof two lines", 5),
+            ("first", 4),
+            ("also first", 8),
+            ("second,\r\nof two lines", 6),
             ("third", 2),
-            ("fourth", 8),
+            ("fourth", 9),
         ];
         let cases = parse_cases_csv(body.as_bytes(), today()).unwrap();
         let found: Vec<(&str, u64)> = cases.iter().map(|c| (c.title.as_str(), c.line)).collect();
@@ -731,6 +822,31 @@ mod tests {
             .flat_map(Result::unwrap)
             .collect();
         assert_eq!(again, cases);
+    }
+
+    #[test]
+    fn lines_are_where_records_start_after_crlf_and_blank_lines() {
+        let body = "received_on,product_type,categories,organization,title,status,outcome\r\n\
+                    \r\n\
+                    2018-02-05,drug,regulatory,Acme,ok,closed,resolved\r\n\
+                    \r\n\
+                    \r\n\
+                    2018-02-30,drug,regulatory,Acme,bad date,closed,resolved\r\n\
+                    2018-02-05,drug,regulatory,Acme,\"two\r\nlines\",open,resolved\r\n\
+                    2018-02-05,pharma,regulatory,Acme,bad product,closed,resolved\n\
+                    \n\
+                    2018-02-05,drug,regulatory,Acme,no outcome,closed,\r";
+        let errors = parse_cases_csv(body.as_bytes(), today()).unwrap_err();
+        let found: Vec<(u64, &str)> = errors.iter().map(|e| (e.line, e.field.as_str())).collect();
+        assert_eq!(
+            found,
+            [
+                (6, "received_on"),
+                (7, "status"),
+                (9, "product_type"),
+                (11, "outcome")
+            ]
+        );
     }
 
     #[test]

@@ -993,7 +993,7 @@ async fn import_reports_bad_lines_in_every_batch_and_stores_nothing(backend: Bac
     lines[2_600 - 1] = format!("2018-02-30{}", &lines[2_600 - 1][10..]);
     lines[2_602 - 1] = lines[2_602 - 1].replace(",closed,resolved", ",submitted,resolved");
     lines[5_001 - 1] = lines[5_001 - 1].replace("解決", "");
-    let body = lines.join("\n") + "\n";
+    let body = lines.join("\r\n") + "\r\n";
     let response = app
         .import_cases_csv(&admin, "text/csv", body.into_bytes())
         .await;
