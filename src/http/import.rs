@@ -178,7 +178,7 @@ pub async fn import_cases(
         .db
         .write_alone(move |conn| {
             let batches = checked
-                .read_in_batches(&spool, store::IMPORT_BATCH_ROWS)
+                .read_in_batches(&spool, store::batch_rows(conn))
                 .map(|batch| batch.map_err(internal));
             store::import_cases(conn, batches, caller.id, now)
         })
