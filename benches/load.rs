@@ -58,7 +58,7 @@ use serde_json::{Value, json};
 use tokio::task::JoinSet;
 
 mod common;
-use common::{Backend, PgDatabase, check_local_postgres_url};
+use common::{Backend, PgDatabase, check_local_postgres_url, proc_status_kib};
 
 /// The start-up admin (`MEDESK_ADMIN_*`), for scenarios that need staff users.
 const ADMIN_EMAIL: &str = "bench-admin@medesk.example";
@@ -1329,15 +1329,6 @@ fn http_client() -> anyhow::Result<reqwest::Client> {
 
 fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
-}
-
-/// A `/proc/<pid>/status` field in KiB (`VmRSS`, `VmHWM`).
-fn proc_status_kib(pid: u32, field: &str) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status.lines().find_map(|line| {
-        let value = line.strip_prefix(field)?.strip_prefix(':')?;
-        value.split_whitespace().next()?.parse().ok()
-    })
 }
 
 /// User plus system CPU time of a process (`"self"` or a pid), in seconds.

@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! cargo bench --bench stats -- [--backend sqlite|postgres] [--cases N]
-//!     [--chunk ROWS] [--repetitions N] [--postgres-url URL]
+//!     [--chunk ROWS] [--repetitions N] [--postgres-url URL] [--import-only]
 //! ```
 //!
 //! Defaults: 1,000,000 cases received over ten years (2016–2025), about 2.5
@@ -13,7 +13,10 @@
 //! range after 3 warm-ups. The target (issue 7) is ≤ 50 ms per table. The
 //! import rate is reported per chunk: the first chunk is the "100,000 CSV
 //! rows into an empty desk" figure, the last one into a desk that already
-//! holds the rest.
+//! holds the rest. After each request it prints the server's peak RSS so far
+//! (VmHWM from `/proc/PID/status`); `--cases 100000 --chunk 100000
+//! --import-only` is the issue 14 import check (one 100,000-row request, peak
+//! RSS and rate, no latency phase).
 //!
 //! Without `--bench` (as `cargo test --all-targets` runs it) it makes a short
 //! smoke run instead: 20,000 cases on SQLite, 3 repetitions.
@@ -30,7 +33,7 @@ use clap::Parser;
 use serde_json::{Value, json};
 
 mod common;
-use common::{Backend, PgDatabase, check_local_postgres_url};
+use common::{Backend, PgDatabase, check_local_postgres_url, proc_status_kib};
 
 const ADMIN_EMAIL: &str = "bench-admin@medesk.example";
 const ADMIN_PASSWORD: &str = "bench admin password, long enough";
@@ -80,6 +83,9 @@ struct Args {
         default_value = "postgres://postgres@127.0.0.1:5432"
     )]
     postgres_url: String,
+    /// Only import (and report rate and peak RSS); skip the category table.
+    #[arg(long)]
+    import_only: bool,
     /// Leave the seeded database (SQLite file or PostgreSQL database) in
     /// place and print where it is, for inspection.
     #[arg(long)]
@@ -280,10 +286,16 @@ struct Latency {
     max_ms: f64,
 }
 
+/// The server's resident memory in MiB: `VmHWM` (peak since start) or `VmRSS`.
+fn server_mib(pid: u32, field: &str) -> f64 {
+    proc_status_kib(pid, field).map_or(f64::NAN, |kib| kib as f64 / 1024.0)
+}
+
 async fn import(
     http: &reqwest::Client,
     base_url: &str,
     token: &str,
+    server_pid: u32,
     args: &Args,
 ) -> anyhow::Result<()> {
     let mut rng = Rng(0x6D65_6465_736B);
@@ -294,6 +306,11 @@ async fn import(
         args.cases,
         args.chunk,
         args.backend.name()
+    );
+    println!(
+        "  before: server VmHWM {:.1} MiB, VmRSS {:.1} MiB",
+        server_mib(server_pid, "VmHWM"),
+        server_mib(server_pid, "VmRSS")
     );
     while start < args.cases {
         let count = args.chunk.min(args.cases - start);
@@ -319,19 +336,23 @@ async fn import(
         );
         total_elapsed += elapsed;
         println!(
-            "  rows {:>9}..{:<9} {:>6.1} MiB, {tags} category tags: {:>7.2} s, {:>8.0} rows/s",
+            "  rows {:>9}..{:<9} {:>6.1} MiB, {tags} category tags: {:>7.2} s, {:>8.0} rows/s, \
+             server VmHWM {:.1} MiB (VmRSS {:.1} MiB)",
             start,
             start + count,
             size as f64 / (1024.0 * 1024.0),
             elapsed.as_secs_f64(),
-            count as f64 / elapsed.as_secs_f64()
+            count as f64 / elapsed.as_secs_f64(),
+            server_mib(server_pid, "VmHWM"),
+            server_mib(server_pid, "VmRSS")
         );
         start += count;
     }
     println!(
-        "  total {:.1} s, {:.0} rows/s on average",
+        "  total {:.1} s, {:.0} rows/s on average; server peak RSS (VmHWM) {:.1} MiB",
         total_elapsed.as_secs_f64(),
-        args.cases as f64 / total_elapsed.as_secs_f64()
+        args.cases as f64 / total_elapsed.as_secs_f64(),
+        server_mib(server_pid, "VmHWM")
     );
     Ok(())
 }
@@ -392,7 +413,10 @@ async fn drive(server: &mut Server, args: &Args) -> anyhow::Result<bool> {
         .ok_or_else(|| anyhow!("admin login failed: {login}"))?
         .to_owned();
 
-    import(&http, &base_url, &token, args).await?;
+    import(&http, &base_url, &token, server.child.id(), args).await?;
+    if args.import_only {
+        return Ok(true);
+    }
 
     let ranges = [
         (

@@ -53,6 +53,15 @@ pub fn check_local_postgres_url(url: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A `/proc/<pid>/status` field in KiB (`VmRSS`, `VmHWM`).
+pub fn proc_status_kib(pid: u32, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status.lines().find_map(|line| {
+        let value = line.strip_prefix(field)?.strip_prefix(':')?;
+        value.split_whitespace().next()?.parse().ok()
+    })
+}
+
 /// A scratch PostgreSQL database, dropped (with its connections) on drop.
 pub struct PgDatabase {
     server_url: String,

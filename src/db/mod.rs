@@ -302,8 +302,31 @@ impl Database {
         T: Send + 'static,
         E: From<DbError> + From<diesel::result::Error> + Send + 'static,
     {
+        self.write_in(false, work).await
+    }
+
+    /// Like [`write`](Self::write), for a bulk write (an import): on SQLite
+    /// it runs in the writer's transaction by itself rather than in a
+    /// savepoint of a shared batch (`SqliteWriter::submit`), which
+    /// would hold a copy of every page it changes in memory. The same as
+    /// `write` on PostgreSQL.
+    pub async fn write_alone<T, E, F>(&self, work: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut AnyConnection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<DbError> + From<diesel::result::Error> + Send + 'static,
+    {
+        self.write_in(true, work).await
+    }
+
+    async fn write_in<T, E, F>(&self, alone: bool, work: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut AnyConnection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<DbError> + From<diesel::result::Error> + Send + 'static,
+    {
         if let Some(writer) = &self.sqlite_writer {
-            return writer.submit(work).await.unwrap_or_else(|_| {
+            return writer.submit(alone, work).await.unwrap_or_else(|_| {
                 Err(E::from(DbError::Commit(
                     "the SQLite writer stopped before answering".into(),
                 )))

@@ -237,7 +237,11 @@ pub(super) fn abandon_batch() {
     BATCH_DELTAS.set(None);
 }
 
-fn write_counts(
+/// Like [`add_counts`], but written at once even inside a batch of SQLite's
+/// writer: for a bulk change (an import, a batch of cases at a time) whose
+/// cells would otherwise all be held in memory until the batch commits. The
+/// write's savepoint still takes them back if it fails.
+pub fn write_counts(
     conn: &mut AnyConnection,
     case_cells: &[(String, String, i64)],
     category_cells: &[(String, String, String, i64)],

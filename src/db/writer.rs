@@ -20,6 +20,14 @@
 //! The statistics rollups are written once per batch: the writes note their
 //! deltas (`stats::add_counts`) and the batch upserts each cell's sum before
 //! it commits, instead of every intake updating the same day's cells again.
+//!
+//! A bulk write (an import) runs alone instead ([`SqliteWriter::submit`]):
+//! in the batch's transaction itself, with no savepoint, and a failure rolls
+//! the whole transaction back. A savepoint keeps the original of every page
+//! its write changes in memory until it ends — and, as nested statement
+//! journals are only dropped with the outermost savepoint, again for every
+//! statement — which for an import of 100,000 cases into a desk of a few
+//! hundred thousand was hundreds of MB.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Weak, mpsc};
@@ -44,8 +52,16 @@ const WRITER_AUTOCHECKPOINT_PAGES: u32 = 8_000;
 /// What a finished write tells its caller once the batch's fate is known.
 type Completion = Box<dyn FnOnce(Result<(), CommitFailed>) + Send>;
 /// One caller's write: runs inside the batch's transaction and says whether
-/// its work succeeded (kept) or failed (its savepoint rolled back).
+/// its work succeeded (kept) or failed (rolled back: its savepoint, or the
+/// whole transaction of a write that runs alone).
 type Job = Box<dyn FnOnce(&mut AnyConnection) -> (Completion, bool) + Send>;
+
+/// A write waiting for the writer.
+struct Queued {
+    job: Job,
+    /// Runs in a batch of its own, without a savepoint.
+    alone: bool,
+}
 
 /// The batch a write belonged to could not be committed.
 #[derive(Debug, Clone)]
@@ -60,7 +76,7 @@ impl From<CommitFailed> for DbError {
 /// Handle to the writer thread; cloning shares the thread.
 #[derive(Clone)]
 pub struct SqliteWriter {
-    jobs: mpsc::Sender<Job>,
+    jobs: mpsc::Sender<Queued>,
     /// The checkpointer runs while any handle holds this.
     _alive: Arc<()>,
 }
@@ -83,7 +99,7 @@ impl SqliteWriter {
             }
         };
         let conn = open()?;
-        let (jobs, queue) = mpsc::channel::<Job>();
+        let (jobs, queue) = mpsc::channel::<Queued>();
         thread::Builder::new()
             .name("sqlite-writer".into())
             .spawn(move || write_loop(conn, open, queue))
@@ -104,8 +120,16 @@ impl SqliteWriter {
     }
 
     /// Queues `work` and returns how to wait for its result. `work` runs in a
-    /// savepoint: its error rolls back only what it did.
-    pub fn submit<T, E, F>(&self, work: F) -> tokio::sync::oneshot::Receiver<Result<T, E>>
+    /// savepoint: its error rolls back only what it did. With `alone` (a
+    /// bulk write) it runs in a transaction of its own instead, after the
+    /// writes queued before it and before those queued after it, with no
+    /// savepoint (whose page copies would be held in memory); its error
+    /// rolls the transaction back.
+    pub fn submit<T, E, F>(
+        &self,
+        alone: bool,
+        work: F,
+    ) -> tokio::sync::oneshot::Receiver<Result<T, E>>
     where
         F: FnOnce(&mut AnyConnection) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
@@ -113,7 +137,11 @@ impl SqliteWriter {
     {
         let (reply, result) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move |conn| {
-            let outcome = conn.transaction(work);
+            let outcome = if alone {
+                work(conn)
+            } else {
+                conn.transaction(work)
+            };
             let succeeded = outcome.is_ok();
             let completion: Completion = Box::new(move |commit| {
                 let answer = match (outcome, commit) {
@@ -126,7 +154,7 @@ impl SqliteWriter {
             (completion, succeeded)
         });
         // A closed queue drops `reply`: the caller sees the writer as gone.
-        let _ = self.jobs.send(job);
+        let _ = self.jobs.send(Queued { job, alone });
         result
     }
 }
@@ -134,17 +162,31 @@ impl SqliteWriter {
 fn write_loop(
     mut conn: AnyConnection,
     open: impl Fn() -> DbResult<AnyConnection>,
-    queue: mpsc::Receiver<Job>,
+    queue: mpsc::Receiver<Queued>,
 ) {
-    while let Ok(first) = queue.recv() {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
+    // A write that must run alone, taken from the queue while a batch filled.
+    let mut held: Option<Queued> = None;
+    loop {
+        let first = match held.take() {
+            Some(first) => first,
+            None => match queue.recv() {
+                Ok(first) => first,
+                Err(_) => return,
+            },
+        };
+        let alone = first.alone;
+        let mut batch = vec![first.job];
+        while !alone && batch.len() < MAX_BATCH {
             match queue.try_recv() {
-                Ok(job) => batch.push(job),
+                Ok(next) if next.alone => {
+                    held = Some(next);
+                    break;
+                }
+                Ok(next) => batch.push(next.job),
                 Err(_) => break,
             }
         }
-        if let Err(panicked) = run_batch(&mut conn, batch) {
+        if let Err(panicked) = run_batch(&mut conn, batch, alone) {
             // A write panicked halfway: the connection's transaction state is
             // unknown, so it is replaced (closing it rolls the batch back).
             tracing::error!(panic = %panicked, "a database write panicked; batch rolled back");
@@ -159,9 +201,10 @@ fn write_loop(
     }
 }
 
-/// Runs one batch in one transaction. Returns Err only if a job panicked;
-/// the batch's callers then see their reply dropped.
-fn run_batch(conn: &mut AnyConnection, batch: Vec<Job>) -> Result<(), String> {
+/// Runs one batch in one transaction (`alone`: one job, without a
+/// savepoint, whose failure rolls the transaction back). Returns Err only if
+/// a job panicked; the batch's callers then see their reply dropped.
+fn run_batch(conn: &mut AnyConnection, batch: Vec<Job>, alone: bool) -> Result<(), String> {
     type Manager = <AnyConnection as Connection>::TransactionManager;
     if let Err(error) = Manager::begin_transaction(conn) {
         // The jobs never run; dropping them tells each caller so.
@@ -170,10 +213,12 @@ fn run_batch(conn: &mut AnyConnection, batch: Vec<Job>) -> Result<(), String> {
     }
     stats::begin_batch();
     let mut completions = Vec::with_capacity(batch.len());
+    let mut failed_alone = false;
     for job in batch {
         match catch_unwind(AssertUnwindSafe(|| job(conn))) {
             Ok((completion, succeeded)) => {
                 stats::end_job(succeeded);
+                failed_alone |= alone && !succeeded;
                 completions.push(completion);
             }
             Err(panic) => {
@@ -186,6 +231,17 @@ fn run_batch(conn: &mut AnyConnection, batch: Vec<Job>) -> Result<(), String> {
                 return Err(message);
             }
         }
+    }
+    if failed_alone {
+        // Nothing else is in the transaction; the caller hears its own error.
+        stats::abandon_batch();
+        if let Err(error) = Manager::rollback_transaction(conn) {
+            tracing::error!(%error, "could not roll back a failed write");
+        }
+        for completion in completions {
+            completion(Ok(()));
+        }
+        return Ok(());
     }
     let commit = stats::flush_batch(conn)
         .map_err(|error| error.to_string())
@@ -289,6 +345,37 @@ mod tests {
         }
         assert_eq!(stored, 133);
         assert_eq!(db.read(rows).await.unwrap(), 133);
+    }
+
+    /// Writes that run alone (imports) share no batch: one that fails rolls
+    /// back its whole transaction and nothing else, the others and the
+    /// shared writes queued around them are all stored.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_write_alone_fails_alone() {
+        let (_dir, db) = scratch_database().await;
+        let writes = (0..120_i64).map(|value| {
+            let db = db.clone();
+            tokio::spawn(async move {
+                match value % 6 {
+                    0 => {
+                        db.write_alone(move |conn| {
+                            insert(conn, value)?;
+                            insert(conn, -value)?;
+                            Err::<(), _>(DbError::NotFound)
+                        })
+                        .await
+                    }
+                    1 => db.write_alone(move |conn| insert(conn, value)).await,
+                    _ => db.write(move |conn| insert(conn, value)).await,
+                }
+            })
+        });
+        let results = futures_util::future::join_all(writes).await;
+        for (value, result) in results.into_iter().enumerate() {
+            let result = result.unwrap();
+            assert_eq!(result.is_err(), value % 6 == 0, "write {value}: {result:?}");
+        }
+        assert_eq!(db.read(rows).await.unwrap(), 100);
     }
 
     /// Rollup deltas noted by a batch's writes are written once per batch:

@@ -1,12 +1,15 @@
 //! Import of historical cases from CSV: the file format and the row rules,
 //! in plain Rust. The whole file is checked before anything is stored, and
-//! every bad line is reported with its line number.
+//! every bad line is reported with its line number. The checks read the file
+//! as a stream and keep only where each record is; the records are read back
+//! from the file in batches when they are stored.
 //!
 //! Format (docs/statistics.md): a header row naming the columns
 //! `received_on,product_type,categories,organization,title,status,outcome`
 //! (any order), UTF-8 with or without a BOM, then one case per record.
 
 use std::collections::HashMap;
+use std::io::{self, BufRead, Read, Seek};
 
 use chrono::NaiveDate;
 
@@ -145,88 +148,393 @@ pub fn parse_outcome(raw: &str) -> Result<Outcome, String> {
     Outcome::from_label_or_code(raw).map_err(|e| e.to_string())
 }
 
-/// Reads and checks a whole import file. Ok only when every row is valid;
-/// otherwise every problem found, by line.
-pub fn parse_cases_csv(body: &[u8], today: NaiveDate) -> Result<Vec<ImportedCase>, Vec<LineError>> {
-    let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
-    if let Err(error) = std::str::from_utf8(body) {
-        let line = 1 + body[..error.valid_up_to()]
-            .iter()
-            .filter(|b| **b == b'\n')
-            .count() as u64;
-        return Err(vec![LineError::new(
-            line,
-            "body",
-            "is not UTF-8 text (save the file as CSV UTF-8)",
-        )]);
+/// What a file that is not UTF-8 is told, on the line of its first bad byte.
+const NOT_UTF8: &str = "is not UTF-8 text (save the file as CSV UTF-8)";
+
+/// Read-back buffer: small, because records are read back in received
+/// order, one seek each when the file is not sorted by date.
+const READ_BACK_BUFFER: usize = 2 * 1024;
+
+/// Where the columns are: `COLUMNS` name → field index.
+type Columns = HashMap<&'static str, usize>;
+
+/// A checked record: where it starts and what orders it.
+#[derive(Debug, Clone, Copy)]
+struct Place {
+    received_on: NaiveDate,
+    line: u64,
+    /// Offset of the record in the CSV text (after any byte-order mark).
+    byte: u64,
+}
+
+/// An import file whose every record passed the checks. It holds where
+/// each record is, not the records: [`CheckedFile::read_in_batches`] reads
+/// them back from the file, in received order, a batch at a time, so memory
+/// stays bounded whatever the file's size.
+#[derive(Debug)]
+pub struct CheckedFile {
+    columns: Columns,
+    /// Every record, by received date, then by line.
+    places: Vec<Place>,
+    /// Bytes before the CSV text: 3 for a byte-order mark, else 0.
+    skipped: u64,
+    today: NaiveDate,
+}
+
+impl CheckedFile {
+    /// Cases in the file.
+    pub fn len(&self) -> usize {
+        self.places.len()
     }
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(body);
-    let mut records = reader.records();
 
-    let header = match records.next() {
-        None => return Err(vec![LineError::new(1, "header", "the file is empty")]),
-        Some(Err(e)) => return Err(vec![LineError::new(1, "header", e.to_string())]),
-        Some(Ok(header)) => header,
-    };
-    let columns = column_positions(&header)?;
+    /// Never true: a file without cases does not pass the checks.
+    pub fn is_empty(&self) -> bool {
+        self.places.is_empty()
+    }
 
-    let mut cases = Vec::new();
+    /// The cases, parsed again from `file` (the bytes that were checked), in
+    /// received order (records of one day in file order), `rows` at a time.
+    /// An error means the file no longer holds what was checked.
+    pub fn read_in_batches<'a, F: Read + Seek + 'a>(
+        &'a self,
+        file: F,
+        rows: usize,
+    ) -> impl Iterator<Item = io::Result<Vec<ImportedCase>>> + 'a {
+        let mut records = Records::new(io::BufReader::with_capacity(READ_BACK_BUFFER, file));
+        let mut record = Record::default();
+        self.places.chunks(rows.max(1)).map(move |batch| {
+            batch
+                .iter()
+                .map(|place| {
+                    // Records that follow one another in the file are read
+                    // on; any other is sought.
+                    records.skip_blank_lines()?;
+                    if records.byte != place.byte {
+                        records
+                            .input
+                            .seek(io::SeekFrom::Start(self.skipped + place.byte))?;
+                        records.restart_at(place.byte, place.line);
+                    }
+                    let read = records.read(&mut record)?;
+                    read.then(|| parse_row(place.line, &record, &self.columns, self.today).ok())
+                        .flatten()
+                        .filter(|case| case.received_on == place.received_on)
+                        .ok_or_else(|| {
+                            io::Error::new(
+                                io::ErrorKind::InvalidData,
+                                format!("line {} no longer reads as it was checked", place.line),
+                            )
+                        })
+                })
+                .collect()
+        })
+    }
+}
+
+/// CSV records (RFC 4180; a line ends at CRLF, LF or CR) with the physical
+/// line and the offset where each starts. The csv crate's record positions
+/// are where the previous record ended: before any blank lines, and after a
+/// CRLF on the previous line, which made every line number of a CRLF file
+/// (Excel's) one too small.
+struct Records<R> {
+    input: R,
+    core: csv_core::Reader,
+    /// Offset of the next byte of `input`, and the line it is on.
+    byte: u64,
+    line: u64,
+}
+
+/// One record's fields: `text` holds them one after the other, `ends[i]`
+/// is where field `i` ends.
+#[derive(Debug, Default)]
+struct Record {
+    line: u64,
+    byte: u64,
+    text: Vec<u8>,
+    ends: Vec<usize>,
+    fields: usize,
+}
+
+impl Record {
+    fn len(&self) -> usize {
+        self.fields
+    }
+
+    /// Field `i` as text (fields are checked to be UTF-8 before they are read).
+    fn get(&self, i: usize) -> Option<&str> {
+        let end = *self.ends[..self.fields].get(i)?;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        Some(std::str::from_utf8(&self.text[start..end]).unwrap_or_default())
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &str> {
+        (0..self.fields).filter_map(|i| self.get(i))
+    }
+}
+
+impl<R: BufRead> Records<R> {
+    fn new(input: R) -> Self {
+        Self {
+            input,
+            core: csv_core::Reader::new(),
+            byte: 0,
+            line: 1,
+        }
+    }
+
+    /// Reads on from `byte` on `line` (after `input` was sought there).
+    fn restart_at(&mut self, byte: u64, line: u64) {
+        self.core.reset();
+        self.byte = byte;
+        self.line = line;
+    }
+
+    /// Moves past line ends up to the next record (or the end of input); the
+    /// CSV reader would skip them as blank lines too.
+    fn skip_blank_lines(&mut self) -> io::Result<()> {
+        loop {
+            let buf = self.input.fill_buf()?;
+            let blank = buf
+                .iter()
+                .take_while(|b| matches!(b, b'\r' | b'\n'))
+                .count();
+            let more = blank > 0 && blank == buf.len();
+            self.line += newlines(&buf[..blank]);
+            self.byte += blank as u64;
+            self.input.consume(blank);
+            if !more {
+                return Ok(());
+            }
+        }
+    }
+
+    /// The next record into `record`; false at the end of input.
+    fn read(&mut self, record: &mut Record) -> io::Result<bool> {
+        use csv_core::ReadRecordResult;
+        self.skip_blank_lines()?;
+        record.line = self.line;
+        record.byte = self.byte;
+        if record.text.is_empty() {
+            record.text.resize(1024, 0);
+            record.ends.resize(16, 0);
+        }
+        let (mut written, mut ended) = (0, 0);
+        loop {
+            let buf = self.input.fill_buf()?;
+            let (result, read, wrote, ends) =
+                self.core
+                    .read_record(buf, &mut record.text[written..], &mut record.ends[ended..]);
+            self.line += newlines(&buf[..read]);
+            self.byte += read as u64;
+            self.input.consume(read);
+            written += wrote;
+            ended += ends;
+            match result {
+                ReadRecordResult::InputEmpty => {}
+                ReadRecordResult::OutputFull => record.text.resize(record.text.len() * 2, 0),
+                ReadRecordResult::OutputEndsFull => record.ends.resize(record.ends.len() * 2, 0),
+                ReadRecordResult::Record => {
+                    record.fields = ended;
+                    return Ok(true);
+                }
+                ReadRecordResult::End => {
+                    record.fields = 0;
+                    return Ok(false);
+                }
+            }
+        }
+    }
+}
+
+/// Checks an import file as it is read, record by record, keeping only
+/// where each good record is and every problem found. Ok(Ok) only when every
+/// row is valid; Ok(Err) lists every problem by line (or only the first
+/// byte that is not UTF-8, as then nothing else can be read reliably). Err is
+/// a failure to read `input` itself.
+pub fn check_cases_csv<R: Read>(
+    input: R,
+    today: NaiveDate,
+) -> io::Result<Result<CheckedFile, Vec<LineError>>> {
+    let (text, skipped) = without_bom(input)?;
+    let mut records = Records::new(io::BufReader::new(Utf8Lines::new(text)));
+    let mut record = Record::default();
+    let mut header: Option<Result<(Columns, usize), Vec<LineError>>> = None;
+    let mut places = Vec::new();
     let mut errors = Vec::new();
-    for record in records {
-        let record = match record {
-            Ok(record) => record,
-            Err(error) => {
-                let line = error.position().map_or(0, |p| p.line());
-                errors.push(LineError::new(
-                    line,
-                    "body",
-                    format!("unreadable CSV: {error}"),
-                ));
+    loop {
+        let read = records.read(&mut record)?;
+        if let Some(line) = records.input.get_ref().first_bad_line() {
+            return Ok(Err(vec![LineError::new(line, "body", NOT_UTF8)]));
+        }
+        if !read {
+            break;
+        }
+        let line = record.line;
+        let (columns, width) = match &header {
+            None => {
+                header = Some(column_positions(&record).map(|c| (c, record.len())));
                 continue;
             }
+            // A bad header ends the checks; reading on only looks for bytes
+            // that are not UTF-8, which would be the one problem reported.
+            Some(Err(_)) => continue,
+            Some(Ok(header)) => header,
         };
-        let line = record.position().map_or(0, |p| p.line());
         if record.iter().all(|field| field.trim().is_empty()) {
             continue; // blank lines, or rows of empty cells Excel leaves behind
         }
-        if record.len() != header.len() {
+        if record.len() != *width {
             errors.push(LineError::new(
                 line,
                 "body",
-                format!(
-                    "has {} fields; the header has {}",
-                    record.len(),
-                    header.len()
-                ),
+                format!("has {} fields; the header has {width}", record.len()),
             ));
-            continue;
+        } else {
+            match parse_row(line, &record, columns, today) {
+                Ok(case) if errors.is_empty() => places.push(Place {
+                    received_on: case.received_on,
+                    line,
+                    byte: record.byte,
+                }),
+                Ok(_) => {}
+                Err(mut problems) => errors.append(&mut problems),
+            }
         }
-        match parse_row(line, &record, &columns, today) {
-            Ok(case) => cases.push(case),
-            Err(mut problems) => errors.append(&mut problems),
+        if !errors.is_empty() && !places.is_empty() {
+            places = Vec::new(); // nothing will be stored: keep only the problems
         }
     }
-    if cases.is_empty() && errors.is_empty() {
+    let (columns, _) = match header {
+        None => return Ok(Err(vec![LineError::new(1, "header", "the file is empty")])),
+        Some(Err(errors)) => return Ok(Err(errors)),
+        Some(Ok(header)) => header,
+    };
+    if places.is_empty() && errors.is_empty() {
         errors.push(LineError::new(
             2,
             "body",
             "the file has no cases after the header",
         ));
     }
-    if errors.is_empty() {
-        Ok(cases)
+    if !errors.is_empty() {
+        return Ok(Err(errors));
+    }
+    places.sort_by_key(|place| (place.received_on, place.line));
+    Ok(Ok(CheckedFile {
+        columns,
+        places,
+        skipped,
+        today,
+    }))
+}
+
+/// The bytes of `R` after a possible byte-order mark: what was read ahead
+/// to look for it, then the rest.
+type AfterBom<R> = io::Chain<io::Cursor<Vec<u8>>, R>;
+
+/// `input` without a leading UTF-8 byte-order mark, and how many bytes that
+/// dropped (3 or 0).
+fn without_bom<R: Read>(mut input: R) -> io::Result<(AfterBom<R>, u64)> {
+    const BOM: &[u8] = b"\xEF\xBB\xBF";
+    let mut head = Vec::with_capacity(BOM.len());
+    while head.len() < BOM.len() {
+        let mut byte = [0; 1];
+        if input.read(&mut byte)? == 0 {
+            break;
+        }
+        head.push(byte[0]);
+    }
+    let skipped = if head == BOM {
+        head.clear();
+        BOM.len() as u64
     } else {
-        Err(errors)
+        0
+    };
+    Ok((io::Cursor::new(head).chain(input), skipped))
+}
+
+/// Passes bytes through, counting lines, and notes the line of the first
+/// byte that is not UTF-8 (a sequence may be split between two reads).
+struct Utf8Lines<R> {
+    inner: R,
+    /// The line the next byte is on.
+    line: u64,
+    /// The start of a sequence the last read ended in the middle of.
+    pending: Vec<u8>,
+    bad_line: Option<u64>,
+}
+
+impl<R> Utf8Lines<R> {
+    fn new(inner: R) -> Self {
+        Self {
+            inner,
+            line: 1,
+            pending: Vec::with_capacity(4),
+            bad_line: None,
+        }
+    }
+
+    fn first_bad_line(&self) -> Option<u64> {
+        self.bad_line
+    }
+
+    fn check(&mut self, mut bytes: &[u8]) {
+        if bytes.is_empty() {
+            // End of input: an unfinished sequence is not UTF-8.
+            if !self.pending.is_empty() {
+                self.bad_line = Some(self.line);
+            }
+            return;
+        }
+        // First finish the sequence the last read split.
+        while !self.pending.is_empty() {
+            let Some((&next, rest)) = bytes.split_first() else {
+                return;
+            };
+            self.pending.push(next);
+            bytes = rest;
+            match std::str::from_utf8(&self.pending) {
+                Ok(_) => self.pending.clear(),
+                Err(error) if error.error_len().is_some() => {
+                    self.bad_line = Some(self.line);
+                    return;
+                }
+                Err(_) => {}
+            }
+        }
+        let valid = match std::str::from_utf8(bytes) {
+            Ok(_) => bytes.len(),
+            Err(error) => {
+                if error.error_len().is_some() {
+                    self.bad_line = Some(self.line + newlines(&bytes[..error.valid_up_to()]));
+                } else {
+                    self.pending
+                        .extend_from_slice(&bytes[error.valid_up_to()..]);
+                }
+                error.valid_up_to()
+            }
+        };
+        self.line += newlines(&bytes[..valid]);
+    }
+}
+
+fn newlines(bytes: &[u8]) -> u64 {
+    bytes.iter().filter(|b| **b == b'\n').count() as u64
+}
+
+impl<R: Read> Read for Utf8Lines<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        // (0 bytes into a buffer with room: the end of the input.)
+        if self.bad_line.is_none() && !buf.is_empty() {
+            self.check(&buf[..n]);
+        }
+        Ok(n)
     }
 }
 
 /// Where each known column is; every column once, no unknown ones.
-fn column_positions(
-    header: &csv::StringRecord,
-) -> Result<HashMap<&'static str, usize>, Vec<LineError>> {
+fn column_positions(header: &Record) -> Result<Columns, Vec<LineError>> {
     let mut positions = HashMap::new();
     let mut errors = Vec::new();
     for (i, name) in header.iter().enumerate() {
@@ -273,8 +581,8 @@ fn keep<T>(
 
 fn parse_row(
     line: u64,
-    record: &csv::StringRecord,
-    columns: &HashMap<&'static str, usize>,
+    record: &Record,
+    columns: &Columns,
     today: NaiveDate,
 ) -> Result<ImportedCase, Vec<LineError>> {
     let field = |name: &str| record.get(columns[name]).unwrap_or_default();
@@ -356,6 +664,34 @@ mod tests {
     }
 
     const HEADER: &str = "received_on,product_type,categories,organization,title,status,outcome\n";
+
+    /// The whole file checked and read back as the import stores it (in
+    /// batches of 2, to cross batch ends).
+    fn parse_cases_csv(body: &[u8], today: NaiveDate) -> Result<Vec<ImportedCase>, Vec<LineError>> {
+        let checked = check_cases_csv(body, today).expect("a slice reads")?;
+        let batches: Vec<Vec<ImportedCase>> = checked
+            .read_in_batches(io::Cursor::new(body), 2)
+            .collect::<io::Result<_>>()
+            .expect("the checked bytes read back");
+        assert!(batches.iter().all(|b| b.len() <= 2));
+        Ok(batches.concat())
+    }
+
+    /// Hands out one byte per read, as a slow upload might.
+    struct Trickle<'a>(&'a [u8]);
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            match (self.0.split_first(), buf.first_mut()) {
+                (Some((&byte, rest)), Some(slot)) => {
+                    *slot = byte;
+                    self.0 = rest;
+                    Ok(1)
+                }
+                _ => Ok(0),
+            }
+        }
+    }
 
     fn parse(rows: &str) -> Result<Vec<ImportedCase>, Vec<LineError>> {
         parse_cases_csv(format!("{HEADER}{rows}").as_bytes(), today())
@@ -452,6 +788,104 @@ mod tests {
         let errors = parse_cases_csv(&body, today()).unwrap_err();
         assert_eq!(errors[0].line, 2);
         assert_eq!(errors[0].field, "body");
+    }
+
+    #[test]
+    fn reads_the_cases_back_in_received_order() {
+        let body = "\u{FEFF}title,outcome,status,organization,categories,product_type,received_on\r\n\
+                    third,resolved,closed,Org,marketing,drug,2021-03-03\r\n\
+                    \r\n\
+                    first,resolved,closed,Org,marketing,drug,2019-01-01\r\n\
+                    ,,,,,,\r\n\
+                    \"second,\r\nof two lines\",resolved,closed,Org,other,drug,2020-02-02\r\n\
+                    also first,resolved,closed,株式会社,知財戦略,drug,2019-01-01\r\n\
+                    fourth,resolved,closed,Org,other,drug,2022-04-04";
+        let expected = [
+            ("first", 4),
+            ("also first", 8),
+            ("second,\r\nof two lines", 6),
+            ("third", 2),
+            ("fourth", 9),
+        ];
+        let cases = parse_cases_csv(body.as_bytes(), today()).unwrap();
+        let found: Vec<(&str, u64)> = cases.iter().map(|c| (c.title.as_str(), c.line)).collect();
+        assert_eq!(found, expected);
+        assert_eq!(cases[1].organization, "株式会社");
+
+        // The same from a stream that arrives a byte at a time.
+        let checked = check_cases_csv(Trickle(body.as_bytes()), today())
+            .unwrap()
+            .unwrap();
+        assert_eq!(checked.len(), 5);
+        let again: Vec<ImportedCase> = checked
+            .read_in_batches(io::Cursor::new(body.as_bytes()), 1_000)
+            .flat_map(Result::unwrap)
+            .collect();
+        assert_eq!(again, cases);
+    }
+
+    #[test]
+    fn lines_are_where_records_start_after_crlf_and_blank_lines() {
+        let body = "received_on,product_type,categories,organization,title,status,outcome\r\n\
+                    \r\n\
+                    2018-02-05,drug,regulatory,Acme,ok,closed,resolved\r\n\
+                    \r\n\
+                    \r\n\
+                    2018-02-30,drug,regulatory,Acme,bad date,closed,resolved\r\n\
+                    2018-02-05,drug,regulatory,Acme,\"two\r\nlines\",open,resolved\r\n\
+                    2018-02-05,pharma,regulatory,Acme,bad product,closed,resolved\n\
+                    \n\
+                    2018-02-05,drug,regulatory,Acme,no outcome,closed,\r";
+        let errors = parse_cases_csv(body.as_bytes(), today()).unwrap_err();
+        let found: Vec<(u64, &str)> = errors.iter().map(|e| (e.line, e.field.as_str())).collect();
+        assert_eq!(
+            found,
+            [
+                (6, "received_on"),
+                (7, "status"),
+                (9, "product_type"),
+                (11, "outcome")
+            ]
+        );
+    }
+
+    #[test]
+    fn finds_the_first_byte_that_is_not_utf8_however_it_arrives() {
+        let check = |body: &[u8]| -> Vec<Vec<(u64, String)>> {
+            let whole = check_cases_csv(body, today()).unwrap();
+            let trickled = check_cases_csv(Trickle(body), today()).unwrap();
+            [whole, trickled]
+                .into_iter()
+                .map(|result| {
+                    result
+                        .unwrap_err()
+                        .into_iter()
+                        .map(|e| (e.line, e.field))
+                        .collect()
+                })
+                .collect()
+        };
+        let body_line = |line| vec![vec![(line, "body".to_owned())]; 2];
+        let mut body = HEADER.as_bytes().to_vec();
+        body.extend_from_slice(
+            "2018-02-05,drug,regulatory,株式会社,bad row,open,resolved\n".as_bytes(),
+        );
+        body.extend_from_slice(
+            b"2018-02-05,drug,regulatory,\"two\nlines \xE3\x81\",t,closed,resolved\n",
+        );
+        body.extend_from_slice(b"2018-02-05,drug,regulatory,\xFF,t,closed,resolved\n");
+        // The bad sequence is on line 4 (inside a quoted field's second line);
+        // the row error on line 2 is not reported.
+        assert_eq!(check(&body), body_line(4));
+
+        // A sequence cut short by the end of the file.
+        let mut body = HEADER.as_bytes().to_vec();
+        body.extend_from_slice(b"2018-02-05,drug,regulatory,Acme,t,closed,resolved\n\xE3\x81");
+        assert_eq!(check(&body), body_line(3));
+
+        // It outranks a bad header.
+        let body = b"date,product_type\n\n\xC3(\n";
+        assert_eq!(check(body), body_line(3));
     }
 
     #[test]

@@ -1,9 +1,13 @@
 //! Import of historical cases from CSV (admins): all or nothing.
 
+use std::fs::File;
+use std::io::{self, Read, Write};
+
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, post, web};
 use futures_util::StreamExt;
 use serde::Serialize;
+use tokio::sync::mpsc;
 use utoipa::ToSchema;
 
 use super::AppState;
@@ -12,11 +16,14 @@ use super::problem::{ApiError, FieldError};
 use crate::clock;
 use crate::db::import as store;
 use crate::domain::case::desk_date;
-use crate::domain::import::{LineError, parse_cases_csv};
+use crate::domain::import::{LineError, check_cases_csv};
 use crate::domain::role::Role;
 
 /// Import files above this are refused with 413 (about 200,000 rows).
 pub const IMPORT_BODY_LIMIT: usize = 20 * 1024 * 1024;
+/// Body chunks on their way to the checker: a bound on the memory a fast
+/// upload takes while the checks catch up (they then slow the upload).
+const CHUNKS_IN_FLIGHT: usize = 16;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ImportResult {
@@ -53,9 +60,9 @@ fn require_csv(req: &HttpRequest) -> Result<(), ApiError> {
     }
 }
 
-/// Reads the body, refusing (413) as soon as it passes the limit: up front
-/// from Content-Length, or while streaming a body without one.
-async fn read_limited(req: &HttpRequest, mut payload: web::Payload) -> Result<Vec<u8>, ApiError> {
+/// Refuses (413) a body whose declared length is over the limit, before
+/// any of it is read.
+fn refuse_declared_oversize(req: &HttpRequest) -> Result<(), ApiError> {
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -64,16 +71,59 @@ async fn read_limited(req: &HttpRequest, mut payload: web::Payload) -> Result<Ve
     if declared.is_some_and(|n| n > IMPORT_BODY_LIMIT) {
         return Err(ApiError::PayloadTooLarge);
     }
-    let mut body = Vec::with_capacity(declared.unwrap_or(0));
+    Ok(())
+}
+
+/// Passes the body on to the checker as it arrives, refusing (413) as soon
+/// as it passes the limit (a body without Content-Length, or a lying one).
+/// The whole body is read even when the checker has stopped early (at a
+/// byte that is not UTF-8), so that an oversized file is still a 413.
+async fn forward_limited(
+    mut payload: web::Payload,
+    chunks: mpsc::Sender<web::Bytes>,
+) -> Result<(), ApiError> {
+    let mut received = 0;
     while let Some(chunk) = payload.next().await {
         let chunk =
             chunk.map_err(|e| ApiError::BadRequest(format!("reading the body failed: {e}")))?;
-        if body.len() + chunk.len() > IMPORT_BODY_LIMIT {
+        received += chunk.len();
+        if received > IMPORT_BODY_LIMIT {
             return Err(ApiError::PayloadTooLarge);
         }
-        body.extend_from_slice(&chunk);
+        // A closed channel: the checker has its answer; only the size counts.
+        let _ = chunks.send(chunk).await;
     }
-    Ok(body)
+    Ok(())
+}
+
+/// The request body as the blocking checker reads it: chunks from the
+/// channel, each written to the spool file as it passes. Ends when the
+/// sender is dropped (the whole body, or a refused one).
+struct Upload<'a> {
+    chunks: mpsc::Receiver<web::Bytes>,
+    current: web::Bytes,
+    spool: &'a File,
+}
+
+impl Read for Upload<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.current.is_empty() {
+            let Some(chunk) = self.chunks.blocking_recv() else {
+                return Ok(0);
+            };
+            let mut spool = self.spool;
+            spool.write_all(&chunk)?;
+            self.current = chunk;
+        }
+        let n = buf.len().min(self.current.len());
+        buf[..n].copy_from_slice(&self.current[..n]);
+        self.current = self.current.slice(n..);
+        Ok(n)
+    }
+}
+
+fn internal(error: impl Into<anyhow::Error>) -> ApiError {
+    ApiError::Internal(error.into())
 }
 
 /// Import closed historical cases from CSV: header
@@ -104,19 +154,37 @@ pub async fn import_cases(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::Admin])?;
     require_csv(&req)?;
-    let body = read_limited(&req, payload).await?;
+    refuse_declared_oversize(&req)?;
+    let today = desk_date(clock::now_micros());
+    // The body goes to an unnamed temporary file and, as it arrives, through
+    // the checks on a blocking thread (CPU work, off the async threads);
+    // only where each record is and the problems are kept in memory.
+    let spool = tempfile::tempfile().map_err(internal)?;
+    let (chunks, received) = mpsc::channel(CHUNKS_IN_FLIGHT);
+    let checking = web::block(move || {
+        let upload = Upload {
+            chunks: received,
+            current: web::Bytes::new(),
+            spool: &spool,
+        };
+        let checked = check_cases_csv(upload, today);
+        (spool, checked)
+    });
+    forward_limited(payload, chunks).await?;
+    let (spool, checked) = checking.await.map_err(internal)?;
+    let checked = checked.map_err(internal)?.map_err(line_errors)?;
+    // Only now, with the whole file received and checked, is the writer
+    // taken: the records are read back from the spool a batch at a time.
     let now = clock::now_micros();
-    let today = desk_date(now);
-    // Parsing 20 MiB is CPU work: off the async threads, before any lock.
-    let records = web::block(move || parse_cases_csv(&body, today))
-        .await
-        .map_err(|e| ApiError::Internal(e.into()))?
-        .map_err(line_errors)?;
     let summary = state
         .db
-        .write(move |conn| store::import_cases(conn, &records, caller.id, now))
-        .await
-        .map_err(ApiError::from)?;
+        .write_alone(move |conn| {
+            let batches = checked
+                .read_in_batches(&spool, store::batch_rows(conn))
+                .map(|batch| batch.map_err(internal));
+            store::import_cases(conn, batches, caller.id, now)
+        })
+        .await?;
     tracing::info!(
         imported = summary.imported,
         organizations_created = summary.organizations_created,

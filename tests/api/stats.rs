@@ -164,6 +164,21 @@ fn published_records() -> Vec<Record> {
     records
 }
 
+/// The organisation `import_csv` names on the `k`th case.
+fn organization_of(k: usize) -> String {
+    if k.is_multiple_of(3) {
+        format!("株式会社ベンチャー{}", k % 40)
+    } else {
+        format!("Venture {}", k % 60)
+    }
+}
+
+/// How many organisations the first `count` cases of `import_csv` name.
+fn organizations_named(count: usize) -> usize {
+    let names: std::collections::BTreeSet<String> = (0..count).map(organization_of).collect();
+    names.len()
+}
+
 /// The records as an import file: BOM, CRLF, codes on even lines and
 /// Japanese labels on odd ones, quoted titles with commas.
 fn import_csv(records: &[Record]) -> Vec<u8> {
@@ -188,11 +203,7 @@ fn import_csv(records: &[Record]) -> Vec<u8> {
                 }
             })
             .collect();
-        let organization = if k % 3 == 0 {
-            format!("株式会社ベンチャー{}", k % 40)
-        } else {
-            format!("Venture {}", k % 60)
-        };
+        let organization = organization_of(k);
         let (status, outcome) = if japanese {
             ("", "解決")
         } else {
@@ -882,6 +893,136 @@ async fn import_reports_every_bad_line_and_stores_nothing(backend: Backend) {
     assert_eq!(table["total"]["cases"], 0);
 }
 
+/// Received over five years in no particular order. The server stores an
+/// import in batches of 1,000 rows on SQLite and 5,000 on PostgreSQL.
+fn many_records(count: usize) -> Vec<Record> {
+    let start = date(FROM);
+    let days = (date(TO) - start).num_days() + 1;
+    (0..count)
+        .map(|k| {
+            let categories = match k % 4 {
+                0 => vec![k % 9],
+                1 => vec![(k + 1) % 9, (k + 5) % 9],
+                2 => vec![0, 3, 8],
+                _ => vec![k % 7 + 1],
+            };
+            let mut categories = categories;
+            categories.sort_unstable();
+            categories.dedup();
+            Record {
+                received_on: start + Duration::days((k as i64 * 7_919) % days),
+                product: k % 4,
+                categories,
+            }
+        })
+        .collect()
+}
+
+/// Every case the admin can list, as `(number, received_at)`.
+async fn listed_numbers(app: &TestApp, admin: &str) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let page = json_body(
+            app.list_cases(admin, &format!("limit=100{cursor}")).await,
+            StatusCode::OK,
+        )
+        .await;
+        for case in page["items"].as_array().unwrap() {
+            found.push((
+                case["number"].as_str().unwrap().to_owned(),
+                case["received_at"].as_str().unwrap().to_owned(),
+            ));
+        }
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = format!("&cursor={next}"),
+            None => return found,
+        }
+    }
+}
+
+async fn a_large_import_is_stored_in_batches_in_received_order(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let records = many_records(12_000);
+    let result = app.imported(&records).await;
+    assert_eq!(result["imported"], 12_000);
+    assert_eq!(result["organizations_created"], organizations_named(12_000));
+
+    let manager = app.staff("manager").await;
+    let query = format!("from={FROM}&to={TO}");
+    let table = app.category_table(&manager.token, &query).await;
+    assert_eq!(table, expected_table(&records, FROM, TO));
+    assert_eq!(table["total"]["cases"], 12_000);
+    let check = app.rollup_check().await;
+    assert_eq!(check["consistent"], true, "{check}");
+
+    // Numbered per received year in received order, across batches: in
+    // number order the received times never go back, and each year's
+    // numbers run from 1 without a gap.
+    let admin = app.admin_token().await;
+    let mut listed = listed_numbers(&app, &admin).await;
+    assert_eq!(listed.len(), 12_000);
+    listed.sort();
+    let mut expected_sequence = std::collections::BTreeMap::new();
+    for pair in listed.windows(2) {
+        let ((a, a_received), (b, b_received)) = (&pair[0], &pair[1]);
+        if a[..7] == b[..7] {
+            assert!(
+                a_received <= b_received,
+                "{a} {a_received}, {b} {b_received}"
+            );
+        }
+    }
+    for (number, _) in &listed {
+        let (year, sequence) = (&number[3..7], number[8..].parse::<u64>().unwrap());
+        let next = expected_sequence.entry(year.to_owned()).or_insert(1);
+        assert_eq!(sequence, *next, "{number}");
+        *next += 1;
+    }
+}
+
+async fn a_large_import_with_bad_lines_throughout_stores_nothing(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let admin = app.admin_token().await;
+    let body = String::from_utf8(import_csv(&many_records(12_000))).unwrap();
+    let mut lines: Vec<String> = body.split_terminator("\r\n").map(str::to_owned).collect();
+    // Line 1 is the header, line n the case k = n − 2 (codes when k is
+    // even, Japanese labels when odd). Spoil the first, two in the middle
+    // and the last, in different ways.
+    lines[2 - 1].push_str(",one field too many");
+    lines[6_000 - 1] = format!("2018-02-30{}", &lines[6_000 - 1][10..]);
+    lines[6_002 - 1] = lines[6_002 - 1].replace(",closed,resolved", ",submitted,resolved");
+    lines[12_001 - 1] = lines[12_001 - 1].replace("解決", "");
+    let body = lines.join("\r\n") + "\r\n";
+    let response = app
+        .import_cases_csv(&admin, "text/csv", body.into_bytes())
+        .await;
+    let problem = problem(response, StatusCode::UNPROCESSABLE_ENTITY).await;
+    let found: Vec<Value> = problem["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| json!([e["line"], e["field"]]))
+        .collect();
+    let expected = json!([
+        [2, "body"],
+        [6_000, "received_on"],
+        [6_002, "status"],
+        [12_001, "outcome"]
+    ]);
+    assert_eq!(json!(found), expected, "{problem}");
+
+    let cases = json_body(app.list_cases(&admin, "").await, StatusCode::OK).await;
+    assert_eq!(cases["items"], json!([]));
+    assert_eq!(app.rollup_check().await["cells"], 0);
+    // Nothing else was left behind either: the same organisations are new
+    // to a good import afterwards, whose numbers start at 1.
+    let result = app.imported(&many_records(150)).await;
+    assert_eq!(result["organizations_created"], organizations_named(150));
+    let numbers = listed_numbers(&app, &admin).await;
+    assert!(numbers.iter().any(|(n, _)| n.ends_with("-00001")));
+}
+
 async fn import_limits_size_and_content_type(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let admin = app.admin_token().await;
@@ -1165,6 +1306,8 @@ on_both_backends!(
     counts_the_applicants_choice_until_triage_confirms,
     rollups_always_equal_a_recount,
     import_reports_every_bad_line_and_stores_nothing,
+    a_large_import_is_stored_in_batches_in_received_order,
+    a_large_import_with_bad_lines_throughout_stores_nothing,
     import_limits_size_and_content_type,
     imported_cases_send_no_mail,
     managers_get_aggregates_only,
