@@ -31,6 +31,7 @@ pub struct Application {
 
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
+        crate::memory::configure_allocator();
         if config.uses_development_secret() {
             tracing::warn!(
                 "MEDESK_JWT_SECRET is not set: using the development secret (refused in production)"

@@ -106,7 +106,6 @@ pub struct PasswordHasher {
 
 impl PasswordHasher {
     pub fn new(concurrency: usize) -> Self {
-        return_large_allocations_to_the_system();
         let (jobs, receiver) = mpsc::channel::<Job>();
         let receiver = Arc::new(Mutex::new(receiver));
         for index in 0..concurrency {
@@ -184,18 +183,6 @@ fn lower_thread_priority() {
             let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
             libc::setpriority(libc::PRIO_PROCESS, tid, 19);
         }
-    }
-}
-
-/// glibc raises its mmap threshold to the size of a freed mapped block, so
-/// after the first release the next 19 MiB would come from the heap and stay
-/// with the process when freed (≈190 MiB per hashing thread, measured).
-/// Pinning the threshold keeps blocks of 1 MiB and more in their own mappings.
-fn return_large_allocations_to_the_system() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only tunes glibc's allocator; any value is valid.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
     }
 }
 
