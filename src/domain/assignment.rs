@@ -218,13 +218,7 @@ mod tests {
     use AssignmentAction as A;
     use AssignmentStatus as S;
 
-    const ROLES: [Role; 5] = [
-        Role::Applicant,
-        Role::Supporter,
-        Role::Expert,
-        Role::Manager,
-        Role::Admin,
-    ];
+    const ROLES: [Role; 5] = Role::ALL;
 
     /// The whole table, written out: (from, action, role, own) → outcome.
     fn expected(

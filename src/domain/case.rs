@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Datelike, FixedOffset, NaiveDate};
 
+use super::assignment::AssignmentStatus;
 use super::lifecycle::{Action, CaseState};
 use super::role::Role;
 use super::vocabulary::{
@@ -278,19 +279,23 @@ pub enum AssignmentDisclosure {
     Hidden,
 }
 
-/// The disclosure rule for an assignment in `status` (`proposed`,
-/// `accepted`, `declined`, `withdrawn`, `completed`) shown to a caller of
+/// The disclosure rule for an assignment in `status` shown to a caller of
 /// `role` whose view of the case is `view`; `own` when it is the caller's.
 pub fn assignment_disclosure(
     role: Role,
     view: CaseView,
     own: bool,
-    status: &str,
+    status: AssignmentStatus,
 ) -> AssignmentDisclosure {
     match (role, view) {
         (Role::Supporter | Role::Admin, CaseView::Desk) => AssignmentDisclosure::Full,
         (Role::Expert, _) if own => AssignmentDisclosure::Full,
-        (Role::Expert, CaseView::Desk) if matches!(status, "accepted" | "completed") => {
+        (Role::Expert, CaseView::Desk)
+            if matches!(
+                status,
+                AssignmentStatus::Accepted | AssignmentStatus::Completed
+            ) =>
+        {
             AssignmentDisclosure::Colleague
         }
         _ => AssignmentDisclosure::Hidden,
@@ -351,8 +356,7 @@ pub fn action_for_status(
 mod tests {
     use super::*;
 
-    const ASSIGNMENT_STATUSES: [&str; 5] =
-        ["proposed", "accepted", "declined", "withdrawn", "completed"];
+    const ASSIGNMENT_STATUSES: [AssignmentStatus; 5] = AssignmentStatus::ALL;
 
     #[test]
     fn desk_staff_see_every_assignment_in_full() {
@@ -376,7 +380,12 @@ mod tests {
             );
         }
         assert_eq!(
-            assignment_disclosure(Role::Expert, CaseView::ExpertSummary, true, "proposed"),
+            assignment_disclosure(
+                Role::Expert,
+                CaseView::ExpertSummary,
+                true,
+                AssignmentStatus::Proposed
+            ),
             AssignmentDisclosure::Full
         );
     }
@@ -384,13 +393,28 @@ mod tests {
     #[test]
     fn an_accepted_expert_sees_colleagues_but_not_who_declined_or_left() {
         let seen = |status| assignment_disclosure(Role::Expert, CaseView::Desk, false, status);
-        assert_eq!(seen("accepted"), AssignmentDisclosure::Colleague);
-        assert_eq!(seen("completed"), AssignmentDisclosure::Colleague);
-        for status in ["proposed", "declined", "withdrawn"] {
+        assert_eq!(
+            seen(AssignmentStatus::Accepted),
+            AssignmentDisclosure::Colleague
+        );
+        assert_eq!(
+            seen(AssignmentStatus::Completed),
+            AssignmentDisclosure::Colleague
+        );
+        for status in [
+            AssignmentStatus::Proposed,
+            AssignmentStatus::Declined,
+            AssignmentStatus::Withdrawn,
+        ] {
             assert_eq!(seen(status), AssignmentDisclosure::Hidden, "{status}");
         }
         assert_eq!(
-            assignment_disclosure(Role::Expert, CaseView::Desk, true, "accepted"),
+            assignment_disclosure(
+                Role::Expert,
+                CaseView::Desk,
+                true,
+                AssignmentStatus::Accepted
+            ),
             AssignmentDisclosure::Full
         );
     }

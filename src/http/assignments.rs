@@ -254,6 +254,13 @@ fn not_in(status: &str, what: &str) -> ApiError {
     ApiError::conflict(format!("the assignment is {status}; it cannot be {what}"))
 }
 
+/// The row's status; an unknown stored value names its row and column.
+fn stored_status(row: &AssignmentRow) -> Result<assignment::AssignmentStatus, ApiError> {
+    row.status
+        .parse()
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("assignments row {}: status: {e}", row.id)))
+}
+
 /// Whether `caller` may do `action` to `row` now (`domain::assignment`):
 /// the status it would leave and the one it would reach, or 403/409.
 fn decide_move(
@@ -262,9 +269,7 @@ fn decide_move(
     row: &AssignmentRow,
     action: AssignmentAction,
 ) -> Result<(assignment::AssignmentStatus, assignment::AssignmentStatus), ApiError> {
-    let from: assignment::AssignmentStatus = row.status.parse().map_err(|e| {
-        ApiError::Internal(anyhow::anyhow!("assignments row {}: status: {e}", row.id))
-    })?;
+    let from = stored_status(row)?;
     let actor = AssignmentActor {
         role: caller.role,
         is_own: experts::find_row(conn, row.expert_id)?.is_some_and(|e| e.user_id == caller.id),
@@ -698,24 +703,23 @@ pub async fn case_assignments(
         .db
         .read(move |conn| {
             let (case, view) = visible_case(conn, &caller, id)?;
-            Ok::<_, ApiError>(
-                store::for_case(conn, case.id)?
-                    .into_iter()
-                    .filter_map(|(row, name, user_id)| {
-                        let own = user_id == caller.id;
-                        let shown = match assignment_disclosure(caller.role, view, own, &row.status)
-                        {
-                            AssignmentDisclosure::Full => assignment_response(row),
-                            AssignmentDisclosure::Colleague => colleague_response(row),
-                            AssignmentDisclosure::Hidden => return None,
-                        };
-                        Some(CaseAssignment {
-                            assignment: shown,
-                            expert_name: name,
-                        })
-                    })
-                    .collect::<Vec<_>>(),
-            )
+            store::for_case(conn, case.id)?
+                .into_iter()
+                .map(|(row, name, user_id)| {
+                    let status = stored_status(&row)?;
+                    let own = user_id == caller.id;
+                    let shown = match assignment_disclosure(caller.role, view, own, status) {
+                        AssignmentDisclosure::Full => assignment_response(row),
+                        AssignmentDisclosure::Colleague => colleague_response(row),
+                        AssignmentDisclosure::Hidden => return Ok(None),
+                    };
+                    Ok(Some(CaseAssignment {
+                        assignment: shown,
+                        expert_name: name,
+                    }))
+                })
+                .filter_map(Result::transpose)
+                .collect::<Result<Vec<_>, ApiError>>()
         })
         .await?;
     Ok(HttpResponse::Ok().json(CaseAssignmentList { items }))
