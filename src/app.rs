@@ -92,12 +92,10 @@ impl Application {
             stopping.clone(),
         ));
         let state = web::Data::new(AppState {
-            mail_signal,
-            notifier,
+            desk: crate::desk::Desk::new(db.clone(), notifier, mail_signal),
             hasher: PasswordHasher::new(config.password_hash_concurrency),
             tokens: TokenKeys::new(config.jwt_secret.expose().as_bytes()),
             login_limiter: LoginLimiter::new(config.login_limits),
-            listing_views: Default::default(),
             db,
             config: config.clone(),
         });

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod db;
+pub mod desk;
 pub mod domain;
 pub mod http;
 pub mod mail;

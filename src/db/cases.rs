@@ -167,6 +167,13 @@ pub struct CaseCategories {
     pub confirmed: Vec<String>,
 }
 
+impl CaseCategories {
+    /// See `domain::case::effective_categories`.
+    pub fn effective(self) -> Vec<String> {
+        crate::domain::case::effective_categories(self.applicant, self.confirmed)
+    }
+}
+
 /// Categories of several cases in one query. On the concrete connection
 /// (`on_backend!`), and for one case with `=` rather than `IN (…)`: a
 /// case read then takes its statement from the cache, where building the

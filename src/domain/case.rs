@@ -52,6 +52,22 @@ impl Problems {
         result.map_err(|e| self.push(field, e.to_string())).ok()
     }
 
+    /// The checked value, or every problem found. `build` assembles it from
+    /// the fields' `Option`s with `?`: each field that is `None` has recorded
+    /// a problem, so a `None` with no problem recorded means a field was
+    /// dropped without one — still refused, never a panic.
+    pub fn finish<T>(mut self, build: impl FnOnce() -> Option<T>) -> Result<T, Vec<Invalid>> {
+        match build() {
+            Some(value) if self.0.is_empty() => Ok(value),
+            _ => {
+                if self.0.is_empty() {
+                    self.push("body", "is incomplete");
+                }
+                Err(self.0)
+            }
+        }
+    }
+
     pub fn into_result(self) -> Result<(), Vec<Invalid>> {
         if self.0.is_empty() {
             Ok(())
@@ -162,17 +178,29 @@ impl IntakeForm<'_> {
                 .check("organization.kind", kind.parse::<OrganizationKind>())
                 .map(Some),
         };
-        problems.into_result()?;
-        Ok(Intake {
-            title: title.expect("checked"),
-            description: description.expect("checked"),
-            product_type: product_type.expect("checked"),
-            categories: categories.expect("checked"),
-            stage: stage.expect("checked"),
-            language: language.expect("checked"),
-            organization_name: organization_name.expect("checked"),
-            organization_kind: organization_kind.expect("checked"),
+        problems.finish(|| {
+            Some(Intake {
+                title: title?,
+                description: description?,
+                product_type: product_type?,
+                categories: categories?,
+                stage: stage?,
+                language: language?,
+                organization_name: organization_name?,
+                organization_kind: organization_kind?,
+            })
         })
+    }
+}
+
+/// The categories a case is counted and matched under: the ones triage
+/// confirmed, or the applicant's own before triage (PRODUCT.md,
+/// "Statistics").
+pub fn effective_categories<T>(applicant: Vec<T>, confirmed: Vec<T>) -> Vec<T> {
+    if confirmed.is_empty() {
+        applicant
+    } else {
+        confirmed
     }
 }
 

@@ -64,6 +64,23 @@ impl FromStr for Role {
     }
 }
 
+/// The person acting: who they are, their role and (for applicants) their
+/// organisation. Every interface (JSON API, pages, CLI) hands one of these
+/// to the use cases in `crate::desk`, which decide what it may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Caller {
+    pub id: i64,
+    pub role: Role,
+    pub organization_id: Option<i64>,
+}
+
+impl Caller {
+    /// Whether the caller has one of `roles`.
+    pub fn is_one_of(&self, roles: &[Role]) -> bool {
+        roles.contains(&self.role)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

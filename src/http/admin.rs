@@ -231,6 +231,6 @@ pub async fn retry_outbox(
             outbox::find(conn, id)?.ok_or(ApiError::NotFound)
         })
         .await?;
-    state.mail_signal.queued();
+    state.desk.mail_signal.queued();
     Ok(HttpResponse::Ok().json(outbox_entry(row)))
 }

@@ -7,8 +7,6 @@ use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
-use super::cases::{Extra, apply, refuse_managers, visible_case};
-use super::experts::{expert_profile, match_case};
 use super::extract::{AuthUser, Json, body};
 use super::problem::ApiError;
 use super::schema::{
@@ -18,6 +16,8 @@ use crate::clock;
 use crate::db::assignments::{self as store, AssignmentChange, AssignmentRow, NewMeeting};
 use crate::db::cases::{self as case_store, NewEvent};
 use crate::db::{AnyConnection, DbError, experts};
+use crate::desk::cases::{Extra, apply, refuse_managers, visible_case};
+use crate::desk::experts::{expert_profile, match_case};
 use crate::domain::assignment::{
     self, AssignmentAction, AssignmentActor, AssignmentRefusal, CaseEffect,
 };
@@ -179,7 +179,7 @@ pub async fn assign(
     problems.into_result().map_err(ApiError::from)?;
     let (expert_id, role) = (expert_id.expect("checked"), role.expect("checked"));
     let case_id = id.into_inner();
-    let notifier = state.notifier.clone();
+    let notifier = state.desk.notifier.clone();
     let row = state
         .db
         .write(move |conn| {
@@ -232,7 +232,7 @@ pub async fn assign(
             Ok(row)
         })
         .await?;
-    state.mail_signal.queued();
+    state.desk.mail_signal.queued();
     Ok(HttpResponse::Created().json(assignment_response(row)))
 }
 
@@ -354,7 +354,7 @@ pub async fn accept(
         )));
     }
     let id = id.into_inner();
-    let notifier = state.notifier.clone();
+    let notifier = state.desk.notifier.clone();
     let row = state
         .db
         .write(move |conn| {
@@ -406,7 +406,7 @@ pub async fn accept(
             store::find(conn, id)?.ok_or(ApiError::NotFound)
         })
         .await?;
-    state.mail_signal.queued();
+    state.desk.mail_signal.queued();
     Ok(HttpResponse::Ok().json(assignment_response(row)))
 }
 
@@ -445,7 +445,7 @@ pub async fn decline(
     problems.into_result().map_err(ApiError::from)?;
     let reason = reason.expect("checked");
     let id = id.into_inner();
-    let notifier = state.notifier.clone();
+    let notifier = state.desk.notifier.clone();
     let row = state
         .db
         .write(move |conn| {
@@ -502,7 +502,7 @@ pub async fn decline(
             store::find(conn, id)?.ok_or(ApiError::NotFound)
         })
         .await?;
-    state.mail_signal.queued();
+    state.desk.mail_signal.queued();
     Ok(HttpResponse::Ok().json(assignment_response(row)))
 }
 
@@ -513,7 +513,7 @@ async fn end_assignment(
     id: i64,
     action: AssignmentAction,
 ) -> Result<HttpResponse, ApiError> {
-    let notifier = state.notifier.clone();
+    let notifier = state.desk.notifier.clone();
     let row = state
         .db
         .write(move |conn| {
@@ -559,7 +559,7 @@ async fn end_assignment(
             store::find(conn, id)?.ok_or(ApiError::NotFound)
         })
         .await?;
-    state.mail_signal.queued();
+    state.desk.mail_signal.queued();
     Ok(HttpResponse::Ok().json(assignment_response(row)))
 }
 
@@ -861,7 +861,7 @@ pub async fn create_meeting(
         mode.expect("checked"),
     );
     let case_id = id.into_inner();
-    let notifier = state.notifier.clone();
+    let notifier = state.desk.notifier.clone();
     let response = state
         .db
         .write(move |conn| {
@@ -921,7 +921,7 @@ pub async fn create_meeting(
             Ok(meeting_response(row, expert.name))
         })
         .await?;
-    state.mail_signal.queued();
+    state.desk.mail_signal.queued();
     Ok(HttpResponse::Created().json(response))
 }
 

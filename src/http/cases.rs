@@ -1,9 +1,9 @@
 //! Cases: intake, reading, listing, lifecycle actions, timeline, messages.
 
-use actix_web::http::header;
+use actix_web::http::{StatusCode, header};
 use actix_web::{HttpResponse, get, post, web};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
@@ -13,18 +13,32 @@ use super::schema::{
     CaseCursor, CaseStage, Categories, IfMatchValue, LongText, OrganizationName, Title,
 };
 use crate::clock;
-use crate::db::cases::{self as store, CaseCategories, CaseChanges, CaseFilter, CaseRow, NewEvent};
-use crate::db::{AnyConnection, assignments, users};
+use crate::desk::cases::{self, CaseSnapshot, QueueEntry, TimelineEvent};
+use crate::domain::account::parse_display_name;
 use crate::domain::case::{
-    self, CaseView, IntakeForm, NOTE_MAX_CHARS, Problems, case_view, parse_categories, parse_text,
+    self, CaseView, IntakeForm, NOTE_MAX_CHARS, Problems, parse_categories, parse_text,
 };
-use crate::domain::lifecycle::{self, Action, ActionKind, Actor, CaseState, Refusal};
+use crate::domain::lifecycle::ActionKind;
 use crate::domain::role::Role;
 use crate::domain::vocabulary::{
     CaseStatus, Category, Lang, MessageVisibility, OrganizationKind, Outcome, Priority,
     ProductType, Route, Stage,
 };
-use crate::mail::notify::Notifier;
+
+/// An optional free text: blank is none; too long is a problem of `field`.
+/// `Some(None)` when absent or blank, `None` when refused.
+fn optional_text(
+    problems: &mut Problems,
+    field: &str,
+    raw: Option<&str>,
+) -> Option<Option<String>> {
+    match raw.filter(|t| !t.trim().is_empty()) {
+        None => Some(None),
+        Some(text) => problems
+            .check(field, parse_text(text, NOTE_MAX_CHARS))
+            .map(Some),
+    }
+}
 
 // ---------------------------------------------------------------- shapes
 
@@ -90,13 +104,14 @@ pub struct CaseResponse {
     pub allowed_actions: Vec<ActionKind>,
 }
 
-fn case_response(
-    row: CaseRow,
-    categories: CaseCategories,
-    view: CaseView,
-    caller: &AuthUser,
-) -> CaseResponse {
-    let allowed_actions = lifecycle::allowed_actions(&case_state(&row), &actor(caller, &row, view));
+/// The case as the JSON API shows it.
+pub(crate) fn case_response(snapshot: CaseSnapshot) -> CaseResponse {
+    let CaseSnapshot {
+        row,
+        categories,
+        view,
+        allowed_actions,
+    } = snapshot;
     let desk = view == CaseView::Desk;
     CaseResponse {
         id: row.id,
@@ -127,153 +142,12 @@ fn case_response(
     }
 }
 
-fn case_state(row: &CaseRow) -> CaseState {
-    CaseState {
-        status: row.status.parse().unwrap_or(CaseStatus::Submitted),
-        resume_to: row.resume_to.as_deref().and_then(|s| s.parse().ok()),
-    }
-}
-
-fn actor(caller: &AuthUser, row: &CaseRow, view: CaseView) -> Actor {
-    Actor {
-        role: caller.role,
-        is_member: caller.organization_id == Some(row.organization_id),
-        is_assigned_expert: caller.role == Role::Expert && view != CaseView::Hidden,
-    }
-}
-
-/// What the caller may see of `row`; `assignment` is the caller's active
-/// expert assignment on it (None for everyone else).
-fn view_of(caller: &AuthUser, row: &CaseRow, assignment: Option<bool>) -> CaseView {
-    case_view(
-        caller.role,
-        caller.organization_id == Some(row.organization_id),
-        assignment,
-    )
-}
-
-/// Loads a case the caller may see, or 404 (which leaks nothing).
-pub(crate) fn visible_case(
-    conn: &mut AnyConnection,
-    caller: &AuthUser,
-    id: i64,
-) -> Result<(CaseRow, CaseView), ApiError> {
-    let row = store::find(conn, id)?.ok_or(ApiError::NotFound)?;
-    let assignment = if caller.role == Role::Expert {
-        assignments::caller_assignment(conn, row.id, caller.id)?
-    } else {
-        None
-    };
-    match view_of(caller, &row, assignment) {
-        CaseView::Hidden => Err(ApiError::NotFound),
-        view => Ok((row, view)),
-    }
-}
-
-fn full_response(
-    conn: &mut AnyConnection,
-    row: CaseRow,
-    view: CaseView,
-    caller: &AuthUser,
-) -> Result<CaseResponse, ApiError> {
-    let categories = store::categories_of(conn, &[row.id])?
-        .remove(&row.id)
-        .unwrap_or_default();
-    Ok(case_response(row, categories, view, caller))
-}
-
-fn with_etag(response: CaseResponse, status: actix_web::http::StatusCode) -> HttpResponse {
+/// The case with its version in `ETag`.
+fn with_etag(snapshot: CaseSnapshot, status: StatusCode) -> HttpResponse {
+    let response = case_response(snapshot);
     HttpResponse::build(status)
         .insert_header((header::ETAG, format!("\"{}\"", response.version)))
         .json(response)
-}
-
-/// Managers see aggregates only: every case endpoint refuses them outright.
-pub(crate) fn refuse_managers(caller: &AuthUser) -> Result<(), ApiError> {
-    if caller.role == Role::Manager {
-        Err(ApiError::Forbidden("managers see statistics, not cases"))
-    } else {
-        Ok(())
-    }
-}
-
-/// Whether reads by this caller go to the access log (desk staff, experts).
-fn reads_are_logged(caller: &AuthUser) -> bool {
-    matches!(caller.role, Role::Supporter | Role::Admin | Role::Expert)
-}
-
-/// Cases whose text a read showed to desk staff or an expert.
-#[derive(Default)]
-struct SeenCases {
-    case_ids: Vec<i64>,
-    what: &'static str,
-    listing: bool,
-}
-
-impl SeenCases {
-    /// A read of one case.
-    fn record(&mut self, case_ids: &[i64], what: &'static str) {
-        self.case_ids.extend_from_slice(case_ids);
-        self.what = what;
-    }
-
-    /// A listing of cases (see `domain::access` for how they are logged).
-    fn record_listing(&mut self, case_ids: &[i64], what: &'static str) {
-        self.record(case_ids, what);
-        self.listing = true;
-    }
-}
-
-/// The listing views, also after a panic elsewhere held the lock (the map
-/// stays consistent: every update is one insert or one sweep).
-fn lock(
-    views: &std::sync::Mutex<crate::domain::access::ListingViews>,
-) -> std::sync::MutexGuard<'_, crate::domain::access::ListingViews> {
-    views
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-/// Runs a read on a pooled connection (in parallel with other reads), then
-/// writes the access-log rows it recorded; the answer leaves only once they
-/// are committed, so no case text is shown unlogged. Listings repeated
-/// within a minute add no rows (and then need no write).
-async fn read_as<T, F>(state: &AppState, caller: &AuthUser, work: F) -> Result<T, ApiError>
-where
-    F: FnOnce(&mut AnyConnection, &mut SeenCases) -> Result<T, ApiError> + Send + 'static,
-    T: Send + 'static,
-{
-    let (value, seen) = state
-        .db
-        .read(move |conn| {
-            let mut seen = SeenCases::default();
-            let value = work(conn, &mut seen)?;
-            Ok::<_, ApiError>((value, seen))
-        })
-        .await?;
-    let user_id = caller.id;
-    let now = clock::now_micros();
-    let SeenCases {
-        mut case_ids,
-        what,
-        listing,
-    } = seen;
-    if listing {
-        case_ids = lock(&state.listing_views).unlogged(user_id, &case_ids, what, now);
-    }
-    if !case_ids.is_empty() {
-        let case_ids = state
-            .db
-            .write(move |conn| {
-                store::log_access(conn, &case_ids, user_id, what, now)?;
-                Ok::<_, ApiError>(case_ids)
-            })
-            .await?;
-        if listing {
-            lock(&state.listing_views).logged(user_id, &case_ids, what, now);
-        }
-    }
-    Ok(value)
 }
 
 // ---------------------------------------------------------------- intake
@@ -328,7 +202,7 @@ pub async fn create_case(
     caller: AuthUser,
     body: Json<CreateCaseRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(&[Role::Applicant, Role::Supporter, Role::Admin])?;
+    caller.require(cases::FILERS)?;
     let body = body.into_inner();
     let form = IntakeForm {
         title: body.title.as_deref(),
@@ -340,116 +214,12 @@ pub async fn create_case(
         organization_name: body.organization.as_ref().and_then(|o| o.name.as_deref()),
         organization_kind: body.organization.as_ref().and_then(|o| o.kind.as_deref()),
     };
-    let intake = form.validate().map_err(ApiError::from)?;
-    let on_behalf = match caller.role {
-        Role::Applicant => None,
-        _ => Some(body.applicant_id.ok_or_else(|| {
-            ApiError::field("applicant_id", "is required when staff file a case")
-        })?),
+    let command = cases::FileCase {
+        intake: form.validate()?,
+        applicant_id: body.applicant_id,
     };
-
-    let now = clock::now_micros();
-    let received_on = case::desk_date(now);
-    let year = chrono::Datelike::year(&received_on);
-    // SQLite's writer takes the number inside the intake at no cost; only
-    // PostgreSQL pays a round trip for it (see reserve_sequence).
-    let reserved = match state.db.backend() {
-        crate::db::Backend::Sqlite => None,
-        crate::db::Backend::Postgres => {
-            state
-                .db
-                .read(move |conn| store::reserve_sequence(conn, year))
-                .await?
-        }
-    };
-    let notifier = state.notifier.clone();
-    let response = state
-        .db
-        .write(move |conn| {
-            let (applicant_id, organization_id) = match on_behalf {
-                None => (
-                    caller.id,
-                    caller
-                        .organization_id
-                        .ok_or(ApiError::Forbidden("your account has no organisation"))?,
-                ),
-                Some(applicant_id) => users::find_by_id(conn, applicant_id)?
-                    .filter(|u| u.role == Role::Applicant.as_str())
-                    .and_then(|u| u.organization_id.map(|org| (u.id, org)))
-                    .ok_or_else(|| ApiError::field("applicant_id", "is not an applicant"))?,
-            };
-            let (registered_name, registered_kind) =
-                store::organization(conn, organization_id)?.ok_or(ApiError::NotFound)?;
-            let sequence = match reserved {
-                Some(sequence) => sequence,
-                None => store::next_sequence(conn, year)?,
-            };
-            let number = case::case_number(received_on, sequence);
-            let kind = intake
-                .organization_kind
-                .map(|k| k.as_str().to_owned())
-                .unwrap_or(registered_kind);
-            let row = store::insert(
-                conn,
-                &store::NewCase {
-                    number: &number,
-                    organization_id,
-                    applicant_id: Some(applicant_id),
-                    filed_by: Some(caller.id),
-                    title: &intake.title,
-                    description: &intake.description,
-                    product_type: intake.product_type.as_str(),
-                    stage: intake.stage.as_str(),
-                    language: intake.language.as_str(),
-                    // The case records the organisation as registered: typing
-                    // another organisation's name never moves the case there.
-                    organization_name: &registered_name,
-                    organization_kind: &kind,
-                    status: CaseStatus::Submitted.as_str(),
-                    effective_product_type: intake.product_type.as_str(),
-                    outcome: None,
-                    received_on: &received_on.to_string(),
-                    received_at: now,
-                    updated_at: now,
-                    closed_at: None,
-                },
-            )?;
-            let codes: Vec<&str> = intake.categories.iter().map(|c| c.as_str()).collect();
-            store::insert_applicant_categories(conn, row.id, &codes)?;
-            notifier.case_submitted(conn, &row, &codes, now)?;
-            store::insert_event(
-                conn,
-                NewEvent {
-                    case_id: row.id,
-                    at: now,
-                    actor_id: Some(caller.id),
-                    kind: "submitted",
-                    from_status: None,
-                    to_status: Some(CaseStatus::Submitted.as_str()),
-                    detail: Some(json!({"number": number}).to_string()),
-                    desk_only: false,
-                },
-            )?;
-            // Last: on PostgreSQL the day's statistics rows stay locked until
-            // commit, and every intake of the day updates the same rows.
-            crate::db::stats::count_case(
-                conn,
-                &row.received_on,
-                &row.effective_product_type,
-                &codes,
-                1,
-            )?;
-            let view = view_of(&caller, &row, None);
-            let categories = CaseCategories {
-                applicant: codes.iter().map(|c| c.to_string()).collect(),
-                confirmed: Vec::new(),
-            };
-            Ok::<_, ApiError>(case_response(row, categories, view, &caller))
-        })
-        .await?;
-    state.mail_signal.queued();
-    tracing::info!(case_id = response.id, number = %response.number, "case submitted");
-    Ok(with_etag(response, actix_web::http::StatusCode::CREATED))
+    let snapshot = cases::file_case(&state.desk, caller, command).await?;
+    Ok(with_etag(snapshot, StatusCode::CREATED))
 }
 
 // ---------------------------------------------------------------- reading
@@ -471,17 +241,8 @@ pub async fn get_case(
     caller: AuthUser,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    refuse_managers(&caller)?;
-    let id = id.into_inner();
-    let read = move |conn: &mut AnyConnection, seen: &mut SeenCases| {
-        let (row, view) = visible_case(conn, &caller, id)?;
-        if view.is_logged() {
-            seen.record(&[row.id], "case");
-        }
-        full_response(conn, row, view, &caller)
-    };
-    let response = read_as(&state, &caller, read).await?;
-    Ok(with_etag(response, actix_web::http::StatusCode::OK))
+    let snapshot = cases::read_case(&state.desk, caller, id.into_inner()).await?;
+    Ok(with_etag(snapshot, StatusCode::OK))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -514,65 +275,37 @@ pub struct CaseList {
     pub next_cursor: Option<String>,
 }
 
-fn parse_cursor(raw: &str) -> Option<(i64, i64)> {
-    let (at, id) = raw.split_once('.')?;
-    Some((at.parse().ok()?, id.parse().ok()?))
-}
-
-fn list_filter(query: &ListQuery, caller: &AuthUser) -> Result<CaseFilter, ApiError> {
+fn case_query(query: ListQuery) -> Result<cases::CaseQuery, ApiError> {
     let mut problems = Problems::default();
-    let status = query.status.as_deref().and_then(|s| {
-        problems
-            .check("status", s.parse::<CaseStatus>())
-            .map(|s| s.as_str().to_owned())
-    });
-    let product_type = query.product_type.as_deref().and_then(|p| {
-        problems
-            .check("product_type", p.parse::<ProductType>())
-            .map(|p| p.as_str().to_owned())
-    });
-    let category = query.category.as_deref().and_then(|c| {
-        problems
-            .check("category", c.parse::<crate::domain::vocabulary::Category>())
-            .map(|c| c.as_str().to_owned())
-    });
-    let limit = match query.limit {
-        None => 20,
-        Some(n) if (1..=100).contains(&n) => n,
-        Some(_) => {
-            problems.push("limit", "must be from 1 to 100");
-            20
-        }
-    };
-    let before = query.cursor.as_deref().and_then(|c| {
-        let parsed = parse_cursor(c);
-        if parsed.is_none() {
-            problems.push("cursor", "is not a cursor this server issued");
-        }
-        parsed
-    });
-    let text = match query.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
-        Some(_) if !caller.role.is_desk_staff() => {
-            problems.push("q", "text search is for desk staff");
-            None
-        }
-        Some(q) if q.chars().count() > 200 => {
-            problems.push("q", "must be at most 200 characters");
-            None
-        }
-        other => other.map(str::to_owned),
-    };
-    problems.into_result().map_err(ApiError::from)?;
-    Ok(CaseFilter {
-        organization_id: None,
-        only_ids: None,
-        status,
-        product_type,
-        category,
-        text,
-        before,
-        limit,
-    })
+    let status = query
+        .status
+        .as_deref()
+        .map(|s| problems.check("status", s.parse::<CaseStatus>()));
+    let product_type = query
+        .product_type
+        .as_deref()
+        .map(|p| problems.check("product_type", p.parse::<ProductType>()));
+    let category = query
+        .category
+        .as_deref()
+        .map(|c| problems.check("category", c.parse::<Category>()));
+    Ok(problems.finish(|| {
+        Some(cases::CaseQuery {
+            status: status.map_or(Some(None), |s| s.map(Some))?,
+            product_type: product_type.map_or(Some(None), |p| p.map(Some))?,
+            category: category.map_or(Some(None), |c| c.map(Some))?,
+            // Blank searches nothing.
+            text: query
+                .q
+                .as_deref()
+                .map(str::trim)
+                .filter(|q| !q.is_empty())
+                .map(str::to_owned),
+            expert_id: query.expert_id,
+            before: query.cursor,
+            limit: query.limit.unwrap_or(cases::CaseQuery::DEFAULT_LIMIT),
+        })
+    })?)
 }
 
 /// List the cases the caller may see, newest first.
@@ -591,57 +324,12 @@ pub async fn list_cases(
     caller: AuthUser,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    refuse_managers(&caller)?;
-    let mut filter = list_filter(&query, &caller)?;
-    if caller.role == Role::Applicant {
-        filter.organization_id = Some(caller.organization_id.unwrap_or(-1));
-    }
-    let expert_filter = match query.expert_id {
-        Some(_) if !caller.role.is_desk_staff() => {
-            return Err(ApiError::field(
-                "expert_id",
-                "filtering by expert is for desk staff",
-            ));
-        }
-        other => other,
-    };
-    let limit = filter.limit;
-    let list = move |conn: &mut AnyConnection, seen: &mut SeenCases| {
-        let mut filter = filter;
-        // Experts see only the cases they are actively assigned to.
-        let accepted: Option<std::collections::HashMap<i64, bool>> = if caller.role == Role::Expert
-        {
-            let mine = assignments::active_cases_of_user(conn, caller.id)?;
-            filter.only_ids = Some(mine.iter().map(|(id, _)| *id).collect());
-            Some(mine.into_iter().collect())
-        } else {
-            if let Some(expert_id) = expert_filter {
-                filter.only_ids = Some(assignments::active_case_ids_of_expert(conn, expert_id)?);
-            }
-            None
-        };
-        let rows = store::list(conn, &filter)?;
-        let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
-        if reads_are_logged(&caller) {
-            seen.record_listing(&ids, "list");
-        }
-        let mut categories = store::categories_of(conn, &ids)?;
-        let next_cursor = (rows.len() as i64 == limit)
-            .then(|| rows.last().map(|r| format!("{}.{}", r.received_at, r.id)))
-            .flatten();
-        let items = rows
-            .into_iter()
-            .map(|row| {
-                let assignment = accepted.as_ref().and_then(|m| m.get(&row.id).copied());
-                let view = view_of(&caller, &row, assignment);
-                let cats = categories.remove(&row.id).unwrap_or_default();
-                case_response(row, cats, view, &caller)
-            })
-            .collect();
-        Ok::<_, ApiError>(CaseList { items, next_cursor })
-    };
-    let page = read_as(&state, &caller, list).await?;
-    Ok(HttpResponse::Ok().json(page))
+    let query = case_query(query.into_inner())?;
+    let page = cases::list_cases(&state.desk, caller, query).await?;
+    Ok(HttpResponse::Ok().json(CaseList {
+        items: page.items.into_iter().map(case_response).collect(),
+        next_cursor: page.next_cursor,
+    }))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -693,250 +381,27 @@ pub async fn triage_queue(
     caller: AuthUser,
     query: web::Query<QueueQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(&[Role::Supporter, Role::Admin])?;
-    let limit = match query.limit {
-        None => 100,
-        Some(n) if (1..=500).contains(&n) => n,
-        Some(_) => return Err(ApiError::field("limit", "must be from 1 to 500")),
-    };
-    let now = clock::now_micros();
-    let items = read_as(&state, &caller, move |conn, seen| {
-        let rows = store::triage_queue(conn, limit)?;
-        let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
-        seen.record_listing(&ids, "triage_queue");
-        Ok::<_, ApiError>(
-            rows.into_iter()
-                .map(|r| QueueItem {
-                    id: r.id,
-                    number: r.number,
-                    title: r.title,
-                    status: r.status,
-                    product_type: r.product_type,
-                    organization: r.organization_name,
-                    received_at: clock::to_rfc3339(r.received_at),
-                    age_seconds: (now - r.received_at) / 1_000_000,
-                    claimed_by: r.claimed_by,
-                    version: r.version,
-                })
-                .collect(),
-        )
-    })
-    .await?;
+    let limit = query.limit.unwrap_or(cases::QUEUE_DEFAULT_LIMIT);
+    let entries = cases::triage_queue(&state.desk, caller, limit).await?;
+    let items = entries
+        .into_iter()
+        .map(|QueueEntry { case, age_seconds }| QueueItem {
+            id: case.id,
+            number: case.number,
+            title: case.title,
+            status: case.status,
+            product_type: case.product_type,
+            organization: case.organization_name,
+            received_at: clock::to_rfc3339(case.received_at),
+            age_seconds,
+            claimed_by: case.claimed_by,
+            version: case.version,
+        })
+        .collect();
     Ok(HttpResponse::Ok().json(TriageQueue { items }))
 }
 
 // ---------------------------------------------------------------- lifecycle
-
-/// What an action writes beside the status change.
-#[derive(Default)]
-pub(crate) struct Extra {
-    pub(crate) priority: Option<Priority>,
-    pub(crate) confirmed: Option<(ProductType, Vec<crate::domain::vocabulary::Category>)>,
-    pub(crate) route: Option<Route>,
-    pub(crate) refer_to: Option<String>,
-    pub(crate) reason: Option<String>,
-    pub(crate) note: Option<String>,
-}
-
-fn refusal(refusal: Refusal) -> ApiError {
-    let allowed: Vec<&str> = refusal.allowed().iter().map(|a| a.as_str()).collect();
-    match refusal {
-        Refusal::NotPermitted { .. } => {
-            ApiError::Forbidden("your role may not do this to this case")
-        }
-        Refusal::InvalidTransition { from, .. } => {
-            let mut extra = serde_json::Map::new();
-            extra.insert("case_status".into(), json!(from.as_str()));
-            extra.insert("allowed_actions".into(), json!(allowed));
-            ApiError::Conflict {
-                detail: format!(
-                    "not possible while the case is {}; allowed: {}",
-                    from.as_str(),
-                    if allowed.is_empty() {
-                        "nothing".to_owned()
-                    } else {
-                        allowed.join(", ")
-                    }
-                ),
-                extra: Some(extra),
-            }
-        }
-    }
-}
-
-fn event_kind(action: &Action) -> &'static str {
-    match action {
-        Action::Claim => "claimed",
-        Action::Triage { .. } => "triaged",
-        Action::RequestInfo => "info_requested",
-        Action::ApplicantReply => "applicant_replied",
-        Action::StartMatching => "matching_started",
-        Action::ExpertAccepted => "expert_accepted",
-        Action::ExpertDeclined => "expert_declined",
-        Action::StartConsultation => "consultation_started",
-        Action::Close { .. } => "closed",
-        Action::Withdraw => "withdrawn",
-        Action::Reopen => "reopened",
-    }
-}
-
-/// Decides and applies one lifecycle action inside the caller's transaction.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn apply(
-    conn: &mut AnyConnection,
-    notifier: &Notifier,
-    caller: &AuthUser,
-    row: &CaseRow,
-    view: CaseView,
-    action: Action,
-    extra: Extra,
-    now: i64,
-) -> Result<(), ApiError> {
-    let from = case_state(row);
-    let transition =
-        lifecycle::decide(&from, &action, &actor(caller, row, view)).map_err(refusal)?;
-    let to = transition.to.as_str();
-    let (confirmed_type, confirmed_categories) = match &extra.confirmed {
-        Some((product_type, categories)) => (
-            Some(product_type.as_str()),
-            Some(categories.iter().map(|c| c.as_str()).collect::<Vec<_>>()),
-        ),
-        None => (None, None),
-    };
-    let changes = CaseChanges {
-        status: Some(to),
-        resume_to: Some(transition.resume_to.map(|s| s.as_str())),
-        outcome: Some(transition.outcome.map(|o| o.as_str())),
-        priority: extra.priority.map(|p| p.as_str()),
-        confirmed_product_type: confirmed_type,
-        route: extra.route.map(|r| r.as_str()),
-        refer_to: extra.refer_to.as_deref().map(Some),
-        claimed_by: matches!(action, Action::Claim).then_some(caller.id),
-        triaged_at: matches!(action, Action::Triage { .. }).then_some(now),
-        closed_at: Some((transition.to == CaseStatus::Closed).then_some(now)),
-    };
-    if !store::update_if_version(conn, row.id, row.version, &changes, now)? {
-        // Someone else changed the case between our read and our write.
-        return Err(ApiError::conflict(
-            "the case was changed by someone else just now; reload it and try again",
-        ));
-    }
-    if let (Some(product_type), Some(categories)) = (confirmed_type, &confirmed_categories) {
-        // The statistics follow the case from the applicant's cells to the
-        // confirmed ones, in this same transaction.
-        let before = store::categories_of(conn, &[row.id])?
-            .remove(&row.id)
-            .map(|c| {
-                if c.confirmed.is_empty() {
-                    c.applicant
-                } else {
-                    c.confirmed
-                }
-            })
-            .unwrap_or_default();
-        let before: Vec<&str> = before.iter().map(String::as_str).collect();
-        crate::db::stats::recount_case(
-            conn,
-            &row.received_on,
-            (&row.effective_product_type, &before),
-            (product_type, categories),
-        )?;
-        store::confirm_categories(conn, row.id, categories)?;
-    }
-    let mut detail = serde_json::Map::new();
-    if let Some(outcome) = transition.outcome {
-        detail.insert("outcome".into(), json!(outcome.as_str()));
-    }
-    if let Some(reason) = &extra.reason {
-        detail.insert("reason".into(), json!(reason));
-    }
-    if let Some(priority) = extra.priority {
-        detail.insert("priority".into(), json!(priority.as_str()));
-    }
-    if let Some(route) = extra.route {
-        detail.insert("route".into(), json!(route.as_str()));
-    }
-    if let Some(refer_to) = &extra.refer_to {
-        detail.insert("refer_to".into(), json!(refer_to));
-    }
-    if let (Some(product_type), Some(categories)) = (confirmed_type, &confirmed_categories) {
-        detail.insert("product_type".into(), json!(product_type));
-        detail.insert("categories".into(), json!(categories));
-    }
-    store::insert_event(
-        conn,
-        NewEvent {
-            case_id: row.id,
-            at: now,
-            actor_id: Some(caller.id),
-            kind: event_kind(&action),
-            from_status: Some(from.status.as_str()),
-            to_status: Some(to),
-            detail: (!detail.is_empty()).then(|| Value::Object(detail).to_string()),
-            desk_only: false,
-        },
-    )?;
-    match action {
-        Action::RequestInfo => {
-            notifier.info_requested(conn, row, extra.reason.as_deref(), now)?;
-        }
-        Action::ApplicantReply => notifier.applicant_replied(conn, row, now)?,
-        _ => {}
-    }
-    if let (CaseStatus::Closed, Some(outcome)) = (transition.to, transition.outcome) {
-        let refer_to = extra.refer_to.as_deref().or(row.refer_to.as_deref());
-        notifier.case_closed(conn, row, outcome, refer_to, now)?;
-        assignments::end_active_on_case(conn, row.id, now)?;
-    }
-    if let Some(note) = extra.note {
-        // Internal triage notes stay on the desk side of the timeline.
-        store::insert_event(
-            conn,
-            NewEvent {
-                case_id: row.id,
-                at: now,
-                actor_id: Some(caller.id),
-                kind: "note",
-                from_status: None,
-                to_status: None,
-                detail: Some(json!({ "note": note }).to_string()),
-                desk_only: true,
-            },
-        )?;
-    }
-    Ok(())
-}
-
-/// Loads the case, checks visibility and `If-Match`, lets `plan` choose the
-/// action, applies it and returns the updated case — one transaction.
-async fn act(
-    state: &AppState,
-    caller: AuthUser,
-    id: i64,
-    if_match: IfMatch,
-    plan: impl FnOnce(&CaseRow) -> Result<(Action, Extra), ApiError> + Send + 'static,
-) -> Result<HttpResponse, ApiError> {
-    refuse_managers(&caller)?;
-    let notifier = state.notifier.clone();
-    let response = state
-        .db
-        .write(move |conn| {
-            let (row, view) = visible_case(conn, &caller, id)?;
-            if_match.check(row.version)?;
-            let (action, extra) = plan(&row)?;
-            let now = clock::now_micros();
-            apply(conn, &notifier, &caller, &row, view, action, extra, now)?;
-            let (row, view) = visible_case(conn, &caller, id)?;
-            if view.is_logged() {
-                // The answer carries the case's text: that is a read too.
-                store::log_access(conn, &[row.id], caller.id, "update", now)?;
-            }
-            full_response(conn, row, view, &caller)
-        })
-        .await?;
-    state.mail_signal.queued();
-    Ok(with_etag(response, actix_web::http::StatusCode::OK))
-}
 
 /// Take a new case for triage: `submitted → triage`.
 #[utoipa::path(
@@ -957,11 +422,8 @@ pub async fn claim(
     id: web::Path<i64>,
     if_match: IfMatch,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(&[Role::Supporter, Role::Admin])?;
-    act(&state, caller, id.into_inner(), if_match, |_| {
-        Ok((Action::Claim, Extra::default()))
-    })
-    .await
+    let snapshot = cases::claim(&state.desk, caller, id.into_inner(), if_match.0).await?;
+    Ok(with_etag(snapshot, StatusCode::OK))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -1006,7 +468,7 @@ pub async fn triage(
     if_match: IfMatch,
     body: Json<TriageRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(&[Role::Supporter, Role::Admin])?;
+    caller.require(cases::DESK_STAFF)?;
     let body = body.into_inner();
     let mut problems = Problems::default();
     let priority = problems
@@ -1025,40 +487,23 @@ pub async fn triage(
     let route = problems
         .required("route", body.route.as_deref())
         .and_then(|r| problems.check("route", r.parse::<Route>()));
-    let note = body
-        .note
+    let note = optional_text(&mut problems, "note", body.note.as_deref());
+    let refer_to = body
+        .refer_to
         .as_deref()
-        .filter(|n| !n.trim().is_empty())
-        .and_then(|n| problems.check("note", parse_text(n, NOTE_MAX_CHARS)));
-    let refer_to = match (route, body.refer_to.as_deref()) {
-        (Some(Route::Refer), None) => {
-            problems.push("refer_to", "is required when route is refer");
-            None
-        }
-        (Some(Route::Refer), Some(name)) => problems.check(
-            "refer_to",
-            crate::domain::account::parse_display_name(name, 200),
-        ),
-        (_, Some(_)) => {
-            problems.push("refer_to", "is only for route refer");
-            None
-        }
-        _ => None,
-    };
-    problems.into_result().map_err(ApiError::from)?;
-    let route = route.expect("checked");
-    let extra = Extra {
-        priority,
-        confirmed: Some((product_type.expect("checked"), categories.expect("checked"))),
-        route: Some(route),
-        refer_to,
-        reason: None,
-        note,
-    };
-    act(&state, caller, id.into_inner(), if_match, move |_| {
-        Ok((Action::Triage { route }, extra))
-    })
-    .await
+        .map(|name| problems.check("refer_to", parse_display_name(name, 200)));
+    let command = problems.finish(|| {
+        Some(cases::Triage {
+            priority: priority?,
+            product_type: product_type?,
+            categories: categories?,
+            route: route?,
+            refer_to: refer_to.map_or(Some(None), |r| r.map(Some))?,
+            note: note?,
+        })
+    })?;
+    let snapshot = cases::triage(&state.desk, caller, id.into_inner(), if_match.0, command).await?;
+    Ok(with_etag(snapshot, StatusCode::OK))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -1097,51 +542,24 @@ pub async fn change_status(
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let mut problems = Problems::default();
-    let target = problems
+    let to = problems
         .required("status", body.status.as_deref())
         .and_then(|s| problems.check("status", s.parse::<CaseStatus>()));
     let outcome = body
         .outcome
         .as_deref()
-        .and_then(|o| problems.check("outcome", o.parse::<Outcome>()));
-    let reason = body
-        .reason
-        .as_deref()
-        .filter(|r| !r.trim().is_empty())
-        .and_then(|r| problems.check("reason", parse_text(r, NOTE_MAX_CHARS)));
-    if target == Some(CaseStatus::Closed)
-        && body.outcome.is_none()
-        && caller.role != Role::Applicant
-    {
-        problems.push("outcome", "is required when closing a case");
-    }
-    problems.into_result().map_err(ApiError::from)?;
-    let target = target.expect("checked");
-    let role = caller.role;
-    act(&state, caller, id.into_inner(), if_match, move |row| {
-        let state = case_state(row);
-        let action = case::action_for_status(&state, target, outcome, role).ok_or_else(|| {
-            refusal(Refusal::InvalidTransition {
-                from: state.status,
-                allowed: lifecycle::allowed_actions(
-                    &state,
-                    &Actor {
-                        role,
-                        is_member: true,
-                        is_assigned_expert: false,
-                    },
-                ),
-            })
-        })?;
-        Ok((
-            action,
-            Extra {
-                reason,
-                ..Extra::default()
-            },
-        ))
-    })
-    .await
+        .map(|o| problems.check("outcome", o.parse::<Outcome>()));
+    let reason = optional_text(&mut problems, "reason", body.reason.as_deref());
+    let command = problems.finish(|| {
+        Some(cases::StatusChange {
+            to: to?,
+            outcome: outcome.map_or(Some(None), |o| o.map(Some))?,
+            reason: reason?,
+        })
+    })?;
+    let snapshot =
+        cases::change_status(&state.desk, caller, id.into_inner(), if_match.0, command).await?;
+    Ok(with_etag(snapshot, StatusCode::OK))
 }
 
 // ---------------------------------------------------------------- timeline
@@ -1197,41 +615,23 @@ pub async fn events(
     caller: AuthUser,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    refuse_managers(&caller)?;
-    let id = id.into_inner();
-    let read = move |conn: &mut AnyConnection, seen: &mut SeenCases| {
-        let (row, view) = visible_case(conn, &caller, id)?;
-        if view.is_logged() {
-            seen.record(&[row.id], "events");
-        }
-        let rows = store::events(conn, row.id, view.sees_internal())?;
-        Ok::<_, ApiError>(EventList {
-            items: rows
-                .into_iter()
-                .map(|e| {
-                    let mut detail = e
-                        .detail
-                        .and_then(|d| serde_json::from_str(&d).ok())
-                        .unwrap_or_else(|| json!({}));
-                    case::redact_event_detail(caller.role, &e.kind, &mut detail);
-                    EventResponse {
-                        id: e.id,
-                        at: clock::to_rfc3339(e.at),
-                        actor: match (e.actor_id, e.actor_name, e.actor_role) {
-                            (Some(id), Some(name), Some(role)) => Some(Person { id, name, role }),
-                            _ => None,
-                        },
-                        kind: e.kind,
-                        from: e.from_status,
-                        to: e.to_status,
-                        detail,
-                    }
-                })
-                .collect(),
+    let timeline = cases::timeline(&state.desk, caller, id.into_inner()).await?;
+    let items = timeline
+        .into_iter()
+        .map(|TimelineEvent { event, detail }| EventResponse {
+            id: event.id,
+            at: clock::to_rfc3339(event.at),
+            actor: match (event.actor_id, event.actor_name, event.actor_role) {
+                (Some(id), Some(name), Some(role)) => Some(Person { id, name, role }),
+                _ => None,
+            },
+            kind: event.kind,
+            from: event.from_status,
+            to: event.to_status,
+            detail,
         })
-    };
-    let list = read_as(&state, &caller, read).await?;
-    Ok(HttpResponse::Ok().json(list))
+        .collect();
+    Ok(HttpResponse::Ok().json(EventList { items }))
 }
 
 // ---------------------------------------------------------------- messages
@@ -1286,78 +686,35 @@ pub async fn post_message(
     if_match: IfMatch,
     body: Json<MessageRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    refuse_managers(&caller)?;
+    cases::refuse_managers(&caller)?;
     let body = body.into_inner();
     let mut problems = Problems::default();
     let text = problems
         .required("body", body.body.as_deref())
         .and_then(|b| problems.check("body", parse_text(b, case::MESSAGE_MAX_CHARS)));
-    let requested = body
+    let visibility = body
         .visibility
         .as_deref()
-        .and_then(|v| problems.check("visibility", v.parse::<MessageVisibility>()));
-    problems.into_result().map_err(ApiError::from)?;
-    let text = text.expect("checked");
-    let id = id.into_inner();
-    let notifier = state.notifier.clone();
-    let message = state
-        .db
-        .write(move |conn| {
-            let (row, view) = visible_case(conn, &caller, id)?;
-            if_match.check(row.version)?;
-            let visibility =
-                case::message_visibility(view, requested).map_err(ApiError::Forbidden)?;
-            let now = clock::now_micros();
-            let message_id =
-                store::insert_message(conn, row.id, caller.id, visibility.as_str(), &text, now)?;
-            store::insert_event(
-                conn,
-                NewEvent {
-                    case_id: row.id,
-                    at: now,
-                    actor_id: Some(caller.id),
-                    kind: "message",
-                    from_status: None,
-                    to_status: None,
-                    detail: Some(
-                        json!({"message_id": message_id, "visibility": visibility.as_str()})
-                            .to_string(),
-                    ),
-                    desk_only: visibility == MessageVisibility::Internal,
-                },
-            )?;
-            let replies =
-                view == CaseView::Applicant && row.status == CaseStatus::AwaitingInfo.as_str();
-            if replies {
-                apply(
-                    conn,
-                    &notifier,
-                    &caller,
-                    &row,
-                    view,
-                    Action::ApplicantReply,
-                    Extra::default(),
-                    now,
-                )?;
-            } else {
-                store::touch(conn, row.id, now)?;
-            }
-            let author = users::find_by_id(conn, caller.id)?.ok_or(ApiError::NotFound)?;
-            Ok::<_, ApiError>(MessageResponse {
-                id: message_id,
-                at: clock::to_rfc3339(now),
-                author: Person {
-                    id: author.id,
-                    name: author.name,
-                    role: author.role,
-                },
-                visibility: visibility.as_str().to_owned(),
-                body: text,
-            })
+        .map(|v| problems.check("visibility", v.parse::<MessageVisibility>()));
+    let command = problems.finish(|| {
+        Some(cases::PostMessage {
+            body: text?,
+            visibility: visibility.map_or(Some(None), |v| v.map(Some))?,
         })
-        .await?;
-    state.mail_signal.queued();
-    Ok(HttpResponse::Created().json(message))
+    })?;
+    let posted =
+        cases::post_message(&state.desk, caller, id.into_inner(), if_match.0, command).await?;
+    Ok(HttpResponse::Created().json(MessageResponse {
+        id: posted.id,
+        at: clock::to_rfc3339(posted.at),
+        author: Person {
+            id: posted.author.id,
+            name: posted.author.name,
+            role: posted.author.role,
+        },
+        visibility: posted.visibility.as_str().to_owned(),
+        body: posted.body,
+    }))
 }
 
 /// Messages of a case, oldest first; applicants see only `applicant` ones.
@@ -1377,37 +734,20 @@ pub async fn list_messages(
     caller: AuthUser,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    refuse_managers(&caller)?;
-    let id = id.into_inner();
-    let read = move |conn: &mut AnyConnection, seen: &mut SeenCases| {
-        let (row, view) = visible_case(conn, &caller, id)?;
-        if view == CaseView::ExpertSummary {
-            return Err(ApiError::Forbidden(
-                "accept the assignment to read the case's messages",
-            ));
-        }
-        if view.is_logged() {
-            seen.record(&[row.id], "messages");
-        }
-        let only = (!view.sees_internal()).then_some(MessageVisibility::Applicant.as_str());
-        let rows = store::messages(conn, row.id, only)?;
-        Ok::<_, ApiError>(MessageList {
-            items: rows
-                .into_iter()
-                .map(|m| MessageResponse {
-                    id: m.id,
-                    at: clock::to_rfc3339(m.created_at),
-                    author: Person {
-                        id: m.author_id,
-                        name: m.author_name,
-                        role: m.author_role,
-                    },
-                    visibility: m.visibility,
-                    body: m.body,
-                })
-                .collect(),
+    let rows = cases::messages(&state.desk, caller, id.into_inner()).await?;
+    let items = rows
+        .into_iter()
+        .map(|m| MessageResponse {
+            id: m.id,
+            at: clock::to_rfc3339(m.created_at),
+            author: Person {
+                id: m.author_id,
+                name: m.author_name,
+                role: m.author_role,
+            },
+            visibility: m.visibility,
+            body: m.body,
         })
-    };
-    let list = read_as(&state, &caller, read).await?;
-    Ok(HttpResponse::Ok().json(list))
+        .collect();
+    Ok(HttpResponse::Ok().json(MessageList { items }))
 }

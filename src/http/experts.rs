@@ -16,11 +16,12 @@ use crate::auth::tokens;
 use crate::clock;
 use crate::db::experts::{self as store, ExpertProfileData, ExpertRecord};
 use crate::db::users::NewUser;
-use crate::db::{AnyConnection, DbError, assignments, cases, outbox, users};
+use crate::db::{cases, outbox, users};
+use crate::desk::experts::{expert_profile, match_case};
 use crate::domain::account::{EmailAddress, Locale, NewPassword, parse_display_name};
-use crate::domain::case::{Problems, desk_date};
+use crate::domain::case::Problems;
 use crate::domain::conflicts::normalize_organization_name;
-use crate::domain::matching::{self, CaseProfile, ExpertProfile};
+use crate::domain::matching::ExpertProfile;
 use crate::domain::role::Role;
 use crate::domain::vocabulary::{Category, Lang, ProductType};
 
@@ -427,7 +428,7 @@ pub async fn create_expert(
             store::find(conn, id)?.ok_or(ApiError::NotFound)
         })
         .await?;
-    state.mail_signal.queued();
+    state.desk.mail_signal.queued();
     Ok(HttpResponse::Created().json(expert_response(record)))
 }
 
@@ -540,78 +541,6 @@ pub struct SuggestionQuery {
     /// How many experts to rank; 20 when absent.
     #[param(value_type = i64, required = false, minimum = 1, maximum = 100)]
     pub limit: Option<usize>,
-}
-
-pub(crate) fn expert_profile(record: &ExpertRecord) -> ExpertProfile {
-    ExpertProfile {
-        id: record.row.id,
-        name: record.row.name.clone(),
-        expertise: record
-            .expertise
-            .iter()
-            .filter_map(|(c, l)| Some((c.parse().ok()?, *l as u8)))
-            .collect(),
-        product_types: record
-            .product_types
-            .iter()
-            .filter_map(|p| p.parse().ok())
-            .collect(),
-        languages: record
-            .languages
-            .iter()
-            .filter_map(|l| l.parse().ok())
-            .collect(),
-        capacity: record.row.capacity.max(0) as u32,
-        active_load: record.active_load.max(0) as u32,
-        paused_until: record
-            .row
-            .paused_until
-            .as_deref()
-            .and_then(|d| d.parse().ok()),
-        conflicts_normalized: record.conflicts.iter().map(|(_, n)| n.clone()).collect(),
-        last_assigned_at: record.row.last_assigned_at,
-    }
-}
-
-/// Runs matching for one case against `experts` (inside a transaction).
-pub(crate) fn match_case(
-    conn: &mut AnyConnection,
-    case: &cases::CaseRow,
-    experts: &[ExpertProfile],
-    limit: usize,
-) -> Result<matching::Suggestions, DbError> {
-    let categories: Vec<Category> = cases::categories_of(conn, &[case.id])?
-        .remove(&case.id)
-        .map(|c| {
-            if c.confirmed.is_empty() {
-                c.applicant
-            } else {
-                c.confirmed
-            }
-        })
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|c| c.parse().ok())
-        .collect();
-    let (declined, active) = assignments::declined_and_active(conn, case.id)?;
-    let organization = normalize_organization_name(&case.organization_name);
-    let profile = CaseProfile {
-        product_type: case
-            .effective_product_type
-            .parse()
-            .unwrap_or(ProductType::Other),
-        categories: &categories,
-        language: case.language.parse().unwrap_or(Lang::Ja),
-        organization_normalized: &organization,
-        declined_by: &declined,
-        already_assigned: &active,
-    };
-    Ok(matching::suggest(
-        &profile,
-        experts,
-        desk_date(clock::now_micros()),
-        limit,
-    ))
 }
 
 /// Ranked experts for a case, with reasons, and who was excluded and why.

@@ -9,26 +9,9 @@ use actix_web::{FromRequest, HttpRequest, web};
 
 use super::AppState;
 use super::problem::ApiError;
-use crate::domain::role::Role;
 
 /// The caller, from a valid `Authorization: Bearer` access token.
-#[derive(Debug, Clone, Copy)]
-pub struct AuthUser {
-    pub id: i64,
-    pub role: Role,
-    pub organization_id: Option<i64>,
-}
-
-impl AuthUser {
-    /// Refuses with 403 unless the caller has one of `roles`.
-    pub fn require(&self, roles: &[Role]) -> Result<(), ApiError> {
-        if roles.contains(&self.role) {
-            Ok(())
-        } else {
-            Err(ApiError::Forbidden("your role may not do this"))
-        }
-    }
-}
+pub type AuthUser = crate::domain::role::Caller;
 
 impl FromRequest for AuthUser {
     type Error = ApiError;

@@ -33,12 +33,8 @@ pub struct AppState {
     pub hasher: PasswordHasher,
     pub tokens: TokenKeys,
     pub login_limiter: LoginLimiter,
-    /// Wakes the mail worker after a transaction queued mail.
-    pub mail_signal: crate::mail::MailSignal,
-    /// Builds the mails that changes cause (inside their transactions).
-    pub notifier: crate::mail::notify::Notifier,
-    /// Listings already in the access log (see `domain::access`).
-    pub listing_views: Arc<std::sync::Mutex<crate::domain::access::ListingViews>>,
+    /// The use cases every handler calls.
+    pub desk: crate::desk::Desk,
 }
 
 /// JSON bodies above this are refused with 413 before they are parsed.

@@ -160,7 +160,7 @@ pub async fn invite(
             Ok(invitation_id)
         })
         .await?;
-    state.mail_signal.queued();
+    state.desk.mail_signal.queued();
     tracing::info!(organization_id = id, invitation_id, "invitation created");
     Ok(HttpResponse::Created().json(InvitationResponse {
         id: invitation_id,

@@ -11,6 +11,7 @@ use utoipa::openapi::{RefOr, Schema};
 use utoipa::{PartialSchema, ToSchema};
 
 use crate::db::{DbError, Fault};
+use crate::desk::DeskError;
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
@@ -250,6 +251,26 @@ impl From<DbError> for ApiError {
             DbError::NotFound => ApiError::NotFound,
             DbError::UniqueViolation(_) => ApiError::conflict("the resource already exists"),
             other => ApiError::Internal(other.into()),
+        }
+    }
+}
+
+/// The use cases' errors, mapped once for the JSON API.
+impl From<DeskError> for ApiError {
+    fn from(error: DeskError) -> Self {
+        match error {
+            DeskError::NotFound => ApiError::NotFound,
+            DeskError::Forbidden(why) => ApiError::Forbidden(why),
+            DeskError::Invalid(problems) => problems.into(),
+            DeskError::Conflict { detail, context } => ApiError::Conflict {
+                detail,
+                extra: context,
+            },
+            DeskError::StaleVersion { expected } => {
+                ApiError::PreconditionFailed(expected.to_string())
+            }
+            DeskError::Store(error) => error.into(),
+            DeskError::Internal(error) => ApiError::Internal(error),
         }
     }
 }

@@ -1,0 +1,1 @@
+//! Desk administration: the access log and the mail outbox.

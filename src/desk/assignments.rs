@@ -1,0 +1,1 @@
+//! Expert assignments: propose, accept, decline, withdraw, complete, and who sees which.

@@ -1,0 +1,909 @@
+//! Cases: filing, reading, listing, the triage queue, every lifecycle
+//! change (claim, triage, information requests, close, withdraw, reopen),
+//! the timeline and the messages.
+//!
+//! Which change is allowed is `domain::lifecycle`'s decision; this module
+//! carries it out: the conditional update, the statistics moving with the
+//! confirmed categories, the timeline event, the mail, the access log.
+
+use serde_json::{Value, json};
+
+use super::reads::reads_are_logged;
+use super::{Desk, DeskError, check_version};
+use crate::clock;
+use crate::db::cases::{self as store, CaseCategories, CaseChanges, CaseFilter, CaseRow, NewEvent};
+use crate::db::{AnyConnection, Backend, assignments, users};
+use crate::domain::case::{self, CaseView, Intake, case_view};
+use crate::domain::lifecycle::{self, Action, ActionKind, Actor, CaseState, Refusal};
+use crate::domain::role::{Caller, Role};
+use crate::domain::vocabulary::{
+    CaseStatus, Category, MessageVisibility, Outcome, Priority, ProductType, Route,
+};
+use crate::mail::notify::Notifier;
+
+/// Who files cases: applicants for themselves, desk staff on their behalf.
+pub const FILERS: &[Role] = &[Role::Applicant, Role::Supporter, Role::Admin];
+/// Who claims, triages and routes cases.
+pub const DESK_STAFF: &[Role] = &[Role::Supporter, Role::Admin];
+
+// ---------------------------------------------------------------- results
+
+/// A case as its reader may see it: the row, its categories, the reader's
+/// view and what the reader may do next.
+#[derive(Debug)]
+pub struct CaseSnapshot {
+    pub row: CaseRow,
+    pub categories: CaseCategories,
+    pub view: CaseView,
+    pub allowed_actions: Vec<ActionKind>,
+}
+
+impl CaseSnapshot {
+    fn new(row: CaseRow, categories: CaseCategories, view: CaseView, caller: &Caller) -> Self {
+        let allowed_actions = match case_state(&row) {
+            Ok(state) => lifecycle::allowed_actions(&state, &actor(caller, &row, view)),
+            // An unknown stored status allows nothing (and is logged).
+            Err(_) => Vec::new(),
+        };
+        CaseSnapshot {
+            row,
+            categories,
+            view,
+            allowed_actions,
+        }
+    }
+}
+
+/// One page of cases, newest first.
+#[derive(Debug)]
+pub struct CasePage {
+    pub items: Vec<CaseSnapshot>,
+    /// Pass back as [`CaseQuery::before`] for the next page.
+    pub next_cursor: Option<String>,
+}
+
+/// An untriaged case in the queue.
+#[derive(Debug)]
+pub struct QueueEntry {
+    pub case: store::QueueRow,
+    /// Seconds since the case was received.
+    pub age_seconds: i64,
+}
+
+/// One event of the timeline, its detail redacted for the reader.
+#[derive(Debug)]
+pub struct TimelineEvent {
+    pub event: store::EventRow,
+    pub detail: Value,
+}
+
+/// A message just posted.
+#[derive(Debug)]
+pub struct PostedMessage {
+    pub id: i64,
+    pub at: i64,
+    pub author: users::UserRow,
+    pub visibility: MessageVisibility,
+    pub body: String,
+}
+
+// ---------------------------------------------------------------- rules shared with the other use cases
+
+/// The lifecycle state of a stored case; an unknown stored value is an
+/// error naming the case, never a silent default.
+pub(crate) fn case_state(row: &CaseRow) -> Result<CaseState, DeskError> {
+    let unknown = |column: &str, value: &str| {
+        DeskError::internal(anyhow::anyhow!(
+            "case {}: unknown {column} {value:?} in the database",
+            row.id
+        ))
+    };
+    let status = row
+        .status
+        .parse()
+        .map_err(|_| unknown("status", &row.status))?;
+    let resume_to = match row.resume_to.as_deref() {
+        None => None,
+        Some(raw) => Some(raw.parse().map_err(|_| unknown("resume_to", raw))?),
+    };
+    Ok(CaseState { status, resume_to })
+}
+
+fn actor(caller: &Caller, row: &CaseRow, view: CaseView) -> Actor {
+    Actor {
+        role: caller.role,
+        is_member: caller.organization_id == Some(row.organization_id),
+        is_assigned_expert: caller.role == Role::Expert && view != CaseView::Hidden,
+    }
+}
+
+/// What the caller may see of `row`; `assignment` is the caller's active
+/// expert assignment on it (None for everyone else).
+fn view_of(caller: &Caller, row: &CaseRow, assignment: Option<bool>) -> CaseView {
+    case_view(
+        caller.role,
+        caller.organization_id == Some(row.organization_id),
+        assignment,
+    )
+}
+
+/// Loads a case the caller may see, or NotFound (which leaks nothing).
+pub(crate) fn visible_case(
+    conn: &mut AnyConnection,
+    caller: &Caller,
+    id: i64,
+) -> Result<(CaseRow, CaseView), DeskError> {
+    let row = store::find(conn, id)?.ok_or(DeskError::NotFound)?;
+    let assignment = if caller.role == Role::Expert {
+        assignments::caller_assignment(conn, row.id, caller.id)?
+    } else {
+        None
+    };
+    match view_of(caller, &row, assignment) {
+        CaseView::Hidden => Err(DeskError::NotFound),
+        view => Ok((row, view)),
+    }
+}
+
+/// Managers see aggregates only: every case use case refuses them outright.
+pub(crate) fn refuse_managers(caller: &Caller) -> Result<(), DeskError> {
+    if caller.role == Role::Manager {
+        Err(DeskError::Forbidden("managers see statistics, not cases"))
+    } else {
+        Ok(())
+    }
+}
+
+fn snapshot(
+    conn: &mut AnyConnection,
+    row: CaseRow,
+    view: CaseView,
+    caller: &Caller,
+) -> Result<CaseSnapshot, DeskError> {
+    let categories = store::categories_of(conn, &[row.id])?
+        .remove(&row.id)
+        .unwrap_or_default();
+    Ok(CaseSnapshot::new(row, categories, view, caller))
+}
+
+// ---------------------------------------------------------------- intake
+
+/// File a consultation request: an applicant for their organisation, or
+/// desk staff on an applicant's behalf.
+#[derive(Debug, Clone)]
+pub struct FileCase {
+    pub intake: Intake,
+    /// The applicant staff file for (required for staff, ignored for
+    /// applicants).
+    pub applicant_id: Option<i64>,
+}
+
+/// Files a case: number, row, categories, acknowledgement mail, timeline
+/// event and statistics, in one transaction.
+pub async fn file_case(
+    desk: &Desk,
+    caller: Caller,
+    command: FileCase,
+) -> Result<CaseSnapshot, DeskError> {
+    caller.require(FILERS)?;
+    let FileCase {
+        intake,
+        applicant_id,
+    } = command;
+    let on_behalf = match caller.role {
+        Role::Applicant => None,
+        _ => Some(applicant_id.ok_or_else(|| {
+            DeskError::field("applicant_id", "is required when staff file a case")
+        })?),
+    };
+
+    let now = clock::now_micros();
+    let received_on = case::desk_date(now);
+    let year = chrono::Datelike::year(&received_on);
+    // SQLite's writer takes the number inside the intake at no cost; only
+    // PostgreSQL pays a round trip for it (see reserve_sequence).
+    let reserved = match desk.backend() {
+        Backend::Sqlite => None,
+        Backend::Postgres => {
+            desk.read(move |conn| Ok(store::reserve_sequence(conn, year)?))
+                .await?
+        }
+    };
+    let notifier = desk.notifier.clone();
+    let snapshot = desk
+        .write_and_mail(move |conn| {
+            let (applicant_id, organization_id) = match on_behalf {
+                None => (
+                    caller.id,
+                    caller
+                        .organization_id
+                        .ok_or(DeskError::Forbidden("your account has no organisation"))?,
+                ),
+                Some(applicant_id) => users::find_by_id(conn, applicant_id)?
+                    .filter(|u| u.role == Role::Applicant.as_str())
+                    .and_then(|u| u.organization_id.map(|org| (u.id, org)))
+                    .ok_or_else(|| DeskError::field("applicant_id", "is not an applicant"))?,
+            };
+            let (registered_name, registered_kind) =
+                store::organization(conn, organization_id)?.ok_or(DeskError::NotFound)?;
+            let sequence = match reserved {
+                Some(sequence) => sequence,
+                None => store::next_sequence(conn, year)?,
+            };
+            let number = case::case_number(received_on, sequence);
+            let kind = intake
+                .organization_kind
+                .map(|k| k.as_str().to_owned())
+                .unwrap_or(registered_kind);
+            let row = store::insert(
+                conn,
+                &store::NewCase {
+                    number: &number,
+                    organization_id,
+                    applicant_id: Some(applicant_id),
+                    filed_by: Some(caller.id),
+                    title: &intake.title,
+                    description: &intake.description,
+                    product_type: intake.product_type.as_str(),
+                    stage: intake.stage.as_str(),
+                    language: intake.language.as_str(),
+                    // The case records the organisation as registered: typing
+                    // another organisation's name never moves the case there.
+                    organization_name: &registered_name,
+                    organization_kind: &kind,
+                    status: CaseStatus::Submitted.as_str(),
+                    effective_product_type: intake.product_type.as_str(),
+                    outcome: None,
+                    received_on: &received_on.to_string(),
+                    received_at: now,
+                    updated_at: now,
+                    closed_at: None,
+                },
+            )?;
+            let codes: Vec<&str> = intake.categories.iter().map(|c| c.as_str()).collect();
+            store::insert_applicant_categories(conn, row.id, &codes)?;
+            notifier.case_submitted(conn, &row, &codes, now)?;
+            store::insert_event(
+                conn,
+                NewEvent {
+                    case_id: row.id,
+                    at: now,
+                    actor_id: Some(caller.id),
+                    kind: "submitted",
+                    from_status: None,
+                    to_status: Some(CaseStatus::Submitted.as_str()),
+                    detail: Some(json!({"number": number}).to_string()),
+                    desk_only: false,
+                },
+            )?;
+            // Last: on PostgreSQL the day's statistics rows stay locked until
+            // commit, and every intake of the day updates the same rows.
+            crate::db::stats::count_case(
+                conn,
+                &row.received_on,
+                &row.effective_product_type,
+                &codes,
+                1,
+            )?;
+            let view = view_of(&caller, &row, None);
+            let categories = CaseCategories {
+                applicant: codes.iter().map(|c| c.to_string()).collect(),
+                confirmed: Vec::new(),
+            };
+            Ok(CaseSnapshot::new(row, categories, view, &caller))
+        })
+        .await?;
+    tracing::info!(case_id = snapshot.row.id, number = %snapshot.row.number, "case submitted");
+    Ok(snapshot)
+}
+
+// ---------------------------------------------------------------- reading
+
+/// Reads one case (logged for desk staff and experts).
+pub async fn read_case(desk: &Desk, caller: Caller, id: i64) -> Result<CaseSnapshot, DeskError> {
+    refuse_managers(&caller)?;
+    desk.read_logged(&caller, move |conn, seen| {
+        let (row, view) = visible_case(conn, &caller, id)?;
+        if view.is_logged() {
+            seen.record(&[row.id], "case");
+        }
+        snapshot(conn, row, view, &caller)
+    })
+    .await
+}
+
+/// Which cases to list.
+#[derive(Debug, Clone)]
+pub struct CaseQuery {
+    pub status: Option<CaseStatus>,
+    pub product_type: Option<ProductType>,
+    pub category: Option<Category>,
+    /// Text search in title and description (desk staff only).
+    pub text: Option<String>,
+    /// Cases this expert is actively assigned to (desk staff only).
+    pub expert_id: Option<i64>,
+    /// A `next_cursor` of the previous page.
+    pub before: Option<String>,
+    pub limit: i64,
+}
+
+impl CaseQuery {
+    pub const DEFAULT_LIMIT: i64 = 20;
+    pub const MAX_LIMIT: i64 = 100;
+    pub const MAX_TEXT_CHARS: usize = 200;
+}
+
+fn parse_cursor(raw: &str) -> Option<(i64, i64)> {
+    let (at, id) = raw.split_once('.')?;
+    Some((at.parse().ok()?, id.parse().ok()?))
+}
+
+/// Lists the cases the caller may see, newest first (listings by desk
+/// staff and experts are logged).
+pub async fn list_cases(
+    desk: &Desk,
+    caller: Caller,
+    query: CaseQuery,
+) -> Result<CasePage, DeskError> {
+    refuse_managers(&caller)?;
+    let mut problems = case::Problems::default();
+    if query.text.is_some() && !caller.role.is_desk_staff() {
+        problems.push("q", "text search is for desk staff");
+    }
+    if query.expert_id.is_some() && !caller.role.is_desk_staff() {
+        problems.push("expert_id", "filtering by expert is for desk staff");
+    }
+    if !(1..=CaseQuery::MAX_LIMIT).contains(&query.limit) {
+        problems.push("limit", "must be from 1 to 100");
+    }
+    if query
+        .text
+        .as_deref()
+        .is_some_and(|q| q.chars().count() > CaseQuery::MAX_TEXT_CHARS)
+    {
+        problems.push("q", "must be at most 200 characters");
+    }
+    let before = query.before.as_deref().and_then(|c| {
+        let parsed = parse_cursor(c);
+        if parsed.is_none() {
+            problems.push("cursor", "is not a cursor this server issued");
+        }
+        parsed
+    });
+    problems.into_result()?;
+    let limit = query.limit;
+    let filter = CaseFilter {
+        organization_id: (caller.role == Role::Applicant)
+            .then(|| caller.organization_id.unwrap_or(-1)),
+        only_ids: None,
+        status: query.status.map(|s| s.as_str().to_owned()),
+        product_type: query.product_type.map(|p| p.as_str().to_owned()),
+        category: query.category.map(|c| c.as_str().to_owned()),
+        text: query.text,
+        before,
+        limit,
+    };
+    let expert_filter = query.expert_id;
+    desk.read_logged(&caller, move |conn, seen| {
+        let mut filter = filter;
+        // Experts see only the cases they are actively assigned to.
+        let accepted: Option<std::collections::HashMap<i64, bool>> = if caller.role == Role::Expert
+        {
+            let mine = assignments::active_cases_of_user(conn, caller.id)?;
+            filter.only_ids = Some(mine.iter().map(|(id, _)| *id).collect());
+            Some(mine.into_iter().collect())
+        } else {
+            if let Some(expert_id) = expert_filter {
+                filter.only_ids = Some(assignments::active_case_ids_of_expert(conn, expert_id)?);
+            }
+            None
+        };
+        let rows = store::list(conn, &filter)?;
+        let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+        if reads_are_logged(&caller) {
+            seen.record_listing(&ids, "list");
+        }
+        let mut categories = store::categories_of(conn, &ids)?;
+        let next_cursor = (rows.len() as i64 == limit)
+            .then(|| rows.last().map(|r| format!("{}.{}", r.received_at, r.id)))
+            .flatten();
+        let items = rows
+            .into_iter()
+            .map(|row| {
+                let assignment = accepted.as_ref().and_then(|m| m.get(&row.id).copied());
+                let view = view_of(&caller, &row, assignment);
+                let cats = categories.remove(&row.id).unwrap_or_default();
+                CaseSnapshot::new(row, cats, view, &caller)
+            })
+            .collect();
+        Ok(CasePage { items, next_cursor })
+    })
+    .await
+}
+
+/// The queue's page size when the caller does not say, and its bound.
+pub const QUEUE_DEFAULT_LIMIT: i64 = 100;
+pub const QUEUE_MAX_LIMIT: i64 = 500;
+
+/// Untriaged cases (submitted, or claimed and not yet triaged), oldest
+/// first; desk staff only.
+pub async fn triage_queue(
+    desk: &Desk,
+    caller: Caller,
+    limit: i64,
+) -> Result<Vec<QueueEntry>, DeskError> {
+    caller.require(DESK_STAFF)?;
+    if !(1..=QUEUE_MAX_LIMIT).contains(&limit) {
+        return Err(DeskError::field("limit", "must be from 1 to 500"));
+    }
+    let now = clock::now_micros();
+    desk.read_logged(&caller, move |conn, seen| {
+        let rows = store::triage_queue(conn, limit)?;
+        let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+        seen.record_listing(&ids, "triage_queue");
+        Ok(rows
+            .into_iter()
+            .map(|case| QueueEntry {
+                age_seconds: (now - case.received_at) / 1_000_000,
+                case,
+            })
+            .collect())
+    })
+    .await
+}
+
+/// The case's timeline, oldest first, as the caller may read it.
+pub async fn timeline(
+    desk: &Desk,
+    caller: Caller,
+    id: i64,
+) -> Result<Vec<TimelineEvent>, DeskError> {
+    refuse_managers(&caller)?;
+    desk.read_logged(&caller, move |conn, seen| {
+        let (row, view) = visible_case(conn, &caller, id)?;
+        if view.is_logged() {
+            seen.record(&[row.id], "events");
+        }
+        let rows = store::events(conn, row.id, view.sees_internal())?;
+        Ok(rows
+            .into_iter()
+            .map(|mut event| {
+                let mut detail = event
+                    .detail
+                    .take()
+                    .and_then(|d| serde_json::from_str(&d).ok())
+                    .unwrap_or_else(|| json!({}));
+                case::redact_event_detail(caller.role, &event.kind, &mut detail);
+                TimelineEvent { event, detail }
+            })
+            .collect())
+    })
+    .await
+}
+
+// ---------------------------------------------------------------- messages
+
+/// A message on a case.
+#[derive(Debug, Clone)]
+pub struct PostMessage {
+    pub body: String,
+    /// What the author asked for (see `case::message_visibility`).
+    pub visibility: Option<MessageVisibility>,
+}
+
+/// Posts a message; an applicant's message answers an information request
+/// and sends the case back to where it was.
+pub async fn post_message(
+    desk: &Desk,
+    caller: Caller,
+    id: i64,
+    expected_version: Option<i64>,
+    command: PostMessage,
+) -> Result<PostedMessage, DeskError> {
+    refuse_managers(&caller)?;
+    let notifier = desk.notifier.clone();
+    desk.write_and_mail(move |conn| {
+        let (row, view) = visible_case(conn, &caller, id)?;
+        check_version(expected_version, row.version)?;
+        let visibility =
+            case::message_visibility(view, command.visibility).map_err(DeskError::Forbidden)?;
+        let now = clock::now_micros();
+        let message_id = store::insert_message(
+            conn,
+            row.id,
+            caller.id,
+            visibility.as_str(),
+            &command.body,
+            now,
+        )?;
+        store::insert_event(
+            conn,
+            NewEvent {
+                case_id: row.id,
+                at: now,
+                actor_id: Some(caller.id),
+                kind: "message",
+                from_status: None,
+                to_status: None,
+                detail: Some(
+                    json!({"message_id": message_id, "visibility": visibility.as_str()})
+                        .to_string(),
+                ),
+                desk_only: visibility == MessageVisibility::Internal,
+            },
+        )?;
+        let replies =
+            view == CaseView::Applicant && row.status == CaseStatus::AwaitingInfo.as_str();
+        if replies {
+            apply(
+                conn,
+                &notifier,
+                &caller,
+                &row,
+                view,
+                Action::ApplicantReply,
+                Extra::default(),
+                now,
+            )?;
+        } else {
+            store::touch(conn, row.id, now)?;
+        }
+        let author = users::find_by_id(conn, caller.id)?.ok_or(DeskError::NotFound)?;
+        Ok(PostedMessage {
+            id: message_id,
+            at: now,
+            author,
+            visibility,
+            body: command.body,
+        })
+    })
+    .await
+}
+
+/// The messages of a case the caller may read, oldest first.
+pub async fn messages(
+    desk: &Desk,
+    caller: Caller,
+    id: i64,
+) -> Result<Vec<store::MessageRow>, DeskError> {
+    refuse_managers(&caller)?;
+    desk.read_logged(&caller, move |conn, seen| {
+        let (row, view) = visible_case(conn, &caller, id)?;
+        if view == CaseView::ExpertSummary {
+            return Err(DeskError::Forbidden(
+                "accept the assignment to read the case's messages",
+            ));
+        }
+        if view.is_logged() {
+            seen.record(&[row.id], "messages");
+        }
+        let only = (!view.sees_internal()).then_some(MessageVisibility::Applicant.as_str());
+        Ok(store::messages(conn, row.id, only)?)
+    })
+    .await
+}
+
+// ---------------------------------------------------------------- lifecycle
+
+/// What an action writes beside the status change.
+#[derive(Debug, Default)]
+pub(crate) struct Extra {
+    pub(crate) priority: Option<Priority>,
+    pub(crate) confirmed: Option<(ProductType, Vec<Category>)>,
+    pub(crate) route: Option<Route>,
+    pub(crate) refer_to: Option<String>,
+    pub(crate) reason: Option<String>,
+    pub(crate) note: Option<String>,
+}
+
+/// A lifecycle refusal as the caller sees it: not their role's to do
+/// (Forbidden), or not possible now (Conflict, listing what is).
+pub(crate) fn refusal(refusal: Refusal) -> DeskError {
+    let allowed: Vec<&str> = refusal.allowed().iter().map(|a| a.as_str()).collect();
+    match refusal {
+        Refusal::NotPermitted { .. } => {
+            DeskError::Forbidden("your role may not do this to this case")
+        }
+        Refusal::InvalidTransition { from, .. } => {
+            let mut context = serde_json::Map::new();
+            context.insert("case_status".into(), json!(from.as_str()));
+            context.insert("allowed_actions".into(), json!(allowed));
+            DeskError::Conflict {
+                detail: format!(
+                    "not possible while the case is {}; allowed: {}",
+                    from.as_str(),
+                    if allowed.is_empty() {
+                        "nothing".to_owned()
+                    } else {
+                        allowed.join(", ")
+                    }
+                ),
+                context: Some(context),
+            }
+        }
+    }
+}
+
+fn event_kind(action: &Action) -> &'static str {
+    match action {
+        Action::Claim => "claimed",
+        Action::Triage { .. } => "triaged",
+        Action::RequestInfo => "info_requested",
+        Action::ApplicantReply => "applicant_replied",
+        Action::StartMatching => "matching_started",
+        Action::ExpertAccepted => "expert_accepted",
+        Action::ExpertDeclined => "expert_declined",
+        Action::StartConsultation => "consultation_started",
+        Action::Close { .. } => "closed",
+        Action::Withdraw => "withdrawn",
+        Action::Reopen => "reopened",
+    }
+}
+
+/// Decides and applies one lifecycle action inside the caller's
+/// transaction: the conditional update, the statistics, the event, the
+/// mail, and the end of active assignments when the case closes.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn apply(
+    conn: &mut AnyConnection,
+    notifier: &Notifier,
+    caller: &Caller,
+    row: &CaseRow,
+    view: CaseView,
+    action: Action,
+    extra: Extra,
+    now: i64,
+) -> Result<(), DeskError> {
+    let from = case_state(row)?;
+    let transition =
+        lifecycle::decide(&from, &action, &actor(caller, row, view)).map_err(refusal)?;
+    let to = transition.to.as_str();
+    let (confirmed_type, confirmed_categories) = match &extra.confirmed {
+        Some((product_type, categories)) => (
+            Some(product_type.as_str()),
+            Some(categories.iter().map(|c| c.as_str()).collect::<Vec<_>>()),
+        ),
+        None => (None, None),
+    };
+    let changes = CaseChanges {
+        status: Some(to),
+        resume_to: Some(transition.resume_to.map(|s| s.as_str())),
+        outcome: Some(transition.outcome.map(|o| o.as_str())),
+        priority: extra.priority.map(|p| p.as_str()),
+        confirmed_product_type: confirmed_type,
+        route: extra.route.map(|r| r.as_str()),
+        refer_to: extra.refer_to.as_deref().map(Some),
+        claimed_by: matches!(action, Action::Claim).then_some(caller.id),
+        triaged_at: matches!(action, Action::Triage { .. }).then_some(now),
+        closed_at: Some((transition.to == CaseStatus::Closed).then_some(now)),
+    };
+    if !store::update_if_version(conn, row.id, row.version, &changes, now)? {
+        // Someone else changed the case between our read and our write.
+        return Err(DeskError::conflict(
+            "the case was changed by someone else just now; reload it and try again",
+        ));
+    }
+    if let (Some(product_type), Some(categories)) = (confirmed_type, &confirmed_categories) {
+        // The statistics follow the case from the cells it counted in to
+        // the confirmed ones, in this same transaction.
+        let before = store::categories_of(conn, &[row.id])?
+            .remove(&row.id)
+            .map(CaseCategories::effective)
+            .unwrap_or_default();
+        let before: Vec<&str> = before.iter().map(String::as_str).collect();
+        crate::db::stats::recount_case(
+            conn,
+            &row.received_on,
+            (&row.effective_product_type, &before),
+            (product_type, categories),
+        )?;
+        store::confirm_categories(conn, row.id, categories)?;
+    }
+    let mut detail = serde_json::Map::new();
+    if let Some(outcome) = transition.outcome {
+        detail.insert("outcome".into(), json!(outcome.as_str()));
+    }
+    if let Some(reason) = &extra.reason {
+        detail.insert("reason".into(), json!(reason));
+    }
+    if let Some(priority) = extra.priority {
+        detail.insert("priority".into(), json!(priority.as_str()));
+    }
+    if let Some(route) = extra.route {
+        detail.insert("route".into(), json!(route.as_str()));
+    }
+    if let Some(refer_to) = &extra.refer_to {
+        detail.insert("refer_to".into(), json!(refer_to));
+    }
+    if let (Some(product_type), Some(categories)) = (confirmed_type, &confirmed_categories) {
+        detail.insert("product_type".into(), json!(product_type));
+        detail.insert("categories".into(), json!(categories));
+    }
+    store::insert_event(
+        conn,
+        NewEvent {
+            case_id: row.id,
+            at: now,
+            actor_id: Some(caller.id),
+            kind: event_kind(&action),
+            from_status: Some(from.status.as_str()),
+            to_status: Some(to),
+            detail: (!detail.is_empty()).then(|| Value::Object(detail).to_string()),
+            desk_only: false,
+        },
+    )?;
+    match action {
+        Action::RequestInfo => {
+            notifier.info_requested(conn, row, extra.reason.as_deref(), now)?;
+        }
+        Action::ApplicantReply => notifier.applicant_replied(conn, row, now)?,
+        _ => {}
+    }
+    if let (CaseStatus::Closed, Some(outcome)) = (transition.to, transition.outcome) {
+        let refer_to = extra.refer_to.as_deref().or(row.refer_to.as_deref());
+        notifier.case_closed(conn, row, outcome, refer_to, now)?;
+        assignments::end_active_on_case(conn, row.id, now)?;
+    }
+    if let Some(note) = extra.note {
+        // Internal triage notes stay on the desk side of the timeline.
+        store::insert_event(
+            conn,
+            NewEvent {
+                case_id: row.id,
+                at: now,
+                actor_id: Some(caller.id),
+                kind: "note",
+                from_status: None,
+                to_status: None,
+                detail: Some(json!({ "note": note }).to_string()),
+                desk_only: true,
+            },
+        )?;
+    }
+    Ok(())
+}
+
+/// Loads the case, checks visibility and the expected version, lets `plan`
+/// choose the action, applies it and returns the updated case — one
+/// transaction.
+async fn act(
+    desk: &Desk,
+    caller: Caller,
+    id: i64,
+    expected_version: Option<i64>,
+    plan: impl FnOnce(&CaseRow) -> Result<(Action, Extra), DeskError> + Send + 'static,
+) -> Result<CaseSnapshot, DeskError> {
+    refuse_managers(&caller)?;
+    let notifier = desk.notifier.clone();
+    desk.write_and_mail(move |conn| {
+        let (row, view) = visible_case(conn, &caller, id)?;
+        check_version(expected_version, row.version)?;
+        let (action, extra) = plan(&row)?;
+        let now = clock::now_micros();
+        apply(conn, &notifier, &caller, &row, view, action, extra, now)?;
+        let (row, view) = visible_case(conn, &caller, id)?;
+        if view.is_logged() {
+            // The answer carries the case's text: that is a read too.
+            store::log_access(conn, &[row.id], caller.id, "update", now)?;
+        }
+        snapshot(conn, row, view, &caller)
+    })
+    .await
+}
+
+/// Takes a new case for triage: `submitted → triage`.
+pub async fn claim(
+    desk: &Desk,
+    caller: Caller,
+    id: i64,
+    expected_version: Option<i64>,
+) -> Result<CaseSnapshot, DeskError> {
+    caller.require(DESK_STAFF)?;
+    act(desk, caller, id, expected_version, |_| {
+        Ok((Action::Claim, Extra::default()))
+    })
+    .await
+}
+
+/// Triage: priority, the confirmed product type and categories, the route.
+#[derive(Debug, Clone)]
+pub struct Triage {
+    pub priority: Priority,
+    pub product_type: ProductType,
+    pub categories: Vec<Category>,
+    pub route: Route,
+    /// The organisation referred to: required with route `refer`, refused
+    /// with any other.
+    pub refer_to: Option<String>,
+    /// An internal note (desk side only).
+    pub note: Option<String>,
+}
+
+/// Records triage and routes the case.
+pub async fn triage(
+    desk: &Desk,
+    caller: Caller,
+    id: i64,
+    expected_version: Option<i64>,
+    command: Triage,
+) -> Result<CaseSnapshot, DeskError> {
+    caller.require(DESK_STAFF)?;
+    match (command.route, &command.refer_to) {
+        (Route::Refer, None) => {
+            return Err(DeskError::field(
+                "refer_to",
+                "is required when route is refer",
+            ));
+        }
+        (Route::Refer, Some(_)) | (_, None) => {}
+        (_, Some(_)) => return Err(DeskError::field("refer_to", "is only for route refer")),
+    }
+    let route = command.route;
+    let extra = Extra {
+        priority: Some(command.priority),
+        confirmed: Some((command.product_type, command.categories)),
+        route: Some(route),
+        refer_to: command.refer_to,
+        reason: None,
+        note: command.note,
+    };
+    act(desk, caller, id, expected_version, move |_| {
+        Ok((Action::Triage { route }, extra))
+    })
+    .await
+}
+
+/// Move a case to another status (ask for information, resume, close,
+/// withdraw, reopen …): the lifecycle says which action that means.
+#[derive(Debug, Clone)]
+pub struct StatusChange {
+    pub to: CaseStatus,
+    pub outcome: Option<Outcome>,
+    /// Why (kept in the timeline).
+    pub reason: Option<String>,
+}
+
+/// Moves a case along its lifecycle.
+pub async fn change_status(
+    desk: &Desk,
+    caller: Caller,
+    id: i64,
+    expected_version: Option<i64>,
+    command: StatusChange,
+) -> Result<CaseSnapshot, DeskError> {
+    if command.to == CaseStatus::Closed
+        && command.outcome.is_none()
+        && caller.role != Role::Applicant
+    {
+        return Err(DeskError::field(
+            "outcome",
+            "is required when closing a case",
+        ));
+    }
+    let role = caller.role;
+    act(desk, caller, id, expected_version, move |row| {
+        let state = case_state(row)?;
+        let action = case::action_for_status(&state, command.to, command.outcome, role)
+            .ok_or_else(|| {
+                refusal(Refusal::InvalidTransition {
+                    from: state.status,
+                    allowed: lifecycle::allowed_actions(
+                        &state,
+                        &Actor {
+                            role,
+                            is_member: true,
+                            is_assigned_expert: false,
+                        },
+                    ),
+                })
+            })?;
+        Ok((
+            action,
+            Extra {
+                reason: command.reason,
+                ..Extra::default()
+            },
+        ))
+    })
+    .await
+}

@@ -1,0 +1,1 @@
+//! Importing past cases from CSV.

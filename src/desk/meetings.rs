@@ -1,0 +1,1 @@
+//! Meetings with experts, their advice, and the support plan.

@@ -1,0 +1,117 @@
+//! The desk's use cases: one function per thing a person does — file a
+//! case, claim it, triage it, propose an expert, hold a meeting, read the
+//! statistics …
+//!
+//! Every interface calls these and nothing below them: the JSON handlers in
+//! `crate::http` translate a request into a command and the result into a
+//! response; the web pages do the same with forms and templates. A use case
+//! takes the acting [`Caller`] and a command whose values the domain already
+//! checked, decides with the rules of `crate::domain`, and owns everything
+//! the change brings with it: its transaction, its timeline events, the
+//! statistics rollups, the access log and the mail queued in the same
+//! commit. It answers with a typed result or a [`DeskError`].
+//!
+//! ```text
+//!   http (JSON)   pages (HTML)        interfaces: parse, call, present
+//!          \        /
+//!           desk                      use cases: one transaction each
+//!          /    |    \
+//!    domain    db    mail             rules · persistence · outbox
+//! ```
+
+pub mod accounts;
+pub mod admin;
+pub mod assignments;
+pub mod cases;
+mod error;
+pub mod experts;
+pub mod import;
+pub mod meetings;
+pub mod organizations;
+mod reads;
+pub mod statistics;
+
+use std::sync::{Arc, Mutex};
+
+pub use error::{DeskError, check_version};
+
+use crate::db::{AnyConnection, Backend, Database};
+use crate::domain::access::ListingViews;
+pub use crate::domain::role::Caller;
+use crate::domain::role::Role;
+use crate::mail::MailSignal;
+use crate::mail::notify::Notifier;
+
+/// What the use cases work with, shared by every interface and worker.
+#[derive(Clone)]
+pub struct Desk {
+    pub(crate) db: Database,
+    /// Builds the mails that changes cause (inside their transactions).
+    pub(crate) notifier: Notifier,
+    /// Wakes the mail worker after a transaction queued mail.
+    pub(crate) mail_signal: MailSignal,
+    /// Listings already in the access log (see `domain::access`).
+    pub(crate) listing_views: Arc<Mutex<ListingViews>>,
+}
+
+impl Desk {
+    pub fn new(db: Database, notifier: Notifier, mail_signal: MailSignal) -> Self {
+        Desk {
+            db,
+            notifier,
+            mail_signal,
+            listing_views: Default::default(),
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.db.backend()
+    }
+
+    /// The database, for the infrastructure around the use cases (mail
+    /// worker, reminders, request replay); not for interfaces.
+    pub fn database(&self) -> &Database {
+        &self.db
+    }
+
+    /// Runs `work` in one write transaction.
+    async fn write<T, F>(&self, work: F) -> Result<T, DeskError>
+    where
+        F: FnOnce(&mut AnyConnection) -> Result<T, DeskError> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.db.write(work).await
+    }
+
+    /// Runs `work` in one write transaction, then wakes the mail worker for
+    /// the mail it queued.
+    async fn write_and_mail<T, F>(&self, work: F) -> Result<T, DeskError>
+    where
+        F: FnOnce(&mut AnyConnection) -> Result<T, DeskError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let value = self.db.write(work).await?;
+        self.mail_signal.queued();
+        Ok(value)
+    }
+
+    /// Runs `work` on a pooled read connection.
+    async fn read<T, F>(&self, work: F) -> Result<T, DeskError>
+    where
+        F: FnOnce(&mut AnyConnection) -> Result<T, DeskError> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.db.read(work).await
+    }
+}
+
+impl Caller {
+    /// Refuses unless the caller has one of `roles`.
+    pub fn require(&self, roles: &[Role]) -> Result<(), DeskError> {
+        if self.is_one_of(roles) {
+            Ok(())
+        } else {
+            Err(DeskError::Forbidden("your role may not do this"))
+        }
+    }
+}
