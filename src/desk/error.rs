@@ -2,7 +2,7 @@
 //! API to problem+json (`http::problem`), the pages to an error page.
 
 use crate::db::DbError;
-use crate::domain::case::Invalid;
+use crate::domain::validation::Invalid;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DeskError {

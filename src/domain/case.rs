@@ -15,67 +15,9 @@ pub const DESCRIPTION_MAX_CHARS: usize = 20_000;
 pub const MESSAGE_MAX_CHARS: usize = 20_000;
 pub const NOTE_MAX_CHARS: usize = 5_000;
 
-/// A refused input field, named as the API names it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Invalid {
-    pub field: String,
-    pub message: String,
-}
-
-impl Invalid {
-    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            message: message.into(),
-        }
-    }
-}
-
-/// Collects every problem of a form so the client can show them all at once.
-#[derive(Debug, Default)]
-pub struct Problems(pub Vec<Invalid>);
-
-impl Problems {
-    pub fn push(&mut self, field: &str, message: impl Into<String>) {
-        self.0.push(Invalid::new(field, message));
-    }
-
-    pub fn required<'a>(&mut self, field: &str, value: Option<&'a str>) -> Option<&'a str> {
-        if value.is_none() {
-            self.push(field, "is required");
-        }
-        value
-    }
-
-    /// Keeps the value, or records the error under `field`.
-    pub fn check<T, E: ToString>(&mut self, field: &str, result: Result<T, E>) -> Option<T> {
-        result.map_err(|e| self.push(field, e.to_string())).ok()
-    }
-
-    /// The checked value, or every problem found. `build` assembles it from
-    /// the fields' `Option`s with `?`: each field that is `None` has recorded
-    /// a problem, so a `None` with no problem recorded means a field was
-    /// dropped without one — still refused, never a panic.
-    pub fn finish<T>(mut self, build: impl FnOnce() -> Option<T>) -> Result<T, Vec<Invalid>> {
-        match build() {
-            Some(value) if self.0.is_empty() => Ok(value),
-            _ => {
-                if self.0.is_empty() {
-                    self.push("body", "is incomplete");
-                }
-                Err(self.0)
-            }
-        }
-    }
-
-    pub fn into_result(self) -> Result<(), Vec<Invalid>> {
-        if self.0.is_empty() {
-            Ok(())
-        } else {
-            Err(self.0)
-        }
-    }
-}
+// The one validation accumulator lives in `validation`; re-exported here
+// for the modules that still import it from `case`.
+pub use super::validation::{Invalid, Problems};
 
 /// Text stored verbatim: only its length (in characters) and emptiness are checked.
 pub fn parse_text(raw: &str, max_chars: usize) -> Result<String, String> {

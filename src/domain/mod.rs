@@ -12,4 +12,5 @@ pub mod lifecycle;
 pub mod matching;
 pub mod role;
 pub mod statistics;
+pub mod validation;
 pub mod vocabulary;

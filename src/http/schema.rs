@@ -218,7 +218,8 @@ doc_schema! {
     /// Where an assignment stands.
     AssignmentStatus => codes(
         "Where an assignment stands.",
-        ["proposed", "accepted", "declined", "withdrawn", "completed"],
+        crate::domain::assignment::AssignmentStatus::ALL
+            .map(crate::domain::assignment::AssignmentStatus::as_str),
     );
     /// Which of an expert's assignments to list.
     AssignmentFilter => codes(
