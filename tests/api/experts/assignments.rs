@@ -4,8 +4,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use super::{FAR_FUTURE, desk, instant, profile, reason_of, suggested};
-use crate::expert_helpers::expert_profile;
+use super::{FAR_FUTURE, desk_with_applicant, instant, profile, reason_of, suggested};
 use crate::helpers::{Backend, TestApp, User, error_fields, items, json_body, kinds, problem};
 
 on_both_backends!(
@@ -48,15 +47,10 @@ async fn assignments_on(app: &TestApp, supporter: &User, id: &Value) -> Vec<(Val
 }
 
 async fn conflicted_paused_or_full_experts_cannot_be_assigned(backend: Backend) {
-    let (app, admin, supporter) = desk(backend).await;
-    let applicant = app.applicant("株式会社メドテック").await;
-    let case = app
-        .matching_case(&supporter, &applicant, &["regulatory"])
-        .await;
+    let (app, admin, supporter, applicant) = desk_with_applicant(backend).await;
+    let case = app.regulatory_case(&supporter, &applicant).await;
     let id = &case["id"];
-    let elsewhere = app
-        .matching_case(&supporter, &applicant, &["regulatory"])
-        .await;
+    let elsewhere = app.regulatory_case(&supporter, &applicant).await;
     let conflicted = app
         .registered_expert(
             &admin,
@@ -72,12 +66,7 @@ async fn conflicted_paused_or_full_experts_cannot_be_assigned(backend: Backend) 
     let full = app
         .registered_expert(&admin, profile("Full", json!({"capacity": 1})))
         .await;
-    let decliner = app
-        .registered_expert(&admin, expert_profile("Decliner"))
-        .await;
-    let proposed = app
-        .registered_expert(&admin, expert_profile("Proposed"))
-        .await;
+    let [decliner, proposed] = app.experts_named(&admin, ["Decliner", "Proposed"]).await;
     app.proposed(&supporter, &elsewhere["id"], &full).await;
     let declined = app.proposed(&supporter, id, &decliner).await;
     app.declined(&decliner, &declined, "conflict with a client")
@@ -134,18 +123,13 @@ async fn conflicted_paused_or_full_experts_cannot_be_assigned(backend: Backend) 
 }
 
 async fn experts_are_assigned_only_while_matching_or_in_consultation(backend: Backend) {
-    let (app, admin, supporter) = desk(backend).await;
-    let applicant = app.applicant("株式会社メドテック").await;
-    let expert = app
-        .registered_expert(&admin, expert_profile("Available"))
-        .await;
+    let (app, admin, supporter, applicant) = desk_with_applicant(backend).await;
+    let expert = app.expert_named(&admin, "Available").await;
 
     let submitted = app.new_case(&applicant.token).await;
     let claimed = app.new_case(&applicant.token).await;
     app.claimed(&supporter.token, &claimed["id"]).await;
-    let closed = app
-        .matching_case(&supporter, &applicant, &["regulatory"])
-        .await;
+    let closed = app.regulatory_case(&supporter, &applicant).await;
     app.moved(
         &supporter.token,
         &closed["id"],
@@ -184,19 +168,10 @@ async fn experts_are_assigned_only_while_matching_or_in_consultation(backend: Ba
 }
 
 async fn a_case_has_at_most_one_active_lead(backend: Backend) {
-    let (app, admin, supporter) = desk(backend).await;
-    let applicant = app.applicant("株式会社メドテック").await;
-    let case = app
-        .matching_case(&supporter, &applicant, &["regulatory"])
-        .await;
+    let (app, admin, supporter, applicant) = desk_with_applicant(backend).await;
+    let case = app.regulatory_case(&supporter, &applicant).await;
     let id = &case["id"];
-    let mut pool = Vec::new();
-    for name in ["Lead", "Second", "Third"] {
-        pool.push(app.registered_expert(&admin, expert_profile(name)).await);
-    }
-    let [lead, second, third] = &pool[..] else {
-        unreachable!()
-    };
+    let [lead, second, third] = &app.experts_named(&admin, ["Lead", "Second", "Third"]).await;
 
     let first_lead = json_body(
         app.assign(&supporter.token, id, &lead.id, "lead").await,
@@ -228,15 +203,10 @@ async fn a_case_has_at_most_one_active_lead(backend: Backend) {
 }
 
 async fn accepting_starts_the_consultation_and_records_the_terms(backend: Backend) {
-    let (app, admin, supporter) = desk(backend).await;
-    let applicant = app.applicant("株式会社メドテック").await;
-    let case = app
-        .matching_case(&supporter, &applicant, &["regulatory"])
-        .await;
+    let (app, admin, supporter, applicant) = desk_with_applicant(backend).await;
+    let case = app.regulatory_case(&supporter, &applicant).await;
     let id = &case["id"];
-    let expert = app
-        .registered_expert(&admin, expert_profile("Accepting"))
-        .await;
+    let expert = app.expert_named(&admin, "Accepting").await;
 
     let proposal = json_body(
         app.assign(&supporter.token, id, &expert.id, "lead").await,
@@ -288,18 +258,10 @@ async fn accepting_starts_the_consultation_and_records_the_terms(backend: Backen
 }
 
 async fn only_the_proposed_expert_accepts_and_only_once(backend: Backend) {
-    let (app, admin, supporter) = desk(backend).await;
-    let applicant = app.applicant("株式会社メドテック").await;
-    let case = app
-        .matching_case(&supporter, &applicant, &["regulatory"])
-        .await;
+    let (app, admin, supporter, applicant) = desk_with_applicant(backend).await;
+    let case = app.regulatory_case(&supporter, &applicant).await;
     let id = &case["id"];
-    let expert = app
-        .registered_expert(&admin, expert_profile("Proposed"))
-        .await;
-    let colleague = app
-        .registered_expert(&admin, expert_profile("Colleague"))
-        .await;
+    let [expert, colleague] = app.experts_named(&admin, ["Proposed", "Colleague"]).await;
     let assignment = app.proposed(&supporter, id, &expert).await;
     let assignment_id = &assignment["id"];
 
@@ -372,15 +334,10 @@ async fn only_the_proposed_expert_accepts_and_only_once(backend: Backend) {
 }
 
 async fn declining_needs_a_reason_and_the_case_stays_matching(backend: Backend) {
-    let (app, admin, supporter) = desk(backend).await;
-    let applicant = app.applicant("株式会社メドテック").await;
-    let case = app
-        .matching_case(&supporter, &applicant, &["regulatory"])
-        .await;
+    let (app, admin, supporter, applicant) = desk_with_applicant(backend).await;
+    let case = app.regulatory_case(&supporter, &applicant).await;
     let id = &case["id"];
-    let expert = app
-        .registered_expert(&admin, expert_profile("Decliner"))
-        .await;
+    let expert = app.expert_named(&admin, "Decliner").await;
     let assignment = app.proposed(&supporter, id, &expert).await;
 
     for body in [json!({}), json!({"reason": "   "})] {
@@ -419,27 +376,14 @@ async fn declining_needs_a_reason_and_the_case_stays_matching(backend: Backend) 
 /// proposed, as accept answers; it must not depend on whether the case is
 /// still visible to the expert.
 async fn answering_an_assignment_no_longer_proposed_is_a_conflict(backend: Backend) {
-    let (app, admin, supporter) = desk(backend).await;
-    let applicant = app.applicant("株式会社メドテック").await;
-    let case = app
-        .matching_case(&supporter, &applicant, &["regulatory"])
-        .await;
+    let (app, admin, supporter, applicant) = desk_with_applicant(backend).await;
+    let case = app.regulatory_case(&supporter, &applicant).await;
     let id = &case["id"];
-    let decliner = app
-        .registered_expert(&admin, expert_profile("Decliner"))
-        .await;
-    let pulled = app
-        .registered_expert(&admin, expert_profile("Pulled"))
-        .await;
+    let [decliner, pulled] = app.experts_named(&admin, ["Decliner", "Pulled"]).await;
     let declined = app.proposed(&supporter, id, &decliner).await;
     app.declined(&decliner, &declined, "no time").await;
     let withdrawn = app.proposed(&supporter, id, &pulled).await;
-    json_body(
-        app.withdraw_assignment(&supporter.token, &withdrawn["id"])
-            .await,
-        StatusCode::OK,
-    )
-    .await;
+    app.withdrawn(&supporter, &withdrawn).await;
 
     for (expert, assignment, status) in [
         (&decliner, &declined, "declined"),
@@ -471,14 +415,8 @@ async fn answering_an_assignment_no_longer_proposed_is_a_conflict(backend: Backe
 }
 
 async fn a_decline_returns_a_case_without_accepted_experts_to_matching(backend: Backend) {
-    let (app, admin, supporter) = desk(backend).await;
-    let applicant = app.applicant("株式会社メドテック").await;
-    let expert = app
-        .registered_expert(&admin, expert_profile("Decliner"))
-        .await;
-    let engaged = app
-        .registered_expert(&admin, expert_profile("Engaged"))
-        .await;
+    let (app, admin, supporter, applicant) = desk_with_applicant(backend).await;
+    let [expert, engaged] = app.experts_named(&admin, ["Decliner", "Engaged"]).await;
 
     // In consultation with the desk alone: a decline sends it to matching.
     let direct = app.new_case(&applicant.token).await;
@@ -494,9 +432,7 @@ async fn a_decline_returns_a_case_without_accepted_experts_to_matching(backend: 
     assert_eq!(last["to"], "matching");
 
     // With an accepted expert on it, the case stays in consultation.
-    let case = app
-        .matching_case(&supporter, &applicant, &["regulatory"])
-        .await;
+    let case = app.regulatory_case(&supporter, &applicant).await;
     let id = &case["id"];
     app.engaged(&supporter, id, &engaged).await;
     let assignment = app.proposed(&supporter, id, &expert).await;
@@ -506,15 +442,10 @@ async fn a_decline_returns_a_case_without_accepted_experts_to_matching(backend: 
 }
 
 async fn capacity_counts_proposed_and_accepted_assignments_only(backend: Backend) {
-    let (app, admin, supporter) = desk(backend).await;
-    let applicant = app.applicant("株式会社メドテック").await;
+    let (app, admin, supporter, applicant) = desk_with_applicant(backend).await;
     let mut cases = Vec::new();
     for _ in 0..3 {
-        cases.push(
-            app.matching_case(&supporter, &applicant, &["regulatory"])
-                .await["id"]
-                .clone(),
-        );
+        cases.push(app.regulatory_case(&supporter, &applicant).await["id"].clone());
     }
     let expert = app
         .registered_expert(&admin, profile("Single Seat", json!({"capacity": 1})))
@@ -539,12 +470,7 @@ async fn capacity_counts_proposed_and_accepted_assignments_only(backend: Backend
     refuse(cases[1].clone()).await;
 
     // Withdrawn does not.
-    let withdrawn = json_body(
-        app.withdraw_assignment(&supporter.token, &first["id"])
-            .await,
-        StatusCode::OK,
-    )
-    .await;
+    let withdrawn = app.withdrawn(&supporter, &first).await;
     assert_eq!(withdrawn["status"], "withdrawn");
     assert!(withdrawn["ended_at"].is_string());
     assert_eq!(load().await, 0);
@@ -553,12 +479,7 @@ async fn capacity_counts_proposed_and_accepted_assignments_only(backend: Backend
     let second = app.engaged(&supporter, &cases[1], &expert).await;
     assert_eq!(load().await, 1);
     refuse(cases[2].clone()).await;
-    let completed = json_body(
-        app.complete_assignment(&expert.user.token, &second["id"])
-            .await,
-        StatusCode::OK,
-    )
-    .await;
+    let completed = app.completed(&expert, &second).await;
     assert_eq!(completed["status"], "completed");
     assert_eq!(load().await, 0);
     app.proposed(&supporter, &cases[2], &expert).await;
@@ -566,17 +487,10 @@ async fn capacity_counts_proposed_and_accepted_assignments_only(backend: Backend
 }
 
 async fn the_desk_lists_the_cases_of_one_expert(backend: Backend) {
-    let (app, admin, supporter) = desk(backend).await;
-    let applicant = app.applicant("株式会社メドテック").await;
-    let first = app
-        .matching_case(&supporter, &applicant, &["regulatory"])
-        .await;
-    let second = app
-        .matching_case(&supporter, &applicant, &["regulatory"])
-        .await;
-    let expert = app
-        .registered_expert(&admin, expert_profile("Listed"))
-        .await;
+    let (app, admin, supporter, applicant) = desk_with_applicant(backend).await;
+    let first = app.regulatory_case(&supporter, &applicant).await;
+    let second = app.regulatory_case(&supporter, &applicant).await;
+    let expert = app.expert_named(&admin, "Listed").await;
     app.proposed(&supporter, &first["id"], &expert).await;
 
     let listed = app

@@ -3,8 +3,8 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use super::{desk, instant, item_ids, with};
-use crate::expert_helpers::{expert_profile, meeting_body};
+use super::{desk_with_applicant, instant, with};
+use crate::expert_helpers::meeting_body;
 use crate::helpers::{Backend, error_fields, items, json_body, kinds, problem};
 
 on_both_backends!(
@@ -13,16 +13,19 @@ on_both_backends!(
     meeting_validation_names_each_bad_field,
 );
 
+/// The ids of the items of a list document.
+fn item_ids(list: Value) -> Vec<Value> {
+    items(list)
+        .into_iter()
+        .map(|item| item["id"].clone())
+        .collect()
+}
+
 async fn an_accepted_expert_records_a_meeting_and_its_advice(backend: Backend) {
-    let (app, admin, supporter) = desk(backend).await;
-    let applicant = app.applicant("株式会社メドテック").await;
-    let case = app
-        .matching_case(&supporter, &applicant, &["regulatory"])
-        .await;
+    let (app, admin, supporter, applicant) = desk_with_applicant(backend).await;
+    let case = app.regulatory_case(&supporter, &applicant).await;
     let id = &case["id"];
-    let expert = app
-        .registered_expert(&admin, expert_profile("Meeting Expert"))
-        .await;
+    let expert = app.expert_named(&admin, "Meeting Expert").await;
     app.engaged(&supporter, id, &expert).await;
 
     let meeting = json_body(
@@ -93,19 +96,12 @@ async fn an_accepted_expert_records_a_meeting_and_its_advice(backend: Backend) {
 }
 
 async fn only_accepted_experts_record_their_own_meetings(backend: Backend) {
-    let (app, admin, supporter) = desk(backend).await;
-    let applicant = app.applicant("株式会社メドテック").await;
-    let case = app
-        .matching_case(&supporter, &applicant, &["regulatory"])
-        .await;
+    let (app, admin, supporter, applicant) = desk_with_applicant(backend).await;
+    let case = app.regulatory_case(&supporter, &applicant).await;
     let id = &case["id"];
-    let mut pool = Vec::new();
-    for name in ["Accepted", "Colleague", "Proposed", "Outsider"] {
-        pool.push(app.registered_expert(&admin, expert_profile(name)).await);
-    }
-    let [accepted, colleague, proposed, outsider] = &pool[..] else {
-        unreachable!()
-    };
+    let [accepted, colleague, proposed, outsider] = &app
+        .experts_named(&admin, ["Accepted", "Colleague", "Proposed", "Outsider"])
+        .await;
     app.engaged(&supporter, id, accepted).await;
     app.engaged(&supporter, id, colleague).await;
     app.proposed(&supporter, id, proposed).await;
@@ -206,15 +202,10 @@ async fn only_accepted_experts_record_their_own_meetings(backend: Backend) {
 }
 
 async fn meeting_validation_names_each_bad_field(backend: Backend) {
-    let (app, admin, supporter) = desk(backend).await;
-    let applicant = app.applicant("株式会社メドテック").await;
-    let case = app
-        .matching_case(&supporter, &applicant, &["regulatory"])
-        .await;
+    let (app, admin, supporter, applicant) = desk_with_applicant(backend).await;
+    let case = app.regulatory_case(&supporter, &applicant).await;
     let id = &case["id"];
-    let expert = app
-        .registered_expert(&admin, expert_profile("Validated"))
-        .await;
+    let expert = app.expert_named(&admin, "Validated").await;
     app.engaged(&supporter, id, &expert).await;
     let token = &expert.user.token;
 

@@ -17,7 +17,7 @@ use chrono::DateTime;
 use serde_json::Value;
 
 use crate::expert_helpers::{Expert, expert_profile};
-use crate::helpers::{Backend, TestApp, User, items};
+use crate::helpers::{Backend, TestApp, User};
 
 /// Far enough ahead that "today" never reaches it.
 const FAR_FUTURE: &str = "2999-12-31";
@@ -28,6 +28,14 @@ async fn desk(backend: Backend) -> (TestApp, String, User) {
     let admin = app.admin_token().await;
     let supporter = app.staff("supporter").await;
     (app, admin, supporter)
+}
+
+/// What most expert tests start from: [`desk`] and a signed-in applicant of
+/// 株式会社メドテック.
+async fn desk_with_applicant(backend: Backend) -> (TestApp, String, User, User) {
+    let (app, admin, supporter) = desk(backend).await;
+    let applicant = app.applicant("株式会社メドテック").await;
+    (app, admin, supporter, applicant)
 }
 
 /// `base` with the top-level fields of `change` replaced.
@@ -66,14 +74,6 @@ fn exclusion<'a>(ranking: &'a Value, expert: &Expert) -> Option<&'a Value> {
 /// The exclusion reason code of `expert`, if excluded.
 fn reason_of(ranking: &Value, expert: &Expert) -> Option<String> {
     exclusion(ranking, expert).map(|e| e["reason"].as_str().expect("reason").to_owned())
-}
-
-/// The ids of the items of a list document (assignments, meetings …).
-fn item_ids(list: Value) -> Vec<Value> {
-    items(list)
-        .into_iter()
-        .map(|item| item["id"].clone())
-        .collect()
 }
 
 fn instant(text: &Value) -> DateTime<chrono::FixedOffset> {

@@ -4,7 +4,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use super::{FAR_FUTURE, desk, item_ids, profile, reason_of, suggested, with};
+use super::{FAR_FUTURE, desk, desk_with_applicant, profile, reason_of, suggested, with};
 use crate::expert_helpers::expert_profile;
 use crate::helpers::{Backend, PASSWORD, TestApp, error_fields, json_body, problem};
 use crate::mailbox::{token_in, wait_for_mail};
@@ -71,7 +71,7 @@ async fn admin_registers_an_expert_who_signs_in_as_an_expert(backend: Backend) {
     // The registry reads it back, and the expert signs in as an expert.
     let read = json_body(app.get_expert(&admin, &created["id"]).await, StatusCode::OK).await;
     assert_eq!(sorted_entry(&read), entry);
-    let listed = item_ids(json_body(app.list_experts(&admin).await, StatusCode::OK).await);
+    let listed = app.listed_expert_ids(&admin).await;
     assert_eq!(listed, vec![created["id"].clone()]);
     let token = app.tokens("ichiro.sato@experts.example", PASSWORD).await.0;
     let me = json_body(app.me(&token).await, StatusCode::OK).await;
@@ -184,7 +184,7 @@ async fn registering_a_taken_address_is_a_conflict(backend: Backend) {
     )
     .await;
 
-    let mut listed = item_ids(json_body(app.list_experts(&admin).await, StatusCode::OK).await);
+    let mut listed = app.listed_expert_ids(&admin).await;
     listed.sort_by_key(Value::to_string);
     let mut expected = vec![first["id"].clone(), linked["id"].clone()];
     expected.sort_by_key(Value::to_string);
@@ -255,12 +255,9 @@ async fn registry_validation_names_the_bad_field_and_stores_nothing(backend: Bac
 
 async fn desk_staff_read_the_registry_and_only_admins_write_it(backend: Backend) {
     let (app, admin, supporter) = desk(backend).await;
-    let expert = app
-        .registered_expert(&admin, expert_profile("Registered"))
-        .await;
+    let expert = app.expert_named(&admin, "Registered").await;
 
-    let listed =
-        item_ids(json_body(app.list_experts(&supporter.token).await, StatusCode::OK).await);
+    let listed = app.listed_expert_ids(&supporter.token).await;
     assert_eq!(listed, vec![expert.id.clone()]);
     let read = json_body(
         app.get_expert(&supporter.token, &expert.id).await,
@@ -315,16 +312,13 @@ async fn desk_staff_read_the_registry_and_only_admins_write_it(backend: Backend)
     // Nothing was written by anyone refused.
     let after = app.expert_record(&admin, &expert).await;
     assert_eq!(after["capacity"], 3);
-    let listed = item_ids(json_body(app.list_experts(&admin).await, StatusCode::OK).await);
+    let listed = app.listed_expert_ids(&admin).await;
     assert_eq!(listed, vec![expert.id.clone()]);
 }
 
 async fn patching_changes_only_the_given_fields_and_null_resumes(backend: Backend) {
-    let (app, admin, supporter) = desk(backend).await;
-    let applicant = app.applicant("株式会社メドテック").await;
-    let case = app
-        .matching_case(&supporter, &applicant, &["regulatory"])
-        .await;
+    let (app, admin, supporter, applicant) = desk_with_applicant(backend).await;
+    let case = app.regulatory_case(&supporter, &applicant).await;
     let id = &case["id"];
     let expert = app
         .registered_expert(

@@ -4,8 +4,10 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use super::{FAR_FUTURE, desk, exclusion, instant, profile, reason_of, suggested, with};
-use crate::expert_helpers::{Expert, expert_profile};
+use super::{
+    FAR_FUTURE, desk, desk_with_applicant, exclusion, instant, profile, reason_of, suggested, with,
+};
+use crate::expert_helpers::Expert;
 use crate::helpers::{Backend, case_path, error_fields, intake, json_body, problem, triage_body};
 
 on_both_backends!(
@@ -30,8 +32,7 @@ fn scored(ranking: &Value) -> Value {
 }
 
 async fn suggestions_rank_by_score_with_the_reasons_of_the_rules(backend: Backend) {
-    let (app, admin, supporter) = desk(backend).await;
-    let applicant = app.applicant("株式会社メドテック").await;
+    let (app, admin, supporter, applicant) = desk_with_applicant(backend).await;
     let case = app
         .matching_case(&supporter, &applicant, &["regulatory", "reimbursement"])
         .await;
@@ -161,8 +162,7 @@ async fn suggestions_rank_by_score_with_the_reasons_of_the_rules(backend: Backen
 }
 
 async fn the_worked_example_of_the_matching_rules_scores_71(backend: Backend) {
-    let (app, admin, supporter) = desk(backend).await;
-    let applicant = app.applicant("株式会社メドテック").await;
+    let (app, admin, supporter, applicant) = desk_with_applicant(backend).await;
     let categories = ["regulatory", "reimbursement"];
     let case = app.matching_case(&supporter, &applicant, &categories).await;
     let elsewhere = app.matching_case(&supporter, &applicant, &categories).await;
@@ -198,8 +198,7 @@ async fn the_worked_example_of_the_matching_rules_scores_71(backend: Backend) {
 }
 
 async fn suggestions_follow_the_confirmed_triage(backend: Backend) {
-    let (app, admin, supporter) = desk(backend).await;
-    let applicant = app.applicant("株式会社メドテック").await;
+    let (app, admin, supporter, applicant) = desk_with_applicant(backend).await;
     // The applicant asked about funding a drug; triage confirms a regulatory
     // question about a medical device.
     let filed = app
@@ -223,9 +222,7 @@ async fn suggestions_follow_the_confirmed_triage(backend: Backend) {
     )
     .await;
     assert_eq!(triaged["status"], "matching");
-    let regulatory = app
-        .registered_expert(&admin, expert_profile("Regulatory"))
-        .await;
+    let regulatory = app.expert_named(&admin, "Regulatory").await;
     let investor = app
         .registered_expert(
             &admin,
@@ -247,18 +244,12 @@ async fn suggestions_follow_the_confirmed_triage(backend: Backend) {
 }
 
 async fn ties_go_to_the_expert_assigned_least_recently(backend: Backend) {
-    let (app, admin, supporter) = desk(backend).await;
-    let applicant = app.applicant("株式会社メドテック").await;
-    let case = app
-        .matching_case(&supporter, &applicant, &["regulatory"])
+    let (app, admin, supporter, applicant) = desk_with_applicant(backend).await;
+    let case = app.regulatory_case(&supporter, &applicant).await;
+    let other = app.regulatory_case(&supporter, &applicant).await;
+    let pool = app
+        .experts_named(&admin, ["Alpha", "Bravo", "Charlie"])
         .await;
-    let other = app
-        .matching_case(&supporter, &applicant, &["regulatory"])
-        .await;
-    let mut pool = Vec::new();
-    for name in ["Alpha", "Bravo", "Charlie"] {
-        pool.push(app.registered_expert(&admin, expert_profile(name)).await);
-    }
 
     // Three identical experts score the same; none was ever assigned.
     let ranking = app.ranking(&supporter, &case["id"]).await;
@@ -274,12 +265,7 @@ async fn ties_go_to_the_expert_assigned_least_recently(backend: Backend) {
     // their load is back to 0, so only the assignment history differs.
     for expert in [&first, &second] {
         let assignment = app.proposed(&supporter, &other["id"], expert).await;
-        json_body(
-            app.withdraw_assignment(&supporter.token, &assignment["id"])
-                .await,
-            StatusCode::OK,
-        )
-        .await;
+        app.withdrawn(&supporter, &assignment).await;
     }
     let ranking = app.ranking(&supporter, &case["id"]).await;
     assert_eq!(
@@ -297,15 +283,10 @@ async fn ties_go_to_the_expert_assigned_least_recently(backend: Backend) {
 }
 
 async fn every_excluded_expert_is_listed_with_the_first_reason_that_applies(backend: Backend) {
-    let (app, admin, supporter) = desk(backend).await;
-    let applicant = app.applicant("株式会社メドテック").await;
-    let case = app
-        .matching_case(&supporter, &applicant, &["regulatory"])
-        .await;
+    let (app, admin, supporter, applicant) = desk_with_applicant(backend).await;
+    let case = app.regulatory_case(&supporter, &applicant).await;
     let id = &case["id"];
-    let elsewhere = app
-        .matching_case(&supporter, &applicant, &["regulatory"])
-        .await;
+    let elsewhere = app.regulatory_case(&supporter, &applicant).await;
 
     let register = |name: &'static str, change: Value| {
         let app = &app;
@@ -398,12 +379,8 @@ async fn conflicts_match_across_width_case_and_legal_forms(backend: Backend) {
     let (app, admin, supporter) = desk(backend).await;
     let japanese = app.applicant("株式会社メドテック").await;
     let english = app.applicant("MedTech Inc.").await;
-    let japanese_case = app
-        .matching_case(&supporter, &japanese, &["regulatory"])
-        .await;
-    let english_case = app
-        .matching_case(&supporter, &english, &["regulatory"])
-        .await;
+    let japanese_case = app.regulatory_case(&supporter, &japanese).await;
+    let english_case = app.regulatory_case(&supporter, &english).await;
 
     let mut experts = Vec::new();
     for (name, conflict) in [

@@ -3,8 +3,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use super::{desk, instant};
-use crate::expert_helpers::expert_profile;
+use super::{desk, desk_with_applicant, instant};
 use crate::helpers::{Backend, error_fields, json_body, kinds, problem};
 
 on_both_backends!(
@@ -76,20 +75,11 @@ async fn supporters_write_plan_revisions_read_newest_first(backend: Backend) {
 }
 
 async fn applicants_and_experts_do_not_write_the_plan(backend: Backend) {
-    let (app, admin, supporter) = desk(backend).await;
-    let applicant = app.applicant("株式会社メドテック").await;
-    let case = app
-        .matching_case(&supporter, &applicant, &["regulatory"])
-        .await;
+    let (app, admin, supporter, applicant) = desk_with_applicant(backend).await;
+    let case = app.regulatory_case(&supporter, &applicant).await;
     let id = &case["id"];
-    let accepted = app
-        .registered_expert(&admin, expert_profile("Accepted"))
-        .await;
-    let proposed = app
-        .registered_expert(&admin, expert_profile("Proposed"))
-        .await;
-    let outsider = app
-        .registered_expert(&admin, expert_profile("Outsider"))
+    let [accepted, proposed, outsider] = app
+        .experts_named(&admin, ["Accepted", "Proposed", "Outsider"])
         .await;
     app.engaged(&supporter, id, &accepted).await;
     app.proposed(&supporter, id, &proposed).await;

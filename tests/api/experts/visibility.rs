@@ -5,8 +5,8 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use super::desk;
-use crate::expert_helpers::{Expert, expert_profile};
+use super::desk_with_applicant;
+use crate::expert_helpers::Expert;
 use crate::helpers::{Backend, TestApp, error_fields, intake, items, json_body, problem};
 
 on_both_backends!(
@@ -38,18 +38,10 @@ async fn assert_no_access(app: &TestApp, expert: &Expert, id: &Value) {
 }
 
 async fn an_unassigned_expert_sees_nothing_of_the_case(backend: Backend) {
-    let (app, admin, supporter) = desk(backend).await;
-    let applicant = app.applicant("株式会社メドテック").await;
-    let case = app
-        .matching_case(&supporter, &applicant, &["regulatory"])
-        .await;
+    let (app, admin, supporter, applicant) = desk_with_applicant(backend).await;
+    let case = app.regulatory_case(&supporter, &applicant).await;
     let id = &case["id"];
-    let outsider = app
-        .registered_expert(&admin, expert_profile("Outsider"))
-        .await;
-    let assigned = app
-        .registered_expert(&admin, expert_profile("Assigned"))
-        .await;
+    let [outsider, assigned] = app.experts_named(&admin, ["Outsider", "Assigned"]).await;
     app.engaged(&supporter, id, &assigned).await;
 
     assert_no_access(&app, &outsider, id).await;
@@ -71,17 +63,12 @@ async fn an_unassigned_expert_sees_nothing_of_the_case(backend: Backend) {
 }
 
 async fn a_proposed_expert_sees_a_logged_summary_without_the_text(backend: Backend) {
-    let (app, admin, supporter) = desk(backend).await;
-    let applicant = app.applicant("株式会社メドテック").await;
-    let case = app
-        .matching_case(&supporter, &applicant, &["regulatory"])
-        .await;
+    let (app, admin, supporter, applicant) = desk_with_applicant(backend).await;
+    let case = app.regulatory_case(&supporter, &applicant).await;
     let id = &case["id"];
     let note = json!({"body": "内部メモ: 競合他社の特許出願あり", "visibility": "internal"});
     posted(&app, &supporter.token, id, &note).await;
-    let expert = app
-        .registered_expert(&admin, expert_profile("Proposed"))
-        .await;
+    let expert = app.expert_named(&admin, "Proposed").await;
     app.proposed(&supporter, id, &expert).await;
     let token = &expert.user.token;
 
@@ -125,20 +112,15 @@ async fn a_proposed_expert_sees_a_logged_summary_without_the_text(backend: Backe
 }
 
 async fn accepting_opens_the_description_and_every_message(backend: Backend) {
-    let (app, admin, supporter) = desk(backend).await;
-    let applicant = app.applicant("株式会社メドテック").await;
-    let case = app
-        .matching_case(&supporter, &applicant, &["regulatory"])
-        .await;
+    let (app, admin, supporter, applicant) = desk_with_applicant(backend).await;
+    let case = app.regulatory_case(&supporter, &applicant).await;
     let id = &case["id"];
     let internal = "内部メモ: 競合他社の特許出願あり";
     let public = "追加資料を送付します";
     let note = json!({"body": internal, "visibility": "internal"});
     posted(&app, &supporter.token, id, &note).await;
     posted(&app, &applicant.token, id, &json!({ "body": public })).await;
-    let expert = app
-        .registered_expert(&admin, expert_profile("Accepting"))
-        .await;
+    let expert = app.expert_named(&admin, "Accepting").await;
     app.engaged(&supporter, id, &expert).await;
     let token = &expert.user.token;
 
@@ -174,20 +156,11 @@ async fn accepting_opens_the_description_and_every_message(backend: Backend) {
 }
 
 async fn access_ends_when_the_assignment_ends(backend: Backend) {
-    let (app, admin, supporter) = desk(backend).await;
-    let applicant = app.applicant("株式会社メドテック").await;
-    let case = app
-        .matching_case(&supporter, &applicant, &["regulatory"])
-        .await;
+    let (app, admin, supporter, applicant) = desk_with_applicant(backend).await;
+    let case = app.regulatory_case(&supporter, &applicant).await;
     let id = &case["id"];
-    let decliner = app
-        .registered_expert(&admin, expert_profile("Decliner"))
-        .await;
-    let withdrawn = app
-        .registered_expert(&admin, expert_profile("Withdrawn"))
-        .await;
-    let finisher = app
-        .registered_expert(&admin, expert_profile("Finisher"))
+    let [decliner, withdrawn, finisher] = app
+        .experts_named(&admin, ["Decliner", "Withdrawn", "Finisher"])
         .await;
 
     let declined = app.proposed(&supporter, id, &decliner).await;
@@ -204,22 +177,12 @@ async fn access_ends_when_the_assignment_ends(backend: Backend) {
         StatusCode::FORBIDDEN,
     )
     .await;
-    json_body(
-        app.withdraw_assignment(&supporter.token, &pulled["id"])
-            .await,
-        StatusCode::OK,
-    )
-    .await;
+    app.withdrawn(&supporter, &pulled).await;
     assert_no_access(&app, &withdrawn, id).await;
 
     let done = app.engaged(&supporter, id, &finisher).await;
     assert!(app.case(&finisher.user.token, id).await["description"].is_string());
-    json_body(
-        app.complete_assignment(&finisher.user.token, &done["id"])
-            .await,
-        StatusCode::OK,
-    )
-    .await;
+    app.completed(&finisher, &done).await;
     assert_no_access(&app, &finisher, id).await;
 
     // The ended assignments remain in each expert's full history.
@@ -241,16 +204,10 @@ async fn access_ends_when_the_assignment_ends(backend: Backend) {
 }
 
 async fn the_queue_lists_only_the_experts_own_assignments(backend: Backend) {
-    let (app, admin, supporter) = desk(backend).await;
-    let applicant = app.applicant("株式会社メドテック").await;
-    let first_case = app
-        .matching_case(&supporter, &applicant, &["regulatory"])
-        .await;
-    let second_case = app
-        .matching_case(&supporter, &applicant, &["regulatory"])
-        .await;
-    let alpha = app.registered_expert(&admin, expert_profile("Alpha")).await;
-    let bravo = app.registered_expert(&admin, expert_profile("Bravo")).await;
+    let (app, admin, supporter, applicant) = desk_with_applicant(backend).await;
+    let first_case = app.regulatory_case(&supporter, &applicant).await;
+    let second_case = app.regulatory_case(&supporter, &applicant).await;
+    let [alpha, bravo] = app.experts_named(&admin, ["Alpha", "Bravo"]).await;
     let alpha_first = app.proposed(&supporter, &first_case["id"], &alpha).await;
     let bravo_second = app.proposed(&supporter, &second_case["id"], &bravo).await;
     let bravo_first = app.proposed(&supporter, &first_case["id"], &bravo).await;
