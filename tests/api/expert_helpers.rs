@@ -1,11 +1,14 @@
-//! Helpers for tests/api/experts.rs: one method per endpoint of the expert
-//! registry, matching, assignments, meetings and support plans, and the
-//! scenario shortcuts the expert tests share.
+//! Helpers for the expert tests (tests/api/experts/) and the other files that
+//! meet experts: one method per endpoint of the expert registry, matching,
+//! assignments, meetings and support plans, and the scenario shortcuts the
+//! expert tests share.
 
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{PASSWORD, TestApp, User, case_path, json_body, random_suffix, triage_body};
+use crate::helpers::{
+    PASSWORD, TestApp, User, case_path, ids, json_body, random_suffix, triage_body,
+};
 
 /// A registered expert who has signed in.
 #[derive(Debug, Clone)]
@@ -249,6 +252,31 @@ impl TestApp {
         json_body(self.get_expert(token, &expert.id).await, StatusCode::OK).await
     }
 
+    /// Registers [`expert_profile`]`(name)` as `admin` and signs the expert in.
+    pub async fn expert_named(&self, admin: &str, name: &str) -> Expert {
+        self.registered_expert(admin, expert_profile(name)).await
+    }
+
+    /// [`Self::expert_named`] for each of `names`, in that order (so their
+    /// registry ids ascend in that order too).
+    pub async fn experts_named<const N: usize>(
+        &self,
+        admin: &str,
+        names: [&str; N],
+    ) -> [Expert; N] {
+        let mut experts = Vec::with_capacity(N);
+        for name in names {
+            experts.push(self.expert_named(admin, name).await);
+        }
+        experts.try_into().expect("one expert a name")
+    }
+
+    /// The registry's expert ids as `token` lists them (asserting 200).
+    pub async fn listed_expert_ids(&self, token: &str) -> Vec<Value> {
+        let list = json_body(self.list_experts(token).await, StatusCode::OK).await;
+        ids(&list["items"])
+    }
+
     /// Files the default intake (medical device, Japanese) as `applicant`;
     /// `supporter` claims it and triages it to experts with the confirmed
     /// `categories`. Returns the case, now `matching`.
@@ -270,6 +298,13 @@ impl TestApp {
         .await;
         assert_eq!(case["status"], "matching");
         case
+    }
+
+    /// [`Self::matching_case`] on the one category most expert tests need:
+    /// the default intake, triaged to experts on `regulatory`.
+    pub async fn regulatory_case(&self, supporter: &User, applicant: &User) -> Value {
+        self.matching_case(supporter, applicant, &["regulatory"])
+            .await
     }
 
     /// Proposes `expert` for the case as a member, asserting 201; returns the assignment.
@@ -301,6 +336,26 @@ impl TestApp {
                 &json!({ "reason": reason }),
             )
             .await,
+            StatusCode::OK,
+        )
+        .await
+    }
+
+    /// `supporter` withdraws `assignment`, asserting 200; returns the assignment.
+    pub async fn withdrawn(&self, supporter: &User, assignment: &Value) -> Value {
+        json_body(
+            self.withdraw_assignment(&supporter.token, &assignment["id"])
+                .await,
+            StatusCode::OK,
+        )
+        .await
+    }
+
+    /// `expert` completes `assignment`, asserting 200; returns the assignment.
+    pub async fn completed(&self, expert: &Expert, assignment: &Value) -> Value {
+        json_body(
+            self.complete_assignment(&expert.user.token, &assignment["id"])
+                .await,
             StatusCode::OK,
         )
         .await
