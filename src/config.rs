@@ -101,7 +101,8 @@ pub struct Config {
     pub login_limits: LoginLimits,
     /// Take the client address from `X-Forwarded-For` (only behind a trusted proxy).
     pub trust_forwarded_for: bool,
-    /// Concurrent argon2 computations; each takes one core for ~11 ms.
+    /// Concurrent argon2 computations; each keeps one core busy for a while
+    /// (docs/performance.md).
     pub password_hash_concurrency: usize,
     /// HTTP worker threads (default: one per core).
     pub workers: Option<usize>,

@@ -2,9 +2,9 @@
 //!
 //! glibc gives each thread that allocates an arena of its own (up to 8 per
 //! core) and keeps what is freed there for later: after a burst of case
-//! listings on 32 blocking threads the server held ~30 MB it no longer used.
-//! `malloc_trim` returns free pages of every arena; once a second it costs a
-//! few hundred microseconds of one core.
+//! listings on many blocking threads the server held memory it no longer
+//! used. `malloc_trim` returns free pages of every arena; once a second its
+//! cost is small (figures in docs/performance.md).
 
 use std::time::Duration;
 
@@ -14,8 +14,8 @@ const TRIM_EVERY: Duration = Duration::from_secs(1);
 ///
 /// glibc raises its mmap threshold to the size of a freed mapped block, so
 /// after the first release the next 19 MiB argon2 working memory would come
-/// from the heap and stay with the process when freed (≈190 MiB per hashing
-/// thread, measured). Pinning the threshold keeps blocks of 1 MiB and more in
+/// from the heap and stay with the process when freed (docs/performance.md
+/// has the measurement). Pinning the threshold keeps blocks of 1 MiB and more in
 /// their own mappings, which go back to the system when freed.
 pub fn configure_allocator() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]

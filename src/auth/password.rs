@@ -1,6 +1,7 @@
 //! argon2id hashing on a small dedicated thread pool.
 //!
-//! One hash costs ~11 ms of a core. Running them on the async executor would
+//! One hash keeps a core busy for milliseconds (figures in
+//! docs/performance.md). Running them on the async executor would
 //! stall every other request; running them unbounded on the blocking pool
 //! would take every core. So hashes run on `concurrency` threads of their own
 //! at a lower scheduling priority, and callers wait for a turn asynchronously.

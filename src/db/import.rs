@@ -19,8 +19,8 @@ pub const UNRECORDED_STAGE: &str = "";
 /// Cases per batch: what an import holds in memory at once. SQLite takes a
 /// batch in one multi-row INSERT of cases (see `rows_per_statement`) and
 /// gains nothing from larger ones; PostgreSQL, a round trip away per
-/// statement, imports 100,000 rows ≈ 7 % faster in batches of 5,000 than of
-/// 1,000 (as fast as the whole file at once did), for ≈ 4 MB more.
+/// statement, imports faster in batches of 5,000 than of 1,000, for a little
+/// more memory (docs/performance.md).
 pub fn batch_rows(conn: &AnyConnection) -> usize {
     match conn {
         AnyConnection::Sqlite(_) => 1_000,

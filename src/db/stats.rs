@@ -295,8 +295,8 @@ pub fn write_counts(
 /// Refreshes PostgreSQL's planner statistics of the rollup tables after a
 /// bulk change (an import). Until autovacuum gets round to them (a minute or
 /// so) the planner takes freshly filled tables for nearly empty and sorts
-/// every cell of a range in collation order where it would hash: 20 ms
-/// instead of 9 for seven years of cells. ANALYZE samples at most 30,000
+/// every cell of a range in collation order where it would hash, about
+/// twice as slow (docs/performance.md). ANALYZE samples at most 30,000
 /// rows per table. SQLite's plans need no statistics here.
 pub fn analyze_rollups(conn: &mut AnyConnection) -> DbResult<()> {
     if let AnyConnection::Postgres(c) = conn {

@@ -26,8 +26,8 @@
 //! the whole transaction back. A savepoint keeps the original of every page
 //! its write changes in memory until it ends — and, as nested statement
 //! journals are only dropped with the outermost savepoint, again for every
-//! statement — which for an import of 100,000 cases into a desk of a few
-//! hundred thousand was hundreds of MB.
+//! statement — which for a large import was hundreds of MB
+//! (docs/performance.md).
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Weak, mpsc};
