@@ -6,6 +6,39 @@ use diesel::prelude::*;
 use super::schema::outbox;
 use super::{AnyConnection, DbResult};
 
+/// Where a mail stands: `pending` until it is sent or given up on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MailState {
+    /// Waiting for its (next) attempt.
+    Pending,
+    Sent,
+    /// Given up after its attempts; an operator may retry it.
+    Failed,
+}
+
+impl MailState {
+    pub const ALL: [MailState; 3] = [MailState::Pending, MailState::Sent, MailState::Failed];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MailState::Pending => "pending",
+            MailState::Sent => "sent",
+            MailState::Failed => "failed",
+        }
+    }
+}
+
+impl std::str::FromStr for MailState {
+    type Err = &'static str;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        MailState::ALL
+            .into_iter()
+            .find(|state| state.as_str() == s)
+            .ok_or("must be pending, sent or failed")
+    }
+}
+
 /// A rendered mail, ready to be queued. Its HTML alternative is rendered
 /// from subject, text, locale and link when it is sent.
 #[derive(Debug, Clone)]
@@ -100,7 +133,7 @@ pub fn claim_due(
     limit: i64,
 ) -> DbResult<Vec<OutboxRow>> {
     let due = outbox::table
-        .filter(outbox::state.eq("pending"))
+        .filter(outbox::state.eq(MailState::Pending.as_str()))
         .filter(outbox::next_attempt_at.le(now))
         .filter(
             outbox::locked_until
@@ -136,7 +169,7 @@ pub fn renew_claim(conn: &mut AnyConnection, id: i64, held: i64, until: i64) -> 
     Ok(diesel::update(
         outbox::table
             .find(id)
-            .filter(outbox::state.eq("pending"))
+            .filter(outbox::state.eq(MailState::Pending.as_str()))
             .filter(outbox::locked_until.eq(held)),
     )
     .set(outbox::locked_until.eq(until))
@@ -149,7 +182,7 @@ pub fn mark_sent(conn: &mut AnyConnection, id: i64, held: i64, now: i64) -> DbRe
     Ok(
         diesel::update(outbox::table.find(id).filter(outbox::locked_until.eq(held)))
             .set((
-                outbox::state.eq("sent"),
+                outbox::state.eq(MailState::Sent.as_str()),
                 outbox::sent_at.eq(now),
                 outbox::locked_until.eq(None::<i64>),
                 outbox::last_error.eq(None::<String>),
@@ -169,14 +202,14 @@ pub fn mark_attempt_failed(
     retry_at: Option<i64>,
 ) -> DbResult<bool> {
     let state = if retry_at.is_some() {
-        "pending"
+        MailState::Pending
     } else {
-        "failed"
+        MailState::Failed
     };
     Ok(
         diesel::update(outbox::table.find(id).filter(outbox::locked_until.eq(held)))
             .set((
-                outbox::state.eq(state),
+                outbox::state.eq(state.as_str()),
                 outbox::last_error.eq(error),
                 outbox::locked_until.eq(None::<i64>),
                 outbox::next_attempt_at.eq(retry_at.unwrap_or(0)),
@@ -189,7 +222,7 @@ pub fn mark_attempt_failed(
 /// Outbox rows for operators, newest first.
 pub fn list(
     conn: &mut AnyConnection,
-    state: Option<&str>,
+    state: Option<MailState>,
     before_id: Option<i64>,
     limit: i64,
 ) -> DbResult<Vec<OutboxRow>> {
@@ -199,7 +232,7 @@ pub fn list(
         .limit(limit)
         .into_boxed();
     if let Some(state) = state {
-        query = query.filter(outbox::state.eq(state.to_owned()));
+        query = query.filter(outbox::state.eq(state.as_str()));
     }
     if let Some(before) = before_id {
         query = query.filter(outbox::id.lt(before));
@@ -209,17 +242,19 @@ pub fn list(
 
 /// Puts a failed mail back in the queue, due now, with a fresh attempt budget.
 pub fn retry_failed(conn: &mut AnyConnection, id: i64, now: i64) -> DbResult<bool> {
-    Ok(
-        diesel::update(outbox::table.find(id).filter(outbox::state.eq("failed")))
-            .set((
-                outbox::state.eq("pending"),
-                outbox::attempts.eq(0),
-                outbox::next_attempt_at.eq(now),
-                outbox::locked_until.eq(None::<i64>),
-            ))
-            .execute(conn)?
-            == 1,
+    Ok(diesel::update(
+        outbox::table
+            .find(id)
+            .filter(outbox::state.eq(MailState::Failed.as_str())),
     )
+    .set((
+        outbox::state.eq(MailState::Pending.as_str()),
+        outbox::attempts.eq(0),
+        outbox::next_attempt_at.eq(now),
+        outbox::locked_until.eq(None::<i64>),
+    ))
+    .execute(conn)?
+        == 1)
 }
 
 pub fn find(conn: &mut AnyConnection, id: i64) -> DbResult<Option<OutboxRow>> {

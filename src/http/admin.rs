@@ -9,8 +9,8 @@ use super::extract::AuthUser;
 use super::problem::ApiError;
 use super::schema::MailState;
 use crate::clock;
-use crate::db::cases as store;
-use crate::db::outbox;
+use crate::desk::admin::{self, AccessEntry as AccessRead, Mail, Page};
+use crate::domain::case::Problems;
 use crate::domain::role::Role;
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -68,31 +68,24 @@ pub async fn access_log(
     caller: AuthUser,
     query: web::Query<AccessLogQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(&[Role::Admin])?;
-    let limit = match query.limit {
-        None => 100,
-        Some(n) if (1..=500).contains(&n) => n,
-        Some(_) => return Err(ApiError::field("limit", "must be from 1 to 500")),
+    let query = admin::AccessLogQuery {
+        case_id: query.case_id,
+        user_id: query.user_id,
+        before: query.cursor,
+        limit: query.limit.unwrap_or(admin::DEFAULT_LIMIT),
     };
-    let (case_id, user_id, cursor) = (query.case_id, query.user_id, query.cursor);
-    let rows = state
-        .db
-        .read(move |conn| store::access_log(conn, case_id, user_id, cursor, limit))
-        .await?;
-    let next_cursor = (rows.len() as i64 == limit)
-        .then(|| rows.last().map(|r| r.id))
-        .flatten();
-    let items = rows
+    let Page { items, next_cursor } = admin::access_log(&state.desk, caller, query).await?;
+    let items = items
         .into_iter()
-        .map(|r| AccessEntry {
-            id: r.id,
-            case_id: r.case_id,
-            case_number: r.case_number,
-            user_id: r.user_id,
-            user_email: r.user_email,
-            user_role: r.user_role,
-            at: clock::to_rfc3339(r.at),
-            what: r.what,
+        .map(|AccessRead { row, user_role }| AccessEntry {
+            id: row.id,
+            case_id: row.case_id,
+            case_number: row.case_number,
+            user_id: row.user_id,
+            user_email: row.user_email,
+            user_role: user_role.as_str().to_owned(),
+            at: clock::to_rfc3339(row.at),
+            what: row.what,
         })
         .collect();
     Ok(HttpResponse::Ok().json(AccessLog { items, next_cursor }))
@@ -141,7 +134,7 @@ pub struct OutboxPage {
     pub next_cursor: Option<i64>,
 }
 
-fn outbox_entry(row: outbox::OutboxRow) -> OutboxEntry {
+fn outbox_entry(Mail { row, state }: Mail) -> OutboxEntry {
     OutboxEntry {
         id: row.id,
         message_id: row.message_id,
@@ -149,7 +142,7 @@ fn outbox_entry(row: outbox::OutboxRow) -> OutboxEntry {
         case_id: row.case_id,
         recipient: row.recipient,
         subject: row.subject,
-        state: row.state,
+        state: state.as_str().to_owned(),
         attempts: row.attempts,
         next_attempt_at: clock::to_rfc3339(row.next_attempt_at),
         last_error: row.last_error,
@@ -174,27 +167,26 @@ pub async fn list_outbox(
     caller: AuthUser,
     query: web::Query<OutboxQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(&[Role::Admin])?;
+    // Admins only, before the query is looked at.
+    caller.require(admin::ADMINS)?;
+    let query = query.into_inner();
+    let mut problems = Problems::default();
     let mail_state = match query.state.as_deref() {
-        None => None,
-        Some(s @ ("pending" | "sent" | "failed")) => Some(s.to_owned()),
-        Some(_) => return Err(ApiError::field("state", "must be pending, sent or failed")),
+        None => Some(None),
+        Some(s) => problems
+            .check("state", s.parse::<admin::MailState>())
+            .map(Some),
     };
-    let limit = match query.limit {
-        None => 100,
-        Some(n) if (1..=500).contains(&n) => n,
-        Some(_) => return Err(ApiError::field("limit", "must be from 1 to 500")),
-    };
-    let cursor = query.cursor;
-    let rows = state
-        .db
-        .read(move |conn| outbox::list(conn, mail_state.as_deref(), cursor, limit))
-        .await?;
-    let next_cursor = (rows.len() as i64 == limit)
-        .then(|| rows.last().map(|r| r.id))
-        .flatten();
+    let query = problems.finish(|| {
+        Some(admin::OutboxQuery {
+            state: mail_state?,
+            before: query.cursor,
+            limit: query.limit.unwrap_or(admin::DEFAULT_LIMIT),
+        })
+    })?;
+    let Page { items, next_cursor } = admin::outbox(&state.desk, caller, query).await?;
     Ok(HttpResponse::Ok().json(OutboxPage {
-        items: rows.into_iter().map(outbox_entry).collect(),
+        items: items.into_iter().map(outbox_entry).collect(),
         next_cursor,
     }))
 }
@@ -216,21 +208,6 @@ pub async fn retry_outbox(
     caller: AuthUser,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(&[Role::Admin])?;
-    let id = id.into_inner();
-    let row = state
-        .db
-        .write(move |conn| {
-            let row = outbox::find(conn, id)?.ok_or(ApiError::NotFound)?;
-            if !outbox::retry_failed(conn, id, clock::now_micros())? {
-                return Err(ApiError::conflict(format!(
-                    "only failed mails are retried; this one is {}",
-                    row.state
-                )));
-            }
-            outbox::find(conn, id)?.ok_or(ApiError::NotFound)
-        })
-        .await?;
-    state.desk.mail_signal.queued();
-    Ok(HttpResponse::Ok().json(outbox_entry(row)))
+    let mail = admin::retry_mail(&state.desk, caller, id.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(outbox_entry(mail)))
 }
