@@ -100,7 +100,7 @@ impl Application {
             config: config.clone(),
         });
         background.push(http::idempotency::spawn_purge(
-            state.db.clone(),
+            state.desk.database().clone(),
             stopping.clone(),
         ));
         background.push(spawn_limiter_cleanup(state.login_limiter.clone(), stopping));

@@ -6,11 +6,22 @@
 //! a second request racing the first finds it and waits; the database's
 //! primary key decides which of two simultaneous requests goes first, on
 //! either backend and across instances sharing one PostgreSQL.
+//!
+//! Each function here is one transaction of its own, run through
+//! [`Database`] (the `Idempotency-Key` middleware calls them around the
+//! request it guards).
 
 use diesel::prelude::*;
 
 use super::schema::idempotency_keys as keys;
-use super::{AnyConnection, DbResult};
+use super::{AnyConnection, Database, DbResult};
+use crate::clock;
+
+/// How long a key is remembered.
+pub const KEY_LIFETIME_MICROS: i64 = 24 * 3600 * 1_000_000;
+/// A request that took its key this long ago and never answered died with
+/// its process; a retry may take the key over.
+pub const ABANDONED_AFTER_MICROS: i64 = 60 * 1_000_000;
 
 /// A stored answer.
 #[derive(Debug, Clone)]
@@ -35,7 +46,7 @@ pub enum Claim {
 }
 
 /// When the key was taken, and by which request.
-pub struct KeyUse<'a> {
+struct KeyUse<'a> {
     pub user_id: i64,
     pub key: &'a str,
     /// Hash of the method, path, query and body.
@@ -50,8 +61,30 @@ pub struct KeyUse<'a> {
 
 type KeyRow = (String, i64, Option<i32>, Option<String>, Option<Vec<u8>>);
 
-/// Takes the key for a request, or says why not. Call in a write transaction.
-pub fn claim(conn: &mut AnyConnection, key_use: &KeyUse<'_>) -> DbResult<Claim> {
+/// Takes `key` for a request of `user_id` with this `fingerprint` (a hash
+/// of its method, path, query and body), or says why not.
+pub async fn claim(db: &Database, user_id: i64, key: &str, fingerprint: &str) -> DbResult<Claim> {
+    let key = key.to_owned();
+    let fingerprint = fingerprint.to_owned();
+    db.write(move |conn| {
+        // The time the write runs, not the time it was queued.
+        let now = clock::now_micros();
+        claim_in(
+            conn,
+            &KeyUse {
+                user_id,
+                key: &key,
+                fingerprint: &fingerprint,
+                now,
+                expired_before: now - KEY_LIFETIME_MICROS,
+                abandoned_before: now - ABANDONED_AFTER_MICROS,
+            },
+        )
+    })
+    .await
+}
+
+fn claim_in(conn: &mut AnyConnection, key_use: &KeyUse<'_>) -> DbResult<Claim> {
     let this = keys::table
         .filter(keys::user_id.eq(key_use.user_id))
         .filter(keys::idempotency_key.eq(key_use.key));
@@ -103,7 +136,18 @@ pub fn claim(conn: &mut AnyConnection, key_use: &KeyUse<'_>) -> DbResult<Claim> 
 }
 
 /// Keeps the answer of the request that took the key.
-pub fn complete(
+pub async fn complete(
+    db: &Database,
+    user_id: i64,
+    key: &str,
+    response: StoredResponse,
+) -> DbResult<()> {
+    let key = key.to_owned();
+    db.write(move |conn| complete_in(conn, user_id, &key, &response))
+        .await
+}
+
+fn complete_in(
     conn: &mut AnyConnection,
     user_id: i64,
     key: &str,
@@ -124,7 +168,12 @@ pub fn complete(
 }
 
 /// Gives the key up: the request failed in a way a retry may not (a 5xx).
-pub fn release(conn: &mut AnyConnection, user_id: i64, key: &str) -> DbResult<()> {
+pub async fn release(db: &Database, user_id: i64, key: &str) -> DbResult<()> {
+    let key = key.to_owned();
+    db.write(move |conn| release_in(conn, user_id, &key)).await
+}
+
+fn release_in(conn: &mut AnyConnection, user_id: i64, key: &str) -> DbResult<()> {
     diesel::delete(
         keys::table
             .filter(keys::user_id.eq(user_id))
@@ -135,7 +184,14 @@ pub fn release(conn: &mut AnyConnection, user_id: i64, key: &str) -> DbResult<()
     Ok(())
 }
 
-/// Forgets every key taken before `expired_before`; returns how many.
-pub fn purge(conn: &mut AnyConnection, expired_before: i64) -> DbResult<usize> {
-    Ok(diesel::delete(keys::table.filter(keys::created_at.lt(expired_before))).execute(conn)?)
+/// Forgets every key older than [`KEY_LIFETIME_MICROS`]; returns how many.
+pub async fn purge(db: &Database) -> DbResult<usize> {
+    db.write(|conn| {
+        let expired_before = clock::now_micros() - KEY_LIFETIME_MICROS;
+        Ok(
+            diesel::delete(keys::table.filter(keys::created_at.lt(expired_before)))
+                .execute(conn)?,
+        )
+    })
+    .await
 }

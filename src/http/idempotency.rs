@@ -23,16 +23,11 @@ use sha2::{Digest, Sha256};
 use super::AppState;
 use super::extract::authenticate;
 use super::problem::ApiError;
-use crate::clock;
-use crate::db::idempotency::{self as store, Claim, KeyUse, StoredResponse};
+use crate::db::Database;
+use crate::db::idempotency::{self as store, Claim, StoredResponse};
 
 pub const HEADER: &str = "idempotency-key";
 const REPLAYED: &str = "idempotent-replayed";
-/// How long a key is remembered.
-pub const KEY_LIFETIME_MICROS: i64 = 24 * 3600 * 1_000_000;
-/// A request that took its key this long ago and never answered died with
-/// its process; a retry may take the key over.
-const ABANDONED_AFTER_MICROS: i64 = 60 * 1_000_000;
 /// How long a retry waits for its twin that is still running.
 const WAIT_FOR_TWIN: Duration = Duration::from_secs(10);
 const POLL: Duration = Duration::from_millis(50);
@@ -93,14 +88,16 @@ pub async fn middleware(
         Ok(body) => body,
         Err(refusal) => return Ok(request.into_response(refusal.error_response())),
     };
-    let state = request
+    let db = request
         .app_data::<web::Data<AppState>>()
         .expect("AppState is registered")
+        .desk
+        .database()
         .clone();
     let fingerprint = fingerprint(&request, &body);
     request.set_payload(Payload::from(body));
 
-    let claimed = claim(&state, caller.id, &key, &fingerprint).await;
+    let claimed = claim(&db, caller.id, &key, &fingerprint).await;
     match claimed {
         Ok(Claim::Run) => {}
         Ok(Claim::Replay(stored)) => return Ok(request.into_response(replay(&stored))),
@@ -128,12 +125,7 @@ pub async fn middleware(
     let status = response.status();
     if status.is_server_error() {
         // Nothing was done that a retry could repeat; let it try again.
-        let key_for_release = key.clone();
-        let released = state
-            .db
-            .write(move |conn| store::release(conn, caller.id, &key_for_release))
-            .await;
-        if let Err(error) = released {
+        if let Err(error) = store::release(&db, caller.id, &key).await {
             tracing::warn!(error = %error, "idempotency key not released");
         }
         return Ok(response.map_into_boxed_body());
@@ -153,11 +145,7 @@ pub async fn middleware(
         headers,
         body: bytes.to_vec(),
     };
-    let saved = state
-        .db
-        .write(move |conn| store::complete(conn, caller.id, &key, &stored))
-        .await;
-    if let Err(error) = saved {
+    if let Err(error) = store::complete(&db, caller.id, &key, stored).await {
         // The answer stands; a retry after ABANDONED_AFTER may run again.
         tracing::warn!(error = %error, "idempotent answer not stored");
     }
@@ -167,33 +155,14 @@ pub async fn middleware(
 
 /// Takes the key, waiting while a twin request holds it.
 async fn claim(
-    state: &AppState,
+    db: &Database,
     user_id: i64,
     key: &str,
     fingerprint: &str,
 ) -> Result<Claim, ApiError> {
     let give_up = tokio::time::Instant::now() + WAIT_FOR_TWIN;
     loop {
-        let key = key.to_owned();
-        let fingerprint = fingerprint.to_owned();
-        let claim = state
-            .db
-            .write(move |conn| {
-                let now = clock::now_micros();
-                store::claim(
-                    conn,
-                    &KeyUse {
-                        user_id,
-                        key: &key,
-                        fingerprint: &fingerprint,
-                        now,
-                        expired_before: now - KEY_LIFETIME_MICROS,
-                        abandoned_before: now - ABANDONED_AFTER_MICROS,
-                    },
-                )
-            })
-            .await?;
-        match claim {
+        match store::claim(db, user_id, key, fingerprint).await? {
             Claim::InFlight if tokio::time::Instant::now() < give_up => {
                 tokio::time::sleep(POLL).await;
             }
@@ -252,7 +221,7 @@ fn replay(stored: &StoredResponse) -> HttpResponse {
 
 /// Forgets expired keys once an hour (a key is also renewed on use once expired).
 pub fn spawn_purge(
-    db: crate::db::Database,
+    db: Database,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
@@ -260,8 +229,7 @@ pub fn spawn_purge(
         loop {
             tokio::select! {
                 _ = tick.tick() => {
-                    let expired_before = clock::now_micros() - KEY_LIFETIME_MICROS;
-                    if let Err(error) = db.write(move |conn| store::purge(conn, expired_before)).await {
+                    if let Err(error) = store::purge(&db).await {
                         tracing::warn!(error = %error, "expired idempotency keys not purged");
                     }
                 }
