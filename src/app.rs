@@ -1,24 +1,28 @@
 //! Builds the server from a `Config`; returns the bound port so tests can
 //! start it on port 0.
 
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::middleware::{DefaultHeaders, ErrorHandlers};
 use actix_web::{App, HttpMessage, HttpServer, web};
-use anyhow::Context;
+use anyhow::{Context, anyhow};
+use lettre::message::Mailbox;
 use tracing_actix_web::{RequestId, TracingLogger};
 
 use crate::auth::password::PasswordHasher;
 use crate::auth::rate_limit::LoginLimiter;
 use crate::auth::tokens::TokenKeys;
-use crate::config::Config;
+use crate::config::{AdminBootstrap, Config};
 use crate::db::Database;
+use crate::desk::{Desk, accounts};
+use crate::domain::account::{EmailAddress, NewPassword};
 use crate::http::fallback::RouteTable;
 use crate::http::openapi::ApiDoc;
 use crate::http::{self, AppState, problem};
+use crate::mail::notify::Notifier;
 use utoipa::OpenApi;
 
 pub struct Application {
@@ -40,15 +44,9 @@ impl Application {
         let config = Arc::new(config);
         let db = {
             let config = config.clone();
-            tokio::task::spawn_blocking(move || -> anyhow::Result<Database> {
-                let db = Database::connect(&config.database, config.database_pool_size)
-                    .context("opening the database")?;
-                if let Some(admin) = &config.admin
-                    && crate::accounts::bootstrap_admin(&db, &admin.email, &admin.password)?
-                {
-                    tracing::info!(email = %admin.email, "created the start-up admin");
-                }
-                Ok(db)
+            tokio::task::spawn_blocking(move || {
+                Database::connect(&config.database, config.database_pool_size)
+                    .context("opening the database")
             })
             .await??
         };
@@ -58,18 +56,15 @@ impl Application {
             .with_context(|| format!("MEDESK_BIND: cannot listen on {}", config.bind))?;
         let port = listener.local_addr()?.port();
         let mail_signal = crate::mail::MailSignal::default();
-        let mail_from: lettre::message::Mailbox = config.mail_from.parse().with_context(|| {
-            format!("MEDESK_MAIL_FROM: not a mail address: {}", config.mail_from)
-        })?;
-        let notifier = crate::mail::notify::Notifier {
-            base_url: config.public_url.clone().unwrap_or_else(|| {
-                format!(
-                    "http://{}",
-                    listener.local_addr().map_or(config.bind, |a| a)
-                )
-            }),
-            from_address: mail_from.email.to_string(),
-        };
+        let (notifier, mail_from) =
+            notifier(&config, listener.local_addr().map_or(config.bind, |a| a))?;
+        let desk = Desk::new(db.clone(), notifier.clone(), mail_signal.clone());
+        let hasher = PasswordHasher::new(config.password_hash_concurrency);
+        if let Some(admin) = &config.admin
+            && bootstrap_admin(&desk, &hasher, admin).await?
+        {
+            tracing::info!(email = %admin.email, "created the start-up admin");
+        }
         let (shutdown, stopping) = tokio::sync::watch::channel(false);
         let mut background = Vec::new();
         background.push(crate::mail::spawn_worker(
@@ -82,18 +77,18 @@ impl Application {
         background.push(crate::memory::spawn_trimmer(stopping.clone()));
         background.push(crate::mail::reminders::spawn(
             db.clone(),
-            notifier.clone(),
+            notifier,
             crate::mail::reminders::ReminderPolicy {
                 days: config.triage_reminder_days,
                 calendar: crate::domain::calendar::BusinessCalendar::new(config.holidays.clone()),
             },
             config.reminder_interval,
-            mail_signal.clone(),
+            mail_signal,
             stopping.clone(),
         ));
         let state = web::Data::new(AppState {
-            desk: crate::desk::Desk::new(db.clone(), notifier, mail_signal),
-            hasher: PasswordHasher::new(config.password_hash_concurrency),
+            desk,
+            hasher,
             tokens: TokenKeys::new(config.jwt_secret.expose().as_bytes()),
             login_limiter: LoginLimiter::new(config.login_limits),
             db,
@@ -187,6 +182,47 @@ impl Application {
         }
         result
     }
+}
+
+/// Builds the mails' links and sender from the configuration; `bound` is
+/// the address the server listens on (links lead there unless
+/// `MEDESK_PUBLIC_URL` says otherwise).
+fn notifier(config: &Config, bound: SocketAddr) -> anyhow::Result<(Notifier, Mailbox)> {
+    let mail_from: Mailbox = config
+        .mail_from
+        .parse()
+        .with_context(|| format!("MEDESK_MAIL_FROM: not a mail address: {}", config.mail_from))?;
+    let notifier = Notifier {
+        base_url: config
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{bound}")),
+        from_address: mail_from.email.to_string(),
+    };
+    Ok((notifier, mail_from))
+}
+
+/// The desk for a command run beside the server (`medesk user add`): the
+/// same use cases on the same database; mail they queue is sent by the
+/// server's mail worker.
+pub fn offline_desk(config: &Config, db: Database) -> anyhow::Result<Desk> {
+    let (notifier, _) = notifier(config, config.bind)?;
+    Ok(Desk::new(db, notifier, crate::mail::MailSignal::default()))
+}
+
+/// Creates the `MEDESK_ADMIN_EMAIL` admin unless that account exists; true
+/// when it was created.
+async fn bootstrap_admin(
+    desk: &Desk,
+    hasher: &PasswordHasher,
+    admin: &AdminBootstrap,
+) -> anyhow::Result<bool> {
+    let email = EmailAddress::parse(&admin.email).map_err(|e| anyhow!("MEDESK_ADMIN_EMAIL {e}"))?;
+    let password =
+        NewPassword::parse(&admin.password).map_err(|e| anyhow!("MEDESK_ADMIN_PASSWORD {e}"))?;
+    accounts::ensure_admin(desk, hasher, email, password)
+        .await
+        .context("creating the start-up admin")
 }
 
 fn spawn_limiter_cleanup(

@@ -3,7 +3,6 @@
 //! Layers, inside out: `domain` (rules, plain Rust) ← `db` (diesel) and
 //! `auth` (passwords, tokens) ← `http` (actix handlers) ← `app` (wiring).
 
-pub mod accounts;
 pub mod app;
 pub mod auth;
 pub mod clock;

@@ -4,11 +4,14 @@ use std::io::{BufRead, IsTerminal};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use medesk::accounts::{NewAccount, create_blocking};
-use medesk::app::Application;
+use medesk::app::{self, Application};
+use medesk::auth::password::PasswordHasher;
 use medesk::config::Config;
 use medesk::db::Database;
+use medesk::desk::DeskError;
+use medesk::desk::accounts::{self, AccountForm, Creator, NewAccount};
 use medesk::domain::account::Locale;
+use medesk::domain::case::Problems;
 use medesk::domain::role::Role;
 
 #[derive(Parser)]
@@ -122,21 +125,59 @@ fn add_user(
     locale: Locale,
     organization: Option<&str>,
 ) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        organization.is_none() || role == Role::Applicant,
+        "--organization is only for applicants"
+    );
     let password = read_password()?;
+    let mut problems = Problems::default();
+    let details = AccountForm {
+        email: Some(email),
+        password: Some(&password),
+        name: Some(name),
+        locale: Some(locale.as_str()),
+    }
+    .parse(&mut problems);
+    let membership = problems.check("organization", accounts::membership_for(role, organization));
+    let command = problems
+        .finish(|| {
+            Some(NewAccount {
+                details: details?,
+                role,
+                membership: membership?,
+            })
+        })
+        .map_err(|problems| refused(DeskError::Invalid(problems)))?;
     let db = Database::connect(&config.database, 1)?;
-    let user = create_blocking(
-        &db,
-        NewAccount {
-            email,
-            password: &password,
-            name,
-            role,
-            locale,
-            organization,
-        },
-    )?;
-    println!("created {} {} (id {})", user.role, user.email, user.id);
+    let desk = app::offline_desk(config, db)?;
+    let account = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(async {
+            let hasher = PasswordHasher::new(1);
+            accounts::create_account(&desk, Creator::Operator, &hasher, command).await
+        })
+        .map_err(refused)?;
+    println!(
+        "created {} {} (id {})",
+        account.role, account.email, account.id
+    );
     Ok(())
+}
+
+/// A refusal as the operator reads it: every refused field with its reason.
+fn refused(error: DeskError) -> anyhow::Error {
+    match error {
+        DeskError::Invalid(problems) => anyhow::anyhow!(
+            "{}",
+            problems
+                .iter()
+                .map(|p| format!("{} {}", p.field, p.message))
+                .collect::<Vec<_>>()
+                .join("; ")
+        ),
+        other => other.into(),
+    }
 }
 
 fn read_password() -> anyhow::Result<String> {

@@ -6,18 +6,17 @@ use utoipa::ToSchema;
 
 use super::AppState;
 use super::extract::{AuthUser, Json, client_address};
-use super::problem::{ApiError, FieldError};
+use super::problem::ApiError;
 use super::schema::{Email, OrganizationName, Password, PersonName};
-use crate::auth::tokens::{self, REFRESH_TOKEN_DAYS};
-use crate::clock;
-use crate::db::tokens::{NewRefreshToken, Rotation};
-use crate::db::users::{NewUser, UserRow};
-use crate::db::{self, DbError};
-use crate::domain::account::{EmailAddress, Locale, NewPassword, parse_display_name};
+use crate::desk::accounts::{
+    self, Account, AccountForm, Creator, Joining, NewAccount, Registration, Renewal, Session,
+    SetPassword, SignIn, SignInOutcome,
+};
+use crate::domain::account::{Locale, NewPassword, parse_display_name};
+use crate::domain::case::Problems;
 use crate::domain::role::Role;
 
-pub(super) const NAME_MAX_CHARS: usize = 100;
-pub(super) const ORGANIZATION_MAX_CHARS: usize = 200;
+pub(super) use crate::desk::accounts::{NAME_MAX_CHARS, ORGANIZATION_MAX_CHARS};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UserResponse {
@@ -35,15 +34,15 @@ pub struct UserResponse {
     pub organization_id: Option<i64>,
 }
 
-impl From<UserRow> for UserResponse {
-    fn from(row: UserRow) -> Self {
+impl From<Account> for UserResponse {
+    fn from(account: Account) -> Self {
         Self {
-            id: row.id,
-            email: row.email,
-            name: row.name,
-            role: row.role,
-            locale: row.locale,
-            organization_id: row.organization_id,
+            id: account.id,
+            email: account.email,
+            name: account.name,
+            role: account.role.as_str().to_owned(),
+            locale: account.locale.as_str().to_owned(),
+            organization_id: account.organization_id,
         }
     }
 }
@@ -115,76 +114,6 @@ pub struct RefreshRequest {
     pub refresh_token: Option<String>,
 }
 
-/// A validated account, ready to be stored.
-struct AccountInput {
-    email: EmailAddress,
-    password: NewPassword,
-    name: String,
-    locale: Locale,
-}
-
-/// Collects every field error at once, so a form can show them all.
-#[derive(Default)]
-struct Fields(Vec<FieldError>);
-
-impl Fields {
-    fn take<T, E: ToString>(&mut self, field: &str, result: Result<T, E>) -> Option<T> {
-        result
-            .map_err(|e| self.0.push(FieldError::new(field, e.to_string())))
-            .ok()
-    }
-
-    fn required<'a>(&mut self, field: &str, value: &'a Option<String>) -> Option<&'a str> {
-        if value.is_none() {
-            self.0.push(FieldError::new(field, "is required"));
-        }
-        value.as_deref()
-    }
-
-    fn finish(self) -> Result<(), ApiError> {
-        if self.0.is_empty() {
-            Ok(())
-        } else {
-            Err(ApiError::Validation(self.0))
-        }
-    }
-}
-
-fn parse_account(
-    fields: &mut Fields,
-    email: &Option<String>,
-    password: &Option<String>,
-    name: &Option<String>,
-    locale: &Option<String>,
-) -> Option<AccountInput> {
-    let email = fields
-        .required("email", email)
-        .and_then(|e| fields.take("email", EmailAddress::parse(e)));
-    let password = fields
-        .required("password", password)
-        .and_then(|p| fields.take("password", NewPassword::parse(p)));
-    let name = fields
-        .required("name", name)
-        .and_then(|n| fields.take("name", parse_display_name(n, NAME_MAX_CHARS)));
-    let locale = match locale.as_deref() {
-        None => Some(Locale::default()),
-        Some(l) => fields.take("locale", l.parse::<Locale>()),
-    };
-    Some(AccountInput {
-        email: email?,
-        password: password?,
-        name: name?,
-        locale: locale?,
-    })
-}
-
-fn email_taken(error: DbError) -> ApiError {
-    match error {
-        DbError::UniqueViolation(_) => ApiError::conflict("an account with this e-mail exists"),
-        other => other.into(),
-    }
-}
-
 /// Register an applicant and the organisation it owns.
 #[utoipa::path(
     tag = "auth",
@@ -201,36 +130,34 @@ pub async fn register(
     body: Json<RegisterRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
-    let mut fields = Fields::default();
-    let account = parse_account(
-        &mut fields,
-        &body.email,
-        &body.password,
-        &body.name,
-        &body.locale,
-    );
-    let membership = match body.invitation_token.as_deref() {
-        Some(token) => Some(Membership::Invitation(tokens::hash_refresh_token(
-            token.trim(),
-        ))),
-        None => fields
-            .required("organization", &body.organization)
+    let mut problems = Problems::default();
+    let details = AccountForm {
+        email: body.email.as_deref(),
+        password: body.password.as_deref(),
+        name: body.name.as_deref(),
+        locale: body.locale.as_deref(),
+    }
+    .parse(&mut problems);
+    let joining = match body.invitation_token.as_deref() {
+        Some(token) => Some(Joining::Invitation(token.trim().to_owned())),
+        None => problems
+            .required("organization", body.organization.as_deref())
             .and_then(|o| {
-                fields.take(
+                problems.check(
                     "organization",
                     parse_display_name(o, ORGANIZATION_MAX_CHARS),
                 )
             })
-            .map(Membership::NewOrganization),
+            .map(Joining::NewOrganization),
     };
-    fields.finish()?;
-    let (Some(account), Some(membership)) = (account, membership) else {
-        unreachable!("finish() returned errors for every missing value");
-    };
-
-    let row = create_account(&state, account, Role::Applicant, membership).await?;
-    tracing::info!(user_id = row.id, "applicant registered");
-    Ok(HttpResponse::Created().json(UserResponse::from(row)))
+    let command = problems.finish(|| {
+        Some(Registration {
+            details: details?,
+            joining: joining?,
+        })
+    })?;
+    let account = accounts::register(&state.desk, &state.hasher, command).await?;
+    Ok(HttpResponse::Created().json(UserResponse::from(account)))
 }
 
 /// Admins create users of any role (staff, experts, managers, applicants).
@@ -250,113 +177,37 @@ pub async fn create_user(
     caller: AuthUser,
     body: Json<CreateUserRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(&[Role::Admin])?;
+    // Admins only, before the body is looked at.
+    caller.require(accounts::ACCOUNT_ADMINS)?;
     let body = body.into_inner();
-    let mut fields = Fields::default();
-    let account = parse_account(
-        &mut fields,
-        &body.email,
-        &body.password,
-        &body.name,
-        &body.locale,
-    );
-    let role = fields
-        .required("role", &body.role)
-        .and_then(|r| fields.take("role", r.parse::<Role>()));
-    let organization = match (role, body.organization.as_deref()) {
-        (Some(Role::Applicant), None) => {
-            fields.0.push(FieldError::new(
-                "organization",
-                "is required for applicants",
-            ));
-            None
-        }
-        (Some(Role::Applicant), Some(o)) => fields
-            .take(
-                "organization",
-                parse_display_name(o, ORGANIZATION_MAX_CHARS),
-            )
-            .map(Membership::NewOrganization),
-        _ => Some(Membership::None),
-    };
-    fields.finish()?;
-    let (Some(account), Some(role), Some(membership)) = (account, role, organization) else {
-        unreachable!("finish() returned errors for every missing value");
-    };
-    let row = create_account(&state, account, role, membership).await?;
-    tracing::info!(user_id = row.id, role = %role, by = caller.id, "user created");
-    Ok(HttpResponse::Created().json(UserResponse::from(row)))
-}
-
-/// Which organisation a new account belongs to.
-enum Membership {
-    /// Staff: none.
-    None,
-    /// A new organisation the account will own.
-    NewOrganization(String),
-    /// The organisation of this (hashed) invitation token.
-    Invitation(String),
-}
-
-async fn create_account(
-    state: &AppState,
-    account: AccountInput,
-    role: Role,
-    membership: Membership,
-) -> Result<UserRow, ApiError> {
-    let email = account.email.into_string();
-    // Cheap pre-check so a taken address does not cost an argon2 hash.
-    let probe = email.clone();
-    if state
-        .db
-        .read(move |conn| db::users::email_exists(conn, &probe))
-        .await?
-    {
-        return Err(ApiError::conflict("an account with this e-mail exists"));
+    let mut problems = Problems::default();
+    let details = AccountForm {
+        email: body.email.as_deref(),
+        password: body.password.as_deref(),
+        name: body.name.as_deref(),
+        locale: body.locale.as_deref(),
     }
-    let password_hash = state
-        .hasher
-        .hash(account.password.expose().to_owned())
-        .await;
-    let name = account.name;
-    let locale = account.locale;
-    state
-        .db
-        .write(move |conn| {
-            let now = clock::now_micros();
-            let user = NewUser {
-                email: &email,
-                password_hash: &password_hash,
-                name: &name,
-                role: role.as_str(),
-                locale: locale.as_str(),
-                organization_id: None,
-                created_at: now,
-            };
-            let row = match &membership {
-                Membership::None => db::users::insert(conn, &user),
-                Membership::NewOrganization(org) => db::users::register_applicant(conn, user, org),
-                Membership::Invitation(token_hash) => {
-                    let organization_id =
-                        db::organizations::redeem_invitation(conn, token_hash, &email, now)?
-                            .ok_or_else(|| {
-                                ApiError::field(
-                                    "invitation_token",
-                                    "is unknown, used, expired or meant for another address",
-                                )
-                            })?;
-                    db::users::insert(
-                        conn,
-                        &NewUser {
-                            organization_id: Some(organization_id),
-                            ..user
-                        },
-                    )
-                }
-            };
-            row.map_err(email_taken)
+    .parse(&mut problems);
+    let role = problems
+        .required("role", body.role.as_deref())
+        .and_then(|r| problems.check("role", r.parse::<Role>()));
+    let membership = role.and_then(|role| {
+        problems.check(
+            "organization",
+            accounts::membership_for(role, body.organization.as_deref()),
+        )
+    });
+    let command = problems.finish(|| {
+        Some(NewAccount {
+            details: details?,
+            role: role?,
+            membership: membership?,
         })
-        .await
+    })?;
+    let account =
+        accounts::create_account(&state.desk, Creator::User(caller), &state.hasher, command)
+            .await?;
+    Ok(HttpResponse::Created().json(UserResponse::from(account)))
 }
 
 const BAD_CREDENTIALS: &str = "the e-mail address or password is wrong";
@@ -378,74 +229,36 @@ pub async fn login(
     body: Json<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
-    let mut fields = Fields::default();
-    let email = fields.required("email", &body.email).map(str::to_owned);
-    let password = fields
-        .required("password", &body.password)
-        .map(str::to_owned);
-    fields.finish()?;
-    let (Some(email), Some(password)) = (email, password) else {
-        unreachable!("finish() returned errors for every missing value");
-    };
-    // Normalise the way accounts are stored; a malformed address simply
-    // matches no account (and still costs a hash).
-    let email = email.trim().to_lowercase();
-
-    let address = client_address(&request, state.config.trust_forwarded_for);
-    if let Err(wait) = state.login_limiter.check(&email, address) {
-        return Err(ApiError::TooManyRequests {
-            retry_after_seconds: wait.as_secs_f64().ceil().max(1.0) as u64,
-        });
-    }
-
-    let lookup = email.clone();
-    let user = state
-        .db
-        .read(move |conn| db::users::find_by_email(conn, &lookup))
-        .await?;
-    let stored = user.as_ref().map(|u| u.password_hash.clone());
-    if !state.hasher.verify(password, stored).await {
-        return Err(ApiError::Unauthorized(BAD_CREDENTIALS));
-    }
-    let user = user.expect("verify is false without an account");
-    let tokens = start_login(&state, &user).await?;
-    tracing::info!(user_id = user.id, "login");
-    Ok(HttpResponse::Ok().json(tokens))
-}
-
-async fn start_login(state: &AppState, user: &UserRow) -> Result<TokenResponse, ApiError> {
-    let refresh_token = tokens::new_refresh_token();
-    let token_hash = tokens::hash_refresh_token(&refresh_token);
-    let user_id = user.id;
-    let now = clock::now_micros();
-    state
-        .db
-        .write(move |conn| {
-            db::tokens::insert(
-                conn,
-                &NewRefreshToken {
-                    user_id,
-                    family: &tokens::new_family(),
-                    token_hash: &token_hash,
-                    now,
-                    expires_at: now + refresh_lifetime_micros(),
-                },
-            )
+    let mut problems = Problems::default();
+    let email = problems.required("email", body.email.as_deref());
+    let password = problems.required("password", body.password.as_deref());
+    let command = problems.finish(|| {
+        Some(SignIn {
+            email: email?.to_owned(),
+            password: password?.to_owned(),
+            from: client_address(&request, state.config.trust_forwarded_for),
         })
-        .await?;
-    Ok(token_response(state, user, refresh_token))
+    })?;
+    match accounts::sign_in(&state.desk, &state.hasher, &state.login_limiter, command).await? {
+        SignInOutcome::SignedIn(session) => Ok(HttpResponse::Ok().json(tokens(&state, session))),
+        SignInOutcome::Refused => Err(ApiError::Unauthorized(BAD_CREDENTIALS)),
+        SignInOutcome::Throttled { retry_after } => Err(ApiError::TooManyRequests {
+            retry_after_seconds: retry_after.as_secs_f64().ceil().max(1.0) as u64,
+        }),
+    }
 }
 
-fn refresh_lifetime_micros() -> i64 {
-    REFRESH_TOKEN_DAYS * 24 * 3600 * 1_000_000
-}
-
-fn token_response(state: &AppState, user: &UserRow, refresh_token: String) -> TokenResponse {
-    let role = user.role.parse().unwrap_or(Role::Applicant);
+/// The JSON API's credentials for a session: a short-lived JWT access
+/// token, and the session's refresh token.
+fn tokens(state: &AppState, session: Session) -> TokenResponse {
+    let Session {
+        account,
+        refresh_token,
+    } = session;
     let (access_token, expires_in) = state.tokens.issue(
-        user.id,
-        role,
-        user.organization_id,
+        account.id,
+        account.role,
+        account.organization_id,
         chrono::Utc::now().timestamp(),
     );
     TokenResponse {
@@ -465,6 +278,15 @@ fn not_empty(token: &str) -> Result<&str, &'static str> {
     }
 }
 
+/// The refresh token of a refresh or logout request.
+fn refresh_token(body: &RefreshRequest) -> Result<String, ApiError> {
+    let mut problems = Problems::default();
+    let token = problems
+        .required("refresh_token", body.refresh_token.as_deref())
+        .and_then(|t| problems.check("refresh_token", not_empty(t)));
+    Ok(problems.finish(|| token.map(str::to_owned))?)
+}
+
 const BAD_REFRESH: &str = "the refresh token is invalid, expired or already used";
 
 /// Exchange a refresh token for new tokens. The presented token stops
@@ -482,37 +304,10 @@ pub async fn refresh(
     state: web::Data<AppState>,
     body: Json<RefreshRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut fields = Fields::default();
-    let presented = fields
-        .required("refresh_token", &body.refresh_token)
-        .and_then(|t| fields.take("refresh_token", not_empty(t)))
-        .map(tokens::hash_refresh_token);
-    fields.finish()?;
-    let presented = presented.expect("checked above");
-    let next_token = tokens::new_refresh_token();
-    let next_hash = tokens::hash_refresh_token(&next_token);
-    let now = clock::now_micros();
-    let rotation = state
-        .db
-        .write(move |conn| {
-            db::tokens::rotate(
-                conn,
-                &presented,
-                &next_hash,
-                now,
-                now + refresh_lifetime_micros(),
-            )
-        })
-        .await?;
-    match rotation {
-        Rotation::Rotated(user) => {
-            Ok(HttpResponse::Ok().json(token_response(&state, &user, next_token)))
-        }
-        Rotation::Reused => {
-            tracing::warn!("refresh token reuse: login revoked");
-            Err(ApiError::Unauthorized(BAD_REFRESH))
-        }
-        Rotation::Invalid => Err(ApiError::Unauthorized(BAD_REFRESH)),
+    let presented = refresh_token(&body)?;
+    match accounts::renew_session(&state.desk, presented).await? {
+        Renewal::Renewed(session) => Ok(HttpResponse::Ok().json(tokens(&state, session))),
+        Renewal::Reused | Renewal::Invalid => Err(ApiError::Unauthorized(BAD_REFRESH)),
     }
 }
 
@@ -527,18 +322,8 @@ pub async fn logout(
     state: web::Data<AppState>,
     body: Json<RefreshRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut fields = Fields::default();
-    let presented = fields
-        .required("refresh_token", &body.refresh_token)
-        .and_then(|t| fields.take("refresh_token", not_empty(t)))
-        .map(tokens::hash_refresh_token);
-    fields.finish()?;
-    let presented = presented.expect("checked above");
-    let now = clock::now_micros();
-    state
-        .db
-        .write(move |conn| db::tokens::revoke_login(conn, &presented, now))
-        .await?;
+    let presented = refresh_token(&body)?;
+    accounts::sign_out(&state.desk, presented).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -550,13 +335,11 @@ pub async fn logout(
 )]
 #[get("/api/v1/me")]
 pub async fn me(state: web::Data<AppState>, caller: AuthUser) -> Result<HttpResponse, ApiError> {
-    let user = state
-        .db
-        .read(move |conn| db::users::find_by_id(conn, caller.id))
+    let account = accounts::my_account(&state.desk, caller)
         .await?
         // A valid token for a deleted account is no longer a session.
         .ok_or(ApiError::Unauthorized("the account no longer exists"))?;
-    Ok(HttpResponse::Ok().json(UserResponse::from(user)))
+    Ok(HttpResponse::Ok().json(UserResponse::from(account)))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -583,27 +366,17 @@ pub async fn set_password(
     body: Json<SetPasswordRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
-    let mut fields = Fields::default();
-    let token = fields
-        .required("token", &body.token)
-        .map(tokens::hash_refresh_token);
-    let password = fields
-        .required("password", &body.password)
-        .and_then(|p| fields.take("password", NewPassword::parse(p)));
-    fields.finish()?;
-    let (Some(token_hash), Some(password)) = (token, password) else {
-        unreachable!("finish() returned errors for every missing value");
-    };
-    let password_hash = state.hasher.hash(password.expose().to_owned()).await;
-    let now = clock::now_micros();
-    let set = state
-        .db
-        .write(move |conn| {
-            db::users::set_password_with_token(conn, &token_hash, &password_hash, now)
+    let mut problems = Problems::default();
+    let token = problems.required("token", body.token.as_deref());
+    let password = problems
+        .required("password", body.password.as_deref())
+        .and_then(|p| problems.check("password", NewPassword::parse(p)));
+    let command = problems.finish(|| {
+        Some(SetPassword {
+            token: token?.to_owned(),
+            password: password?,
         })
-        .await?;
-    if !set {
-        return Err(ApiError::field("token", "is unknown, used or expired"));
-    }
+    })?;
+    accounts::set_password(&state.desk, &state.hasher, command).await?;
     Ok(HttpResponse::NoContent().finish())
 }
