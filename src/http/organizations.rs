@@ -8,14 +8,11 @@ use super::AppState;
 use super::extract::{AuthUser, Json};
 use super::problem::ApiError;
 use super::schema::Email;
-use crate::auth::tokens;
 use crate::clock;
-use crate::db::organizations::{self as store, NewInvitation};
-use crate::db::{outbox, users};
-use crate::domain::account::{EmailAddress, Locale};
+use crate::desk::organizations::{self, Invitation, Organization};
+use crate::domain::account::EmailAddress;
+use crate::domain::case::Problems;
 use crate::domain::vocabulary::OrganizationKind;
-
-pub const INVITATION_DAYS: i64 = 7;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Member {
@@ -53,28 +50,22 @@ pub async fn get_organization(
     caller: AuthUser,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = id.into_inner();
-    if !(caller.role.is_desk_staff() || caller.organization_id == Some(id)) {
-        return Err(ApiError::NotFound);
-    }
-    let response = state
-        .db
-        .read(move |conn| {
-            let org = store::find(conn, id)?.ok_or(ApiError::NotFound)?;
-            let members = store::members(conn, id)?
-                .into_iter()
-                .map(|(id, name, email)| Member { id, name, email })
-                .collect();
-            Ok::<_, ApiError>(OrganizationResponse {
-                id: org.id,
-                name: org.name,
-                kind: org.kind,
-                owner_id: org.owner_user_id,
-                members,
+    let Organization { row, kind, members } =
+        organizations::read_organization(&state.desk, caller, id.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(OrganizationResponse {
+        id: row.id,
+        name: row.name,
+        kind: kind.as_str().to_owned(),
+        owner_id: row.owner_user_id,
+        members: members
+            .into_iter()
+            .map(|m| Member {
+                id: m.id,
+                name: m.name,
+                email: m.email,
             })
-        })
-        .await?;
-    Ok(HttpResponse::Ok().json(response))
+            .collect(),
+    }))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -112,58 +103,17 @@ pub async fn invite(
     body: Json<InvitationRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    if caller.organization_id != Some(id) {
-        return Err(ApiError::NotFound);
-    }
-    let email = match body.email.as_deref() {
-        None => return Err(ApiError::field("email", "is required")),
-        Some(raw) => EmailAddress::parse(raw).map_err(|e| ApiError::field("email", e))?,
-    };
-    let token = tokens::new_refresh_token();
-    let token_hash = tokens::hash_refresh_token(&token);
-    let now = clock::now_micros();
-    let expires_at = now + INVITATION_DAYS * 24 * 3600 * 1_000_000;
-    let invitation_id = state
-        .db
-        .write(move |conn| {
-            let org = store::find(conn, id)?.ok_or(ApiError::NotFound)?;
-            if org.owner_user_id != Some(caller.id) {
-                return Err(ApiError::Forbidden(
-                    "only the organisation's owner invites members",
-                ));
-            }
-            if users::email_exists(conn, email.as_str())? {
-                return Err(ApiError::conflict("an account with this e-mail exists"));
-            }
-            let inviter = users::find_by_id(conn, caller.id)?.ok_or(ApiError::NotFound)?;
-            let invitation_id = store::insert_invitation(
-                conn,
-                &NewInvitation {
-                    organization_id: id,
-                    email: email.as_str(),
-                    token_hash: &token_hash,
-                    invited_by: caller.id,
-                    now,
-                    expires_at,
-                },
-            )?;
-            let locale = inviter.locale.parse().unwrap_or(Locale::Ja);
-            let mail = crate::mail::templates::invitation(
-                locale,
-                email.as_str(),
-                &inviter.name,
-                &org.name,
-                &token,
-                &clock::to_rfc3339(expires_at),
-            );
-            outbox::enqueue(conn, &mail, now)?;
-            Ok(invitation_id)
-        })
-        .await?;
-    state.desk.mail_signal.queued();
-    tracing::info!(organization_id = id, invitation_id, "invitation created");
+    // An outsider learns nothing, not even whether the body was valid.
+    organizations::require_member(&caller, id)?;
+    let mut problems = Problems::default();
+    let email = problems
+        .required("email", body.email.as_deref())
+        .and_then(|raw| problems.check("email", EmailAddress::parse(raw)));
+    let command = problems.finish(|| Some(organizations::Invite { email: email? }))?;
+    let Invitation { id, expires_at } =
+        organizations::invite(&state.desk, caller, id, command).await?;
     Ok(HttpResponse::Created().json(InvitationResponse {
-        id: invitation_id,
+        id,
         expires_at: clock::to_rfc3339(expires_at),
     }))
 }
