@@ -100,7 +100,16 @@ pub async fn middleware(
     let claimed = claim(&db, caller.id, &key, &fingerprint).await;
     match claimed {
         Ok(Claim::Run) => {}
-        Ok(Claim::Replay(stored)) => return Ok(request.into_response(replay(&stored))),
+        Ok(Claim::Replay(stored)) => {
+            let response = replay(&stored).unwrap_or_else(|error| {
+                ApiError::Internal(error.context(format!(
+                    "user {}: the answer kept for Idempotency-Key {key:?} is unreadable",
+                    caller.id
+                )))
+                .error_response()
+            });
+            return Ok(request.into_response(response));
+        }
         Ok(Claim::Mismatch) => {
             let refusal = ApiError::field(
                 "Idempotency-Key",
@@ -196,14 +205,16 @@ fn stored_headers<B>(response: &HttpResponse<B>) -> String {
     serde_json::Value::Object(headers).to_string()
 }
 
-fn replay(stored: &StoredResponse) -> HttpResponse {
+/// The kept answer again; a stored status or header list that is not one
+/// this middleware wrote is an error, never a made-up answer.
+fn replay(stored: &StoredResponse) -> anyhow::Result<HttpResponse> {
     let status = u16::try_from(stored.status)
         .ok()
         .and_then(|s| StatusCode::from_u16(s).ok())
-        .unwrap_or(StatusCode::OK);
+        .ok_or_else(|| anyhow::anyhow!("status {} is not an HTTP status", stored.status))?;
     let mut response = HttpResponse::build(status);
-    let headers: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_str(&stored.headers).unwrap_or_default();
+    let headers: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&stored.headers)
+        .map_err(|e| anyhow::anyhow!("headers are not a JSON object: {e}"))?;
     for (name, value) in headers {
         if let (Ok(name), Some(Ok(value))) = (
             HeaderName::try_from(name),
@@ -216,7 +227,7 @@ fn replay(stored: &StoredResponse) -> HttpResponse {
         HeaderName::from_static(REPLAYED),
         HeaderValue::from_static("true"),
     ));
-    response.body(stored.body.clone())
+    Ok(response.body(stored.body.clone()))
 }
 
 /// Forgets expired keys once an hour (a key is also renewed on use once expired).
@@ -249,6 +260,31 @@ mod tests {
         assert!(valid_key(&"k".repeat(255)));
         for bad in ["", " spaced", "tab\t", "日本語", &"k".repeat(256)] {
             assert!(!valid_key(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn kept_answers_are_replayed_as_kept_or_not_at_all() {
+        let kept = StoredResponse {
+            status: 201,
+            headers: r#"{"etag":"\"1\""}"#.to_owned(),
+            body: b"{}".to_vec(),
+        };
+        let response = replay(&kept).unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED);
+        assert_eq!(response.headers().get(header::ETAG).unwrap(), "\"1\"");
+        assert_eq!(response.headers().get(REPLAYED).unwrap(), "true");
+        for unreadable in [
+            StoredResponse {
+                status: 42,
+                ..kept.clone()
+            },
+            StoredResponse {
+                headers: "[".to_owned(),
+                ..kept.clone()
+            },
+        ] {
+            assert!(replay(&unreadable).is_err());
         }
     }
 
