@@ -11,8 +11,8 @@ use medesk::db::Database;
 use medesk::desk::DeskError;
 use medesk::desk::accounts::{self, AccountForm, Creator, NewAccount};
 use medesk::domain::account::Locale;
-use medesk::domain::case::Problems;
 use medesk::domain::role::Role;
+use medesk::domain::validation::Problems;
 
 #[derive(Parser)]
 #[command(

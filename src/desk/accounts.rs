@@ -28,8 +28,8 @@ use crate::db::tokens::{NewRefreshToken, Rotation};
 use crate::db::users::{self, NewUser, UserRow};
 use crate::db::{DbError, organizations};
 use crate::domain::account::{EmailAddress, Locale, NewPassword, parse_display_name};
-use crate::domain::case::Problems;
 use crate::domain::role::{Caller, Role};
+use crate::domain::validation::Problems;
 
 /// The longest name of a person.
 pub const NAME_MAX_CHARS: usize = 100;

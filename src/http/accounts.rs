@@ -13,8 +13,8 @@ use crate::desk::accounts::{
     SetPassword, SignIn, SignInOutcome,
 };
 use crate::domain::account::{Locale, NewPassword, parse_display_name};
-use crate::domain::case::Problems;
 use crate::domain::role::Role;
+use crate::domain::validation::Problems;
 
 pub(super) use crate::desk::accounts::{NAME_MAX_CHARS, ORGANIZATION_MAX_CHARS};
 

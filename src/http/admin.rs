@@ -10,8 +10,8 @@ use super::problem::ApiError;
 use super::schema::MailState;
 use crate::clock;
 use crate::desk::admin::{self, AccessEntry as AccessRead, Mail, Page};
-use crate::domain::case::Problems;
 use crate::domain::role::Role;
+use crate::domain::validation::Problems;
 
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct AccessLogQuery {

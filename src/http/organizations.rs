@@ -11,7 +11,7 @@ use super::schema::Email;
 use crate::clock;
 use crate::desk::organizations::{self, Invitation, Organization};
 use crate::domain::account::EmailAddress;
-use crate::domain::case::Problems;
+use crate::domain::validation::Problems;
 use crate::domain::vocabulary::OrganizationKind;
 
 #[derive(Debug, Serialize, ToSchema)]
