@@ -201,7 +201,7 @@ pub async fn assign(
             let record = experts::find(conn, expert_id)?
                 .ok_or_else(|| ApiError::field("expert_id", "is not a registered expert"))?;
             // The same rules as the suggestions decide whether this expert may be assigned.
-            let verdict = match_case(conn, &case, &[expert_profile(&record)], 1)?;
+            let verdict = match_case(conn, &case, &[expert_profile(&record)?], 1)?;
             if let Some(excluded) = verdict.excluded.first() {
                 let mut extra = serde_json::Map::new();
                 extra.insert("reason".into(), json!(excluded.reason.code()));
