@@ -604,3 +604,95 @@ pub async fn case_assignments(
     })
     .await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(status: &str) -> AssignmentRow {
+        AssignmentRow {
+            id: 7,
+            case_id: 3,
+            expert_id: 12,
+            role: "member".into(),
+            status: status.into(),
+            assigned_by: 1,
+            created_at: 0,
+            responded_at: Some(1),
+            ended_at: None,
+            decline_reason: Some("a client of mine".into()),
+            terms_version: Some(CONFIDENTIALITY_TERMS_VERSION.into()),
+            acknowledged_at: Some(1),
+        }
+    }
+
+    #[test]
+    fn stored_statuses_read_back_and_unknown_ones_name_the_row() {
+        for status in AssignmentStatus::ALL {
+            assert_eq!(stored_status(&row(status.as_str())).unwrap(), status);
+        }
+        match stored_status(&row("finished")) {
+            Err(DeskError::Internal(source)) => assert_eq!(
+                source.to_string(),
+                "assignment 7: unknown status \"finished\" in the database"
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_colleague_sees_none_of_the_answers_to_the_desk() {
+        let seen = as_colleague(row("accepted"));
+        assert_eq!(
+            (
+                seen.decline_reason,
+                seen.terms_version,
+                seen.acknowledged_at
+            ),
+            (None, None, None)
+        );
+        assert_eq!(
+            (seen.id, seen.expert_id, seen.status.as_str()),
+            (7, 12, "accepted")
+        );
+    }
+
+    #[test]
+    fn the_decision_is_the_domain_one_with_ownership_from_the_expert_row() {
+        let expert = ExpertRow {
+            id: 12,
+            user_id: 40,
+            name: "Own".into(),
+            affiliation: String::new(),
+            capacity: 3,
+            paused_until: None,
+            last_assigned_at: None,
+            created_at: 0,
+            updated_at: 0,
+        };
+        let own = Caller {
+            id: 40,
+            role: Role::Expert,
+            organization_id: None,
+        };
+        let other = Caller { id: 41, ..own };
+        let staff = Caller {
+            id: 1,
+            role: Role::Supporter,
+            organization_id: None,
+        };
+        let proposed = row("proposed");
+        assert_eq!(
+            decide_move(&own, &proposed, &expert, AssignmentAction::Accept).unwrap(),
+            (AssignmentStatus::Proposed, AssignmentStatus::Accepted)
+        );
+        assert!(matches!(
+            decide_move(&other, &proposed, &expert, AssignmentAction::Accept),
+            Err(DeskError::Forbidden(_))
+        ));
+        assert!(matches!(
+            decide_move(&staff, &proposed, &expert, AssignmentAction::Complete),
+            Err(DeskError::Conflict { .. })
+        ));
+    }
+}

@@ -501,3 +501,165 @@ pub async fn suggestions(
     })
     .await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::experts::ExpertRow;
+
+    fn record() -> ExpertRecord {
+        ExpertRecord {
+            row: ExpertRow {
+                id: 12,
+                user_id: 40,
+                name: "Stored".into(),
+                affiliation: String::new(),
+                capacity: 3,
+                paused_until: Some("2030-01-31".into()),
+                last_assigned_at: None,
+                created_at: 0,
+                updated_at: 0,
+            },
+            expertise: vec![("regulatory".into(), 3)],
+            product_types: vec!["medical_device".into()],
+            languages: vec!["ja".into(), "en".into()],
+            conflicts: vec![("Bio Ventures Inc.".into(), "bioventures".into())],
+            active_load: 1,
+        }
+    }
+
+    fn message(error: DeskError) -> String {
+        match error {
+            DeskError::Internal(source) => source.to_string(),
+            other => panic!("not an internal error: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_stored_profile_reads_back_into_its_types() {
+        let profile = stored_profile(&record()).unwrap();
+        assert_eq!(
+            profile.expertise,
+            vec![Expertise {
+                category: Category::Regulatory,
+                level: 3
+            }]
+        );
+        assert_eq!(profile.product_types, vec![ProductType::MedicalDevice]);
+        assert_eq!(profile.languages, vec![Lang::Ja, Lang::En]);
+        assert_eq!(profile.paused_until, NaiveDate::from_ymd_opt(2030, 1, 31));
+        // And is stored as it was read.
+        let data = stored_data(&profile);
+        let stored = record();
+        assert_eq!(data.expertise, stored.expertise);
+        assert_eq!(data.product_types, stored.product_types);
+        assert_eq!(data.languages, stored.languages);
+        assert_eq!(data.conflicts, stored.conflicts);
+        assert_eq!(data.paused_until, stored.row.paused_until);
+
+        let matched = expert_profile(&record()).unwrap();
+        assert_eq!(matched.expertise, vec![(Category::Regulatory, 3)]);
+        assert_eq!((matched.capacity, matched.active_load), (3, 1));
+    }
+
+    #[test]
+    fn unknown_stored_values_are_errors_naming_the_expert_and_column() {
+        type Corruption = fn(&mut ExpertRecord);
+        let cases: [(Corruption, &str); 6] = [
+            (
+                |r| r.languages = vec!["xx".into()],
+                "expert 12: unknown language \"xx\" in the database",
+            ),
+            (
+                |r| r.product_types = vec!["device".into()],
+                "expert 12: unknown product type \"device\" in the database",
+            ),
+            (
+                |r| r.expertise = vec![("law".into(), 2)],
+                "expert 12: unknown expertise category \"law\" in the database",
+            ),
+            (
+                |r| r.expertise = vec![("regulatory".into(), 4)],
+                "expert 12: unknown expertise level 4 in the database",
+            ),
+            (
+                |r| r.row.paused_until = Some("someday".into()),
+                "expert 12: unknown paused_until \"someday\" in the database",
+            ),
+            (
+                |r| r.row.capacity = -1,
+                "expert 12: unknown capacity -1 in the database",
+            ),
+        ];
+        for (corrupt, expected) in cases {
+            let mut broken = record();
+            corrupt(&mut broken);
+            assert_eq!(message(expert_profile(&broken).unwrap_err()), expected);
+            if !expected.contains("capacity") {
+                assert_eq!(message(stored_profile(&broken).unwrap_err()), expected);
+            }
+        }
+    }
+
+    #[test]
+    fn a_new_profile_takes_the_registration_defaults() {
+        let expertise = vec![Expertise {
+            category: Category::Fundraising,
+            level: 2,
+        }];
+        let change = ProfileChange {
+            name: Some("New".into()),
+            expertise: Some(expertise.clone()),
+            ..ProfileChange::default()
+        };
+        assert_eq!(
+            change.clone().into_new(),
+            Some(Profile {
+                name: "New".into(),
+                affiliation: String::new(),
+                expertise,
+                product_types: Vec::new(),
+                languages: vec![Lang::Ja],
+                capacity: DEFAULT_CAPACITY,
+                conflicts: Vec::new(),
+                paused_until: None,
+            })
+        );
+        for missing in [
+            ProfileChange {
+                name: None,
+                ..change.clone()
+            },
+            ProfileChange {
+                expertise: None,
+                ..change
+            },
+        ] {
+            assert_eq!(missing.into_new(), None);
+        }
+    }
+
+    #[test]
+    fn a_change_keeps_what_it_does_not_name_and_null_resumes() {
+        let base = stored_profile(&record()).unwrap();
+        let changed = ProfileChange {
+            capacity: Some(7),
+            ..ProfileChange::default()
+        }
+        .apply(base.clone());
+        assert_eq!(
+            changed,
+            Profile {
+                capacity: 7,
+                ..base.clone()
+            }
+        );
+        let resumed = ProfileChange {
+            paused_until: Some(None),
+            ..ProfileChange::default()
+        }
+        .apply(base.clone());
+        assert_eq!(resumed.paused_until, None);
+        assert_eq!(ProfileChange::default().apply(base.clone()), base);
+    }
+}
