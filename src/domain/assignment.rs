@@ -300,6 +300,43 @@ mod tests {
         );
     }
 
+    /// Every move an assignment can make (each action from each of its
+    /// sources), in every case status, with none, one or two accepted
+    /// experts left: the case moves only in the two rows the module doc names.
+    #[test]
+    fn every_move_in_every_case_status() {
+        let mut moves = 0;
+        for action in A::ALL {
+            for &from in action.sources() {
+                for case in CaseStatus::ALL {
+                    for left in 0..=2 {
+                        let expected = match (from, action) {
+                            (S::Proposed, A::Accept) if case == CaseStatus::Matching => {
+                                CaseEffect::StartConsultation
+                            }
+                            (S::Proposed, A::Decline) | (S::Accepted, A::Withdraw)
+                                if case == CaseStatus::InConsultation && left == 0 =>
+                            {
+                                CaseEffect::BackToMatching
+                            }
+                            _ => CaseEffect::None,
+                        };
+                        assert_eq!(
+                            case_effect(action, from, case, left),
+                            expected,
+                            "{} from {from}, case {}, {left} accepted left",
+                            action.as_str(),
+                            case.as_str()
+                        );
+                    }
+                }
+                moves += 1;
+            }
+        }
+        // accept, decline, withdraw (from proposed and from accepted), complete.
+        assert_eq!(moves, 5);
+    }
+
     #[test]
     fn the_first_acceptance_starts_the_consultation() {
         assert_eq!(

@@ -216,6 +216,22 @@ vocabulary! {
     }
 }
 
+vocabulary! {
+    /// An expert's part on a case: one `lead` at most, any number of members.
+    pub enum AssignmentRole ("assignment role") {
+        Lead = "lead", "主担当", "Lead";
+        Member = "member", "担当", "Member";
+    }
+}
+
+vocabulary! {
+    /// How a meeting (面談) takes place.
+    pub enum MeetingMode ("meeting mode") {
+        Online = "online", "オンライン", "Online";
+        Onsite = "onsite", "対面", "On site";
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -354,6 +370,16 @@ mod tests {
     #[test]
     fn message_visibility_round_trips() {
         assert_round_trips!(MessageVisibility, ["internal", "applicant"]);
+    }
+
+    #[test]
+    fn assignment_role_round_trips() {
+        assert_round_trips!(AssignmentRole, ["lead", "member"]);
+    }
+
+    #[test]
+    fn meeting_mode_round_trips() {
+        assert_round_trips!(MeetingMode, ["online", "onsite"]);
     }
 
     #[test]

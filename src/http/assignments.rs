@@ -1,9 +1,10 @@
-//! Assignments of experts to cases, meetings (面談) and support plans (支援計画).
+//! Assignments of experts to cases, meetings (面談) and support plans (支援計画):
+//! requests parsed into the commands of `crate::desk::assignments` and
+//! `crate::desk::meetings`, their results shaped as JSON.
 
 use actix_web::{HttpResponse, get, patch, post, put, web};
 use chrono::DateTime;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
@@ -13,23 +14,12 @@ use super::schema::{
     AssignmentFilter, AssignmentRole, AssignmentStatus, MeetingMode, Note, RecordText,
 };
 use crate::clock;
-use crate::db::assignments::{self as store, AssignmentChange, AssignmentRow, NewMeeting};
-use crate::db::cases::{self as case_store, NewEvent};
-use crate::db::{AnyConnection, DbError, experts};
-use crate::desk::cases::{Extra, apply, refuse_managers, visible_case};
-use crate::desk::experts::{expert_profile, match_case};
-use crate::domain::assignment::{
-    self, AssignmentAction, AssignmentActor, AssignmentRefusal, CaseEffect,
-};
-use crate::domain::case::{
-    AssignmentDisclosure, CaseView, NOTE_MAX_CHARS, Problems, assignment_disclosure, parse_text,
-};
-use crate::domain::lifecycle::Action;
-use crate::domain::role::Role;
-use crate::domain::vocabulary::CaseStatus;
-
-/// The confidentiality terms an expert acknowledges by accepting.
-pub const CONFIDENTIALITY_TERMS_VERSION: &str = "2026-11";
+use crate::db::assignments::AssignmentRow;
+use crate::desk::assignments::{self, MyAssignment};
+use crate::desk::cases::refuse_managers;
+use crate::desk::meetings::{self, Meeting, SupportPlan};
+use crate::domain::case::{NOTE_MAX_CHARS, Problems, parse_text};
+use crate::domain::vocabulary;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AssignmentResponse {
@@ -71,64 +61,6 @@ fn assignment_response(row: AssignmentRow) -> AssignmentResponse {
     }
 }
 
-/// Another expert on the case, as an accepted expert sees them: who, in
-/// which role and state; nothing they answered the desk.
-fn colleague_response(row: AssignmentRow) -> AssignmentResponse {
-    AssignmentResponse {
-        decline_reason: None,
-        terms_version: None,
-        acknowledged_at: None,
-        ..assignment_response(row)
-    }
-}
-
-fn event(
-    conn: &mut AnyConnection,
-    case_id: i64,
-    actor: i64,
-    kind: &str,
-    detail: serde_json::Value,
-    now: i64,
-) -> Result<(), DbError> {
-    insert_event(conn, case_id, actor, kind, detail, now, false)
-}
-
-/// An event only the desk (and accepted experts) see.
-fn desk_event(
-    conn: &mut AnyConnection,
-    case_id: i64,
-    actor: i64,
-    kind: &str,
-    detail: serde_json::Value,
-    now: i64,
-) -> Result<(), DbError> {
-    insert_event(conn, case_id, actor, kind, detail, now, true)
-}
-
-fn insert_event(
-    conn: &mut AnyConnection,
-    case_id: i64,
-    actor: i64,
-    kind: &str,
-    detail: serde_json::Value,
-    now: i64,
-    desk_only: bool,
-) -> Result<(), DbError> {
-    case_store::insert_event(
-        conn,
-        NewEvent {
-            case_id,
-            at: now,
-            actor_id: Some(actor),
-            kind,
-            from_status: None,
-            to_status: None,
-            detail: Some(detail.to_string()),
-            desk_only,
-        },
-    )
-}
-
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct AssignRequest {
     /// A registered expert (422 for any other id).
@@ -159,163 +91,28 @@ pub async fn assign(
     id: web::Path<i64>,
     body: Json<AssignRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(&[Role::Supporter, Role::Admin])?;
+    caller.require(assignments::PROPOSERS)?;
     let mut problems = Problems::default();
-    let expert_id = match body.expert_id {
-        Some(id) => Some(id),
-        None => {
-            problems.push("expert_id", "is required");
-            None
-        }
-    };
+    let expert_id = body.expert_id;
+    if expert_id.is_none() {
+        problems.push("expert_id", "is required");
+    }
     let role = match body.role.as_deref() {
-        None | Some("member") => Some("member"),
-        Some("lead") => Some("lead"),
-        Some(_) => {
-            problems.push("role", "must be lead or member");
-            None
-        }
+        None => Some(vocabulary::AssignmentRole::Member),
+        Some(role) => problems.check(
+            "role",
+            role.parse::<vocabulary::AssignmentRole>()
+                .map_err(|_| "must be lead or member"),
+        ),
     };
-    problems.into_result().map_err(ApiError::from)?;
-    let (expert_id, role) = (expert_id.expect("checked"), role.expect("checked"));
-    let case_id = id.into_inner();
-    let notifier = state.desk.notifier.clone();
-    let row = state
-        .db
-        .write(move |conn| {
-            let (case, _) = visible_case(conn, &caller, case_id)?;
-            let status: CaseStatus = case.status.parse().unwrap_or(CaseStatus::Closed);
-            if !matches!(status, CaseStatus::Matching | CaseStatus::InConsultation) {
-                return Err(ApiError::conflict(format!(
-                    "experts are assigned while a case is matching or in consultation; it is {}",
-                    status.as_str()
-                )));
-            }
-            let now = clock::now_micros();
-            // Touching the expert first takes its row lock on PostgreSQL, so
-            // two concurrent assignments of one expert cannot both pass the
-            // capacity check (SQLite's single writer gives the same).
-            if experts::touch_last_assigned(conn, expert_id, now)? == 0 {
-                return Err(ApiError::field("expert_id", "is not a registered expert"));
-            }
-            let record = experts::find(conn, expert_id)?
-                .ok_or_else(|| ApiError::field("expert_id", "is not a registered expert"))?;
-            // The same rules as the suggestions decide whether this expert may be assigned.
-            let verdict = match_case(conn, &case, &[expert_profile(&record)], 1)?;
-            if let Some(excluded) = verdict.excluded.first() {
-                let mut extra = serde_json::Map::new();
-                extra.insert("reason".into(), json!(excluded.reason.code()));
-                return Err(ApiError::Conflict {
-                    detail: excluded.detail.clone(),
-                    extra: Some(extra),
-                });
-            }
-            let row = store::insert(conn, case.id, expert_id, role, caller.id, now).map_err(
-                |e| match e {
-                    DbError::UniqueViolation(_) => {
-                        ApiError::conflict("this case already has a lead expert")
-                    }
-                    other => other.into(),
-                },
-            )?;
-            notifier.expert_assigned(conn, &case, record.row.user_id, role, now)?;
-            // Proposals stay on the desk side until an expert accepts.
-            desk_event(
-                conn,
-                case.id,
-                caller.id,
-                "expert_assigned",
-                json!({"assignment_id": row.id, "expert_id": expert_id, "expert": record.row.name, "role": role}),
-                now,
-            )?;
-            case_store::touch(conn, case.id, now)?;
-            Ok(row)
+    let command = problems.finish(|| {
+        Some(assignments::Assign {
+            expert_id: expert_id?,
+            role: role?,
         })
-        .await?;
-    state.desk.mail_signal.queued();
+    })?;
+    let row = assignments::assign(&state.desk, caller, id.into_inner(), command).await?;
     Ok(HttpResponse::Created().json(assignment_response(row)))
-}
-
-/// The caller's own assignment, or 404 (another expert's is not theirs to see).
-fn own_assignment(
-    conn: &mut AnyConnection,
-    caller: &AuthUser,
-    id: i64,
-) -> Result<AssignmentRow, ApiError> {
-    let row = store::find(conn, id)?.ok_or(ApiError::NotFound)?;
-    let expert = experts::find_by_user(conn, caller.id)?.ok_or(ApiError::NotFound)?;
-    if row.expert_id != expert.id {
-        return Err(ApiError::NotFound);
-    }
-    Ok(row)
-}
-
-fn not_in(status: &str, what: &str) -> ApiError {
-    ApiError::conflict(format!("the assignment is {status}; it cannot be {what}"))
-}
-
-/// The row's status; an unknown stored value names its row and column.
-fn stored_status(row: &AssignmentRow) -> Result<assignment::AssignmentStatus, ApiError> {
-    row.status
-        .parse()
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("assignments row {}: status: {e}", row.id)))
-}
-
-/// Whether `caller` may do `action` to `row` now (`domain::assignment`):
-/// the status it would leave and the one it would reach, or 403/409.
-fn decide_move(
-    conn: &mut AnyConnection,
-    caller: &AuthUser,
-    row: &AssignmentRow,
-    action: AssignmentAction,
-) -> Result<(assignment::AssignmentStatus, assignment::AssignmentStatus), ApiError> {
-    let from = stored_status(row)?;
-    let actor = AssignmentActor {
-        role: caller.role,
-        is_own: experts::find_row(conn, row.expert_id)?.is_some_and(|e| e.user_id == caller.id),
-    };
-    match assignment::decide(from, action, actor) {
-        Ok(to) => Ok((from, to)),
-        Err(AssignmentRefusal::NotPermitted) => Err(ApiError::Forbidden(
-            "your role may not do this to this assignment",
-        )),
-        Err(AssignmentRefusal::WrongState { from }) => {
-            Err(not_in(from.as_str(), action.target().as_str()))
-        }
-    }
-}
-
-/// Moves `row` by `action` as [`decide_move`] allows, conditional on the
-/// status read (a concurrent change loses with 409). Returns the status it
-/// left.
-fn move_assignment(
-    conn: &mut AnyConnection,
-    caller: &AuthUser,
-    row: &AssignmentRow,
-    action: AssignmentAction,
-    change: &AssignmentChange<'_>,
-) -> Result<assignment::AssignmentStatus, ApiError> {
-    let (from, to) = decide_move(conn, caller, row, action)?;
-    if !store::transition(conn, row.id, &[from.as_str()], to.as_str(), change)? {
-        let now = store::find(conn, row.id)?.ok_or(ApiError::NotFound)?;
-        return Err(not_in(&now.status, to.as_str()));
-    }
-    Ok(from)
-}
-
-/// What the case does after an expert's assignment left `from` by `action`.
-fn case_effect_of(
-    conn: &mut AnyConnection,
-    case: &case_store::CaseRow,
-    action: AssignmentAction,
-    from: assignment::AssignmentStatus,
-) -> Result<CaseEffect, ApiError> {
-    let status: CaseStatus = case
-        .status
-        .parse()
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("cases row {}: status: {e:?}", case.id)))?;
-    let accepted_left = store::accepted_count(conn, case.id)? as usize;
-    Ok(assignment::case_effect(action, from, status, accepted_left))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -345,68 +142,10 @@ pub async fn accept(
     id: web::Path<i64>,
     body: Option<Json<AcceptRequest>>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(&[Role::Expert])?;
-    if let Some(version) = body.as_ref().and_then(|b| b.terms_version.as_deref())
-        && version != CONFIDENTIALITY_TERMS_VERSION
-    {
-        return Err(ApiError::conflict(format!(
-            "the current confidentiality terms are version {CONFIDENTIALITY_TERMS_VERSION}"
-        )));
-    }
-    let id = id.into_inner();
-    let notifier = state.desk.notifier.clone();
-    let row = state
-        .db
-        .write(move |conn| {
-            let row = own_assignment(conn, &caller, id)?;
-            let now = clock::now_micros();
-            let change = AssignmentChange {
-                responded_at: Some(now),
-                terms_version: Some(CONFIDENTIALITY_TERMS_VERSION),
-                acknowledged_at: Some(now),
-                ..Default::default()
-            };
-            let from = move_assignment(conn, &caller, &row, AssignmentAction::Accept, &change)?;
-            let (case, view) = visible_case(conn, &caller, row.case_id)?;
-            if case_effect_of(conn, &case, AssignmentAction::Accept, from)?
-                == CaseEffect::StartConsultation
-            {
-                apply(
-                    conn,
-                    &notifier,
-                    &caller,
-                    &case,
-                    view,
-                    Action::ExpertAccepted,
-                    Extra::default(),
-                    now,
-                )?;
-            } else {
-                event(
-                    conn,
-                    case.id,
-                    caller.id,
-                    "expert_accepted",
-                    json!({"assignment_id": id}),
-                    now,
-                )?;
-            }
-            let expert_name = experts::find_row(conn, row.expert_id)?
-                .map(|e| e.name)
-                .unwrap_or_default();
-            notifier.assignment_answered(
-                conn,
-                &case,
-                row.assigned_by,
-                &expert_name,
-                true,
-                None,
-                now,
-            )?;
-            store::find(conn, id)?.ok_or(ApiError::NotFound)
-        })
-        .await?;
-    state.desk.mail_signal.queued();
+    let command = assignments::Accept {
+        terms_version: body.and_then(|b| b.into_inner().terms_version),
+    };
+    let row = assignments::accept(&state.desk, caller, id.into_inner(), command).await?;
     Ok(HttpResponse::Ok().json(assignment_response(row)))
 }
 
@@ -437,129 +176,13 @@ pub async fn decline(
     id: web::Path<i64>,
     body: Json<DeclineRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(&[Role::Expert])?;
+    caller.require(assignments::EXPERTS)?;
     let mut problems = Problems::default();
     let reason = problems
         .required("reason", body.reason.as_deref())
         .and_then(|r| problems.check("reason", parse_text(r, NOTE_MAX_CHARS)));
-    problems.into_result().map_err(ApiError::from)?;
-    let reason = reason.expect("checked");
-    let id = id.into_inner();
-    let notifier = state.desk.notifier.clone();
-    let row = state
-        .db
-        .write(move |conn| {
-            let row = own_assignment(conn, &caller, id)?;
-            decide_move(conn, &caller, &row, AssignmentAction::Decline)?;
-            // Read the case while still assigned; afterwards it is hidden.
-            let (case, view) = visible_case(conn, &caller, row.case_id)?;
-            let now = clock::now_micros();
-            let change = AssignmentChange {
-                responded_at: Some(now),
-                ended_at: Some(now),
-                decline_reason: Some(&reason),
-                ..Default::default()
-            };
-            let from = move_assignment(conn, &caller, &row, AssignmentAction::Decline, &change)?;
-            // The reason may concern another client of the expert: it stays
-            // on the desk side of the timeline.
-            desk_event(
-                conn,
-                case.id,
-                caller.id,
-                "expert_declined",
-                json!({"assignment_id": id, "reason": reason}),
-                now,
-            )?;
-            if case_effect_of(conn, &case, AssignmentAction::Decline, from)?
-                == CaseEffect::BackToMatching
-            {
-                apply(
-                    conn,
-                    &notifier,
-                    &caller,
-                    &case,
-                    view,
-                    Action::ExpertDeclined,
-                    Extra::default(),
-                    now,
-                )?;
-            } else {
-                case_store::touch(conn, case.id, now)?;
-            }
-            let expert_name = experts::find_row(conn, row.expert_id)?
-                .map(|e| e.name)
-                .unwrap_or_default();
-            notifier.assignment_answered(
-                conn,
-                &case,
-                row.assigned_by,
-                &expert_name,
-                false,
-                Some(&reason),
-                now,
-            )?;
-            store::find(conn, id)?.ok_or(ApiError::NotFound)
-        })
-        .await?;
-    state.desk.mail_signal.queued();
-    Ok(HttpResponse::Ok().json(assignment_response(row)))
-}
-
-/// Ends an assignment (`withdrawn` by the desk, `completed` by desk or expert).
-async fn end_assignment(
-    state: &AppState,
-    caller: AuthUser,
-    id: i64,
-    action: AssignmentAction,
-) -> Result<HttpResponse, ApiError> {
-    let notifier = state.desk.notifier.clone();
-    let row = state
-        .db
-        .write(move |conn| {
-            let row = if caller.role.is_desk_staff() {
-                store::find(conn, id)?.ok_or(ApiError::NotFound)?
-            } else {
-                own_assignment(conn, &caller, id)?
-            };
-            let now = clock::now_micros();
-            let change = AssignmentChange {
-                ended_at: Some(now),
-                ..Default::default()
-            };
-            let from = move_assignment(conn, &caller, &row, action, &change)?;
-            let kind = match action {
-                AssignmentAction::Withdraw => "assignment_withdrawn",
-                _ => "assignment_completed",
-            };
-            event(
-                conn,
-                row.case_id,
-                caller.id,
-                kind,
-                json!({"assignment_id": id}),
-                now,
-            )?;
-            let case = case_store::find(conn, row.case_id)?.ok_or(ApiError::NotFound)?;
-            if case_effect_of(conn, &case, action, from)? == CaseEffect::BackToMatching {
-                // Only desk staff withdraw, and they see the whole case.
-                apply(
-                    conn,
-                    &notifier,
-                    &caller,
-                    &case,
-                    CaseView::Desk,
-                    Action::ExpertDeclined,
-                    Extra::default(),
-                    now,
-                )?;
-            } else {
-                case_store::touch(conn, row.case_id, now)?;
-            }
-            store::find(conn, id)?.ok_or(ApiError::NotFound)
-        })
-        .await?;
-    state.desk.mail_signal.queued();
+    let command = problems.finish(|| Some(assignments::Decline { reason: reason? }))?;
+    let row = assignments::decline(&state.desk, caller, id.into_inner(), command).await?;
     Ok(HttpResponse::Ok().json(assignment_response(row)))
 }
 
@@ -580,8 +203,8 @@ pub async fn withdraw(
     caller: AuthUser,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(&[Role::Supporter, Role::Admin])?;
-    end_assignment(&state, caller, id.into_inner(), AssignmentAction::Withdraw).await
+    let row = assignments::withdraw(&state.desk, caller, id.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(assignment_response(row)))
 }
 
 /// Mark an accepted assignment completed (desk or the expert). Access ends.
@@ -602,8 +225,8 @@ pub async fn complete(
     caller: AuthUser,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(&[Role::Supporter, Role::Admin, Role::Expert])?;
-    end_assignment(&state, caller, id.into_inner(), AssignmentAction::Complete).await
+    let row = assignments::complete(&state.desk, caller, id.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(assignment_response(row)))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -642,28 +265,32 @@ pub async fn my_assignments(
     caller: AuthUser,
     query: web::Query<QueueQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(&[Role::Expert])?;
-    let only_active = match query.status.as_deref() {
-        None | Some("active") => true,
-        Some("all") => false,
-        Some(_) => return Err(ApiError::field("status", "must be active or all")),
+    caller.require(assignments::EXPERTS)?;
+    let mut problems = Problems::default();
+    let filter = match query.status.as_deref() {
+        None | Some("active") => Some(assignments::AssignmentFilter::Active),
+        Some("all") => Some(assignments::AssignmentFilter::All),
+        Some(_) => {
+            problems.push("status", "must be active or all");
+            None
+        }
     };
-    let items = state
-        .db
-        .read(move |conn| {
-            let Some(expert) = experts::find_by_user(conn, caller.id)? else {
-                return Ok::<_, ApiError>(Vec::new());
-            };
-            Ok(store::for_expert(conn, expert.id, only_active)?
-                .into_iter()
-                .map(|(row, number, title)| QueueEntry {
-                    assignment: assignment_response(row),
-                    case_number: number,
-                    case_title: title,
-                })
-                .collect())
-        })
-        .await?;
+    let filter = problems.finish(|| filter)?;
+    let mine = assignments::my_assignments(&state.desk, caller, filter).await?;
+    let items = mine
+        .into_iter()
+        .map(
+            |MyAssignment {
+                 assignment,
+                 case_number,
+                 case_title,
+             }| QueueEntry {
+                assignment: assignment_response(assignment),
+                case_number,
+                case_title,
+            },
+        )
+        .collect();
     Ok(HttpResponse::Ok().json(QueueList { items }))
 }
 
@@ -697,31 +324,14 @@ pub async fn case_assignments(
     caller: AuthUser,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(&[Role::Supporter, Role::Admin, Role::Expert])?;
-    let id = id.into_inner();
-    let items = state
-        .db
-        .read(move |conn| {
-            let (case, view) = visible_case(conn, &caller, id)?;
-            store::for_case(conn, case.id)?
-                .into_iter()
-                .map(|(row, name, user_id)| {
-                    let status = stored_status(&row)?;
-                    let own = user_id == caller.id;
-                    let shown = match assignment_disclosure(caller.role, view, own, status) {
-                        AssignmentDisclosure::Full => assignment_response(row),
-                        AssignmentDisclosure::Colleague => colleague_response(row),
-                        AssignmentDisclosure::Hidden => return Ok(None),
-                    };
-                    Ok(Some(CaseAssignment {
-                        assignment: shown,
-                        expert_name: name,
-                    }))
-                })
-                .filter_map(Result::transpose)
-                .collect::<Result<Vec<_>, ApiError>>()
+    let shown = assignments::case_assignments(&state.desk, caller, id.into_inner()).await?;
+    let items = shown
+        .into_iter()
+        .map(|shown| CaseAssignment {
+            assignment: assignment_response(shown.assignment),
+            expert_name: shown.expert_name,
         })
-        .await?;
+        .collect();
     Ok(HttpResponse::Ok().json(CaseAssignmentList { items }))
 }
 
@@ -767,7 +377,7 @@ pub struct MeetingList {
     pub items: Vec<MeetingResponse>,
 }
 
-fn meeting_response(row: store::MeetingRow, expert_name: String) -> MeetingResponse {
+fn meeting_response(Meeting { row, expert_name }: Meeting) -> MeetingResponse {
     MeetingResponse {
         id: row.id,
         case_id: row.case_id,
@@ -777,17 +387,6 @@ fn meeting_response(row: store::MeetingRow, expert_name: String) -> MeetingRespo
         duration_minutes: row.duration_minutes,
         mode: row.mode,
         advice_summary: row.advice_summary,
-    }
-}
-
-/// A desk-side participant: staff, or an expert who accepted this case.
-fn require_desk_view(view: CaseView) -> Result<(), ApiError> {
-    if view == CaseView::Desk {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden(
-            "only the desk and accepted experts may do this",
-        ))
     }
 }
 
@@ -811,7 +410,7 @@ pub async fn create_meeting(
     id: web::Path<i64>,
     body: Json<MeetingRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(&[Role::Supporter, Role::Admin, Role::Expert])?;
+    caller.require(meetings::RECORDERS)?;
     let body = body.into_inner();
     let mut problems = Problems::default();
     let expert_id = body.expert_id;
@@ -827,7 +426,7 @@ pub async fn create_meeting(
             )
         });
     let duration = match body.duration_minutes {
-        Some(d) if (5..=480).contains(&d) => Some(d),
+        Some(d) if meetings::DURATION_MINUTES.contains(&d) => Some(d),
         Some(_) => {
             problems.push("duration_minutes", "must be from 5 to 480");
             None
@@ -837,92 +436,34 @@ pub async fn create_meeting(
             None
         }
     };
-    let mode = match body.mode.as_deref() {
-        Some(m @ ("online" | "onsite")) => Some(m.to_owned()),
-        Some(_) => {
-            problems.push("mode", "must be online or onsite");
-            None
-        }
-        None => {
-            problems.push("mode", "is required");
-            None
-        }
+    let mode = problems
+        .required("mode", body.mode.as_deref())
+        .and_then(|m| {
+            problems.check(
+                "mode",
+                m.parse::<vocabulary::MeetingMode>()
+                    .map_err(|_| "must be online or onsite"),
+            )
+        });
+    let advice = match body.advice_summary.as_deref() {
+        // Blank is none.
+        None => Some(None),
+        Some(a) if a.trim().is_empty() => Some(None),
+        Some(a) => problems
+            .check("advice_summary", parse_text(a, meetings::ADVICE_MAX_CHARS))
+            .map(Some),
     };
-    let advice = body
-        .advice_summary
-        .as_deref()
-        .filter(|a| !a.trim().is_empty())
-        .and_then(|a| problems.check("advice_summary", parse_text(a, 20_000)));
-    problems.into_result().map_err(ApiError::from)?;
-    let (expert_id, starts_at, duration, mode) = (
-        expert_id.expect("checked"),
-        starts_at.expect("checked").timestamp_micros(),
-        duration.expect("checked"),
-        mode.expect("checked"),
-    );
-    let case_id = id.into_inner();
-    let notifier = state.desk.notifier.clone();
-    let response = state
-        .db
-        .write(move |conn| {
-            let (case, view) = visible_case(conn, &caller, case_id)?;
-            require_desk_view(view)?;
-            if case.status == CaseStatus::Closed.as_str() {
-                return Err(ApiError::conflict("the case is closed"));
-            }
-            let expert = experts::find_row(conn, expert_id)?
-                .ok_or_else(|| ApiError::field("expert_id", "is not a registered expert"))?;
-            if caller.role == Role::Expert && expert.user_id != caller.id {
-                return Err(ApiError::Forbidden("experts record their own meetings"));
-            }
-            let accepted = store::for_case(conn, case.id)?
-                .iter()
-                .any(|(a, _, _)| a.expert_id == expert_id && a.status == "accepted");
-            if !accepted {
-                return Err(ApiError::conflict(
-                    "this expert has not accepted an assignment on this case",
-                ));
-            }
-            let now = clock::now_micros();
-            let row = store::insert_meeting(
-                conn,
-                &NewMeeting {
-                    case_id: case.id,
-                    expert_id,
-                    starts_at,
-                    duration_minutes: duration,
-                    mode: &mode,
-                    advice_summary: advice.as_deref(),
-                    created_by: caller.id,
-                    now,
-                },
-            )?;
-            event(
-                conn,
-                case.id,
-                caller.id,
-                "meeting_scheduled",
-                json!({"meeting_id": row.id, "expert": expert.name, "starts_at": clock::to_rfc3339(starts_at),
-                       "duration_minutes": duration, "mode": mode}),
-                now,
-            )?;
-            notifier.meeting_scheduled(
-                conn,
-                &case,
-                row.id,
-                expert.user_id,
-                &expert.name,
-                starts_at,
-                duration,
-                &mode,
-                now,
-            )?;
-            case_store::touch(conn, case.id, now)?;
-            Ok(meeting_response(row, expert.name))
+    let command = problems.finish(|| {
+        Some(meetings::ScheduleMeeting {
+            expert_id: expert_id?,
+            starts_at: starts_at?,
+            duration_minutes: duration?,
+            mode: mode?,
+            advice_summary: advice?,
         })
-        .await?;
-    state.desk.mail_signal.queued();
-    Ok(HttpResponse::Created().json(response))
+    })?;
+    let meeting = meetings::schedule_meeting(&state.desk, caller, id.into_inner(), command).await?;
+    Ok(HttpResponse::Created().json(meeting_response(meeting)))
 }
 
 /// Meetings of a case, in time order.
@@ -942,23 +483,8 @@ pub async fn list_meetings(
     caller: AuthUser,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    refuse_managers(&caller)?;
-    let id = id.into_inner();
-    let items = state
-        .db
-        .read(move |conn| {
-            let (case, view) = visible_case(conn, &caller, id)?;
-            if view == CaseView::ExpertSummary {
-                return Err(ApiError::Forbidden("accept the assignment first"));
-            }
-            Ok::<_, ApiError>(
-                store::meetings_of(conn, case.id)?
-                    .into_iter()
-                    .map(|(row, name)| meeting_response(row, name))
-                    .collect::<Vec<_>>(),
-            )
-        })
-        .await?;
+    let found = meetings::meetings(&state.desk, caller, id.into_inner()).await?;
+    let items = found.into_iter().map(meeting_response).collect();
     Ok(HttpResponse::Ok().json(MeetingList { items }))
 }
 
@@ -991,37 +517,14 @@ pub async fn record_advice(
     let mut problems = Problems::default();
     let advice = problems
         .required("advice_summary", body.advice_summary.as_deref())
-        .and_then(|a| problems.check("advice_summary", parse_text(a, 20_000)));
-    problems.into_result().map_err(ApiError::from)?;
-    let advice = advice.expect("checked");
-    let id = id.into_inner();
-    let response = state
-        .db
-        .write(move |conn| {
-            let meeting = store::find_meeting(conn, id)?.ok_or(ApiError::NotFound)?;
-            let (case, view) = visible_case(conn, &caller, meeting.case_id)?;
-            require_desk_view(view)?;
-            let expert = experts::find_row(conn, meeting.expert_id)?.ok_or(ApiError::NotFound)?;
-            if caller.role == Role::Expert && expert.user_id != caller.id {
-                return Err(ApiError::Forbidden(
-                    "only that meeting's expert records its advice",
-                ));
-            }
-            let now = clock::now_micros();
-            store::set_advice(conn, id, &advice, now)?;
-            event(
-                conn,
-                case.id,
-                caller.id,
-                "advice_recorded",
-                json!({"meeting_id": id}),
-                now,
-            )?;
-            let meeting = store::find_meeting(conn, id)?.ok_or(ApiError::NotFound)?;
-            Ok(meeting_response(meeting, expert.name))
+        .and_then(|a| problems.check("advice_summary", parse_text(a, meetings::ADVICE_MAX_CHARS)));
+    let command = problems.finish(|| {
+        Some(meetings::RecordAdvice {
+            advice_summary: advice?,
         })
-        .await?;
-    Ok(HttpResponse::Ok().json(response))
+    })?;
+    let meeting = meetings::record_advice(&state.desk, caller, id.into_inner(), command).await?;
+    Ok(HttpResponse::Ok().json(meeting_response(meeting)))
 }
 
 // ---------------------------------------------------------------- plans
@@ -1032,7 +535,7 @@ pub struct PlanRequest {
     pub body: Option<String>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct PlanRevision {
     #[schema(minimum = 1)]
     pub revision: i32,
@@ -1052,8 +555,9 @@ pub struct PlanResponse {
     pub revisions: Vec<PlanRevision>,
 }
 
-fn plan_response(rows: Vec<store::PlanRow>) -> PlanResponse {
-    let revisions: Vec<PlanRevision> = rows
+fn plan_response(plan: SupportPlan) -> PlanResponse {
+    let revisions: Vec<PlanRevision> = plan
+        .revisions
         .into_iter()
         .map(|r| PlanRevision {
             revision: r.revision,
@@ -1064,13 +568,7 @@ fn plan_response(rows: Vec<store::PlanRow>) -> PlanResponse {
         })
         .collect();
     PlanResponse {
-        current: revisions.first().map(|r| PlanRevision {
-            revision: r.revision,
-            body: r.body.clone(),
-            author_id: r.author_id,
-            author_name: r.author_name.clone(),
-            at: r.at.clone(),
-        }),
+        current: revisions.first().cloned(),
         revisions,
     }
 }
@@ -1094,38 +592,14 @@ pub async fn write_plan(
     id: web::Path<i64>,
     body: Json<PlanRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(&[Role::Supporter, Role::Admin])?;
+    caller.require(meetings::PLANNERS)?;
     let mut problems = Problems::default();
     let text = problems
         .required("body", body.body.as_deref())
-        .and_then(|b| problems.check("body", parse_text(b, 20_000)));
-    problems.into_result().map_err(ApiError::from)?;
-    let text = text.expect("checked");
-    let id = id.into_inner();
-    let response = state
-        .db
-        .write(move |conn| {
-            let (case, _) = visible_case(conn, &caller, id)?;
-            let now = clock::now_micros();
-            let revision = store::add_plan_revision(conn, case.id, &text, caller.id, now)?;
-            case_store::insert_event(
-                conn,
-                NewEvent {
-                    case_id: case.id,
-                    at: now,
-                    actor_id: Some(caller.id),
-                    kind: "support_plan_revised",
-                    from_status: None,
-                    to_status: None,
-                    detail: Some(json!({ "revision": revision }).to_string()),
-                    desk_only: true,
-                },
-            )?;
-            case_store::touch(conn, case.id, now)?;
-            Ok::<_, ApiError>(plan_response(store::plan_revisions(conn, case.id)?))
-        })
-        .await?;
-    Ok(HttpResponse::Ok().json(response))
+        .and_then(|b| problems.check("body", parse_text(b, meetings::PLAN_MAX_CHARS)));
+    let command = problems.finish(|| Some(meetings::WritePlan { body: text? }))?;
+    let plan = meetings::write_plan(&state.desk, caller, id.into_inner(), command).await?;
+    Ok(HttpResponse::Ok().json(plan_response(plan)))
 }
 
 /// The case's support plan with every revision (desk and accepted experts).
@@ -1145,15 +619,6 @@ pub async fn read_plan(
     caller: AuthUser,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    refuse_managers(&caller)?;
-    let id = id.into_inner();
-    let response = state
-        .db
-        .read(move |conn| {
-            let (case, view) = visible_case(conn, &caller, id)?;
-            require_desk_view(view)?;
-            Ok::<_, ApiError>(plan_response(store::plan_revisions(conn, case.id)?))
-        })
-        .await?;
-    Ok(HttpResponse::Ok().json(response))
+    let plan = meetings::support_plan(&state.desk, caller, id.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(plan_response(plan)))
 }

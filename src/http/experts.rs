@@ -1,4 +1,5 @@
-//! The expert registry and explained suggestions for a case.
+//! The expert registry and explained suggestions for a case: requests parsed
+//! into the commands of `crate::desk::experts`, its results shaped as JSON.
 
 use actix_web::{HttpResponse, get, patch, post, web};
 use chrono::NaiveDate;
@@ -12,17 +13,14 @@ use super::schema::{
     Affiliation, Email, ExclusionReason, IsoDate, Languages, OrganizationName, Password,
     PersonName, ProductTypes,
 };
-use crate::auth::tokens;
 use crate::clock;
-use crate::db::experts::{self as store, ExpertProfileData, ExpertRecord};
-use crate::db::users::NewUser;
-use crate::db::{cases, outbox, users};
-use crate::desk::experts::{expert_profile, match_case};
-use crate::domain::account::{EmailAddress, Locale, NewPassword, parse_display_name};
+use crate::db::experts::ExpertRecord;
+use crate::desk::experts::{
+    self, Conflict, ExcludedExpert, Expertise as CheckedExpertise, ProfileChange, SuggestedExpert,
+};
+use crate::domain::account::{EmailAddress, NewPassword, parse_display_name};
 use crate::domain::case::Problems;
 use crate::domain::conflicts::normalize_organization_name;
-use crate::domain::matching::ExpertProfile;
-use crate::domain::role::Role;
 use crate::domain::vocabulary::{Category, Lang, ProductType};
 
 #[derive(Debug, Serialize, Deserialize, ToSchema, Clone)]
@@ -170,6 +168,7 @@ pub struct CreateExpertBody {
     paused_until: Option<String>,
 }
 
+/// The codes of `raw`, each at most once.
 fn unique_codes<T: std::str::FromStr + PartialEq + Copy>(
     problems: &mut Problems,
     field: &str,
@@ -190,140 +189,138 @@ where
     Some(parsed)
 }
 
-/// Validates `input` over `base` (the current profile when patching).
-fn merge_profile(
+/// The fields `input` gives, checked; every problem goes to `problems`
+/// (`None` for a field then). A new expert (`new`) must have a name and
+/// expertise.
+fn profile_change(
+    problems: &mut Problems,
     input: &ProfileInput,
-    base: Option<&ExpertProfileData>,
-) -> Result<ExpertProfileData, ApiError> {
-    let mut problems = Problems::default();
-    let name = match (&input.name, base) {
-        (Some(n), _) => problems.check("name", parse_display_name(n, 100)),
-        (None, Some(b)) => Some(b.name.clone()),
-        (None, None) => problems.required("name", None).map(str::to_owned),
+    new: bool,
+) -> Option<ProfileChange> {
+    let name = match &input.name {
+        Some(n) => problems.check("name", parse_display_name(n, 100)).map(Some),
+        None if new => problems.required("name", None).map(|n| Some(n.to_owned())),
+        None => Some(None),
     };
-    let affiliation = match (&input.affiliation, base) {
-        (Some(a), _) if a.trim().is_empty() => Some(String::new()),
-        (Some(a), _) => problems.check("affiliation", parse_display_name(a, 200)),
-        (None, Some(b)) => Some(b.affiliation.clone()),
-        (None, None) => Some(String::new()),
+    let affiliation = match &input.affiliation {
+        Some(a) if a.trim().is_empty() => Some(Some(String::new())),
+        Some(a) => problems
+            .check("affiliation", parse_display_name(a, 200))
+            .map(Some),
+        None => Some(None),
     };
-    let expertise = match (&input.expertise, base) {
-        (Some(list), _) => {
+    let expertise = match &input.expertise {
+        Some(list) => {
             let mut seen: Vec<Category> = Vec::new();
-            let mut rows = Vec::new();
+            let mut parsed: Vec<CheckedExpertise> = Vec::new();
+            let mut valid = true;
             for item in list {
                 match item.category.parse::<Category>() {
                     Ok(c) if seen.contains(&c) => {
-                        problems.push("expertise", format!("lists {} twice", c.as_str()))
+                        problems.push("expertise", format!("lists {} twice", c.as_str()));
+                        valid = false;
                     }
                     Ok(c) => {
                         seen.push(c);
-                        if (1..=3).contains(&item.level) {
-                            rows.push((c.as_str().to_owned(), item.level));
-                        } else {
-                            problems.push("expertise", "levels are 1, 2 or 3");
+                        match u8::try_from(item.level)
+                            .ok()
+                            .filter(|l| experts::LEVELS.contains(l))
+                        {
+                            Some(level) => parsed.push(CheckedExpertise { category: c, level }),
+                            None => {
+                                problems.push("expertise", "levels are 1, 2 or 3");
+                                valid = false;
+                            }
                         }
                     }
-                    Err(e) => problems.push("expertise", e.to_string()),
+                    Err(e) => {
+                        problems.push("expertise", e.to_string());
+                        valid = false;
+                    }
                 }
             }
             if list.is_empty() {
                 problems.push("expertise", "must name at least one category");
+                valid = false;
             }
-            Some(rows)
+            valid.then_some(Some(parsed))
         }
-        (None, Some(b)) => Some(b.expertise.clone()),
-        (None, None) => {
+        None if new => {
             problems.push("expertise", "must name at least one category");
             None
         }
+        None => Some(None),
     };
-    let product_types = match (&input.product_types, base) {
-        (Some(list), _) => unique_codes::<ProductType>(&mut problems, "product_types", list)
-            .map(|v| v.iter().map(|p| p.as_str().to_owned()).collect()),
-        (None, Some(b)) => Some(b.product_types.clone()),
-        (None, None) => Some(Vec::new()),
+    let product_types = match &input.product_types {
+        Some(list) => unique_codes::<ProductType>(problems, "product_types", list).map(Some),
+        None => Some(None),
     };
-    let languages = match (&input.languages, base) {
-        (Some(list), _) if list.is_empty() => {
+    let languages = match &input.languages {
+        Some(list) if list.is_empty() => {
             problems.push("languages", "must name ja and/or en");
             None
         }
-        (Some(list), _) => unique_codes::<Lang>(&mut problems, "languages", list)
-            .map(|v| v.iter().map(|l| l.as_str().to_owned()).collect()),
-        (None, Some(b)) => Some(b.languages.clone()),
-        (None, None) => Some(vec![Lang::Ja.as_str().to_owned()]),
+        Some(list) => unique_codes::<Lang>(problems, "languages", list).map(Some),
+        None => Some(None),
     };
-    let capacity = match (input.capacity, base) {
-        (Some(c), _) if (1..=50).contains(&c) => Some(c),
-        (Some(_), _) => {
+    let capacity = match input.capacity {
+        Some(c) if experts::CAPACITY.contains(&c) => Some(Some(c)),
+        Some(_) => {
             problems.push("capacity", "must be from 1 to 50");
             None
         }
-        (None, Some(b)) => Some(b.capacity),
-        (None, None) => Some(3),
+        None => Some(None),
     };
-    let conflicts = match (&input.conflicts, base) {
-        (Some(list), _) if list.len() > 200 => {
+    let conflicts = match &input.conflicts {
+        Some(list) if list.len() > experts::MAX_CONFLICTS => {
             problems.push("conflicts", "at most 200 organisations");
             None
         }
-        (Some(list), _) => {
-            let mut rows: Vec<(String, String)> = Vec::new();
+        Some(list) => {
+            let mut parsed: Vec<Conflict> = Vec::new();
+            let mut valid = true;
             for name in list {
                 match parse_display_name(name, 200) {
                     Ok(name) => {
                         let normalized = normalize_organization_name(&name);
                         if normalized.is_empty() {
                             problems.push("conflicts", format!("{name:?} names no organisation"));
-                        } else if !rows.iter().any(|(n, _)| *n == name) {
-                            rows.push((name, normalized));
+                            valid = false;
+                        } else if !parsed.iter().any(|c| c.name == name) {
+                            parsed.push(Conflict { name, normalized });
                         }
                     }
-                    Err(e) => problems.push("conflicts", e),
+                    Err(e) => {
+                        problems.push("conflicts", e);
+                        valid = false;
+                    }
                 }
             }
-            Some(rows)
+            valid.then_some(Some(parsed))
         }
-        (None, Some(b)) => Some(b.conflicts.clone()),
-        (None, None) => Some(Vec::new()),
+        None => Some(None),
     };
-    let paused_until = match (&input.paused_until, base) {
-        (Some(Some(date)), _) => problems
+    let paused_until = match &input.paused_until {
+        Some(Some(date)) => problems
             .check(
                 "paused_until",
                 date.parse::<NaiveDate>()
                     .map_err(|_| "must be a date YYYY-MM-DD"),
             )
-            .map(|d| Some(d.to_string())),
-        (Some(None), _) => Some(None),
-        (None, Some(b)) => Some(b.paused_until.clone()),
-        (None, None) => Some(None),
+            .map(|d| Some(Some(d))),
+        Some(None) => Some(Some(None)),
+        None => Some(None),
     };
-    problems.into_result().map_err(ApiError::from)?;
-    Ok(ExpertProfileData {
-        name: name.expect("checked"),
-        affiliation: affiliation.expect("checked"),
-        capacity: capacity.expect("checked"),
-        paused_until: paused_until.expect("checked"),
-        expertise: expertise.expect("checked"),
-        product_types: product_types.expect("checked"),
-        languages: languages.expect("checked"),
-        conflicts: conflicts.expect("checked"),
+    Some(ProfileChange {
+        name: name?,
+        affiliation: affiliation?,
+        expertise: expertise?,
+        product_types: product_types?,
+        languages: languages?,
+        capacity: capacity?,
+        conflicts: conflicts?,
+        paused_until: paused_until?,
     })
-}
-
-fn profile_of(record: &ExpertRecord) -> ExpertProfileData {
-    ExpertProfileData {
-        name: record.row.name.clone(),
-        affiliation: record.row.affiliation.clone(),
-        capacity: record.row.capacity,
-        paused_until: record.row.paused_until.clone(),
-        expertise: record.expertise.clone(),
-        product_types: record.product_types.clone(),
-        languages: record.languages.clone(),
-        conflicts: record.conflicts.clone(),
-    }
 }
 
 /// Register an expert; creates (or links) the `expert` user.
@@ -343,92 +340,29 @@ pub async fn create_expert(
     caller: AuthUser,
     body: Json<CreateExpertRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(&[Role::Admin])?;
+    caller.require(experts::REGISTRARS)?;
     let body = body.into_inner();
     let mut problems = Problems::default();
     let email = problems
         .required("email", body.email.as_deref())
         .and_then(|e| problems.check("email", EmailAddress::parse(e)));
-    let password = body
-        .password
-        .as_deref()
-        .and_then(|p| problems.check("password", NewPassword::parse(p)));
-    let profile = merge_profile(&body.profile, None);
-    let profile = match (problems.into_result(), profile) {
-        (Ok(()), Ok(profile)) => profile,
-        (Err(mut a), Err(ApiError::Validation(b))) => {
-            a.extend(
-                b.into_iter()
-                    .map(|f| crate::domain::case::Invalid::new(f.field, f.message)),
-            );
-            return Err(a.into());
-        }
-        (Err(a), _) => return Err(a.into()),
-        (Ok(()), Err(e)) => return Err(e),
+    let password = match body.password.as_deref() {
+        None => Some(None),
+        Some(p) => problems.check("password", NewPassword::parse(p)).map(Some),
     };
-    let email = email.expect("checked").into_string();
-    let password_hash = match &password {
-        Some(p) => state.hasher.hash(p.expose().to_owned()).await,
-        // No password yet: nothing can match this until the expert sets one.
-        None => "!unset".to_owned(),
+    let change = profile_change(&mut problems, &body.profile, true);
+    let (email, password, profile) =
+        problems.finish(|| Some((email?, password?, change?.into_new()?)))?;
+    let password_hash = match password {
+        Some(p) => Some(state.hasher.hash(p.expose().to_owned()).await),
+        None => None,
     };
-    let set_password = password.is_none().then(tokens::new_refresh_token);
-    let record = state
-        .db
-        .write(move |conn| {
-            let now = clock::now_micros();
-            let user_id = match users::find_by_email(conn, &email)? {
-                Some(user) if user.role != Role::Expert.as_str() => {
-                    return Err(ApiError::conflict(
-                        "this e-mail belongs to an account that is not an expert",
-                    ));
-                }
-                Some(user) => {
-                    if store::find_by_user(conn, user.id)?.is_some() {
-                        return Err(ApiError::conflict("this expert is already registered"));
-                    }
-                    user.id
-                }
-                None => {
-                    let user = users::insert(
-                        conn,
-                        &NewUser {
-                            email: &email,
-                            password_hash: &password_hash,
-                            name: &profile.name,
-                            role: Role::Expert.as_str(),
-                            locale: Locale::Ja.as_str(),
-                            organization_id: None,
-                            created_at: now,
-                        },
-                    )?;
-                    if let Some(token) = &set_password {
-                        users::insert_password_token(
-                            conn,
-                            user.id,
-                            &tokens::hash_refresh_token(token),
-                            now + 7 * 24 * 3600 * 1_000_000,
-                            now,
-                        )?;
-                        outbox::enqueue(
-                            conn,
-                            &crate::mail::templates::expert_welcome(
-                                Locale::Ja,
-                                &email,
-                                &profile.name,
-                                token,
-                            ),
-                            now,
-                        )?;
-                    }
-                    user.id
-                }
-            };
-            let id = store::insert(conn, user_id, &profile, now)?;
-            store::find(conn, id)?.ok_or(ApiError::NotFound)
-        })
-        .await?;
-    state.desk.mail_signal.queued();
+    let command = experts::RegisterExpert {
+        email,
+        password_hash,
+        profile,
+    };
+    let record = experts::register_expert(&state.desk, caller, command).await?;
     Ok(HttpResponse::Created().json(expert_response(record)))
 }
 
@@ -446,8 +380,7 @@ pub async fn list_experts(
     state: web::Data<AppState>,
     caller: AuthUser,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(&[Role::Supporter, Role::Admin])?;
-    let records = state.db.read(store::all).await?;
+    let records = experts::registry(&state.desk, caller).await?;
     let items: Vec<ExpertResponse> = records.into_iter().map(expert_response).collect();
     Ok(HttpResponse::Ok().json(ExpertList { items }))
 }
@@ -468,13 +401,7 @@ pub async fn get_expert(
     caller: AuthUser,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(&[Role::Supporter, Role::Admin])?;
-    let id = id.into_inner();
-    let record = state
-        .db
-        .read(move |conn| store::find(conn, id))
-        .await?
-        .ok_or(ApiError::NotFound)?;
+    let record = experts::expert(&state.desk, caller, id.into_inner()).await?;
     Ok(HttpResponse::Ok().json(expert_response(record)))
 }
 
@@ -496,18 +423,11 @@ pub async fn update_expert(
     id: web::Path<i64>,
     body: Json<ProfileInput>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(&[Role::Admin])?;
-    let id = id.into_inner();
-    let input = body.into_inner();
-    let record = state
-        .db
-        .write(move |conn| {
-            let current = store::find(conn, id)?.ok_or(ApiError::NotFound)?;
-            let profile = merge_profile(&input, Some(&profile_of(&current)))?;
-            store::update(conn, id, &profile, clock::now_micros())?;
-            store::find(conn, id)?.ok_or(ApiError::NotFound)
-        })
-        .await?;
+    caller.require(experts::REGISTRARS)?;
+    let mut problems = Problems::default();
+    let change = profile_change(&mut problems, &body, false);
+    let change = problems.finish(|| change)?;
+    let record = experts::update_expert(&state.desk, caller, id.into_inner(), change).await?;
     Ok(HttpResponse::Ok().json(expert_response(record)))
 }
 
@@ -560,46 +480,28 @@ pub async fn suggestions(
     id: web::Path<i64>,
     query: web::Query<SuggestionQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(&[Role::Supporter, Role::Admin])?;
-    let limit = match query.limit {
-        None => 20,
-        Some(n) if (1..=100).contains(&n) => n,
-        Some(_) => return Err(ApiError::field("limit", "must be from 1 to 100")),
-    };
-    let id = id.into_inner();
-    let list = state
-        .db
-        .read(move |conn| {
-            let case = cases::find(conn, id)?.ok_or(ApiError::NotFound)?;
-            let records = store::all(conn)?;
-            let profiles: Vec<ExpertProfile> = records.iter().map(expert_profile).collect();
-            let result = match_case(conn, &case, &profiles, limit)?;
-            let names: std::collections::HashMap<i64, &str> =
-                profiles.iter().map(|p| (p.id, p.name.as_str())).collect();
-            let name_of = |id: i64| names.get(&id).copied().unwrap_or_default().to_owned();
-            Ok::<_, ApiError>(SuggestionList {
-                items: result
-                    .items
-                    .into_iter()
-                    .map(|s| SuggestionItem {
-                        name: name_of(s.expert_id),
-                        expert_id: s.expert_id,
-                        score: s.score,
-                        reasons: s.reasons,
-                    })
-                    .collect(),
-                excluded: result
-                    .excluded
-                    .into_iter()
-                    .map(|e| ExcludedItem {
-                        name: name_of(e.expert_id),
-                        expert_id: e.expert_id,
-                        reason: e.reason.code().to_owned(),
-                        detail: e.detail,
-                    })
-                    .collect(),
+    let limit = query.limit.unwrap_or(experts::SUGGESTIONS_DEFAULT_LIMIT);
+    let found = experts::suggestions(&state.desk, caller, id.into_inner(), limit).await?;
+    Ok(HttpResponse::Ok().json(SuggestionList {
+        items: found
+            .items
+            .into_iter()
+            .map(|SuggestedExpert { suggestion, name }| SuggestionItem {
+                expert_id: suggestion.expert_id,
+                name,
+                score: suggestion.score,
+                reasons: suggestion.reasons,
             })
-        })
-        .await?;
-    Ok(HttpResponse::Ok().json(list))
+            .collect(),
+        excluded: found
+            .excluded
+            .into_iter()
+            .map(|ExcludedExpert { excluded, name }| ExcludedItem {
+                expert_id: excluded.expert_id,
+                name,
+                reason: excluded.reason.code().to_owned(),
+                detail: excluded.detail,
+            })
+            .collect(),
+    }))
 }
