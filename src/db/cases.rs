@@ -9,10 +9,15 @@ use super::counters::NextSequence;
 use super::schema::{
     case_access_log, case_categories, case_events, case_messages, cases, organizations, users,
 };
-use super::{AnyConnection, DbResult};
-use crate::domain::vocabulary::Category;
+use super::{AnyConnection, DbResult, StoredCodes, UnknownStoredValue};
+use crate::domain::vocabulary::{
+    CaseStatus, Category, Lang, OrganizationKind, Outcome, Priority, ProductType, Route, Stage,
+};
 
-#[derive(Debug, Clone, Queryable)]
+/// A case as stored, its codes read into the domain's types. A code the
+/// domain does not know fails the query with an error naming the case and
+/// the column (`UnknownStoredValue`), never a default.
+#[derive(Debug, Clone)]
 pub struct CaseRow {
     pub id: i64,
     pub number: String,
@@ -21,18 +26,18 @@ pub struct CaseRow {
     pub filed_by: Option<i64>,
     pub title: String,
     pub description: String,
-    pub product_type: String,
-    pub stage: String,
-    pub language: String,
+    pub product_type: ProductType,
+    pub stage: Stage,
+    pub language: Lang,
     pub organization_name: String,
-    pub organization_kind: String,
-    pub status: String,
-    pub resume_to: Option<String>,
-    pub outcome: Option<String>,
-    pub priority: Option<String>,
-    pub confirmed_product_type: Option<String>,
-    pub effective_product_type: String,
-    pub route: Option<String>,
+    pub organization_kind: OrganizationKind,
+    pub status: CaseStatus,
+    pub resume_to: Option<CaseStatus>,
+    pub outcome: Option<Outcome>,
+    pub priority: Option<Priority>,
+    pub confirmed_product_type: Option<ProductType>,
+    pub effective_product_type: ProductType,
+    pub route: Option<Route>,
     pub refer_to: Option<String>,
     pub claimed_by: Option<i64>,
     pub received_on: String,
@@ -42,6 +47,94 @@ pub struct CaseRow {
     pub closed_at: Option<i64>,
     pub version: i64,
     pub overdue_notified_at: Option<i64>,
+}
+
+/// The row as the database hands it over, codes as text (public only
+/// because `CaseRow`'s `Queryable` names it).
+#[derive(Queryable)]
+pub struct StoredCase {
+    id: i64,
+    number: String,
+    organization_id: i64,
+    applicant_id: Option<i64>,
+    filed_by: Option<i64>,
+    title: String,
+    description: String,
+    product_type: String,
+    stage: String,
+    language: String,
+    organization_name: String,
+    organization_kind: String,
+    status: String,
+    resume_to: Option<String>,
+    outcome: Option<String>,
+    priority: Option<String>,
+    confirmed_product_type: Option<String>,
+    effective_product_type: String,
+    route: Option<String>,
+    refer_to: Option<String>,
+    claimed_by: Option<i64>,
+    received_on: String,
+    received_at: i64,
+    updated_at: i64,
+    triaged_at: Option<i64>,
+    closed_at: Option<i64>,
+    version: i64,
+    overdue_notified_at: Option<i64>,
+}
+
+impl TryFrom<StoredCase> for CaseRow {
+    type Error = UnknownStoredValue;
+
+    fn try_from(stored: StoredCase) -> Result<Self, Self::Error> {
+        let codes = StoredCodes::new("cases", stored.id);
+        Ok(CaseRow {
+            product_type: codes.parse("product_type", &stored.product_type)?,
+            stage: codes.parse("stage", &stored.stage)?,
+            language: codes.parse("language", &stored.language)?,
+            organization_kind: codes.parse("organization_kind", &stored.organization_kind)?,
+            status: codes.parse("status", &stored.status)?,
+            resume_to: codes.parse_optional("resume_to", stored.resume_to.as_deref())?,
+            outcome: codes.parse_optional("outcome", stored.outcome.as_deref())?,
+            priority: codes.parse_optional("priority", stored.priority.as_deref())?,
+            confirmed_product_type: codes.parse_optional(
+                "confirmed_product_type",
+                stored.confirmed_product_type.as_deref(),
+            )?,
+            effective_product_type: codes
+                .parse("effective_product_type", &stored.effective_product_type)?,
+            route: codes.parse_optional("route", stored.route.as_deref())?,
+            id: stored.id,
+            number: stored.number,
+            organization_id: stored.organization_id,
+            applicant_id: stored.applicant_id,
+            filed_by: stored.filed_by,
+            title: stored.title,
+            description: stored.description,
+            organization_name: stored.organization_name,
+            refer_to: stored.refer_to,
+            claimed_by: stored.claimed_by,
+            received_on: stored.received_on,
+            received_at: stored.received_at,
+            updated_at: stored.updated_at,
+            triaged_at: stored.triaged_at,
+            closed_at: stored.closed_at,
+            version: stored.version,
+            overdue_notified_at: stored.overdue_notified_at,
+        })
+    }
+}
+
+impl<ST, DB> Queryable<ST, DB> for CaseRow
+where
+    DB: diesel::backend::Backend,
+    StoredCase: Queryable<ST, DB>,
+{
+    type Row = <StoredCase as Queryable<ST, DB>>::Row;
+
+    fn build(row: Self::Row) -> diesel::deserialize::Result<Self> {
+        Ok(CaseRow::try_from(StoredCase::build(row)?)?)
+    }
 }
 
 #[derive(Debug, Insertable)]

@@ -120,6 +120,51 @@ impl From<diesel::result::Error> for DbError {
     }
 }
 
+/// A code in a row that the domain does not know (a value written by a
+/// newer version, or by hand): the row cannot be read safely.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{table} {id}: unknown {column} {value:?} in the database")]
+pub struct UnknownStoredValue {
+    pub table: &'static str,
+    pub id: i64,
+    pub column: &'static str,
+    pub value: String,
+}
+
+/// Reads the codes of one stored row into domain types, naming the row and
+/// column of a value that does not parse.
+pub(crate) struct StoredCodes {
+    table: &'static str,
+    id: i64,
+}
+
+impl StoredCodes {
+    pub(crate) fn new(table: &'static str, id: i64) -> Self {
+        StoredCodes { table, id }
+    }
+
+    pub(crate) fn parse<T: std::str::FromStr>(
+        &self,
+        column: &'static str,
+        value: &str,
+    ) -> Result<T, UnknownStoredValue> {
+        value.parse().map_err(|_| UnknownStoredValue {
+            table: self.table,
+            id: self.id,
+            column,
+            value: value.to_owned(),
+        })
+    }
+
+    pub(crate) fn parse_optional<T: std::str::FromStr>(
+        &self,
+        column: &'static str,
+        value: Option<&str>,
+    ) -> Result<Option<T>, UnknownStoredValue> {
+        value.map(|v| self.parse(column, v)).transpose()
+    }
+}
+
 /// A fault of the database, not of the request: it should pass by itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {

@@ -11,7 +11,7 @@
 use anyhow::anyhow;
 use serde_json::json;
 
-use super::cases::{DESK_STAFF, Extra, apply, case_state, visible_case};
+use super::cases::{DESK_STAFF, Extra, apply, visible_case};
 use super::experts::{expert_profile, match_case};
 use super::{Desk, DeskError};
 use crate::clock;
@@ -187,7 +187,7 @@ fn case_effect_of(
     action: AssignmentAction,
     from: AssignmentStatus,
 ) -> Result<CaseEffect, DeskError> {
-    let status = case_state(case)?.status;
+    let status = case.status;
     let accepted_left = store::accepted_count(conn, case.id)?;
     let accepted_left = usize::try_from(accepted_left).map_err(|_| {
         DeskError::internal(anyhow!("case {}: accepted count {accepted_left}", case.id))
@@ -226,7 +226,7 @@ pub async fn assign(
     let notifier = desk.notifier.clone();
     desk.write_and_mail(move |conn| {
         let (case, _) = visible_case(conn, &caller, case_id)?;
-        let status = case_state(&case)?.status;
+        let status = case.status;
         if !matches!(status, CaseStatus::Matching | CaseStatus::InConsultation) {
             return Err(DeskError::conflict(format!(
                 "experts are assigned while a case is matching or in consultation; it is {}",

@@ -40,11 +40,8 @@ pub struct CaseSnapshot {
 
 impl CaseSnapshot {
     fn new(row: CaseRow, categories: CaseCategories, view: CaseView, caller: &Caller) -> Self {
-        let allowed_actions = match case_state(&row) {
-            Ok(state) => lifecycle::allowed_actions(&state, &actor(caller, &row, view)),
-            // An unknown stored status allows nothing (and is logged).
-            Err(_) => Vec::new(),
-        };
+        let allowed_actions =
+            lifecycle::allowed_actions(&case_state(&row), &actor(caller, &row, view));
         CaseSnapshot {
             row,
             categories,
@@ -89,24 +86,12 @@ pub struct PostedMessage {
 
 // ---------------------------------------------------------------- rules shared with the other use cases
 
-/// The lifecycle state of a stored case; an unknown stored value is an
-/// error naming the case, never a silent default.
-pub(crate) fn case_state(row: &CaseRow) -> Result<CaseState, DeskError> {
-    let unknown = |column: &str, value: &str| {
-        DeskError::internal(anyhow::anyhow!(
-            "case {}: unknown {column} {value:?} in the database",
-            row.id
-        ))
-    };
-    let status = row
-        .status
-        .parse()
-        .map_err(|_| unknown("status", &row.status))?;
-    let resume_to = match row.resume_to.as_deref() {
-        None => None,
-        Some(raw) => Some(raw.parse().map_err(|_| unknown("resume_to", raw))?),
-    };
-    Ok(CaseState { status, resume_to })
+/// The lifecycle state of a stored case.
+pub(crate) fn case_state(row: &CaseRow) -> CaseState {
+    CaseState {
+        status: row.status,
+        resume_to: row.resume_to,
+    }
 }
 
 fn actor(caller: &Caller, row: &CaseRow, view: CaseView) -> Actor {
@@ -231,10 +216,10 @@ pub async fn file_case(
                 None => store::next_sequence(conn, year)?,
             };
             let number = case::case_number(received_on, sequence);
-            let kind = intake
-                .organization_kind
-                .map(|k| k.as_str().to_owned())
-                .unwrap_or(registered_kind);
+            let kind = match intake.organization_kind {
+                Some(kind) => kind.as_str().to_owned(),
+                None => registered_kind,
+            };
             let row = store::insert(
                 conn,
                 &store::NewCase {
@@ -281,7 +266,7 @@ pub async fn file_case(
             crate::db::stats::count_case(
                 conn,
                 &row.received_on,
-                &row.effective_product_type,
+                row.effective_product_type.as_str(),
                 &codes,
                 1,
             )?;
@@ -532,8 +517,7 @@ pub async fn post_message(
                 desk_only: visibility == MessageVisibility::Internal,
             },
         )?;
-        let replies =
-            view == CaseView::Applicant && row.status == CaseStatus::AwaitingInfo.as_str();
+        let replies = view == CaseView::Applicant && row.status == CaseStatus::AwaitingInfo;
         if replies {
             apply(
                 conn,
@@ -654,7 +638,7 @@ pub(crate) fn apply(
     extra: Extra,
     now: i64,
 ) -> Result<(), DeskError> {
-    let from = case_state(row)?;
+    let from = case_state(row);
     let transition =
         lifecycle::decide(&from, &action, &actor(caller, row, view)).map_err(refusal)?;
     let to = transition.to.as_str();
@@ -694,7 +678,7 @@ pub(crate) fn apply(
         crate::db::stats::recount_case(
             conn,
             &row.received_on,
-            (&row.effective_product_type, &before),
+            (row.effective_product_type.as_str(), &before),
             (product_type, categories),
         )?;
         store::confirm_categories(conn, row.id, categories)?;
@@ -882,7 +866,7 @@ pub async fn change_status(
     }
     let role = caller.role;
     act(desk, caller, id, expected_version, move |row| {
-        let state = case_state(row)?;
+        let state = case_state(row);
         let action = case::action_for_status(&state, command.to, command.outcome, role)
             .ok_or_else(|| {
                 refusal(Refusal::InvalidTransition {

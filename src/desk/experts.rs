@@ -277,14 +277,8 @@ pub(crate) fn match_case(
         .iter()
         .map(|c| c.parse().map_err(|_| unknown("category", c)))
         .collect::<Result<_, _>>()?;
-    let product_type: ProductType = case
-        .effective_product_type
-        .parse()
-        .map_err(|_| unknown("effective_product_type", &case.effective_product_type))?;
-    let language: Lang = case
-        .language
-        .parse()
-        .map_err(|_| unknown("language", &case.language))?;
+    let product_type = case.effective_product_type;
+    let language = case.language;
     let (declined, active) = assignments::declined_and_active(conn, case.id)?;
     let organization = normalize_organization_name(&case.organization_name);
     let profile = CaseProfile {

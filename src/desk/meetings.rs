@@ -12,7 +12,7 @@ use chrono::{DateTime, FixedOffset};
 use serde_json::json;
 
 use super::assignments::{desk_event, event, stored_status};
-use super::cases::{DESK_STAFF, case_state, refuse_managers, visible_case};
+use super::cases::{DESK_STAFF, refuse_managers, visible_case};
 use super::{Desk, DeskError};
 use crate::clock;
 use crate::db::assignments::{self as store, MeetingRow, NewMeeting, PlanRow};
@@ -89,7 +89,7 @@ pub async fn schedule_meeting(
     desk.write_and_mail(move |conn| {
         let (case, view) = visible_case(conn, &caller, case_id)?;
         require_desk_view(view)?;
-        if case_state(&case)?.status == CaseStatus::Closed {
+        if case.status == CaseStatus::Closed {
             return Err(DeskError::conflict("the case is closed"));
         }
         let expert = experts::find_row(conn, expert_id)?

@@ -47,7 +47,7 @@ pub struct OrganizationRef {
     pub id: i64,
     pub name: String,
     #[schema(value_type = OrganizationKind)]
-    pub kind: String,
+    pub kind: OrganizationKind,
 }
 
 /// A case as its reader may see it.
@@ -63,30 +63,30 @@ pub struct CaseResponse {
     pub description: Option<String>,
     /// As the applicant filed it.
     #[schema(value_type = ProductType)]
-    pub product_type: String,
+    pub product_type: ProductType,
     /// As the applicant filed them.
     #[schema(value_type = Vec<Category>)]
     pub categories: Vec<String>,
     #[schema(value_type = CaseStage)]
-    pub stage: String,
+    pub stage: Stage,
     #[schema(value_type = Lang)]
-    pub language: String,
+    pub language: Lang,
     pub organization: OrganizationRef,
     #[schema(value_type = CaseStatus)]
-    pub status: String,
+    pub status: CaseStatus,
     /// Set once the case is closed.
     #[schema(required, value_type = Option<Outcome>)]
-    pub outcome: Option<String>,
+    pub outcome: Option<Outcome>,
     #[schema(required, value_type = Option<Priority>)]
-    pub priority: Option<String>,
+    pub priority: Option<Priority>,
     /// The product type triage confirmed.
     #[schema(required, value_type = Option<ProductType>)]
-    pub confirmed_product_type: Option<String>,
+    pub confirmed_product_type: Option<ProductType>,
     /// The categories triage confirmed.
     #[schema(required, value_type = Option<Vec<Category>>)]
     pub confirmed_categories: Option<Vec<String>>,
     #[schema(required, value_type = Option<Route>)]
-    pub route: Option<String>,
+    pub route: Option<Route>,
     /// The organisation a referred case was sent to.
     #[schema(required)]
     pub refer_to: Option<String>,

@@ -94,10 +94,8 @@ fn to_every_supporter(
     Ok(mails)
 }
 
-fn product_label(code: &str, locale: Locale) -> String {
-    code.parse::<ProductType>()
-        .map(|p| p.label(lang(locale)).to_owned())
-        .unwrap_or_else(|_| code.to_owned())
+fn product_label(product_type: ProductType, locale: Locale) -> String {
+    product_type.label(lang(locale)).to_owned()
 }
 
 fn categories_label(codes: &[&str], locale: Locale) -> String {
@@ -157,7 +155,7 @@ impl Notifier {
             |locale| {
                 context! { number => case.number, title => case.title,
                 organization => case.organization_name,
-                product_type => product_label(&case.effective_product_type, locale),
+                product_type => product_label(case.effective_product_type, locale),
                 categories => categories_label(categories, locale),
                 link => self.case_link(case.id) }
             },
