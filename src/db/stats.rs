@@ -731,6 +731,7 @@ mod tests {
     use crate::config::DatabaseUrl;
     use crate::db::Database;
     use crate::domain::statistics::plan_range;
+    use crate::domain::vocabulary::Category;
 
     /// A stored value the vocabulary does not know is an error that names
     /// the column and the rows, never counted under some default.
@@ -747,14 +748,32 @@ mod tests {
             }
         }
 
-        db.write(|conn| count_case(conn, "2020-03-02", "drug", &["ip"], 1))
+        db.write(|conn| count_case(conn, "2020-03-02", "drug", &["ip_strategy"], 1))
             .await
             .unwrap();
         let day = |d: &str| d.parse::<NaiveDate>().unwrap();
         let earliest = db.read(earliest_day).await.unwrap();
         assert_eq!(earliest, Some(day("2020-03-02")));
+        let plan = plan_range(day("2020-03-01"), day("2020-03-02"));
+        let counts = db
+            .read(move |conn| category_counts(conn, &plan))
+            .await
+            .unwrap();
+        assert_eq!(counts.cases(ProductType::Drug), 1);
+        assert_eq!(counts.count(ProductType::Drug, Category::IpStrategy), 1);
 
-        db.write(|conn| count_case(conn, "2020-03-03", "astrology", &["ip"], 1))
+        db.write(|conn| count_case(conn, "2020-04-06", "drug", &["astrology"], 1))
+            .await
+            .unwrap();
+        let plan = plan_range(day("2020-04-06"), day("2020-04-07"));
+        let counts = message(db.read(move |conn| category_counts(conn, &plan)).await);
+        assert!(
+            counts.contains("stats_daily_categories.category of the days 2020-04-06..2020-04-07")
+                && counts.contains("\"astrology\""),
+            "{counts}"
+        );
+
+        db.write(|conn| count_case(conn, "2020-03-03", "astrology", &["ip_strategy"], 1))
             .await
             .unwrap();
         let march = plan_range(day("2020-03-01"), day("2020-03-31"));
@@ -781,7 +800,7 @@ mod tests {
 
         // Once a day that is no date was the earliest, "from" defaulted to
         // today without a word.
-        db.write(|conn| count_case(conn, "2019-02-30", "drug", &["ip"], 1))
+        db.write(|conn| count_case(conn, "2019-02-30", "drug", &["ip_strategy"], 1))
             .await
             .unwrap();
         let earliest = message(db.read(earliest_day).await);

@@ -133,6 +133,12 @@ mod tests {
     use std::io::Seek;
 
     use super::*;
+    use crate::config::DatabaseUrl;
+    use crate::db::Database;
+    use crate::desk::statistics::{self, DateRange};
+    use crate::domain::account::Locale;
+    use crate::mail::MailSignal;
+    use crate::mail::notify::Notifier;
 
     /// The spool holds exactly what was read, whatever the read sizes.
     #[test]
@@ -153,5 +159,140 @@ mod tests {
         let mut spooled = Vec::new();
         spool.read_to_end(&mut spooled).unwrap();
         assert_eq!(spooled, body);
+    }
+
+    /// A file whose reading fails part-way, as an upload cut off or refused
+    /// for its size does.
+    struct CutOff {
+        good: io::Cursor<Vec<u8>>,
+    }
+
+    impl Read for CutOff {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            match self.good.read(buf)? {
+                0 => Err(io::Error::new(io::ErrorKind::UnexpectedEof, "cut off")),
+                n => Ok(n),
+            }
+        }
+    }
+
+    fn csv(rows: usize, bad_line: Option<usize>) -> Vec<u8> {
+        let mut body =
+            String::from("received_on,product_type,categories,organization,title,status,outcome\n");
+        for k in 0..rows {
+            let category = if Some(k + 2) == bad_line {
+                "astrology"
+            } else {
+                "regulatory;other"
+            };
+            body.push_str(&format!(
+                "2019-{:02}-{:02},drug,{category},Org {},Case {k},closed,resolved\n",
+                1 + k % 12,
+                1 + k % 28,
+                k % 7
+            ));
+        }
+        body.into_bytes()
+    }
+
+    /// Another interface (a command line, a job) imports through the same
+    /// use case: a good file is stored whole, a bad one and a cut-off one
+    /// store nothing, and only admins import.
+    #[tokio::test]
+    async fn a_file_is_stored_whole_or_not_at_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("import.db").to_string_lossy().into_owned();
+        let db = Database::connect(&DatabaseUrl::Sqlite(path), 4).unwrap();
+        db.migrate().unwrap();
+        let admin = crate::accounts::create_blocking(
+            &db,
+            crate::accounts::NewAccount {
+                email: "admin@import.example",
+                password: "a long enough password",
+                name: "Admin",
+                role: Role::Admin,
+                locale: Locale::Ja,
+                organization: None,
+            },
+        )
+        .unwrap()
+        .id;
+        let notifier = Notifier {
+            base_url: "http://desk.example".to_owned(),
+            from_address: "desk@desk.example".to_owned(),
+        };
+        let desk = Desk::new(db, notifier, MailSignal::default());
+        let caller = |role| Caller {
+            id: admin,
+            role,
+            organization_id: None,
+        };
+        let stored = || async {
+            let report =
+                statistics::category_table(&desk, caller(Role::Admin), DateRange::default())
+                    .await
+                    .unwrap();
+            report.table.total.cases
+        };
+
+        let body = csv(2_500, None);
+        let cut = CutOff {
+            good: io::Cursor::new(body[..body.len() / 2].to_vec()),
+        };
+        let failed = import_cases(&desk, caller(Role::Admin), ImportCases { csv: cut }).await;
+        assert!(matches!(failed, Err(DeskError::Internal(_))), "{failed:?}");
+        assert_eq!(stored().await, 0);
+
+        let refused = import_cases(
+            &desk,
+            caller(Role::Admin),
+            ImportCases {
+                csv: io::Cursor::new(csv(2_500, Some(1_000))),
+            },
+        )
+        .await
+        .unwrap();
+        match refused {
+            ImportOutcome::Refused(problems) => {
+                let lines: Vec<(u64, &str)> = problems
+                    .iter()
+                    .map(|p| (p.line, p.field.as_str()))
+                    .collect();
+                assert_eq!(lines, [(1_000, "categories")]);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(stored().await, 0);
+
+        let forbidden = import_cases(
+            &desk,
+            caller(Role::Supporter),
+            ImportCases {
+                csv: io::Cursor::new(body.clone()),
+            },
+        )
+        .await;
+        assert!(
+            matches!(forbidden, Err(DeskError::Forbidden(_))),
+            "{forbidden:?}"
+        );
+
+        let imported = import_cases(
+            &desk,
+            caller(Role::Admin),
+            ImportCases {
+                csv: io::Cursor::new(body),
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            imported,
+            ImportOutcome::Imported(ImportSummary {
+                imported: 2_500,
+                organizations_created: 7,
+            })
+        );
+        assert_eq!(stored().await, 2_500);
     }
 }

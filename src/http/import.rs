@@ -184,3 +184,48 @@ pub async fn import_cases(
         ImportOutcome::Refused(problems) => Err(line_errors(problems)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn upload() -> (mpsc::Sender<Chunk>, Upload) {
+        let (chunks, received) = mpsc::channel(CHUNKS_IN_FLIGHT);
+        let upload = Upload {
+            chunks: received,
+            current: web::Bytes::new(),
+            complete: false,
+        };
+        (chunks, upload)
+    }
+
+    /// The use case reads the body to its end only when all of it came; a
+    /// body given up part-way (413, a broken connection) is a read error,
+    /// so it cannot be taken for a shorter file.
+    #[test]
+    fn an_upload_ends_only_where_the_whole_body_came() {
+        let (chunks, mut whole) = upload();
+        chunks
+            .try_send(Some(web::Bytes::from_static(b"a,b\n")))
+            .unwrap();
+        chunks
+            .try_send(Some(web::Bytes::from_static(b"1,2\n")))
+            .unwrap();
+        chunks.try_send(None).unwrap();
+        drop(chunks);
+        let mut read = String::new();
+        whole.read_to_string(&mut read).unwrap();
+        assert_eq!(read, "a,b\n1,2\n");
+        assert_eq!(whole.read(&mut [0; 8]).unwrap(), 0, "and stays ended");
+
+        let (chunks, mut cut) = upload();
+        chunks
+            .try_send(Some(web::Bytes::from_static(b"a,b\n")))
+            .unwrap();
+        drop(chunks);
+        let mut read = Vec::new();
+        let error = cut.read_to_end(&mut read).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::UnexpectedEof);
+        assert_eq!(read, b"a,b\n");
+    }
+}
