@@ -216,7 +216,11 @@ mod tests {
         let mut read = String::new();
         whole.read_to_string(&mut read).unwrap();
         assert_eq!(read, "a,b\n1,2\n");
-        assert_eq!(whole.read(&mut [0; 8]).unwrap(), 0, "and stays ended");
+        assert_eq!(
+            Read::read(&mut whole, &mut [0; 8]).unwrap(),
+            0,
+            "and stays ended"
+        );
 
         let (chunks, mut cut) = upload();
         chunks
