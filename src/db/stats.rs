@@ -5,6 +5,9 @@
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::fmt::Display;
+
+use chrono::NaiveDate;
 
 use diesel::dsl::{count_star, min, sql};
 use diesel::expression::SqlLiteral;
@@ -17,9 +20,12 @@ use super::schema::{
     assignments, case_categories, cases, experts, stats_daily_cases, stats_daily_categories,
     stats_monthly_cases, stats_monthly_categories,
 };
-use super::{AnyConnection, DbResult};
-use crate::domain::statistics::{RangePlan, median_of_middle, median_window};
-use crate::domain::vocabulary::CaseStatus;
+use super::{AnyConnection, DbError, DbResult};
+use crate::domain::assignment::AssignmentStatus;
+use crate::domain::statistics::{
+    CategoryCounts, RangePlan, median_of_middle, median_window, parse_date, period_start,
+};
+use crate::domain::vocabulary::{CaseStatus, ProductType};
 
 // The recounts group case columns with a category column.
 diesel::allow_columns_to_appear_in_same_group_by_clause!(
@@ -27,6 +33,21 @@ diesel::allow_columns_to_appear_in_same_group_by_clause!(
     cases::effective_product_type,
     case_categories::category,
 );
+
+/// A stored value as its domain type. A value the domain does not know is
+/// an error naming the column and the row (or the rows summed into one),
+/// never a silent default: the statistics would be inexact without a word.
+fn stored<T, E: Display>(
+    column: &str,
+    row: impl FnOnce() -> String,
+    parsed: Result<T, E>,
+) -> DbResult<T> {
+    parsed.map_err(|error| {
+        DbError::Query(diesel::result::Error::DeserializationError(
+            format!("{column} of {}: {error}", row()).into(),
+        ))
+    })
+}
 
 /// Adds `delta` (+1 or −1) for one case counted on `day` under
 /// `product_type` and `categories`.
@@ -316,67 +337,86 @@ fn sum_cases() -> SqlLiteral<BigInt> {
     sql::<BigInt>("CAST(SUM(cases) AS BIGINT)")
 }
 
-/// Counts of the category table as database rows of codes.
-#[derive(Debug, Default)]
-pub struct CountRows {
-    /// `(product_type, cases)`
-    pub cases: Vec<(String, i64)>,
-    /// `(product_type, category, cases)`
-    pub categories: Vec<(String, String, i64)>,
-}
-
 /// The category table's counts for a range of received dates, summed from
 /// the rollups along `plan`: whole months from the monthly tables, edge days
 /// from the daily ones. The work grows with the months, not with the cases.
-pub fn category_counts(conn: &mut AnyConnection, plan: &RangePlan) -> DbResult<CountRows> {
-    let mut rows = CountRows::default();
+pub fn category_counts(conn: &mut AnyConnection, plan: &RangePlan) -> DbResult<CategoryCounts> {
+    let mut counts = CategoryCounts::default();
     if let Some((first, last)) = &plan.months {
-        rows.cases.extend(
-            stats_monthly_cases::table
-                .filter(stats_monthly_cases::month.between(first, last))
-                .group_by(stats_monthly_cases::product_type)
-                .select((stats_monthly_cases::product_type, sum_cases()))
-                .load::<(String, i64)>(conn)?,
-        );
-        rows.categories.extend(
-            stats_monthly_categories::table
-                .filter(stats_monthly_categories::month.between(first, last))
-                .group_by((
-                    stats_monthly_categories::product_type,
-                    stats_monthly_categories::category,
-                ))
-                .select((
-                    stats_monthly_categories::product_type,
-                    stats_monthly_categories::category,
-                    sum_cases(),
-                ))
-                .load::<(String, String, i64)>(conn)?,
-        );
+        let months = || format!("the months {first}..{last}");
+        let cases = stats_monthly_cases::table
+            .filter(stats_monthly_cases::month.between(first, last))
+            .group_by(stats_monthly_cases::product_type)
+            .select((stats_monthly_cases::product_type, sum_cases()))
+            .load::<(String, i64)>(conn)?;
+        for (product_type, n) in cases {
+            let column = "stats_monthly_cases.product_type";
+            counts.add_cases(stored(column, months, product_type.parse())?, n);
+        }
+        let categories = stats_monthly_categories::table
+            .filter(stats_monthly_categories::month.between(first, last))
+            .group_by((
+                stats_monthly_categories::product_type,
+                stats_monthly_categories::category,
+            ))
+            .select((
+                stats_monthly_categories::product_type,
+                stats_monthly_categories::category,
+                sum_cases(),
+            ))
+            .load::<(String, String, i64)>(conn)?;
+        for (product_type, category, n) in categories {
+            counts.add_category(
+                stored(
+                    "stats_monthly_categories.product_type",
+                    months,
+                    product_type.parse(),
+                )?,
+                stored(
+                    "stats_monthly_categories.category",
+                    months,
+                    category.parse(),
+                )?,
+                n,
+            );
+        }
     }
     for (from, to) in &plan.days {
-        rows.cases.extend(
-            stats_daily_cases::table
-                .filter(stats_daily_cases::day.between(from, to))
-                .group_by(stats_daily_cases::product_type)
-                .select((stats_daily_cases::product_type, sum_cases()))
-                .load::<(String, i64)>(conn)?,
-        );
-        rows.categories.extend(
-            stats_daily_categories::table
-                .filter(stats_daily_categories::day.between(from, to))
-                .group_by((
-                    stats_daily_categories::product_type,
-                    stats_daily_categories::category,
-                ))
-                .select((
-                    stats_daily_categories::product_type,
-                    stats_daily_categories::category,
-                    sum_cases(),
-                ))
-                .load::<(String, String, i64)>(conn)?,
-        );
+        let days = || format!("the days {from}..{to}");
+        let cases = stats_daily_cases::table
+            .filter(stats_daily_cases::day.between(from, to))
+            .group_by(stats_daily_cases::product_type)
+            .select((stats_daily_cases::product_type, sum_cases()))
+            .load::<(String, i64)>(conn)?;
+        for (product_type, n) in cases {
+            let column = "stats_daily_cases.product_type";
+            counts.add_cases(stored(column, days, product_type.parse())?, n);
+        }
+        let categories = stats_daily_categories::table
+            .filter(stats_daily_categories::day.between(from, to))
+            .group_by((
+                stats_daily_categories::product_type,
+                stats_daily_categories::category,
+            ))
+            .select((
+                stats_daily_categories::product_type,
+                stats_daily_categories::category,
+                sum_cases(),
+            ))
+            .load::<(String, String, i64)>(conn)?;
+        for (product_type, category, n) in categories {
+            counts.add_category(
+                stored(
+                    "stats_daily_categories.product_type",
+                    days,
+                    product_type.parse(),
+                )?,
+                stored("stats_daily_categories.category", days, category.parse())?,
+                n,
+            );
+        }
     }
-    Ok(rows)
+    Ok(counts)
 }
 
 /// A rollup cell: `(period, product_type, category)`, the period a day
@@ -473,23 +513,39 @@ pub fn recount_cells(conn: &mut AnyConnection) -> DbResult<BTreeMap<Cell, i64>> 
 }
 
 /// The first received date with a case, if any.
-pub fn earliest_day(conn: &mut AnyConnection) -> DbResult<Option<String>> {
-    Ok(stats_daily_cases::table
+pub fn earliest_day(conn: &mut AnyConnection) -> DbResult<Option<NaiveDate>> {
+    let day: Option<String> = stats_daily_cases::table
         .filter(stats_daily_cases::cases.gt(0))
         .select(min(stats_daily_cases::day))
-        .first(conn)?)
+        .first(conn)?;
+    day.map(|day| {
+        let row = || format!("the earliest row ({day:?})");
+        stored("stats_daily_cases.day", row, parse_date(&day))
+    })
+    .transpose()
 }
 
-/// `(period, product_type, cases)` of a range along `plan`: whole months
-/// (`YYYY-MM`) from the monthly rollups, edge days (`YYYY-MM-DD`) from the
-/// daily ones; enough for trend buckets of a month or longer.
+/// `(first day of the period, product_type, cases)` of a range along
+/// `plan`: whole months from the monthly rollups, edge days from the daily
+/// ones; enough for trend buckets of a month or longer.
 pub fn cases_by_period(
     conn: &mut AnyConnection,
     plan: &RangePlan,
-) -> DbResult<Vec<(String, String, i64)>> {
+) -> DbResult<Vec<(NaiveDate, ProductType, i64)>> {
     let mut rows = Vec::new();
+    let mut typed = |table: &str, loaded: Vec<(String, String, i64)>| -> DbResult<()> {
+        for (period, product_type, cases) in loaded {
+            let row = || format!("the row ({period:?}, {product_type:?})");
+            // A whole month lies in one bucket: its first day stands for it.
+            let start = stored(&format!("{table}.period"), row, period_start(&period))?;
+            let column = format!("{table}.product_type");
+            rows.push((start, stored(&column, row, product_type.parse())?, cases));
+        }
+        Ok(())
+    };
     if let Some((first, last)) = &plan.months {
-        rows.extend(
+        typed(
+            "stats_monthly_cases",
             stats_monthly_cases::table
                 .filter(stats_monthly_cases::month.between(first, last))
                 .filter(stats_monthly_cases::cases.ne(0))
@@ -499,10 +555,11 @@ pub fn cases_by_period(
                     stats_monthly_cases::cases,
                 ))
                 .load::<(String, String, i64)>(conn)?,
-        );
+        )?;
     }
     for (from, to) in &plan.days {
-        rows.extend(
+        typed(
+            "stats_daily_cases",
             stats_daily_cases::table
                 .filter(stats_daily_cases::day.between(from, to))
                 .filter(stats_daily_cases::cases.ne(0))
@@ -512,26 +569,32 @@ pub fn cases_by_period(
                     stats_daily_cases::cases,
                 ))
                 .load::<(String, String, i64)>(conn)?,
-        );
+        )?;
     }
     Ok(rows)
 }
 
 // ---------------------------------------------------------------- pipeline
 
-/// `(status, cases)` of the open statuses (every status but `closed`); the
-/// status index finds them without reading the closed bulk.
-pub fn open_by_status(conn: &mut AnyConnection) -> DbResult<Vec<(String, i64)>> {
+/// `(status, cases)` of the open statuses (every status but `closed`) that
+/// have cases; the status index finds them without reading the closed bulk.
+pub fn open_by_status(conn: &mut AnyConnection) -> DbResult<Vec<(CaseStatus, i64)>> {
     let open: Vec<&str> = CaseStatus::ALL
         .iter()
         .filter(|s| **s != CaseStatus::Closed)
         .map(|s| s.as_str())
         .collect();
-    Ok(cases::table
+    let rows: Vec<(String, i64)> = cases::table
         .filter(cases::status.eq_any(open))
         .group_by(cases::status)
         .select((cases::status, count_star()))
-        .load(conn)?)
+        .load(conn)?;
+    rows.into_iter()
+        .map(|(status, n)| {
+            let row = || format!("{n} case(s)");
+            Ok((stored("cases.status", row, status.parse())?, n))
+        })
+        .collect()
 }
 
 /// Which duration of a case a median is taken over.
@@ -583,7 +646,7 @@ pub fn median_span(
 /// `cutoff` (`YYYY-MM-DD`).
 pub fn overdue_triage(conn: &mut AnyConnection, cutoff: &str) -> DbResult<i64> {
     Ok(cases::table
-        .filter(cases::status.eq_any(["submitted", "triage"]))
+        .filter(cases::status.eq_any([CaseStatus::Submitted.as_str(), CaseStatus::Triage.as_str()]))
         .filter(cases::triaged_at.is_null())
         .filter(cases::received_on.lt(cutoff))
         .count()
@@ -643,11 +706,13 @@ pub fn expert_loads(conn: &mut AnyConnection) -> DbResult<Vec<ExpertLoad>> {
         .collect();
     for (expert_id, status, n) in by_status {
         if let Some(load) = loads.get_mut(&expert_id) {
+            let row = || format!("{n} assignment(s) of expert {expert_id}");
+            let status: AssignmentStatus = stored("assignments.status", row, status.parse())?;
             load.assignments += n;
-            if status == "declined" {
+            if status == AssignmentStatus::Declined {
                 load.declined += n;
             }
-            if super::assignments::ACTIVE.contains(&status.as_str()) {
+            if status.is_active() {
                 load.active += n;
             }
         }
@@ -658,4 +723,90 @@ pub fn expert_loads(conn: &mut AnyConnection) -> DbResult<Vec<ExpertLoad>> {
         }
     }
     Ok(loads.into_values().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::DatabaseUrl;
+    use crate::db::Database;
+    use crate::domain::statistics::plan_range;
+    use crate::domain::vocabulary::Category;
+
+    /// A stored value the vocabulary does not know is an error that names
+    /// the column and the rows, never counted under some default.
+    #[tokio::test]
+    async fn unknown_stored_values_are_errors_naming_where_they_are() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("stats.db").to_string_lossy().into_owned();
+        let db = Database::connect(&DatabaseUrl::Sqlite(path), 2).unwrap();
+        db.migrate().unwrap();
+        fn message<T: std::fmt::Debug>(result: DbResult<T>) -> String {
+            match result {
+                Ok(value) => panic!("expected an error, got {value:?}"),
+                Err(error) => error.to_string(),
+            }
+        }
+
+        db.write(|conn| count_case(conn, "2020-03-02", "drug", &["ip_strategy"], 1))
+            .await
+            .unwrap();
+        let day = |d: &str| d.parse::<NaiveDate>().unwrap();
+        let earliest = db.read(earliest_day).await.unwrap();
+        assert_eq!(earliest, Some(day("2020-03-02")));
+        let plan = plan_range(day("2020-03-01"), day("2020-03-02"));
+        let counts = db
+            .read(move |conn| category_counts(conn, &plan))
+            .await
+            .unwrap();
+        assert_eq!(counts.cases(ProductType::Drug), 1);
+        assert_eq!(counts.count(ProductType::Drug, Category::IpStrategy), 1);
+
+        db.write(|conn| count_case(conn, "2020-04-06", "drug", &["astrology"], 1))
+            .await
+            .unwrap();
+        let plan = plan_range(day("2020-04-06"), day("2020-04-07"));
+        let counts = message(db.read(move |conn| category_counts(conn, &plan)).await);
+        assert!(
+            counts.contains("stats_daily_categories.category of the days 2020-04-06..2020-04-07")
+                && counts.contains("\"astrology\""),
+            "{counts}"
+        );
+
+        db.write(|conn| count_case(conn, "2020-03-03", "astrology", &["ip_strategy"], 1))
+            .await
+            .unwrap();
+        let march = plan_range(day("2020-03-01"), day("2020-03-31"));
+        let plan = march.clone();
+        let counts = message(db.read(move |conn| category_counts(conn, &plan)).await);
+        assert!(
+            counts.contains("stats_monthly_cases.product_type of the months 2020-03..2020-03")
+                && counts.contains("\"astrology\""),
+            "{counts}"
+        );
+        let plan = plan_range(day("2020-03-03"), day("2020-03-04"));
+        let counts = message(db.read(move |conn| category_counts(conn, &plan)).await);
+        assert!(
+            counts.contains("stats_daily_cases.product_type of the days 2020-03-03..2020-03-04"),
+            "{counts}"
+        );
+        let by_period = message(db.read(move |conn| cases_by_period(conn, &march)).await);
+        assert!(
+            by_period.contains(
+                "stats_monthly_cases.product_type of the row (\"2020-03\", \"astrology\")"
+            ),
+            "{by_period}"
+        );
+
+        // Once a day that is no date was the earliest, "from" defaulted to
+        // today without a word.
+        db.write(|conn| count_case(conn, "2019-02-30", "drug", &["ip_strategy"], 1))
+            .await
+            .unwrap();
+        let earliest = message(db.read(earliest_day).await);
+        assert!(
+            earliest.contains("stats_daily_cases.day of the earliest row (\"2019-02-30\")"),
+            "{earliest}"
+        );
+    }
 }

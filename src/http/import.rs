@@ -1,7 +1,6 @@
 //! Import of historical cases from CSV (admins): all or nothing.
 
-use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, post, web};
@@ -13,15 +12,12 @@ use utoipa::ToSchema;
 use super::AppState;
 use super::extract::AuthUser;
 use super::problem::{ApiError, FieldError};
-use crate::clock;
-use crate::db::import as store;
-use crate::domain::case::desk_date;
-use crate::domain::import::{LineError, check_cases_csv};
-use crate::domain::role::Role;
+use crate::desk::import::{self as desk, ImportCases, ImportOutcome};
+use crate::domain::import::LineError;
 
 /// Import files above this are refused with 413 (about 200,000 rows).
 pub const IMPORT_BODY_LIMIT: usize = 20 * 1024 * 1024;
-/// Body chunks on their way to the checker: a bound on the memory a fast
+/// Body chunks on their way to the checks: a bound on the memory a fast
 /// upload takes while the checks catch up (they then slow the upload).
 const CHUNKS_IN_FLIGHT: usize = 16;
 
@@ -74,13 +70,17 @@ fn refuse_declared_oversize(req: &HttpRequest) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Passes the body on to the checker as it arrives, refusing (413) as soon
+/// A piece of the body on its way to the use case; `None` once the whole
+/// body has been received.
+type Chunk = Option<web::Bytes>;
+
+/// Passes the body on to the use case as it arrives, refusing (413) as soon
 /// as it passes the limit (a body without Content-Length, or a lying one).
-/// The whole body is read even when the checker has stopped early (at a
+/// The whole body is read even when the checks have stopped early (at a
 /// byte that is not UTF-8), so that an oversized file is still a 413.
 async fn forward_limited(
     mut payload: web::Payload,
-    chunks: mpsc::Sender<web::Bytes>,
+    chunks: mpsc::Sender<Chunk>,
 ) -> Result<(), ApiError> {
     let mut received = 0;
     while let Some(chunk) = payload.next().await {
@@ -90,40 +90,45 @@ async fn forward_limited(
         if received > IMPORT_BODY_LIMIT {
             return Err(ApiError::PayloadTooLarge);
         }
-        // A closed channel: the checker has its answer; only the size counts.
-        let _ = chunks.send(chunk).await;
+        // A closed channel: the checks have their answer; only the size counts.
+        let _ = chunks.send(Some(chunk)).await;
     }
+    let _ = chunks.send(None).await;
     Ok(())
 }
 
-/// The request body as the blocking checker reads it: chunks from the
-/// channel, each written to the spool file as it passes. Ends when the
-/// sender is dropped (the whole body, or a refused one).
-struct Upload<'a> {
-    chunks: mpsc::Receiver<web::Bytes>,
+/// The request body as the use case reads it (blocking): chunks from the
+/// channel. It ends only where the whole body was received; a body given
+/// up before that (refused, or unreadable) is a read error, so a file cut
+/// short is never imported.
+struct Upload {
+    chunks: mpsc::Receiver<Chunk>,
     current: web::Bytes,
-    spool: &'a File,
+    complete: bool,
 }
 
-impl Read for Upload<'_> {
+impl Read for Upload {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         while self.current.is_empty() {
-            let Some(chunk) = self.chunks.blocking_recv() else {
+            if self.complete {
                 return Ok(0);
-            };
-            let mut spool = self.spool;
-            spool.write_all(&chunk)?;
-            self.current = chunk;
+            }
+            match self.chunks.blocking_recv() {
+                Some(Some(chunk)) => self.current = chunk,
+                Some(None) => self.complete = true,
+                None => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "the upload was given up before its end",
+                    ));
+                }
+            }
         }
         let n = buf.len().min(self.current.len());
         buf[..n].copy_from_slice(&self.current[..n]);
         self.current = self.current.slice(n..);
         Ok(n)
     }
-}
-
-fn internal(error: impl Into<anyhow::Error>) -> ApiError {
-    ApiError::Internal(error.into())
 }
 
 /// Import closed historical cases from CSV: header
@@ -152,51 +157,79 @@ pub async fn import_cases(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(&[Role::Admin])?;
+    caller.require(desk::ROLES)?;
     require_csv(&req)?;
     refuse_declared_oversize(&req)?;
-    let today = desk_date(clock::now_micros());
-    // The body goes to an unnamed temporary file and, as it arrives, through
-    // the checks on a blocking thread (CPU work, off the async threads);
-    // only where each record is and the problems are kept in memory.
-    let spool = tempfile::tempfile().map_err(internal)?;
+    // The body flows through a bounded channel into the use case, which
+    // spools and checks it as it arrives; a refused body (413) stores
+    // nothing, and its answer comes first.
     let (chunks, received) = mpsc::channel(CHUNKS_IN_FLIGHT);
-    let checking = web::block(move || {
+    let upload = Upload {
+        chunks: received,
+        current: web::Bytes::new(),
+        complete: false,
+    };
+    let command = ImportCases { csv: upload };
+    let (outcome, forwarded) = futures_util::future::join(
+        desk::import_cases(&state.desk, caller, command),
+        forward_limited(payload, chunks),
+    )
+    .await;
+    forwarded?;
+    match outcome? {
+        ImportOutcome::Imported(summary) => Ok(HttpResponse::Created().json(ImportResult {
+            imported: summary.imported,
+            organizations_created: summary.organizations_created,
+        })),
+        ImportOutcome::Refused(problems) => Err(line_errors(problems)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn upload() -> (mpsc::Sender<Chunk>, Upload) {
+        let (chunks, received) = mpsc::channel(CHUNKS_IN_FLIGHT);
         let upload = Upload {
             chunks: received,
             current: web::Bytes::new(),
-            spool: &spool,
+            complete: false,
         };
-        let checked = check_cases_csv(upload, today);
-        (spool, checked)
-    });
-    forward_limited(payload, chunks).await?;
-    let (spool, checked) = checking.await.map_err(internal)?;
-    let checked = checked.map_err(internal)?.map_err(line_errors)?;
-    // Only now, with the whole file received and checked, is the writer
-    // taken: the records are read back from the spool a batch at a time.
-    let now = clock::now_micros();
-    let summary = state
-        .db
-        .write_alone(move |conn| {
-            let batches = checked
-                .read_in_batches(&spool, store::batch_rows(conn))
-                .map(|batch| batch.map_err(internal));
-            store::import_cases(conn, batches, caller.id, now)
-        })
-        .await?;
-    tracing::info!(
-        imported = summary.imported,
-        organizations_created = summary.organizations_created,
-        "historical cases imported"
-    );
-    // The import is stored whatever this says; a failure only costs speed.
-    let analyzed = state.db.write(crate::db::stats::analyze_rollups).await;
-    if let Err(error) = analyzed {
-        tracing::warn!(%error, "could not refresh the rollups' planner statistics");
+        (chunks, upload)
     }
-    Ok(HttpResponse::Created().json(ImportResult {
-        imported: summary.imported,
-        organizations_created: summary.organizations_created,
-    }))
+
+    /// The use case reads the body to its end only when all of it came; a
+    /// body given up part-way (413, a broken connection) is a read error,
+    /// so it cannot be taken for a shorter file.
+    #[test]
+    fn an_upload_ends_only_where_the_whole_body_came() {
+        let (chunks, mut whole) = upload();
+        chunks
+            .try_send(Some(web::Bytes::from_static(b"a,b\n")))
+            .unwrap();
+        chunks
+            .try_send(Some(web::Bytes::from_static(b"1,2\n")))
+            .unwrap();
+        chunks.try_send(None).unwrap();
+        drop(chunks);
+        let mut read = String::new();
+        whole.read_to_string(&mut read).unwrap();
+        assert_eq!(read, "a,b\n1,2\n");
+        assert_eq!(
+            Read::read(&mut whole, &mut [0; 8]).unwrap(),
+            0,
+            "and stays ended"
+        );
+
+        let (chunks, mut cut) = upload();
+        chunks
+            .try_send(Some(web::Bytes::from_static(b"a,b\n")))
+            .unwrap();
+        drop(chunks);
+        let mut read = Vec::new();
+        let error = cut.read_to_end(&mut read).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::UnexpectedEof);
+        assert_eq!(read, b"a,b\n");
+    }
 }

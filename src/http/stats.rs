@@ -4,7 +4,6 @@
 
 use actix_web::http::header;
 use actix_web::{HttpResponse, get, web};
-use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -14,23 +13,11 @@ use super::problem::ApiError;
 use super::schema::{
     IsoDate, OpenPerStatus, PerCategoryCounts, PerCategoryPercents, PerProductType, TrendInterval,
 };
-use crate::clock;
-use crate::db::{AnyConnection, stats as store};
+use crate::desk::statistics::{self as desk, CategoryReport, DateRange, MedianSpan, PipelineQuery};
 use crate::domain::calendar::BusinessCalendar;
-use crate::domain::case::{Problems, desk_date};
-use crate::domain::role::Role;
-use crate::domain::statistics::{
-    self, CategoryCounts, CategoryTable, CsvHeaders, Interval, PerCategory, TableRow,
-};
-use crate::domain::vocabulary::{CaseStatus, Category, Lang, ProductType};
-
-/// Who may read statistics: managers (aggregates are their whole view),
-/// and the desk staff.
-const READERS: &[Role] = &[Role::Manager, Role::Supporter, Role::Admin];
-
-fn internal(error: impl std::fmt::Display) -> ApiError {
-    ApiError::Internal(anyhow::anyhow!("statistics: {error}"))
-}
+use crate::domain::case::Problems;
+use crate::domain::statistics::{self, CsvHeaders, Interval, PerCategory, TableRow};
+use crate::domain::vocabulary::{Category, Lang, ProductType};
 
 // ---------------------------------------------------------------- ranges
 
@@ -45,51 +32,19 @@ pub struct RangeQuery {
     pub to: Option<String>,
 }
 
-/// A range as asked: parsed, not yet defaulted.
-#[derive(Debug, Clone, Copy)]
-struct AskedRange {
-    from: Option<NaiveDate>,
-    to: Option<NaiveDate>,
-}
-
-fn parse_range(from: Option<&str>, to: Option<&str>) -> Result<AskedRange, ApiError> {
+/// `from` and `to` as a range (each date checked, then their order).
+fn parse_range(from: Option<&str>, to: Option<&str>) -> Result<DateRange, ApiError> {
     let mut problems = Problems::default();
-    let from = from.and_then(|f| problems.check("from", statistics::parse_date(f)));
-    let to = to.and_then(|t| problems.check("to", statistics::parse_date(t)));
-    if let (Some(from), Some(to)) = (from, to)
-        && from > to
-    {
-        problems.push("from", format!("must not be after to ({from} > {to})"));
-    }
-    problems.into_result()?;
-    Ok(AskedRange { from, to })
-}
-
-/// Fills in the defaults: `to` today, `from` the earliest received date.
-fn resolve_range(
-    conn: &mut AnyConnection,
-    asked: AskedRange,
-    today: NaiveDate,
-) -> Result<(NaiveDate, NaiveDate), ApiError> {
-    let to = asked.to.unwrap_or(today);
-    let from = match asked.from {
-        Some(from) if from > to => {
-            return Err(ApiError::field(
-                "from",
-                format!("must not be after to ({from} > {to}; to defaults to today)"),
-            ));
-        }
-        Some(from) => from,
-        None => store::earliest_day(conn)?
-            .and_then(|day| statistics::parse_date(&day).ok())
-            .unwrap_or(today)
-            .min(to),
+    let from = from.map(|f| problems.check("from", statistics::parse_date(f)));
+    let to = to.map(|t| problems.check("to", statistics::parse_date(t)));
+    // Absent is no date; refused (None) leaves the range unbuilt.
+    let from = from.map_or(Some(None), |f| f.map(Some));
+    let to = to.map_or(Some(None), |t| t.map(Some));
+    let range = match (from, to) {
+        (Some(from), Some(to)) => problems.check("from", DateRange::new(from, to)),
+        _ => None,
     };
-    Ok((from, to))
-}
-
-fn today() -> NaiveDate {
-    desk_date(clock::now_micros())
+    Ok(problems.finish(|| range)?)
 }
 
 // ---------------------------------------------------------------- category table
@@ -134,7 +89,8 @@ pub struct CategoryTableResponse {
     pub total: CategoryTotal,
 }
 
-fn table_response(from: NaiveDate, to: NaiveDate, table: CategoryTable) -> CategoryTableResponse {
+fn table_response(report: CategoryReport) -> CategoryTableResponse {
+    let CategoryReport { from, to, table } = report;
     let row = |r: TableRow| CategoryRow {
         product_type: r.product_type.map_or("total", |p| p.as_str()).to_owned(),
         cases: r.cases,
@@ -157,24 +113,6 @@ fn table_response(from: NaiveDate, to: NaiveDate, table: CategoryTable) -> Categ
     }
 }
 
-/// The range and its table, from the daily rollups.
-async fn category_table(
-    state: &AppState,
-    asked: AskedRange,
-) -> Result<(NaiveDate, NaiveDate, CategoryTable), ApiError> {
-    let today = today();
-    state
-        .db
-        .read(move |conn| {
-            let (from, to) = resolve_range(conn, asked, today)?;
-            let rows = store::category_counts(conn, &statistics::plan_range(from, to))?;
-            let counts =
-                CategoryCounts::from_rows(rows.cases, rows.categories).map_err(internal)?;
-            Ok::<_, ApiError>((from, to, counts.table()))
-        })
-        .await
-}
-
 /// Cases per product type and category for an inclusive range of received
 /// dates (multiple categories per case; percent of the product's cases).
 #[utoipa::path(
@@ -193,10 +131,10 @@ pub async fn categories(
     caller: AuthUser,
     query: web::Query<RangeQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(READERS)?;
-    let asked = parse_range(query.from.as_deref(), query.to.as_deref())?;
-    let (from, to, table) = category_table(&state, asked).await?;
-    Ok(HttpResponse::Ok().json(table_response(from, to, table)))
+    caller.require(desk::READERS)?;
+    let range = parse_range(query.from.as_deref(), query.to.as_deref())?;
+    let report = desk::category_table(&state.desk, caller, range).await?;
+    Ok(HttpResponse::Ok().json(table_response(report)))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -232,16 +170,19 @@ pub async fn categories_csv(
     caller: AuthUser,
     query: web::Query<CsvQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(READERS)?;
+    caller.require(desk::READERS)?;
+    // The language is checked first, alone (as the API always did).
+    let mut problems = Problems::default();
     let headers = match query.lang.as_deref() {
-        None => CsvHeaders::Codes,
-        Some(lang) => CsvHeaders::Labels(
-            lang.parse::<Lang>()
-                .map_err(|_| ApiError::field("lang", "must be ja or en"))?,
-        ),
+        None => Some(CsvHeaders::Codes),
+        Some(lang) => problems
+            .check("lang", lang.parse::<Lang>().map_err(|_| "must be ja or en"))
+            .map(CsvHeaders::Labels),
     };
-    let asked = parse_range(query.from.as_deref(), query.to.as_deref())?;
-    let (from, to, table) = category_table(&state, asked).await?;
+    let headers = problems.finish(|| headers)?;
+    let range = parse_range(query.from.as_deref(), query.to.as_deref())?;
+    let CategoryReport { from, to, table } =
+        desk::category_table(&state.desk, caller, range).await?;
     let file_name = format!("medesk-categories-{from}_{to}.csv");
     Ok(HttpResponse::Ok()
         .content_type("text/csv; charset=utf-8")
@@ -311,32 +252,18 @@ pub async fn trend(
     caller: AuthUser,
     query: web::Query<TrendQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(READERS)?;
+    caller.require(desk::READERS)?;
+    // The interval is checked first, alone (as the API always did).
+    let mut problems = Problems::default();
     let interval = match query.interval.as_deref() {
-        None => Interval::Month,
-        Some(raw) => raw.parse().map_err(|e| ApiError::field("interval", e))?,
+        None => Some(Interval::Month),
+        Some(raw) => problems.check("interval", raw.parse::<Interval>()),
     };
-    let asked = parse_range(query.from.as_deref(), query.to.as_deref())?;
-    let today = today();
-    let (from, to, rows) = state
-        .db
-        .read(move |conn| {
-            let (from, to) = resolve_range(conn, asked, today)?;
-            let rows = store::cases_by_period(conn, &statistics::plan_range(from, to))?;
-            Ok::<_, ApiError>((from, to, rows))
-        })
-        .await?;
-    let periods = interval
-        .periods(from, to)
-        .map_err(|e| ApiError::field("from", e))?;
-    let mut parsed = Vec::with_capacity(rows.len());
-    for (period, product_type, cases) in rows {
-        // A whole month lies in one bucket: its first day stands for it.
-        let day = statistics::period_start(&period).map_err(internal)?;
-        let product_type: ProductType = product_type.parse().map_err(internal)?;
-        parsed.push((day, product_type, cases));
-    }
-    let items = statistics::trend(&periods, interval, parsed)
+    let interval = problems.finish(|| interval)?;
+    let range = parse_range(query.from.as_deref(), query.to.as_deref())?;
+    let trend = desk::trend(&state.desk, caller, desk::TrendQuery { interval, range }).await?;
+    let items = trend
+        .points
         .into_iter()
         .map(|point| TrendItem {
             total: point.total(),
@@ -349,9 +276,9 @@ pub async fn trend(
         })
         .collect();
     Ok(HttpResponse::Ok().json(TrendResponse {
-        interval,
-        from: from.to_string(),
-        to: to.to_string(),
+        interval: trend.interval,
+        from: trend.from.to_string(),
+        to: trend.to.to_string(),
         product_types: ProductType::ALL
             .iter()
             .map(|p| p.as_str().to_owned())
@@ -422,62 +349,35 @@ pub async fn pipeline(
     caller: AuthUser,
     query: web::Query<RangeQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(READERS)?;
-    let asked = parse_range(query.from.as_deref(), query.to.as_deref())?;
-    let today = today();
-    let due_days = state.config.triage_reminder_days;
-    let calendar = BusinessCalendar::new(state.config.holidays.clone());
-    let cutoff = statistics::overdue_cutoff(&calendar, today, due_days).to_string();
-    let response = state
-        .db
-        .read(move |conn| {
-            let (from, to) = resolve_range(conn, asked, today)?;
-            let (from_s, to_s) = (from.to_string(), to.to_string());
-            let by_status = store::open_by_status(conn)?;
-            let median = |(cases, micros): (i64, Option<i64>)| Median {
-                cases,
-                median_seconds: micros.map(|m| m.div_euclid(1_000_000)),
-            };
-            let time_to_triage = median(store::median_span(
-                conn,
-                store::Span::ToTriage,
-                &from_s,
-                &to_s,
-            )?);
-            let time_to_close = median(store::median_span(
-                conn,
-                store::Span::ToClose,
-                &from_s,
-                &to_s,
-            )?);
-            let overdue = store::overdue_triage(conn, &cutoff)?;
-            let open: serde_json::Map<String, serde_json::Value> = CaseStatus::ALL
-                .iter()
-                .filter(|s| **s != CaseStatus::Closed)
-                .map(|s| {
-                    let n = by_status
-                        .iter()
-                        .find(|(status, _)| status == s.as_str())
-                        .map_or(0, |(_, n)| *n);
-                    (s.as_str().to_owned(), n.into())
-                })
-                .collect();
-            Ok::<_, ApiError>(PipelineResponse {
-                as_of: today.to_string(),
-                from: from_s,
-                to: to_s,
-                open_total: by_status.iter().map(|(_, n)| n).sum(),
-                open,
-                time_to_triage,
-                time_to_close,
-                overdue_triage: OverdueTriage {
-                    cases: overdue,
-                    business_days: due_days,
-                },
-            })
-        })
-        .await?;
-    Ok(HttpResponse::Ok().json(response))
+    caller.require(desk::READERS)?;
+    let range = parse_range(query.from.as_deref(), query.to.as_deref())?;
+    let query = PipelineQuery {
+        range,
+        triage_due_days: state.config.triage_reminder_days,
+        calendar: BusinessCalendar::new(state.config.holidays.clone()),
+    };
+    let pipeline = desk::pipeline(&state.desk, caller, query).await?;
+    let median = |span: MedianSpan| Median {
+        cases: span.cases,
+        median_seconds: span.median_seconds,
+    };
+    Ok(HttpResponse::Ok().json(PipelineResponse {
+        as_of: pipeline.as_of.to_string(),
+        from: pipeline.from.to_string(),
+        to: pipeline.to.to_string(),
+        open_total: pipeline.open_total(),
+        open: pipeline
+            .open
+            .iter()
+            .map(|(status, n)| (status.as_str().to_owned(), (*n).into()))
+            .collect(),
+        time_to_triage: median(pipeline.time_to_triage),
+        time_to_close: median(pipeline.time_to_close),
+        overdue_triage: OverdueTriage {
+            cases: pipeline.overdue_triage,
+            business_days: pipeline.triage_due_days,
+        },
+    }))
 }
 
 // ---------------------------------------------------------------- experts
@@ -525,23 +425,19 @@ pub async fn experts(
     state: web::Data<AppState>,
     caller: AuthUser,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(READERS)?;
-    let loads = state.db.read(store::expert_loads).await?;
-    let items = loads
+    caller.require(desk::READERS)?;
+    let items = desk::expert_utilisation(&state.desk, caller)
+        .await?
         .into_iter()
-        .map(|load| {
-            let answered = load.accepted + load.declined;
-            ExpertUtilisation {
-                expert_id: load.expert_id,
-                name: load.name,
-                capacity: load.capacity,
-                assignments: load.assignments,
-                accepted: load.accepted,
-                declined: load.declined,
-                acceptance_rate: (answered > 0)
-                    .then(|| statistics::percent_half_up(load.accepted, answered)),
-                active_load: load.active,
-            }
+        .map(|expert| ExpertUtilisation {
+            expert_id: expert.load.expert_id,
+            name: expert.load.name,
+            capacity: expert.load.capacity,
+            assignments: expert.load.assignments,
+            accepted: expert.load.accepted,
+            declined: expert.load.declined,
+            acceptance_rate: expert.acceptance_rate,
+            active_load: expert.load.active,
         })
         .collect();
     Ok(HttpResponse::Ok().json(ExpertUtilisationList { items }))
@@ -588,39 +484,24 @@ pub async fn verify(
     state: web::Data<AppState>,
     caller: AuthUser,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(&[Role::Admin])?;
-    let (rollups, recount) = state
-        .db
-        .read(|conn| Ok::<_, ApiError>((store::rollup_cells(conn)?, store::recount_cells(conn)?)))
-        .await?;
-    let mut keys: Vec<&store::Cell> = rollups.keys().chain(recount.keys()).collect();
-    keys.sort();
-    keys.dedup();
-    let differences: Vec<RollupDifference> = keys
-        .iter()
-        .filter_map(|key| {
-            let (rollup, recount) = (
-                rollups.get(*key).copied().unwrap_or(0),
-                recount.get(*key).copied().unwrap_or(0),
-            );
-            (rollup != recount).then(|| RollupDifference {
-                period: key.0.clone(),
-                product_type: key.1.clone(),
-                category: key.2.clone(),
-                rollup,
-                recount,
-            })
-        })
-        .collect();
-    if !differences.is_empty() {
-        tracing::error!(
-            cells = differences.len(),
-            "statistics rollups differ from a recount"
-        );
-    }
+    caller.require(desk::AUDITORS)?;
+    let check = desk::verify_rollups(&state.desk, caller).await?;
     Ok(HttpResponse::Ok().json(RollupCheck {
-        consistent: differences.is_empty(),
-        cells: keys.len(),
-        differences: differences.into_iter().take(100).collect(),
+        consistent: check.consistent(),
+        cells: check.cells,
+        differences: check
+            .differences
+            .into_iter()
+            .map(|d| {
+                let (period, product_type, category) = d.cell;
+                RollupDifference {
+                    period,
+                    product_type,
+                    category,
+                    rollup: d.rollup,
+                    recount: d.recount,
+                }
+            })
+            .collect(),
     }))
 }
