@@ -204,19 +204,23 @@ mod tests {
         let path = dir.path().join("import.db").to_string_lossy().into_owned();
         let db = Database::connect(&DatabaseUrl::Sqlite(path), 4).unwrap();
         db.migrate().unwrap();
-        let admin = crate::accounts::create_blocking(
-            &db,
-            crate::accounts::NewAccount {
-                email: "admin@import.example",
-                password: "a long enough password",
-                name: "Admin",
-                role: Role::Admin,
-                locale: Locale::Ja,
-                organization: None,
-            },
-        )
-        .unwrap()
-        .id;
+        let admin = db
+            .write_blocking(|conn| {
+                crate::db::users::insert(
+                    conn,
+                    &crate::db::users::NewUser {
+                        email: "admin@import.example",
+                        password_hash: "!unset",
+                        name: "Admin",
+                        role: Role::Admin.as_str(),
+                        locale: Locale::Ja.as_str(),
+                        organization_id: None,
+                        created_at: 0,
+                    },
+                )
+            })
+            .unwrap()
+            .id;
         let notifier = Notifier {
             base_url: "http://desk.example".to_owned(),
             from_address: "desk@desk.example".to_owned(),
