@@ -76,7 +76,7 @@ impl Application {
         ));
         background.push(crate::memory::spawn_trimmer(stopping.clone()));
         background.push(crate::mail::reminders::spawn(
-            db.clone(),
+            db,
             notifier,
             crate::mail::reminders::ReminderPolicy {
                 days: config.triage_reminder_days,
@@ -91,7 +91,6 @@ impl Application {
             hasher,
             tokens: TokenKeys::new(config.jwt_secret.expose().as_bytes()),
             login_limiter: LoginLimiter::new(config.login_limits),
-            db,
             config: config.clone(),
         });
         background.push(http::idempotency::spawn_purge(

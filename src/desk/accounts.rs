@@ -27,14 +27,12 @@ use crate::clock;
 use crate::db::tokens::{NewRefreshToken, Rotation};
 use crate::db::users::{self, NewUser, UserRow};
 use crate::db::{DbError, organizations};
-use crate::domain::account::{EmailAddress, Locale, NewPassword, parse_display_name};
+use crate::domain::account::{
+    EmailAddress, Locale, NAME_MAX_CHARS, NewPassword, ORGANIZATION_MAX_CHARS, parse_display_name,
+};
 use crate::domain::role::{Caller, Role};
 use crate::domain::validation::Problems;
 
-/// The longest name of a person.
-pub const NAME_MAX_CHARS: usize = 100;
-/// The longest name of an organisation.
-pub const ORGANIZATION_MAX_CHARS: usize = 200;
 /// Who creates accounts of any role on the API.
 pub const ACCOUNT_ADMINS: &[Role] = &[Role::Admin];
 

@@ -331,7 +331,7 @@ pub async fn list_cases(
     query: CaseQuery,
 ) -> Result<CasePage, DeskError> {
     refuse_managers(&caller)?;
-    let mut problems = case::Problems::default();
+    let mut problems = crate::domain::validation::Problems::default();
     if query.text.is_some() && !caller.role.is_desk_staff() {
         problems.push("q", "text search is for desk staff");
     }

@@ -107,6 +107,14 @@ impl FromStr for Locale {
     }
 }
 
+/// The longest name of a person.
+pub const NAME_MAX_CHARS: usize = 100;
+/// The longest name of an organisation (also one referred to, or named in
+/// an expert's conflicts of interest).
+pub const ORGANIZATION_MAX_CHARS: usize = 200;
+/// The longest affiliation of an expert.
+pub const AFFILIATION_MAX_CHARS: usize = 200;
+
 /// A person's or organisation's display name: trimmed, 1..=max characters,
 /// no control characters.
 pub fn parse_display_name(raw: &str, max_chars: usize) -> Result<String, String> {

@@ -15,9 +15,7 @@ pub const DESCRIPTION_MAX_CHARS: usize = 20_000;
 pub const MESSAGE_MAX_CHARS: usize = 20_000;
 pub const NOTE_MAX_CHARS: usize = 5_000;
 
-// The one validation accumulator lives in `validation`; re-exported here
-// for the modules that still import it from `case`.
-pub use super::validation::{Invalid, Problems};
+use super::validation::{Invalid, Problems};
 
 /// Text stored verbatim: only its length (in characters) and emptiness are checked.
 pub fn parse_text(raw: &str, max_chars: usize) -> Result<String, String> {

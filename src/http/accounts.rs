@@ -16,7 +16,7 @@ use crate::domain::account::{Locale, NewPassword, parse_display_name};
 use crate::domain::role::Role;
 use crate::domain::validation::Problems;
 
-pub(super) use crate::desk::accounts::{NAME_MAX_CHARS, ORGANIZATION_MAX_CHARS};
+use crate::domain::account::ORGANIZATION_MAX_CHARS;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UserResponse {

@@ -18,7 +18,8 @@ use crate::db::assignments::AssignmentRow;
 use crate::desk::assignments::{self, MyAssignment};
 use crate::desk::cases::refuse_managers;
 use crate::desk::meetings::{self, Meeting, SupportPlan};
-use crate::domain::case::{NOTE_MAX_CHARS, Problems, parse_text};
+use crate::domain::case::{NOTE_MAX_CHARS, parse_text};
+use crate::domain::validation::Problems;
 use crate::domain::vocabulary;
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -14,12 +14,13 @@ use super::schema::{
 };
 use crate::clock;
 use crate::desk::cases::{self, CaseSnapshot, QueueEntry, TimelineEvent};
-use crate::domain::account::parse_display_name;
+use crate::domain::account::{ORGANIZATION_MAX_CHARS, parse_display_name};
 use crate::domain::case::{
-    self, CaseView, IntakeForm, NOTE_MAX_CHARS, Problems, parse_categories, parse_text,
+    self, CaseView, IntakeForm, NOTE_MAX_CHARS, parse_categories, parse_text,
 };
 use crate::domain::lifecycle::ActionKind;
 use crate::domain::role::Role;
+use crate::domain::validation::Problems;
 use crate::domain::vocabulary::{
     CaseStatus, Category, Lang, MessageVisibility, OrganizationKind, Outcome, Priority,
     ProductType, Route, Stage,
@@ -491,7 +492,7 @@ pub async fn triage(
     let refer_to = body
         .refer_to
         .as_deref()
-        .map(|name| problems.check("refer_to", parse_display_name(name, 200)));
+        .map(|name| problems.check("refer_to", parse_display_name(name, ORGANIZATION_MAX_CHARS)));
     let command = problems.finish(|| {
         Some(cases::Triage {
             priority: priority?,

@@ -18,9 +18,12 @@ use crate::db::experts::ExpertRecord;
 use crate::desk::experts::{
     self, Conflict, ExcludedExpert, Expertise as CheckedExpertise, ProfileChange, SuggestedExpert,
 };
-use crate::domain::account::{EmailAddress, NewPassword, parse_display_name};
-use crate::domain::case::Problems;
+use crate::domain::account::{
+    AFFILIATION_MAX_CHARS, EmailAddress, NAME_MAX_CHARS, NewPassword, ORGANIZATION_MAX_CHARS,
+    parse_display_name,
+};
 use crate::domain::conflicts::normalize_organization_name;
+use crate::domain::validation::Problems;
 use crate::domain::vocabulary::{Category, Lang, ProductType};
 
 #[derive(Debug, Serialize, Deserialize, ToSchema, Clone)]
@@ -198,14 +201,16 @@ fn profile_change(
     new: bool,
 ) -> Option<ProfileChange> {
     let name = match &input.name {
-        Some(n) => problems.check("name", parse_display_name(n, 100)).map(Some),
+        Some(n) => problems
+            .check("name", parse_display_name(n, NAME_MAX_CHARS))
+            .map(Some),
         None if new => problems.required("name", None).map(|n| Some(n.to_owned())),
         None => Some(None),
     };
     let affiliation = match &input.affiliation {
         Some(a) if a.trim().is_empty() => Some(Some(String::new())),
         Some(a) => problems
-            .check("affiliation", parse_display_name(a, 200))
+            .check("affiliation", parse_display_name(a, AFFILIATION_MAX_CHARS))
             .map(Some),
         None => Some(None),
     };
@@ -280,7 +285,7 @@ fn profile_change(
             let mut parsed: Vec<Conflict> = Vec::new();
             let mut valid = true;
             for name in list {
-                match parse_display_name(name, 200) {
+                match parse_display_name(name, ORGANIZATION_MAX_CHARS) {
                     Ok(name) => {
                         let normalized = normalize_organization_name(&name);
                         if normalized.is_empty() {

@@ -24,12 +24,10 @@ use crate::auth::password::PasswordHasher;
 use crate::auth::rate_limit::LoginLimiter;
 use crate::auth::tokens::TokenKeys;
 use crate::config::Config;
-use crate::db::Database;
 
 /// Everything a handler may need, shared by all workers.
 pub struct AppState {
     pub config: Arc<Config>,
-    pub db: Database,
     pub hasher: PasswordHasher,
     pub tokens: TokenKeys,
     pub login_limiter: LoginLimiter,

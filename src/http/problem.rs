@@ -275,20 +275,14 @@ impl From<DeskError> for ApiError {
     }
 }
 
-impl From<Vec<crate::domain::case::Invalid>> for ApiError {
-    fn from(problems: Vec<crate::domain::case::Invalid>) -> Self {
+impl From<Vec<crate::domain::validation::Invalid>> for ApiError {
+    fn from(problems: Vec<crate::domain::validation::Invalid>) -> Self {
         ApiError::Validation(
             problems
                 .into_iter()
                 .map(|p| FieldError::new(p.field, p.message))
                 .collect(),
         )
-    }
-}
-
-impl From<diesel::result::Error> for ApiError {
-    fn from(error: diesel::result::Error) -> Self {
-        DbError::from(error).into()
     }
 }
 
@@ -467,7 +461,7 @@ mod tests {
 
     #[test]
     fn an_unreachable_database_is_503_with_retry_after() {
-        let down = DbError::Connection(diesel::ConnectionError::BadConnection("down".into()));
+        let down = DbError::Commit("database is locked".to_owned());
         let error = ApiError::from(down);
         let response = error.error_response();
         assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);

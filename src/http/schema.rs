@@ -10,7 +10,8 @@ use utoipa::openapi::schema::{ArrayBuilder, KnownFormat, ObjectBuilder, SchemaFo
 use utoipa::openapi::{RefOr, Schema};
 use utoipa::{PartialSchema, ToSchema};
 
-use super::accounts::{NAME_MAX_CHARS, ORGANIZATION_MAX_CHARS};
+use crate::desk::meetings::PLAN_MAX_CHARS;
+use crate::domain::account::{AFFILIATION_MAX_CHARS, NAME_MAX_CHARS, ORGANIZATION_MAX_CHARS};
 use crate::domain::account::{Locale, MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS};
 use crate::domain::case::{DESCRIPTION_MAX_CHARS, NOTE_MAX_CHARS, TITLE_MAX_CHARS};
 use crate::domain::lifecycle::ActionKind;
@@ -122,11 +123,6 @@ fn display_name(max: usize) -> RefOr<Schema> {
         .into()
 }
 
-/// Affiliations and the organisation names of conflicts of interest.
-pub const AFFILIATION_MAX_CHARS: usize = 200;
-/// Meetings' advice and support plans.
-pub const RECORD_MAX_CHARS: usize = 20_000;
-
 /// An object with one integer property per code, each present.
 fn per_key(
     keys: impl IntoIterator<Item = &'static str>,
@@ -165,7 +161,7 @@ doc_schema! {
     /// A case description or a message.
     LongText => text(DESCRIPTION_MAX_CHARS);
     /// Meeting advice or a support plan.
-    RecordText => text(RECORD_MAX_CHARS);
+    RecordText => text(PLAN_MAX_CHARS);
     /// A note or a reason kept in the timeline.
     Note => text(NOTE_MAX_CHARS);
     /// A person's name.

@@ -23,6 +23,6 @@ pub struct Health {
 pub async fn health(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok().json(Health {
         status: "ok",
-        database: state.db.backend().name(),
+        database: state.desk.backend().name(),
     })
 }

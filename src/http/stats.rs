@@ -15,8 +15,8 @@ use super::schema::{
 };
 use crate::desk::statistics::{self as desk, CategoryReport, DateRange, MedianSpan, PipelineQuery};
 use crate::domain::calendar::BusinessCalendar;
-use crate::domain::case::Problems;
 use crate::domain::statistics::{self, CsvHeaders, Interval, PerCategory, TableRow};
+use crate::domain::validation::Problems;
 use crate::domain::vocabulary::{Category, Lang, ProductType};
 
 // ---------------------------------------------------------------- ranges
