@@ -9,7 +9,7 @@ use super::counters::NextSequence;
 use super::schema::{
     case_access_log, case_categories, case_events, case_messages, cases, organizations, users,
 };
-use super::{AnyConnection, DbResult, StoredCodes, UnknownStoredValue};
+use super::{AnyConnection, DbError, DbResult, StoredCodes, UnknownStoredValue};
 use crate::domain::vocabulary::{
     CaseStatus, Category, Lang, OrganizationKind, Outcome, Priority, ProductType, Route, Stage,
 };
@@ -27,7 +27,8 @@ pub struct CaseRow {
     pub title: String,
     pub description: String,
     pub product_type: ProductType,
-    pub stage: Stage,
+    /// None for an imported historical case, which records no stage.
+    pub stage: Option<Stage>,
     pub language: Lang,
     pub organization_name: String,
     pub organization_kind: OrganizationKind,
@@ -90,7 +91,10 @@ impl TryFrom<StoredCase> for CaseRow {
         let codes = StoredCodes::new("cases", stored.id);
         Ok(CaseRow {
             product_type: codes.parse("product_type", &stored.product_type)?,
-            stage: codes.parse("stage", &stored.stage)?,
+            stage: match stored.stage.as_str() {
+                super::import::UNRECORDED_STAGE => None,
+                stage => Some(codes.parse("stage", stage)?),
+            },
             language: codes.parse("language", &stored.language)?,
             organization_kind: codes.parse("organization_kind", &stored.organization_kind)?,
             status: codes.parse("status", &stored.status)?,
@@ -256,13 +260,13 @@ pub fn confirm_categories(
 
 #[derive(Debug, Default, Clone)]
 pub struct CaseCategories {
-    pub applicant: Vec<String>,
-    pub confirmed: Vec<String>,
+    pub applicant: Vec<Category>,
+    pub confirmed: Vec<Category>,
 }
 
 impl CaseCategories {
     /// See `domain::case::effective_categories`.
-    pub fn effective(self) -> Vec<String> {
+    pub fn effective(self) -> Vec<Category> {
         crate::domain::case::effective_categories(self.applicant, self.confirmed)
     }
 }
@@ -296,7 +300,10 @@ pub fn categories_of(
         }
     };
     let mut map: HashMap<i64, CaseCategories> = HashMap::new();
-    for (case_id, kind, category) in rows {
+    for (case_id, kind, code) in rows {
+        let category = StoredCodes::new("case_categories of case", case_id)
+            .parse("category", &code)
+            .map_err(DbError::from)?;
         let entry = map.entry(case_id).or_default();
         if kind == CONFIRMED {
             entry.confirmed.push(category);
@@ -305,16 +312,10 @@ pub fn categories_of(
         }
     }
     // Rows come back in storage order; every table and export uses the
-    // canonical category order.
-    let position = |code: &String| {
-        Category::ALL
-            .iter()
-            .position(|c| c.as_str() == code)
-            .unwrap_or(usize::MAX)
-    };
+    // canonical category order (the enum's).
     for entry in map.values_mut() {
-        entry.applicant.sort_by_key(position);
-        entry.confirmed.sort_by_key(position);
+        entry.applicant.sort();
+        entry.confirmed.sort();
     }
     Ok(map)
 }

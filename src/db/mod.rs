@@ -105,6 +105,8 @@ pub enum DbError {
     Migration(String),
     #[error("blocking task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
+    #[error(transparent)]
+    UnknownValue(#[from] UnknownStoredValue),
 }
 
 impl From<diesel::result::Error> for DbError {
@@ -471,5 +473,37 @@ mod tests {
         ] {
             assert_eq!(error.fault(), None, "{error}");
         }
+    }
+}
+
+#[cfg(test)]
+mod stored_codes_tests {
+    use super::*;
+    use crate::domain::vocabulary::CaseStatus;
+
+    #[test]
+    fn a_known_code_reads_into_its_enum() {
+        let codes = StoredCodes::new("cases", 7);
+        assert_eq!(
+            codes.parse::<CaseStatus>("status", "triage"),
+            Ok(CaseStatus::Triage)
+        );
+        assert_eq!(
+            codes.parse_optional::<CaseStatus>("resume_to", None),
+            Ok(None)
+        );
+    }
+
+    #[test]
+    fn an_unknown_code_names_its_table_row_and_column() {
+        let error = StoredCodes::new("cases", 7)
+            .parse::<CaseStatus>("status", "archived")
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "cases 7: unknown status \"archived\" in the database"
+        );
+        // Not a fault of the infrastructure: a 500, logged, not a 503.
+        assert_eq!(DbError::from(error).fault(), None);
     }
 }

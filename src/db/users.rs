@@ -146,13 +146,14 @@ pub fn set_password_with_token(
 }
 
 /// (email, name, locale) of every user with `role`.
+/// `(id, email, name, locale)` of every user with `role`.
 pub fn contacts_with_role(
     conn: &mut AnyConnection,
     role: &str,
-) -> DbResult<Vec<(String, String, String)>> {
+) -> DbResult<Vec<(i64, String, String, String)>> {
     let query = users::table
         .filter(users::role.eq(role))
-        .select((users::email, users::name, users::locale))
+        .select((users::id, users::email, users::name, users::locale))
         .order(users::id.asc());
     Ok(on_backend!(conn, |c| query.load(c))?)
 }

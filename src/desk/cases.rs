@@ -272,7 +272,7 @@ pub async fn file_case(
             )?;
             let view = view_of(&caller, &row, None);
             let categories = CaseCategories {
-                applicant: codes.iter().map(|c| c.to_string()).collect(),
+                applicant: intake.categories.clone(),
                 confirmed: Vec::new(),
             };
             Ok(CaseSnapshot::new(row, categories, view, &caller))
@@ -674,7 +674,7 @@ pub(crate) fn apply(
             .remove(&row.id)
             .map(CaseCategories::effective)
             .unwrap_or_default();
-        let before: Vec<&str> = before.iter().map(String::as_str).collect();
+        let before: Vec<&str> = before.iter().map(|c| c.as_str()).collect();
         crate::db::stats::recount_case(
             conn,
             &row.received_on,

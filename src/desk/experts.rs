@@ -264,19 +264,10 @@ pub(crate) fn match_case(
     experts: &[ExpertProfile],
     limit: usize,
 ) -> Result<matching::Suggestions, DeskError> {
-    let unknown = |column: &str, value: &str| {
-        DeskError::internal(anyhow!(
-            "case {}: unknown {column} {value:?} in the database",
-            case.id
-        ))
-    };
     let categories: Vec<Category> = cases::categories_of(conn, &[case.id])?
         .remove(&case.id)
         .map(cases::CaseCategories::effective)
-        .unwrap_or_default()
-        .iter()
-        .map(|c| c.parse().map_err(|_| unknown("category", c)))
-        .collect::<Result<_, _>>()?;
+        .unwrap_or_default();
     let product_type = case.effective_product_type;
     let language = case.language;
     let (declined, active) = assignments::declined_and_active(conn, case.id)?;

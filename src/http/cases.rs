@@ -67,9 +67,9 @@ pub struct CaseResponse {
     pub product_type: ProductType,
     /// As the applicant filed them.
     #[schema(value_type = Vec<Category>)]
-    pub categories: Vec<String>,
+    pub categories: Vec<Category>,
     #[schema(value_type = CaseStage)]
-    pub stage: Stage,
+    pub stage: String,
     #[schema(value_type = Lang)]
     pub language: Lang,
     pub organization: OrganizationRef,
@@ -85,7 +85,7 @@ pub struct CaseResponse {
     pub confirmed_product_type: Option<ProductType>,
     /// The categories triage confirmed.
     #[schema(required, value_type = Option<Vec<Category>>)]
-    pub confirmed_categories: Option<Vec<String>>,
+    pub confirmed_categories: Option<Vec<Category>>,
     #[schema(required, value_type = Option<Route>)]
     pub route: Option<Route>,
     /// The organisation a referred case was sent to.
@@ -121,7 +121,10 @@ pub(crate) fn case_response(snapshot: CaseSnapshot) -> CaseResponse {
         description: (view != CaseView::ExpertSummary).then_some(row.description),
         product_type: row.product_type,
         categories: categories.applicant,
-        stage: row.stage,
+        stage: row
+            .stage
+            .map_or(crate::db::import::UNRECORDED_STAGE, Stage::as_str)
+            .to_owned(),
         language: row.language,
         organization: OrganizationRef {
             id: row.organization_id,

@@ -128,7 +128,9 @@ pub fn build_message(row: &OutboxRow, from: &Mailbox) -> Result<Message, String>
     let html = match (&row.body_html, &row.locale) {
         (Some(stored), _) => Some(stored.clone()),
         (None, Some(locale)) => Some(templates::html_alternative(
-            locale.parse().unwrap_or_default(),
+            crate::db::StoredCodes::new("outbox", row.id)
+                .parse("locale", locale)
+                .map_err(|e| e.to_string())?,
             &row.subject,
             &row.body_text,
             row.link.as_deref(),

@@ -9,7 +9,7 @@ use minijinja::context;
 use crate::clock;
 use crate::db::cases::CaseRow;
 use crate::db::outbox::{self, NewMail};
-use crate::db::{AnyConnection, DbResult, users};
+use crate::db::{AnyConnection, DbResult, StoredCodes, users};
 use crate::domain::account::Locale;
 use crate::domain::role::Role;
 use crate::domain::vocabulary::{Category, Lang, Outcome, ProductType};
@@ -43,22 +43,27 @@ fn contact(conn: &mut AnyConnection, user_id: Option<i64>) -> DbResult<Option<Co
     let Some(id) = user_id else {
         return Ok(None);
     };
-    Ok(users::find_by_id(conn, id)?.map(|u| Contact {
-        locale: u.locale.parse().unwrap_or_default(),
-        email: u.email,
-        name: u.name,
+    let Some(user) = users::find_by_id(conn, id)? else {
+        return Ok(None);
+    };
+    Ok(Some(Contact {
+        locale: StoredCodes::new("users", user.id).parse("locale", &user.locale)?,
+        email: user.email,
+        name: user.name,
     }))
 }
 
 fn supporters(conn: &mut AnyConnection) -> DbResult<Vec<Contact>> {
-    Ok(users::contacts_with_role(conn, Role::Supporter.as_str())?
+    users::contacts_with_role(conn, Role::Supporter.as_str())?
         .into_iter()
-        .map(|(email, name, locale)| Contact {
-            email,
-            name,
-            locale: locale.parse().unwrap_or_default(),
+        .map(|(id, email, name, locale)| {
+            Ok(Contact {
+                locale: StoredCodes::new("users", id).parse("locale", &locale)?,
+                email,
+                name,
+            })
         })
-        .collect())
+        .collect()
 }
 
 /// One mail per supporter. The desk's mails name no person, so each
