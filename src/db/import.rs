@@ -359,12 +359,8 @@ mod tests {
     use chrono::NaiveDate;
 
     use super::*;
-    use crate::config::DatabaseUrl;
-    use crate::db::Database;
     use crate::db::schema::{stats_daily_cases, stats_monthly_categories};
-    use crate::domain::account::Locale;
     use crate::domain::import::check_cases_csv;
-    use crate::domain::role::Role;
 
     /// Rows of every table an import writes to.
     fn stored(conn: &mut AnyConnection) -> Result<[i64; 7], DbError> {
@@ -385,26 +381,7 @@ mod tests {
     #[tokio::test]
     async fn a_failing_batch_takes_the_whole_import_back() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("import.db").to_string_lossy().into_owned();
-        let db = Database::connect(&DatabaseUrl::Sqlite(path), 4).unwrap();
-        db.migrate().unwrap();
-        let admin = db
-            .write_blocking(|conn| {
-                crate::db::users::insert(
-                    conn,
-                    &crate::db::users::NewUser {
-                        email: "admin@import.example",
-                        password_hash: "!unset",
-                        name: "Admin",
-                        role: Role::Admin.as_str(),
-                        locale: Locale::Ja.as_str(),
-                        organization_id: None,
-                        created_at: 0,
-                    },
-                )
-            })
-            .unwrap()
-            .id;
+        let (db, admin) = crate::db::scratch_sqlite_with_admin(dir.path());
         let before = db.read(stored).await.unwrap();
 
         let mut body =

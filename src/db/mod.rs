@@ -476,6 +476,35 @@ mod tests {
     }
 }
 
+/// A migrated SQLite database in `dir` with one admin account (its id), for
+/// unit tests that need real tables.
+#[cfg(test)]
+pub(crate) fn scratch_sqlite_with_admin(dir: &std::path::Path) -> (Database, i64) {
+    use crate::domain::account::Locale;
+    use crate::domain::role::Role;
+    let path = dir.join("scratch.db").to_string_lossy().into_owned();
+    let db = Database::connect(&crate::config::DatabaseUrl::Sqlite(path), 4).unwrap();
+    db.migrate().unwrap();
+    let admin = db
+        .write_blocking(|conn| {
+            users::insert(
+                conn,
+                &users::NewUser {
+                    email: "admin@scratch.example",
+                    password_hash: "!unset",
+                    name: "Admin",
+                    role: Role::Admin.as_str(),
+                    locale: Locale::Ja.as_str(),
+                    organization_id: None,
+                    created_at: 0,
+                },
+            )
+        })
+        .unwrap()
+        .id;
+    (db, admin)
+}
+
 #[cfg(test)]
 mod stored_codes_tests {
     use super::*;

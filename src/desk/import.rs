@@ -133,10 +133,7 @@ mod tests {
     use std::io::Seek;
 
     use super::*;
-    use crate::config::DatabaseUrl;
-    use crate::db::Database;
     use crate::desk::statistics::{self, DateRange};
-    use crate::domain::account::Locale;
     use crate::mail::MailSignal;
     use crate::mail::notify::Notifier;
 
@@ -201,26 +198,7 @@ mod tests {
     #[tokio::test]
     async fn a_file_is_stored_whole_or_not_at_all() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("import.db").to_string_lossy().into_owned();
-        let db = Database::connect(&DatabaseUrl::Sqlite(path), 4).unwrap();
-        db.migrate().unwrap();
-        let admin = db
-            .write_blocking(|conn| {
-                crate::db::users::insert(
-                    conn,
-                    &crate::db::users::NewUser {
-                        email: "admin@import.example",
-                        password_hash: "!unset",
-                        name: "Admin",
-                        role: Role::Admin.as_str(),
-                        locale: Locale::Ja.as_str(),
-                        organization_id: None,
-                        created_at: 0,
-                    },
-                )
-            })
-            .unwrap()
-            .id;
+        let (db, admin) = crate::db::scratch_sqlite_with_admin(dir.path());
         let notifier = Notifier {
             base_url: "http://desk.example".to_owned(),
             from_address: "desk@desk.example".to_owned(),
