@@ -14,11 +14,20 @@ pub struct UnknownCode {
     pub kind: &'static str,
     /// The string as given.
     pub value: String,
+    /// Every code the vocabulary has, in order: a person who typed a wrong
+    /// one sees what to type instead.
+    pub allowed: &'static [&'static str],
 }
 
 impl fmt::Display for UnknownCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "unknown {} {:?}", self.kind, self.value)
+        write!(
+            f,
+            "unknown {} {:?}; allowed: {}",
+            self.kind,
+            self.value,
+            self.allowed.join(", ")
+        )
     }
 }
 
@@ -45,6 +54,9 @@ macro_rules! vocabulary {
 
             /// Every value, in the order of PRODUCT.md (and of every table).
             pub const ALL: [Self; [$($code),+].len()] = [$(Self::$variant),+];
+
+            /// Every code, in the order of [`Self::ALL`].
+            pub const CODES: [&'static str; [$($code),+].len()] = [$($code),+];
 
             /// The API code.
             pub const fn as_str(self) -> &'static str {
@@ -73,6 +85,7 @@ macro_rules! vocabulary {
                     .ok_or_else(|| UnknownCode {
                         kind: $kind,
                         value: s.to_owned(),
+                        allowed: &Self::CODES,
                     })
             }
         }
@@ -87,6 +100,7 @@ macro_rules! vocabulary {
                     _ => Err(UnknownCode {
                         kind: $kind,
                         value: s.to_owned(),
+                        allowed: &Self::CODES,
                     }),
                 }
             }
@@ -269,7 +283,7 @@ mod tests {
             }
 
             let err = "no_such_code".parse::<$ty>().unwrap_err();
-            assert_eq!(err, UnknownCode { kind: <$ty>::KIND, value: "no_such_code".into() });
+            assert_eq!(err, UnknownCode { kind: <$ty>::KIND, value: "no_such_code".into(), allowed: &<$ty>::CODES });
             assert!(serde_json::from_str::<$ty>("\"no_such_code\"").is_err());
         }};
     }
@@ -470,6 +484,7 @@ mod tests {
             Err(UnknownCode {
                 kind: "product_type",
                 value: "Medical device".into(),
+                allowed: &ProductType::CODES,
             })
         );
         assert!(Category::from_label_or_code("").is_err());
@@ -488,7 +503,10 @@ mod tests {
     #[test]
     fn unknown_code_reads_well() {
         let err = "sideways".parse::<Route>().unwrap_err();
-        assert_eq!(err.to_string(), r#"unknown route "sideways""#);
+        assert_eq!(
+            err.to_string(),
+            r#"unknown route "sideways"; allowed: direct, expert, open_hours, refer"#
+        );
         let boxed: Box<dyn std::error::Error> = Box::new(err);
         assert!(boxed.source().is_none());
     }

@@ -22,6 +22,7 @@ on_both_backends!(
     desk_staff_file_cases_on_behalf_of_an_applicant,
     experts_managers_and_strangers_cannot_file_cases,
     intake_validation_names_each_bad_field_and_stores_nothing,
+    an_unknown_code_is_answered_with_the_allowed_ones,
     case_numbers_stay_unique_under_concurrent_intake,
     // who sees what
     another_organisations_case_is_not_found_and_leaks_nothing,
@@ -341,6 +342,66 @@ async fn experts_managers_and_strangers_cannot_file_cases(backend: Backend) {
 
     let supporter = app.staff("supporter").await;
     assert!(app.listed_ids(&supporter.token, "").await.is_empty());
+}
+
+/// A person who typed `samd` learns what to type instead, for every closed
+/// vocabulary of the intake and of the case list's filters (issue 16).
+async fn an_unknown_code_is_answered_with_the_allowed_ones(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let applicant = app.applicant("Org").await;
+    let cases: [(&str, Value, &str, &[&str]); 5] = [
+        (
+            "product_type",
+            json!("samd"),
+            "product_type",
+            &["drug", "medical_device", "regenerative", "other"],
+        ),
+        (
+            "categories",
+            json!(["astrology"]),
+            "categories",
+            &[
+                "regulatory",
+                "reimbursement",
+                "ip_strategy",
+                "international",
+            ],
+        ),
+        ("stage", json!("prototype"), "stage", &["non_clinical"]),
+        ("language", json!("fr"), "language", &["ja", "en"]),
+        (
+            "organization",
+            json!({"kind": "corporation"}),
+            "organization.kind",
+            &["startup"],
+        ),
+    ];
+    for (field, value, named, codes) in cases {
+        let mut body = intake();
+        body[field] = value;
+        let refused = problem(
+            app.submit_case(&applicant.token, &body).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+        assert_eq!(error_fields(&refused), vec![named]);
+        let message = refused["errors"][0]["message"].as_str().unwrap();
+        assert!(message.contains("allowed: "), "{named}: {message}");
+        for code in codes {
+            assert!(message.contains(code), "{named} lists {code}: {message}");
+        }
+    }
+    let response = app
+        .client
+        .get(app.url("/api/v1/cases?status=open"))
+        .bearer_auth(&applicant.token)
+        .send()
+        .await
+        .unwrap();
+    let refused = problem(response, StatusCode::UNPROCESSABLE_ENTITY).await;
+    let message = refused["errors"][0]["message"].as_str().unwrap();
+    assert!(message.contains("allowed: submitted, triage"), "{message}");
+    assert!(app.listed_ids(&applicant.token, "").await.is_empty());
 }
 
 async fn intake_validation_names_each_bad_field_and_stores_nothing(backend: Backend) {
