@@ -15,6 +15,7 @@ pub mod problem;
 pub mod schema;
 pub mod service;
 pub mod stats;
+pub mod vocabulary;
 
 use std::sync::Arc;
 
@@ -40,6 +41,7 @@ pub const JSON_BODY_LIMIT: usize = 256 * 1024;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(service::health)
+        .service(vocabulary::vocabulary_terms)
         .service(openapi::swagger_ui())
         .route("/docs", web::get().to(openapi::docs_redirect))
         .service(accounts::register)

@@ -15,7 +15,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use super::{
     accounts, admin, assignments, cases, experts, import, organizations, problem, schema, service,
-    stats,
+    stats, vocabulary,
 };
 
 #[derive(OpenApi)]
@@ -26,6 +26,7 @@ use super::{
     ),
     paths(
         service::health,
+        vocabulary::vocabulary_terms,
         accounts::register,
         accounts::login,
         accounts::refresh,

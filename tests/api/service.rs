@@ -7,6 +7,7 @@ use crate::helpers::{Backend, TestApp, problem};
 
 on_both_backends!(
     health_names_the_backend,
+    the_vocabulary_lists_every_code_with_its_labels_without_sign_in,
     openapi_document_lists_every_endpoint,
     docs_page_is_served_offline,
     unknown_route_is_a_problem_404,
@@ -27,6 +28,85 @@ async fn health_names_the_backend(backend: Backend) {
     assert_eq!(body, json!({"status": "ok", "database": expected}));
 }
 
+/// A newcomer reads the allowed codes before filing (issue 16); each code
+/// listed is one the intake takes.
+async fn the_vocabulary_lists_every_code_with_its_labels_without_sign_in(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let response = app.get("/api/v1/vocabulary", None).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    let codes = |list: &str| -> Vec<String> {
+        body[list]
+            .as_array()
+            .unwrap_or_else(|| panic!("{list} is a list"))
+            .iter()
+            .map(|term| term["code"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        codes("product_types"),
+        ["drug", "medical_device", "regenerative", "other"]
+    );
+    // The order of the published table (API.md, statistics).
+    assert_eq!(
+        codes("categories"),
+        [
+            "regulatory",
+            "marketing",
+            "business_plan",
+            "fundraising",
+            "management_strategy",
+            "ip_strategy",
+            "international",
+            "reimbursement",
+            "other"
+        ]
+    );
+    assert_eq!(codes("languages"), ["ja", "en"]);
+    assert_eq!(codes("routes"), ["direct", "expert", "open_hours", "refer"]);
+    for list in [
+        "product_types",
+        "categories",
+        "stages",
+        "languages",
+        "organization_kinds",
+        "case_statuses",
+        "outcomes",
+        "priorities",
+        "routes",
+        "message_visibilities",
+    ] {
+        for term in body[list].as_array().unwrap() {
+            for label in ["ja", "en"] {
+                assert!(
+                    term[label].as_str().is_some_and(|l| !l.trim().is_empty()),
+                    "{list}: {term}"
+                );
+            }
+        }
+    }
+    assert_eq!(body["categories"][0]["ja"], "法規制対応");
+
+    // Every listed product type, category and stage is taken by the intake.
+    let applicant = app.applicant("Org").await;
+    let stages = codes("stages");
+    for (k, product_type) in codes("product_types").into_iter().enumerate() {
+        let response = app
+            .submit_case(
+                &applicant.token,
+                &json!({
+                    "title": "Which pathway?",
+                    "description": "Details",
+                    "product_type": product_type,
+                    "categories": codes("categories"),
+                    "stage": stages[k % stages.len()],
+                }),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::CREATED, "{product_type}");
+    }
+}
+
 async fn openapi_document_lists_every_endpoint(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let response = app.get("/api/openapi.json", None).await;
@@ -35,6 +115,7 @@ async fn openapi_document_lists_every_endpoint(backend: Backend) {
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
     for (path, method) in [
         ("/health", "get"),
+        ("/api/v1/vocabulary", "get"),
         ("/api/v1/auth/register", "post"),
         ("/api/v1/auth/login", "post"),
         ("/api/v1/auth/refresh", "post"),
