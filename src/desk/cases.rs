@@ -339,14 +339,20 @@ pub async fn list_cases(
         problems.push("expert_id", "filtering by expert is for desk staff");
     }
     if !(1..=CaseQuery::MAX_LIMIT).contains(&query.limit) {
-        problems.push("limit", "must be from 1 to 100");
+        problems.push(
+            "limit",
+            format!("must be from 1 to {}", CaseQuery::MAX_LIMIT),
+        );
     }
     if query
         .text
         .as_deref()
         .is_some_and(|q| q.chars().count() > CaseQuery::MAX_TEXT_CHARS)
     {
-        problems.push("q", "must be at most 200 characters");
+        problems.push(
+            "q",
+            format!("must be at most {} characters", CaseQuery::MAX_TEXT_CHARS),
+        );
     }
     let before = query.before.as_deref().and_then(|c| {
         let parsed = parse_cursor(c);
@@ -419,7 +425,10 @@ pub async fn triage_queue(
 ) -> Result<Vec<QueueEntry>, DeskError> {
     caller.require(DESK_STAFF)?;
     if !(1..=QUEUE_MAX_LIMIT).contains(&limit) {
-        return Err(DeskError::field("limit", "must be from 1 to 500"));
+        return Err(DeskError::field(
+            "limit",
+            format!("must be from 1 to {QUEUE_MAX_LIMIT}"),
+        ));
     }
     let now = clock::now_micros();
     desk.read_logged(&caller, move |conn, seen| {
