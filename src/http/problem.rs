@@ -121,6 +121,18 @@ impl utoipa::PartialSchema for Problem {
                 "reason",
                 reference(&ExclusionReason::name()),
             )
+            .property(
+                "terms_version",
+                string().description(Some(
+                    "On an acceptance naming other confidentiality terms: the current version.",
+                )),
+            )
+            .property(
+                "terms",
+                string()
+                    .format(Some(SchemaFormat::Custom("uri-reference".to_owned())))
+                    .description(Some("With `terms_version`: where to read the current terms.")),
+            )
             .into()
     }
 }

@@ -761,3 +761,50 @@ async fn expired_invalid_and_missing_access_tokens_are_told_apart(backend: Backe
     // A current token of this server still works.
     assert_eq!(app.me(&founder.token).await.status(), StatusCode::OK);
 }
+
+// ------------------------------------------------------------------ the document
+
+#[test]
+fn the_openapi_document_describes_every_answer_of_the_new_operations() {
+    use utoipa::OpenApi;
+    let doc = serde_json::to_value(medesk::http::openapi::ApiDoc::openapi()).unwrap();
+    let statuses = |path: &str, method: &str| -> Vec<String> {
+        let operation = &doc["paths"][path][method];
+        assert!(operation.is_object(), "{method} {path} is documented");
+        let mut statuses: Vec<String> = operation["responses"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
+        statuses.sort();
+        statuses
+    };
+    assert_eq!(
+        statuses("/api/v1/terms/confidentiality", "get"),
+        ["200", "503"]
+    );
+    assert!(doc["paths"]["/api/v1/terms/confidentiality"]["get"]["security"].is_null());
+    assert_eq!(
+        statuses("/api/v1/auth/password-reset", "post"),
+        ["202", "400", "413", "415", "422", "429", "503"]
+    );
+    assert_eq!(
+        statuses("/api/v1/users", "get"),
+        ["200", "401", "403", "422", "503"]
+    );
+    // Creating users is still there, beside the search.
+    assert!(doc["paths"]["/api/v1/users"]["post"].is_object());
+    let reset_429 = &doc["paths"]["/api/v1/auth/password-reset"]["post"]["responses"]["429"];
+    assert!(reset_429["headers"]["Retry-After"].is_object());
+    let unauthorized = &doc["components"]["responses"]["Unauthorized"];
+    assert!(unauthorized["headers"]["WWW-Authenticate"].is_object());
+    let search = &doc["paths"]["/api/v1/users"]["get"]["parameters"];
+    let names: Vec<&str> = search
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["q", "role", "limit", "cursor"]);
+}
