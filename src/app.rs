@@ -91,13 +91,18 @@ impl Application {
             hasher,
             tokens: TokenKeys::new(config.jwt_secret.expose().as_bytes()),
             login_limiter: LoginLimiter::new(config.login_limits),
+            reset_limiter: LoginLimiter::for_resets(config.reset_limits),
             config: config.clone(),
         });
         background.push(http::idempotency::spawn_purge(
             state.desk.database().clone(),
             stopping.clone(),
         ));
-        background.push(spawn_limiter_cleanup(state.login_limiter.clone(), stopping));
+        background.push(spawn_limiter_cleanup(
+            [state.login_limiter.clone(), state.reset_limiter.clone()],
+            stopping.clone(),
+        ));
+        background.push(spawn_session_watch(state.desk.clone(), stopping));
         let route_table = web::Data::new(RouteTable::from_openapi(&ApiDoc::openapi()));
 
         let mut server = HttpServer::new(move || {
@@ -225,14 +230,38 @@ async fn bootstrap_admin(
 }
 
 fn spawn_limiter_cleanup(
-    limiter: LoginLimiter,
+    limiters: [LoginLimiter; 2],
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(60));
         loop {
             tokio::select! {
-                _ = tick.tick() => limiter.forget_idle(),
+                _ = tick.tick() => limiters.iter().for_each(LoginLimiter::forget_idle),
+                _ = shutdown.changed() => return,
+            }
+        }
+    })
+}
+
+/// How often an instance asks the database whose sessions ended (a reset on
+/// another instance); the instance that handles a reset knows at once.
+const SESSION_WATCH_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Keeps the desk's list of ended sessions current (`auth::sessions`).
+fn spawn_session_watch(
+    desk: Desk,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(SESSION_WATCH_INTERVAL);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {
+                    if let Err(error) = accounts::learn_ended_sessions(&desk).await {
+                        tracing::warn!(error = %error, "reading ended sessions");
+                    }
+                }
                 _ = shutdown.changed() => return,
             }
         }

@@ -84,6 +84,14 @@ pub struct LoginLimits {
     pub per_address_per_minute: NonZeroU32,
 }
 
+/// Password-reset request budgets (per hour, with the same burst): per
+/// address asked about, and per client address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResetLimits {
+    pub per_account_per_hour: NonZeroU32,
+    pub per_address_per_hour: NonZeroU32,
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub environment: Environment,
@@ -99,6 +107,7 @@ pub struct Config {
     pub mail_dir: PathBuf,
     pub mail_from: String,
     pub login_limits: LoginLimits,
+    pub reset_limits: ResetLimits,
     /// Take the client address from `X-Forwarded-For` (only behind a trusted proxy).
     pub trust_forwarded_for: bool,
     /// Concurrent argon2 computations; each keeps one core busy for a while
@@ -282,6 +291,22 @@ impl Config {
                     vars,
                     "MEDESK_LOGIN_PER_ADDRESS_PER_MINUTE",
                     60,
+                    1,
+                    1_000_000,
+                )?),
+            },
+            reset_limits: ResetLimits {
+                per_account_per_hour: nonzero(parse_number(
+                    vars,
+                    "MEDESK_PASSWORD_RESET_PER_ACCOUNT_PER_HOUR",
+                    5,
+                    1,
+                    1_000_000,
+                )?),
+                per_address_per_hour: nonzero(parse_number(
+                    vars,
+                    "MEDESK_PASSWORD_RESET_PER_ADDRESS_PER_HOUR",
+                    30,
                     1,
                     1_000_000,
                 )?),

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use medesk::app::{self, Application};
 use medesk::auth::password::PasswordHasher;
-use medesk::config::Config;
+use medesk::config::{Config, DatabaseUrl};
 use medesk::db::Database;
 use medesk::desk::DeskError;
 use medesk::desk::accounts::{self, AccountForm, Creator, NewAccount};
@@ -76,6 +76,14 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // Only `serve` and `migrate` create a database; any other command on a
+    // SQLite file that is not there was run in the wrong folder.
+    if !matches!(cli.command, Command::Serve | Command::Migrate)
+        && let Err(error) = existing_database(&config.database)
+    {
+        eprintln!("medesk: {error:#}");
+        return ExitCode::FAILURE;
+    }
     let result = match cli.command {
         Command::Serve => serve(config),
         Command::Migrate => Database::connect(&config.database, 1)
@@ -106,6 +114,25 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Refuses a SQLite database file that does not exist (SQLite would create
+/// an empty one), naming the absolute path it looked for.
+fn existing_database(database: &DatabaseUrl) -> anyhow::Result<()> {
+    let DatabaseUrl::Sqlite(path) = database else {
+        return Ok(());
+    };
+    let path = std::path::Path::new(path);
+    if path.exists() {
+        return Ok(());
+    }
+    let shown = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+    anyhow::bail!(
+        "no database at {}; this command does not create one. Run it where the server runs, \
+         or point DATABASE_URL at the server's database (sqlite://PATH or postgres://…); \
+         `medesk migrate` or `medesk serve` create a new one",
+        shown.display()
+    )
 }
 
 fn serve(config: Config) -> anyhow::Result<()> {

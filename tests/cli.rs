@@ -6,7 +6,20 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 fn medesk(args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Output {
+    medesk_in(None, args, env, stdin)
+}
+
+/// `medesk` run in the working directory `dir` (the test's own when None).
+fn medesk_in(
+    dir: Option<&std::path::Path>,
+    args: &[&str],
+    env: &[(&str, &str)],
+    stdin: Option<&str>,
+) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_medesk"));
+    if let Some(dir) = dir {
+        command.current_dir(dir);
+    }
     command
         .args(args)
         .env_clear()
@@ -140,6 +153,66 @@ fn migrate_and_user_add_on_sqlite() {
     let output = medesk(&bad_role, &env, Some("a long enough password\n"));
     assert!(!output.status.success());
     assert!(text(&output.stderr).contains("unknown role"));
+}
+
+#[test]
+fn commands_other_than_serve_and_migrate_refuse_to_create_a_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let add = [
+        "user",
+        "add",
+        "--email",
+        "admin@desk.example",
+        "--name",
+        "Admin",
+        "--role",
+        "admin",
+    ];
+    let password = Some("a long enough password\n");
+
+    // No DATABASE_URL: medesk.db in the working directory, which has none.
+    let output = medesk_in(Some(dir.path()), &add, &[], password);
+    assert!(!output.status.success());
+    let stderr = text(&output.stderr);
+    let expected = dir.path().canonicalize().unwrap().join("medesk.db");
+    assert!(
+        stderr.contains(&expected.display().to_string()) || {
+            // The temp dir may sit behind a symbolic link: the path as given.
+            stderr.contains(&dir.path().join("medesk.db").display().to_string())
+        },
+        "names the absolute path: {stderr}"
+    );
+    assert!(
+        stderr.contains("DATABASE_URL"),
+        "says how to point at the right one: {stderr}"
+    );
+    assert!(
+        !dir.path().join("medesk.db").exists(),
+        "nothing was created"
+    );
+    assert!(!text(&output.stdout).contains("created"));
+
+    // A relative DATABASE_URL is shown resolved against the working directory.
+    let output = medesk_in(
+        Some(dir.path()),
+        &add,
+        &[("DATABASE_URL", "sqlite://data/desk.db")],
+        password,
+    );
+    assert!(!output.status.success());
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("/data/desk.db") && !stderr.contains(" data/desk.db"),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("data").exists());
+
+    // `migrate` creates it; then the same command works there.
+    let output = medesk_in(Some(dir.path()), &["migrate"], &[], None);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let output = medesk_in(Some(dir.path()), &add, &[], password);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(text(&output.stdout).contains("created admin admin@desk.example"));
 }
 
 #[test]

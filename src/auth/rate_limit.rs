@@ -1,4 +1,5 @@
-//! Login attempt limits per account and per client address (GCRA via governor).
+//! Attempt limits per account and per client address (GCRA via governor):
+//! signing in, and asking for a password reset.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -7,7 +8,7 @@ use std::time::Duration;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
-use crate::config::LoginLimits;
+use crate::config::{LoginLimits, ResetLimits};
 
 #[derive(Clone)]
 pub struct LoginLimiter {
@@ -17,13 +18,24 @@ pub struct LoginLimiter {
 
 impl LoginLimiter {
     pub fn new(limits: LoginLimits) -> Self {
+        Self::with_quotas(
+            Quota::per_minute(limits.per_account_per_minute),
+            Quota::per_minute(limits.per_address_per_minute),
+        )
+    }
+
+    /// The budgets of password-reset requests (per hour).
+    pub fn for_resets(limits: ResetLimits) -> Self {
+        Self::with_quotas(
+            Quota::per_hour(limits.per_account_per_hour),
+            Quota::per_hour(limits.per_address_per_hour),
+        )
+    }
+
+    fn with_quotas(per_account: Quota, per_address: Quota) -> Self {
         Self {
-            per_account: Arc::new(RateLimiter::keyed(Quota::per_minute(
-                limits.per_account_per_minute,
-            ))),
-            per_address: Arc::new(RateLimiter::keyed(Quota::per_minute(
-                limits.per_address_per_minute,
-            ))),
+            per_account: Arc::new(RateLimiter::keyed(per_account)),
+            per_address: Arc::new(RateLimiter::keyed(per_address)),
         }
     }
 
@@ -71,6 +83,20 @@ mod tests {
         let wait = limiter.check("a@example.org", ip).unwrap_err();
         assert!(wait > Duration::ZERO && wait <= Duration::from_secs(20));
         assert!(limiter.check("b@example.org", ip).is_ok());
+    }
+
+    #[test]
+    fn reset_budgets_are_per_hour() {
+        let limiter = LoginLimiter::for_resets(ResetLimits {
+            per_account_per_hour: NonZeroU32::new(2).unwrap(),
+            per_address_per_hour: NonZeroU32::new(100).unwrap(),
+        });
+        let ip: IpAddr = "10.0.0.3".parse().unwrap();
+        assert!(limiter.check("a@example.org", ip).is_ok());
+        assert!(limiter.check("a@example.org", ip).is_ok());
+        // Two an hour: the next one frees up in half an hour, not seconds.
+        let wait = limiter.check("a@example.org", ip).unwrap_err();
+        assert!(wait > Duration::from_secs(25 * 60) && wait <= Duration::from_secs(30 * 60));
     }
 
     #[test]

@@ -19,6 +19,24 @@ pub struct Claims {
     pub org: Option<i64>,
     pub iat: i64,
     pub exp: i64,
+    /// The account's session generation when the token was issued; a
+    /// password reset starts a new one and older tokens stop working
+    /// (`auth::sessions`). Absent means 0.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub generation: i64,
+}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
+}
+
+/// Why an access token was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rejection {
+    /// Well-formed and signed by us, but past its `exp`: refresh it.
+    Expired,
+    /// Not a token this server issued (bad signature, algorithm, shape).
+    Invalid,
 }
 
 #[derive(Clone)]
@@ -47,6 +65,7 @@ impl TokenKeys {
         user_id: i64,
         role: Role,
         organization_id: Option<i64>,
+        generation: i64,
         now_seconds: i64,
     ) -> (String, i64) {
         let claims = Claims {
@@ -55,16 +74,23 @@ impl TokenKeys {
             org: organization_id,
             iat: now_seconds,
             exp: now_seconds + ACCESS_TOKEN_SECONDS,
+            generation,
         };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .expect("HS256 encoding cannot fail");
         (token, ACCESS_TOKEN_SECONDS)
     }
 
-    pub fn verify(&self, token: &str) -> Option<Claims> {
+    /// The claims of a token this server issued and that has not expired.
+    pub fn verify(&self, token: &str) -> Result<Claims, Rejection> {
+        use jsonwebtoken::errors::ErrorKind;
         jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
-            .ok()
             .map(|data| data.claims)
+            .map_err(|error| match error.kind() {
+                // Reported only once the signature checked out.
+                ErrorKind::ExpiredSignature => Rejection::Expired,
+                _ => Rejection::Invalid,
+            })
     }
 }
 
@@ -98,9 +124,10 @@ mod tests {
     fn issued_token_verifies_with_claims() {
         let keys = TokenKeys::new(b"test-secret-test-secret-test-secret");
         let now = chrono::Utc::now().timestamp();
-        let (token, lifetime) = keys.issue(42, Role::Supporter, Some(7), now);
+        let (token, lifetime) = keys.issue(42, Role::Supporter, Some(7), 3, now);
         assert_eq!(lifetime, 900);
         let claims = keys.verify(&token).unwrap();
+        assert_eq!(claims.generation, 3);
         assert_eq!(claims.sub, "42");
         assert_eq!(claims.role, Role::Supporter);
         assert_eq!(claims.org, Some(7));
@@ -111,12 +138,18 @@ mod tests {
     fn expired_wrong_key_and_other_algorithms_are_refused() {
         let keys = TokenKeys::new(b"test-secret-test-secret-test-secret");
         let long_ago = chrono::Utc::now().timestamp() - 3600;
-        let (expired, _) = keys.issue(1, Role::Admin, None, long_ago);
-        assert!(keys.verify(&expired).is_none());
+        let (expired, _) = keys.issue(1, Role::Admin, None, 0, long_ago);
+        assert_eq!(keys.verify(&expired).unwrap_err(), Rejection::Expired);
 
         let other = TokenKeys::new(b"another-secret-another-secret-xx");
-        let (foreign, _) = other.issue(1, Role::Admin, None, chrono::Utc::now().timestamp());
-        assert!(keys.verify(&foreign).is_none());
+        let (foreign, _) = other.issue(1, Role::Admin, None, 0, chrono::Utc::now().timestamp());
+        assert_eq!(keys.verify(&foreign).unwrap_err(), Rejection::Invalid);
+        // Expired and signed by someone else: invalid, not merely expired.
+        let (foreign_expired, _) = other.issue(1, Role::Admin, None, 0, long_ago);
+        assert_eq!(
+            keys.verify(&foreign_expired).unwrap_err(),
+            Rejection::Invalid
+        );
 
         // Same secret, HS512: refused because the algorithm is pinned.
         let claims = Claims {
@@ -125,6 +158,7 @@ mod tests {
             org: None,
             iat: chrono::Utc::now().timestamp(),
             exp: chrono::Utc::now().timestamp() + 60,
+            generation: 0,
         };
         let hs512 = jsonwebtoken::encode(
             &Header::new(Algorithm::HS512),
@@ -132,8 +166,8 @@ mod tests {
             &EncodingKey::from_secret(b"test-secret-test-secret-test-secret"),
         )
         .unwrap();
-        assert!(keys.verify(&hs512).is_none());
-        assert!(keys.verify("not.a.jwt").is_none());
+        assert_eq!(keys.verify(&hs512).unwrap_err(), Rejection::Invalid);
+        assert_eq!(keys.verify("not.a.jwt").unwrap_err(), Rejection::Invalid);
     }
 
     #[test]

@@ -469,7 +469,7 @@ pub fn list(conn: &mut AnyConnection, filter: &CaseFilter) -> DbResult<Vec<CaseR
     Ok(query.load(conn)?)
 }
 
-fn escape_like(text: &str) -> String {
+pub(crate) fn escape_like(text: &str) -> String {
     let mut escaped = String::with_capacity(text.len());
     for c in text.chars() {
         if matches!(c, '%' | '_' | '\\') {

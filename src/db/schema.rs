@@ -21,6 +21,8 @@ diesel::table! {
         locale -> Text,
         organization_id -> Nullable<BigInt>,
         created_at -> BigInt,
+        session_generation -> BigInt,
+        sessions_ended_at -> Nullable<BigInt>,
     }
 }
 

@@ -129,3 +129,15 @@ pub fn revoke_login(conn: &mut AnyConnection, presented_hash: &str, now: i64) ->
     }
     Ok(())
 }
+
+/// Revokes every login of `user_id` (its password was reset).
+pub fn revoke_user(conn: &mut AnyConnection, user_id: i64, now: i64) -> DbResult<()> {
+    diesel::update(
+        refresh_tokens::table
+            .filter(refresh_tokens::user_id.eq(user_id))
+            .filter(refresh_tokens::revoked_at.is_null()),
+    )
+    .set(refresh_tokens::revoked_at.eq(now))
+    .execute(conn)?;
+    Ok(())
+}

@@ -16,6 +16,9 @@ pub struct UserRow {
     pub locale: String,
     pub organization_id: Option<i64>,
     pub created_at: i64,
+    /// Access tokens of an older generation no longer work (see
+    /// `auth::sessions`).
+    pub session_generation: i64,
 }
 
 #[derive(Debug, Insertable)]
@@ -59,7 +62,19 @@ pub fn email_exists(conn: &mut AnyConnection, email: &str) -> DbResult<bool> {
 pub fn insert(conn: &mut AnyConnection, user: &NewUser<'_>) -> DbResult<UserRow> {
     Ok(diesel::insert_into(users::table)
         .values(user)
-        .returning(users::all_columns)
+        // The columns of `UserRow`, in its order (`as_returning` does not
+        // work through the MultiConnection).
+        .returning((
+            users::id,
+            users::email,
+            users::password_hash,
+            users::name,
+            users::role,
+            users::locale,
+            users::organization_id,
+            users::created_at,
+            users::session_generation,
+        ))
         .get_result(conn)?)
 }
 
@@ -111,41 +126,156 @@ pub fn insert_password_token(
     Ok(())
 }
 
-/// Uses a password token (single use, unexpired) and sets the new hash;
-/// returns false when the token is not valid.
+/// What presenting a password token came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenUse {
+    /// The password is set; the account's sessions ended and it is now in
+    /// this session generation.
+    Set { user_id: i64, generation: i64 },
+    /// No such token.
+    Unknown,
+    /// The token was used already (or another token of the account was).
+    Used,
+    /// The token is past its expiry.
+    Expired,
+}
+
+#[derive(Queryable)]
+struct PasswordToken {
+    id: i64,
+    user_id: i64,
+    expires_at: i64,
+    used_at: Option<i64>,
+}
+
+/// Uses a password token (single use, unexpired) and sets the new hash.
+/// Call inside a transaction: every other outstanding token of the account
+/// is used up with it, and every session of the account ends (its refresh
+/// tokens are revoked and its session generation moves on, which refuses
+/// the access tokens already issued).
 pub fn set_password_with_token(
     conn: &mut AnyConnection,
     token_hash: &str,
     password_hash: &str,
     now: i64,
-) -> DbResult<bool> {
-    let found: Option<(i64, i64)> = password_tokens::table
+) -> DbResult<TokenUse> {
+    let Some(token) = password_tokens::table
         .filter(password_tokens::token_hash.eq(token_hash))
-        .filter(password_tokens::used_at.is_null())
-        .filter(password_tokens::expires_at.gt(now))
-        .select((password_tokens::id, password_tokens::user_id))
-        .first(conn)
-        .optional()?;
-    let Some((id, user_id)) = found else {
-        return Ok(false);
+        .select((
+            password_tokens::id,
+            password_tokens::user_id,
+            password_tokens::expires_at,
+            password_tokens::used_at,
+        ))
+        .first::<PasswordToken>(conn)
+        .optional()?
+    else {
+        return Ok(TokenUse::Unknown);
     };
+    if token.used_at.is_some() {
+        return Ok(TokenUse::Used);
+    }
+    if token.expires_at <= now {
+        return Ok(TokenUse::Expired);
+    }
+    // Conditional: of two requests with one token, one wins.
     let used = diesel::update(
         password_tokens::table
-            .find(id)
+            .find(token.id)
             .filter(password_tokens::used_at.is_null()),
     )
     .set(password_tokens::used_at.eq(now))
     .execute(conn)?;
     if used != 1 {
-        return Ok(false);
+        return Ok(TokenUse::Used);
     }
-    diesel::update(users::table.find(user_id))
-        .set(users::password_hash.eq(password_hash))
-        .execute(conn)?;
-    Ok(true)
+    diesel::update(
+        password_tokens::table
+            .filter(password_tokens::user_id.eq(token.user_id))
+            .filter(password_tokens::used_at.is_null()),
+    )
+    .set(password_tokens::used_at.eq(now))
+    .execute(conn)?;
+    let generation: i64 = diesel::update(users::table.find(token.user_id))
+        .set((
+            users::password_hash.eq(password_hash),
+            users::session_generation.eq(users::session_generation + 1),
+            users::sessions_ended_at.eq(now),
+        ))
+        .returning(users::session_generation)
+        .get_result(conn)?;
+    super::tokens::revoke_user(conn, token.user_id, now)?;
+    Ok(TokenUse::Set {
+        user_id: token.user_id,
+        generation,
+    })
 }
 
-/// (email, name, locale) of every user with `role`.
+/// `(user, generation, when)` of every account whose sessions ended after
+/// `since`.
+pub fn sessions_ended_since(
+    conn: &mut AnyConnection,
+    since: i64,
+) -> DbResult<Vec<(i64, i64, i64)>> {
+    let rows: Vec<(i64, i64, Option<i64>)> = users::table
+        .filter(users::sessions_ended_at.gt(since))
+        .select((
+            users::id,
+            users::session_generation,
+            users::sessions_ended_at,
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(id, generation, at)| Some((id, generation, at?)))
+        .collect())
+}
+
+diesel::define_sql_function!(fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text);
+
+/// Which accounts a people search asks for.
+#[derive(Debug, Clone, Default)]
+pub struct PeopleFilter {
+    /// Lower-case text to find in the name or the e-mail address.
+    pub text: Option<String>,
+    pub role: Option<String>,
+    /// Only accounts with a larger id (the previous page's last one).
+    pub after: Option<i64>,
+    pub limit: i64,
+}
+
+/// An account found, with its organisation's id and name (applicants).
+pub type Person = (UserRow, Option<(i64, String)>);
+
+/// Accounts matching `filter`, by id.
+pub fn search(conn: &mut AnyConnection, filter: &PeopleFilter) -> DbResult<Vec<Person>> {
+    let mut query = users::table
+        .left_join(organizations::table)
+        .select((
+            UserRow::as_select(),
+            (organizations::id, organizations::name).nullable(),
+        ))
+        .order(users::id.asc())
+        .limit(filter.limit)
+        .into_boxed();
+    if let Some(text) = &filter.text {
+        let pattern = format!("%{}%", super::cases::escape_like(text));
+        query = query.filter(
+            lower(users::name)
+                .like(pattern.clone())
+                .escape('\\')
+                .or(users::email.like(pattern).escape('\\')),
+        );
+    }
+    if let Some(role) = &filter.role {
+        query = query.filter(users::role.eq(role.clone()));
+    }
+    if let Some(after) = filter.after {
+        query = query.filter(users::id.gt(after));
+    }
+    Ok(query.load(conn)?)
+}
+
 /// `(id, email, name, locale)` of every user with `role`.
 pub fn contacts_with_role(
     conn: &mut AnyConnection,

@@ -22,16 +22,18 @@ use anyhow::anyhow;
 use super::{Desk, DeskError};
 use crate::auth::password::PasswordHasher;
 use crate::auth::rate_limit::LoginLimiter;
+use crate::auth::sessions::SessionRegistry;
 use crate::auth::tokens::{self, REFRESH_TOKEN_DAYS};
 use crate::clock;
 use crate::db::tokens::{NewRefreshToken, Rotation};
-use crate::db::users::{self, NewUser, UserRow};
-use crate::db::{DbError, organizations};
+use crate::db::users::{self, NewUser, PeopleFilter, TokenUse, UserRow};
+use crate::db::{DbError, organizations, outbox};
 use crate::domain::account::{
     EmailAddress, Locale, NAME_MAX_CHARS, NewPassword, ORGANIZATION_MAX_CHARS, parse_display_name,
 };
 use crate::domain::role::{Caller, Role};
 use crate::domain::validation::Problems;
+use crate::mail::templates;
 
 /// Who creates accounts of any role on the API.
 pub const ACCOUNT_ADMINS: &[Role] = &[Role::Admin];
@@ -51,6 +53,9 @@ pub struct Account {
     /// Applicants' organisation; None for everyone else.
     pub organization_id: Option<i64>,
     pub created_at: i64,
+    /// The session generation credentials issued now belong to (a password
+    /// reset moves it on and ends the older ones; `auth::sessions`).
+    pub session_generation: i64,
 }
 
 /// The account of a stored row; an unknown stored role or locale is an
@@ -75,6 +80,7 @@ pub(crate) fn account(row: UserRow) -> Result<Account, DeskError> {
         locale,
         organization_id: row.organization_id,
         created_at: row.created_at,
+        session_generation: row.session_generation,
     })
 }
 
@@ -529,6 +535,9 @@ pub async fn sign_out(desk: &Desk, refresh_token: String) -> Result<(), DeskErro
 
 // ---------------------------------------------------------------- passwords
 
+/// How long a password-reset link works.
+pub const PASSWORD_RESET_MINUTES: i64 = 30;
+
 /// A new password, with the single-use token a mail carried.
 #[derive(Clone)]
 pub struct SetPassword {
@@ -542,8 +551,10 @@ impl std::fmt::Debug for SetPassword {
     }
 }
 
-/// Sets a password with a token sent by mail (new experts); the token is
-/// used up.
+/// Sets a password with a token sent by mail (a new expert's first
+/// password, or a reset); the token and every other outstanding one of the
+/// account are used up, and every session of the account ends: its refresh
+/// tokens are revoked and the access tokens already issued stop working.
 pub async fn set_password(
     desk: &Desk,
     hasher: &PasswordHasher,
@@ -551,22 +562,234 @@ pub async fn set_password(
 ) -> Result<(), DeskError> {
     let token_hash = tokens::hash_refresh_token(&command.token);
     let password_hash = hasher.hash(command.password.expose().to_owned()).await;
-    let set = desk
+    let outcome = desk
         .write(move |conn| {
             let now = clock::now_micros();
-            Ok(users::set_password_with_token(
-                conn,
-                &token_hash,
-                &password_hash,
-                now,
-            )?)
+            let outcome = users::set_password_with_token(conn, &token_hash, &password_hash, now)?;
+            Ok((outcome, now))
         })
         .await?;
-    if set {
-        Ok(())
-    } else {
-        Err(DeskError::field("token", "is unknown, used or expired"))
+    match outcome {
+        (
+            TokenUse::Set {
+                user_id,
+                generation,
+            },
+            at,
+        ) => {
+            // This instance refuses the old access tokens at once; others
+            // learn it from the database (`learn_ended_sessions`).
+            desk.sessions.ended(user_id, generation, at);
+            tracing::info!(user_id, "password set with a mailed token; sessions ended");
+            Ok(())
+        }
+        (TokenUse::Unknown, _) => Err(DeskError::field(
+            "token",
+            "is not a token this desk sent; copy the whole link from the mail",
+        )),
+        (TokenUse::Used, _) => Err(DeskError::field(
+            "token",
+            "was used already; each link sets a password once (ask for a new one)",
+        )),
+        (TokenUse::Expired, _) => Err(DeskError::field(
+            "token",
+            "has expired; ask for a new password-reset mail",
+        )),
     }
+}
+
+/// Someone forgot their password.
+#[derive(Clone)]
+pub struct RequestPasswordReset {
+    /// As typed; compared without case and surrounding white space.
+    pub email: String,
+    /// Where the request comes from (requests are limited per address too).
+    pub from: IpAddr,
+}
+
+impl std::fmt::Debug for RequestPasswordReset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RequestPasswordReset")
+            .field("from", &self.from)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How a reset request ended — the same for an address with an account and
+/// one without, so that nobody learns which addresses have accounts.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ResetRequested {
+    /// If the address has an account, a mail with a link is on its way.
+    Accepted,
+    /// Too many requests for this address or from this client; nothing was
+    /// done.
+    Throttled { retry_after: Duration },
+}
+
+/// Mails a single-use password-reset link (valid [`PASSWORD_RESET_MINUTES`])
+/// to the account with this address, if there is one. Both cases do the
+/// same work — a random token, one write transaction that looks the address
+/// up — and answer the same; no password is hashed here.
+pub async fn request_password_reset(
+    desk: &Desk,
+    limiter: &LoginLimiter,
+    command: RequestPasswordReset,
+) -> Result<ResetRequested, DeskError> {
+    let email = command.email.trim().to_lowercase();
+    if let Err(retry_after) = limiter.check(&email, command.from) {
+        return Ok(ResetRequested::Throttled { retry_after });
+    }
+    let token = tokens::new_refresh_token();
+    let token_hash = tokens::hash_refresh_token(&token);
+    let base_url = desk.notifier.base_url.clone();
+    let mailed = desk
+        .write_and_mail(move |conn| {
+            let now = clock::now_micros();
+            let Some(user) = users::find_by_email(conn, &email)? else {
+                return Ok(None);
+            };
+            let user = account(user)?;
+            users::insert_password_token(
+                conn,
+                user.id,
+                &token_hash,
+                now + PASSWORD_RESET_MINUTES * 60 * 1_000_000,
+                now,
+            )?;
+            outbox::enqueue(
+                conn,
+                &templates::password_reset(
+                    user.locale,
+                    &user.email,
+                    &user.name,
+                    &base_url,
+                    &token,
+                    PASSWORD_RESET_MINUTES,
+                ),
+                now,
+            )?;
+            Ok(Some(user.id))
+        })
+        .await?;
+    if let Some(user_id) = mailed {
+        tracing::info!(user_id, "password reset mailed");
+    }
+    Ok(ResetRequested::Accepted)
+}
+
+/// Takes from the database the accounts whose sessions ended recently
+/// (also on other instances); run every few seconds.
+pub async fn learn_ended_sessions(desk: &Desk) -> Result<(), DeskError> {
+    let now = clock::now_micros();
+    let since = SessionRegistry::horizon(now);
+    let recent = desk
+        .read(move |conn| Ok(users::sessions_ended_since(conn, since)?))
+        .await?;
+    desk.sessions.learn(recent, now);
+    Ok(())
+}
+
+// ---------------------------------------------------------------- finding people
+
+/// Who may search the desk's accounts (to file a case on someone's behalf,
+/// to see who belongs to which organisation).
+pub const PEOPLE_SEARCHERS: &[Role] = &[Role::Supporter, Role::Admin];
+
+/// A people search as typed.
+#[derive(Debug, Clone, Default)]
+pub struct PeopleQuery {
+    /// Text to find in the name or e-mail address (any case); blank finds
+    /// everyone.
+    pub text: Option<String>,
+    pub role: Option<Role>,
+    /// A `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    pub limit: Option<i64>,
+}
+
+impl PeopleQuery {
+    pub const DEFAULT_LIMIT: i64 = 20;
+    pub const MAX_LIMIT: i64 = 100;
+    pub const MAX_TEXT_CHARS: usize = 200;
+}
+
+/// An account found, with its organisations.
+#[derive(Debug, Clone)]
+pub struct Person {
+    pub account: Account,
+    /// `(id, name)`; applicants belong to one, everyone else to none.
+    pub organizations: Vec<(i64, String)>,
+}
+
+/// A page of people.
+#[derive(Debug, Clone)]
+pub struct PeoplePage {
+    pub items: Vec<Person>,
+    /// Pass as `cursor` for the next page; None on the last one.
+    pub next_cursor: Option<String>,
+}
+
+/// Finds accounts by name or e-mail address, by id (supporters and
+/// admins).
+pub async fn find_people(
+    desk: &Desk,
+    caller: Caller,
+    query: PeopleQuery,
+) -> Result<PeoplePage, DeskError> {
+    caller.require(PEOPLE_SEARCHERS)?;
+    let mut problems = Problems::default();
+    let limit = query.limit.unwrap_or(PeopleQuery::DEFAULT_LIMIT);
+    if !(1..=PeopleQuery::MAX_LIMIT).contains(&limit) {
+        problems.push(
+            "limit",
+            format!("must be from 1 to {}", PeopleQuery::MAX_LIMIT),
+        );
+    }
+    let text = query
+        .text
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_lowercase);
+    if text
+        .as_deref()
+        .is_some_and(|t| t.chars().count() > PeopleQuery::MAX_TEXT_CHARS)
+    {
+        problems.push(
+            "q",
+            format!("must be at most {} characters", PeopleQuery::MAX_TEXT_CHARS),
+        );
+    }
+    let after = query.cursor.as_deref().and_then(|c| {
+        let parsed = c.parse::<i64>().ok();
+        if parsed.is_none() {
+            problems.push("cursor", "is not a cursor this server issued");
+        }
+        parsed
+    });
+    problems.into_result()?;
+    let filter = PeopleFilter {
+        text,
+        role: query.role.map(|r| r.as_str().to_owned()),
+        after,
+        limit,
+    };
+    let rows = desk
+        .read(move |conn| Ok(users::search(conn, &filter)?))
+        .await?;
+    let next_cursor = (rows.len() as i64 == limit)
+        .then(|| rows.last().map(|(user, _)| user.id.to_string()))
+        .flatten();
+    let items = rows
+        .into_iter()
+        .map(|(user, organization)| {
+            Ok(Person {
+                account: account(user)?,
+                organizations: organization.into_iter().collect(),
+            })
+        })
+        .collect::<Result<_, DeskError>>()?;
+    Ok(PeoplePage { items, next_cursor })
 }
 
 #[cfg(test)]
@@ -583,6 +806,7 @@ mod tests {
             locale: locale.into(),
             organization_id: None,
             created_at: 0,
+            session_generation: 0,
         }
     }
 

@@ -36,8 +36,9 @@ pub const PROPOSERS: &[Role] = DESK_STAFF;
 /// the experts.
 pub const DESK_AND_EXPERTS: &[Role] = &[Role::Supporter, Role::Admin, Role::Expert];
 
-/// The confidentiality terms an expert acknowledges by accepting.
-pub const CONFIDENTIALITY_TERMS_VERSION: &str = "2026-11";
+/// The confidentiality terms an expert acknowledges by accepting (their
+/// text: `desk::terms`).
+pub use crate::domain::terms::CONFIDENTIALITY_TERMS_VERSION;
 
 // ---------------------------------------------------------------- stored values
 
@@ -277,6 +278,26 @@ pub async fn assign(
 
 // ---------------------------------------------------------------- answer
 
+/// The refusal of an acceptance that names other terms than the current
+/// ones: which version is current and where to read it.
+fn other_terms() -> DeskError {
+    use super::terms::{CONFIDENTIALITY_TERMS_API, CONFIDENTIALITY_TERMS_PAGE};
+    let mut context = serde_json::Map::new();
+    context.insert(
+        "terms_version".to_owned(),
+        CONFIDENTIALITY_TERMS_VERSION.into(),
+    );
+    context.insert("terms".to_owned(), CONFIDENTIALITY_TERMS_API.into());
+    DeskError::Conflict {
+        detail: format!(
+            "the current confidentiality terms are version {CONFIDENTIALITY_TERMS_VERSION}; \
+             read them at {CONFIDENTIALITY_TERMS_PAGE} (or {CONFIDENTIALITY_TERMS_API}) and \
+             accept with that version"
+        ),
+        context: Some(context),
+    }
+}
+
 /// Accept a proposal.
 #[derive(Debug, Clone, Default)]
 pub struct Accept {
@@ -298,9 +319,7 @@ pub async fn accept(
     if let Some(version) = command.terms_version.as_deref()
         && version != CONFIDENTIALITY_TERMS_VERSION
     {
-        return Err(DeskError::conflict(format!(
-            "the current confidentiality terms are version {CONFIDENTIALITY_TERMS_VERSION}"
-        )));
+        return Err(other_terms());
     }
     let notifier = desk.notifier.clone();
     desk.write_and_mail(move |conn| {

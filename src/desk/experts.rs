@@ -46,7 +46,8 @@ pub const MAX_CONFLICTS: usize = 200;
 pub const SUGGESTIONS_DEFAULT_LIMIT: usize = 20;
 pub const SUGGESTIONS_MAX_LIMIT: usize = 100;
 /// How long the mailed link to set a first password stays valid.
-const SET_PASSWORD_LINK_MICROS: i64 = 7 * 24 * 3600 * 1_000_000;
+pub const SET_PASSWORD_LINK_DAYS: i64 = 7;
+const SET_PASSWORD_LINK_MICROS: i64 = SET_PASSWORD_LINK_DAYS * 24 * 3600 * 1_000_000;
 
 // ---------------------------------------------------------------- profiles
 
@@ -322,6 +323,7 @@ pub async fn register_expert(
         Some(hash) => (hash, None),
         None => ("!unset".to_owned(), Some(tokens::new_refresh_token())),
     };
+    let base_url = desk.notifier.base_url.clone();
     desk.write_and_mail(move |conn| {
         let now = clock::now_micros();
         let user_id = match users::find_by_email(conn, &email)? {
@@ -363,7 +365,9 @@ pub async fn register_expert(
                             Locale::Ja,
                             &email,
                             &data.name,
+                            &base_url,
                             token,
+                            SET_PASSWORD_LINK_DAYS,
                         ),
                         now,
                     )?;

@@ -30,11 +30,13 @@ pub mod meetings;
 pub mod organizations;
 mod reads;
 pub mod statistics;
+pub mod terms;
 
 use std::sync::{Arc, Mutex};
 
 pub use error::{DeskError, check_version};
 
+use crate::auth::sessions::SessionRegistry;
 use crate::db::{AnyConnection, Backend, Database};
 use crate::domain::access::ListingViews;
 pub use crate::domain::role::Caller;
@@ -52,6 +54,9 @@ pub struct Desk {
     pub(crate) mail_signal: MailSignal,
     /// Listings already in the access log (see `domain::access`).
     pub(crate) listing_views: Arc<Mutex<ListingViews>>,
+    /// Accounts whose sessions a password reset ended (see
+    /// `auth::sessions`).
+    pub(crate) sessions: Arc<SessionRegistry>,
 }
 
 impl Desk {
@@ -61,7 +66,14 @@ impl Desk {
             notifier,
             mail_signal,
             listing_views: Default::default(),
+            sessions: Default::default(),
         }
+    }
+
+    /// Whether an access token of `generation` for `user_id` is still a
+    /// session (a password reset ends the older ones); no database work.
+    pub fn session_is_current(&self, user_id: i64, generation: i64) -> bool {
+        self.sessions.is_current(user_id, generation)
     }
 
     pub fn backend(&self) -> Backend {

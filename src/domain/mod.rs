@@ -12,5 +12,6 @@ pub mod lifecycle;
 pub mod matching;
 pub mod role;
 pub mod statistics;
+pub mod terms;
 pub mod validation;
 pub mod vocabulary;

@@ -2,15 +2,15 @@
 
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
 use super::extract::{AuthUser, Json, client_address};
 use super::problem::ApiError;
 use super::schema::{Email, OrganizationName, Password, PersonName};
 use crate::desk::accounts::{
-    self, Account, AccountForm, Creator, Joining, NewAccount, Registration, Renewal, Session,
-    SetPassword, SignIn, SignInOutcome,
+    self, Account, AccountForm, Creator, Joining, NewAccount, PeopleQuery, Person, Registration,
+    Renewal, RequestPasswordReset, ResetRequested, Session, SetPassword, SignIn, SignInOutcome,
 };
 use crate::domain::account::{Locale, NewPassword, parse_display_name};
 use crate::domain::role::Role;
@@ -259,6 +259,7 @@ fn tokens(state: &AppState, session: Session) -> TokenResponse {
         account.id,
         account.role,
         account.organization_id,
+        account.session_generation,
         chrono::Utc::now().timestamp(),
     );
     TokenResponse {
@@ -351,13 +352,16 @@ pub struct SetPasswordRequest {
     pub password: Option<String>,
 }
 
-/// Set a password with a single-use token sent by mail (new experts).
+/// Set a password with a single-use token sent by mail: a new expert's
+/// first password (the welcome mail, valid 7 days) or a reset (valid 30
+/// minutes). Every session of the account ends: its refresh tokens stop
+/// working, and so do the access tokens issued before.
 #[utoipa::path(
     tag = "auth",
     request_body = SetPasswordRequest,
     responses(
-        (status = 204, description = "the password is set"),
-        (status = 422, description = "weak password, or the token is unknown, used or expired"),
+        (status = 204, description = "the password is set; every session of the account ended"),
+        (status = 422, description = "weak password, or the token is unknown, used already or expired (`errors` says which, under `token`)"),
     )
 )]
 #[post("/api/v1/auth/password")]
@@ -379,4 +383,169 @@ pub async fn set_password(
     })?;
     accounts::set_password(&state.desk, &state.hasher, command).await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct PasswordResetRequest {
+    /// The account's address, compared without case and surrounding white
+    /// space. Any text is taken: an address with no account is answered
+    /// the same.
+    #[schema(value_type = String)]
+    pub email: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PasswordResetAccepted {
+    /// The same for every address, whether or not it has an account.
+    #[schema(
+        example = "if an account has this address, a mail with a link to set a new password is on its way"
+    )]
+    pub detail: &'static str,
+    /// Minutes the mailed link works.
+    #[schema(example = 30)]
+    pub valid_minutes: i64,
+}
+
+const RESET_ACCEPTED: &str =
+    "if an account has this address, a mail with a link to set a new password is on its way";
+
+/// Forgotten password: mails a single-use link to set a new one (valid 30
+/// minutes, `{base}/password/reset?token=…`; the token goes with `POST
+/// /api/v1/auth/password`). The answer is the same whether or not the
+/// address has an account. Limited per address and per client address.
+#[utoipa::path(
+    tag = "auth",
+    request_body = PasswordResetRequest,
+    responses(
+        (status = 202, body = PasswordResetAccepted),
+        (status = 429, description = "too many requests for this address or from this client; see Retry-After"),
+    )
+)]
+#[post("/api/v1/auth/password-reset")]
+pub async fn request_password_reset(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    body: Json<PasswordResetRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let mut problems = Problems::default();
+    let email = problems.required("email", body.email.as_deref());
+    let command = problems.finish(|| {
+        Some(RequestPasswordReset {
+            email: email?.to_owned(),
+            from: client_address(&request, state.config.trust_forwarded_for),
+        })
+    })?;
+    match accounts::request_password_reset(&state.desk, &state.reset_limiter, command).await? {
+        ResetRequested::Accepted => Ok(HttpResponse::Accepted().json(PasswordResetAccepted {
+            detail: RESET_ACCEPTED,
+            valid_minutes: accounts::PASSWORD_RESET_MINUTES,
+        })),
+        ResetRequested::Throttled { retry_after } => Err(ApiError::TooManyRequests {
+            retry_after_seconds: retry_after.as_secs_f64().ceil().max(1.0) as u64,
+        }),
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PeopleParams {
+    /// Text to find in the name or the e-mail address, in any case; blank
+    /// finds everyone.
+    #[param(value_type = String, required = false, max_length = 200)]
+    pub q: Option<String>,
+    #[param(value_type = Role, required = false)]
+    pub role: Option<String>,
+    /// Page size; 20 when absent.
+    #[param(value_type = i64, required = false, minimum = 1, maximum = 100)]
+    pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    #[param(value_type = String, required = false, pattern = "^[0-9]+$")]
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrganizationRef {
+    pub id: i64,
+    pub name: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PersonResponse {
+    pub id: i64,
+    #[schema(format = Email)]
+    pub email: String,
+    pub name: String,
+    #[schema(value_type = Role)]
+    pub role: String,
+    #[schema(value_type = Locale)]
+    pub locale: String,
+    /// The organisations the person belongs to (applicants: theirs; staff
+    /// and experts: none).
+    pub organizations: Vec<OrganizationRef>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PeopleList {
+    pub items: Vec<PersonResponse>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+fn person_response(person: Person) -> PersonResponse {
+    let Person {
+        account,
+        organizations,
+    } = person;
+    PersonResponse {
+        id: account.id,
+        email: account.email,
+        name: account.name,
+        role: account.role.as_str().to_owned(),
+        locale: account.locale.as_str().to_owned(),
+        organizations: organizations
+            .into_iter()
+            .map(|(id, name)| OrganizationRef { id, name })
+            .collect(),
+    }
+}
+
+/// Find people by name or e-mail address (supporters and admins), e.g. to
+/// file a case on an applicant's behalf; in the order they registered.
+#[utoipa::path(
+    tag = "auth",
+    security(("bearer" = [])),
+    params(PeopleParams),
+    responses(
+        (status = 200, body = PeopleList),
+        (status = 403, description = "applicants, experts and managers"),
+    )
+)]
+#[get("/api/v1/users")]
+pub async fn find_people(
+    state: web::Data<AppState>,
+    caller: AuthUser,
+    query: web::Query<PeopleParams>,
+) -> Result<HttpResponse, ApiError> {
+    // Refused by role before the query is looked at.
+    caller.require(accounts::PEOPLE_SEARCHERS)?;
+    let query = query.into_inner();
+    let mut problems = Problems::default();
+    let role = query
+        .role
+        .as_deref()
+        .map(|r| problems.check("role", r.parse::<Role>()));
+    let command = problems.finish(|| {
+        Some(PeopleQuery {
+            text: query.q,
+            role: role.map_or(Some(None), |r| r.map(Some))?,
+            cursor: query.cursor,
+            limit: query.limit,
+        })
+    })?;
+    let page = accounts::find_people(&state.desk, caller, command).await?;
+    Ok(HttpResponse::Ok().json(PeopleList {
+        items: page.items.into_iter().map(person_response).collect(),
+        next_cursor: page.next_cursor,
+    }))
 }

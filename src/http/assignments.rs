@@ -118,8 +118,9 @@ pub async fn assign(
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct AcceptRequest {
-    /// The confidentiality terms version the expert read; when given it must
-    /// be the current one (409 otherwise).
+    /// The confidentiality terms version the expert read
+    /// (`GET /api/v1/terms/confidentiality`); when given it must be the
+    /// current one (409 otherwise).
     pub terms_version: Option<String>,
 }
 
@@ -133,7 +134,7 @@ pub struct AcceptRequest {
         (status = 200, body = AssignmentResponse),
         (status = 403, description = "not an expert"),
         (status = 404, description = "not your assignment"),
-        (status = 409, description = "not proposed any more, or other terms"),
+        (status = 409, description = "not proposed any more, or `terms_version` is not the current version (the problem names it as `terms_version` and where to read the terms as `terms`: GET /api/v1/terms/confidentiality)"),
     )
 )]
 #[post("/api/v1/assignments/{id}/accept")]

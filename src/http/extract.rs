@@ -8,7 +8,8 @@ use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, web};
 
 use super::AppState;
-use super::problem::ApiError;
+use super::problem::{ApiError, BearerError};
+use crate::auth::tokens::Rejection;
 
 /// The caller, from a valid `Authorization: Bearer` access token.
 pub type AuthUser = crate::domain::role::Caller;
@@ -35,17 +36,21 @@ pub(crate) fn authenticate(req: &HttpRequest) -> Result<AuthUser, ApiError> {
                 .strip_prefix("Bearer ")
                 .or_else(|| value.strip_prefix("bearer "))
         })
-        .ok_or(ApiError::Unauthorized("a bearer access token is required"))?;
-    let claims = state
-        .tokens
-        .verify(token.trim())
-        .ok_or(ApiError::Unauthorized(
-            "the access token is invalid or expired",
-        ))?;
+        .ok_or(ApiError::Unauthenticated(BearerError::Missing))?;
+    let claims = state.tokens.verify(token.trim()).map_err(|rejection| {
+        ApiError::Unauthenticated(match rejection {
+            Rejection::Expired => BearerError::Expired,
+            Rejection::Invalid => BearerError::Invalid,
+        })
+    })?;
     let id = claims
         .sub
         .parse()
-        .map_err(|_| ApiError::Unauthorized("the access token is invalid or expired"))?;
+        .map_err(|_| ApiError::Unauthenticated(BearerError::Invalid))?;
+    // In memory: a password reset ended the sessions of older generations.
+    if !state.desk.session_is_current(id, claims.generation) {
+        return Err(ApiError::Unauthenticated(BearerError::Ended));
+    }
     Ok(AuthUser {
         id,
         role: claims.role,

@@ -15,6 +15,7 @@ pub mod problem;
 pub mod schema;
 pub mod service;
 pub mod stats;
+pub mod terms;
 pub mod vocabulary;
 
 use std::sync::Arc;
@@ -32,6 +33,8 @@ pub struct AppState {
     pub hasher: PasswordHasher,
     pub tokens: TokenKeys,
     pub login_limiter: LoginLimiter,
+    /// Password-reset requests per address asked about and per client.
+    pub reset_limiter: LoginLimiter,
     /// The use cases every handler calls.
     pub desk: crate::desk::Desk,
 }
@@ -66,6 +69,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(organizations::get_organization)
         .service(organizations::invite)
         .service(accounts::set_password)
+        .service(accounts::request_password_reset)
+        .service(accounts::find_people)
+        .service(terms::confidentiality)
         .service(experts::create_expert)
         .service(experts::list_experts)
         .service(experts::get_expert)

@@ -15,7 +15,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use super::{
     accounts, admin, assignments, cases, experts, import, organizations, problem, schema, service,
-    stats, vocabulary,
+    stats, terms, vocabulary,
 };
 
 #[derive(OpenApi)]
@@ -49,6 +49,9 @@ use super::{
         organizations::get_organization,
         organizations::invite,
         accounts::set_password,
+        accounts::request_password_reset,
+        accounts::find_people,
+        terms::confidentiality,
         experts::create_expert,
         experts::list_experts,
         experts::get_expert,
@@ -145,7 +148,10 @@ const MALFORMED: Common = common(
 const UNAUTHORIZED: Common = common(
     401,
     "Unauthorized",
-    "No bearer access token, or an invalid or expired one.",
+    "No bearer access token, or an invalid or expired one, or one of a session a password \
+     reset ended. `WWW-Authenticate` says which (RFC 6750): `Bearer` when none was sent, \
+     `Bearer error=\"invalid_token\"` with an `error_description` otherwise; an expired token \
+     is `type` `/problems/token-expired` (refresh it), the others `/problems/unauthorized`.",
 );
 const NOT_FOUND: Common = common(
     404,
@@ -274,6 +280,15 @@ impl Modify for ProblemResponses {
                 response = response.header(
                     "Retry-After",
                     retry_after("Seconds to wait before retrying."),
+                );
+            }
+            if common.status == 401 {
+                response = response.header(
+                    "WWW-Authenticate",
+                    HeaderBuilder::new()
+                        .schema(ObjectBuilder::new().schema_type(Type::String))
+                        .description(Some("The bearer challenge (RFC 6750, section 3)."))
+                        .build(),
                 );
             }
             components

@@ -121,6 +121,18 @@ impl utoipa::PartialSchema for Problem {
                 "reason",
                 reference(&ExclusionReason::name()),
             )
+            .property(
+                "terms_version",
+                string().description(Some(
+                    "On an acceptance naming other confidentiality terms: the current version.",
+                )),
+            )
+            .property(
+                "terms",
+                string()
+                    .format(Some(SchemaFormat::Custom("uri-reference".to_owned())))
+                    .description(Some("With `terms_version`: where to read the current terms.")),
+            )
             .into()
     }
 }
@@ -143,12 +155,59 @@ impl ToSchema for Problem {
     }
 }
 
+/// Why a request to a protected resource has no valid bearer token, and
+/// what its `WWW-Authenticate` challenge says (RFC 6750, section 3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BearerError {
+    /// No `Authorization: Bearer` header.
+    Missing,
+    /// A token this server issued, past its expiry: refresh it.
+    Expired,
+    /// Not a token this server issued (bad signature, algorithm or shape).
+    Invalid,
+    /// A token of a session that ended (the password was reset).
+    Ended,
+}
+
+impl BearerError {
+    pub fn detail(self) -> &'static str {
+        match self {
+            BearerError::Missing => "a bearer access token is required",
+            BearerError::Expired => {
+                "the access token expired; get a new one with your refresh token (POST /api/v1/auth/refresh)"
+            }
+            BearerError::Invalid => "the access token is invalid: this server did not issue it",
+            BearerError::Ended => "the session ended (the password was reset); sign in again",
+        }
+    }
+
+    /// The `WWW-Authenticate` header value.
+    pub fn challenge(self) -> &'static str {
+        match self {
+            BearerError::Missing => "Bearer",
+            BearerError::Expired => {
+                "Bearer error=\"invalid_token\", error_description=\"the access token expired\""
+            }
+            BearerError::Invalid => {
+                "Bearer error=\"invalid_token\", error_description=\"the access token is invalid\""
+            }
+            BearerError::Ended => {
+                "Bearer error=\"invalid_token\", error_description=\"the session ended; sign in again\""
+            }
+        }
+    }
+}
+
 #[derive(thiserror::Error)]
 pub enum ApiError {
     #[error("{0}")]
     BadRequest(String),
+    /// Credentials that are not a bearer token (a login, a refresh token).
     #[error("{0}")]
     Unauthorized(&'static str),
+    /// A protected resource without a valid bearer token.
+    #[error("{}", .0.detail())]
+    Unauthenticated(BearerError),
     #[error("{0}")]
     Forbidden(&'static str),
     #[error("not found")]
@@ -198,6 +257,8 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => "malformed-request",
             ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::Unauthenticated(BearerError::Expired) => "token-expired",
+            ApiError::Unauthenticated(_) => "unauthorized",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound => "not-found",
             ApiError::MethodNotAllowed(_) => "method-not-allowed",
@@ -290,7 +351,7 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthorized(_) | ApiError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
@@ -367,6 +428,9 @@ impl ResponseError for ApiError {
         }
         if let ApiError::MethodNotAllowed(allow) = self {
             response.insert_header((header::ALLOW, allow.as_str()));
+        }
+        if let ApiError::Unauthenticated(why) = self {
+            response.insert_header((header::WWW_AUTHENTICATE, why.challenge()));
         }
         response.content_type(PROBLEM_JSON).json(problem)
     }
@@ -458,6 +522,24 @@ pub fn path_error(_: actix_web::error::PathError) -> ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bearer_failures_carry_their_rfc_6750_challenge() {
+        let expired = ApiError::Unauthenticated(BearerError::Expired).error_response();
+        assert_eq!(expired.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            expired.headers().get(header::WWW_AUTHENTICATE).unwrap(),
+            "Bearer error=\"invalid_token\", error_description=\"the access token expired\""
+        );
+        let missing = ApiError::Unauthenticated(BearerError::Missing).error_response();
+        assert_eq!(
+            missing.headers().get(header::WWW_AUTHENTICATE).unwrap(),
+            "Bearer"
+        );
+        // A failed login is not a bearer challenge.
+        let login = ApiError::Unauthorized("wrong").error_response();
+        assert!(login.headers().get(header::WWW_AUTHENTICATE).is_none());
+    }
 
     #[test]
     fn an_unreachable_database_is_503_with_retry_after() {

@@ -260,7 +260,9 @@ impl Notifier {
             &expert.email,
             expert.locale,
             context! { number => case.number, name => expert.name, role => role,
-            link => format!("{}/api/v1/assignments", self.base_url) },
+            link => format!("{}/api/v1/assignments", self.base_url),
+            terms_version => crate::domain::terms::CONFIDENTIALITY_TERMS_VERSION,
+            terms_link => format!("{}{}", self.base_url, crate::domain::terms::CONFIDENTIALITY_TERMS_PAGE) },
         );
         self.queue(conn, m, now)
     }

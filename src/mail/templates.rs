@@ -34,6 +34,7 @@ const TEMPLATES: &[(&str, &str)] = mail_templates!(
     "triage_overdue",
     "invitation",
     "expert_welcome",
+    "password_reset",
 );
 
 static ENVIRONMENT: LazyLock<Environment<'static>> = LazyLock::new(|| {
@@ -172,13 +173,48 @@ pub fn invitation(
     )
 }
 
-pub fn expert_welcome(locale: Locale, recipient: &str, name: &str, token: &str) -> NewMail {
+/// The page where a mailed token sets a password (a new expert's first
+/// one, or a reset): `{base_url}/password/reset?token=TOKEN`. Tokens are
+/// hex, so they need no escaping in the query.
+pub fn password_page(base_url: &str, token: &str) -> String {
+    format!("{base_url}/password/reset?token={token}")
+}
+
+/// A new expert's welcome: a link to set their first password (valid
+/// `valid_days`).
+pub fn expert_welcome(
+    locale: Locale,
+    recipient: &str,
+    name: &str,
+    base_url: &str,
+    token: &str,
+    valid_days: i64,
+) -> NewMail {
     mail(
         "expert_welcome",
         None,
         recipient,
         locale,
-        minijinja::context! { name, token },
+        minijinja::context! { name, link => password_page(base_url, token), days => valid_days },
+    )
+}
+
+/// A password-reset link (valid `valid_minutes`), to the account's address.
+pub fn password_reset(
+    locale: Locale,
+    recipient: &str,
+    name: &str,
+    base_url: &str,
+    token: &str,
+    valid_minutes: i64,
+) -> NewMail {
+    mail(
+        "password_reset",
+        None,
+        recipient,
+        locale,
+        minijinja::context! { name, link => password_page(base_url, token),
+        minutes => valid_minutes, forgot => format!("{base_url}/password/forgot") },
     )
 }
 

@@ -663,3 +663,29 @@ pub fn error_fields(problem: &Value) -> Vec<String> {
         .map(|e| e["field"].as_str().unwrap().to_owned())
         .collect()
 }
+
+impl TestApp {
+    /// Runs SQL on the app's database behind the app's back, on either
+    /// backend: for what no endpoint may do, such as moving a stored expiry
+    /// into the past instead of waiting for it.
+    pub async fn execute_sql(&self, statement: &str) {
+        use diesel::Connection;
+        use diesel::connection::SimpleConnection;
+        let url = self.vars["DATABASE_URL"].clone();
+        let statement = statement.to_owned();
+        tokio::task::spawn_blocking(move || match url.strip_prefix("sqlite://") {
+            Some(path) => {
+                let mut conn = diesel::SqliteConnection::establish(path).expect("test database");
+                conn.batch_execute(&format!("PRAGMA busy_timeout = 10000; {statement}"))
+                    .unwrap_or_else(|e| panic!("{statement}: {e}"));
+            }
+            None => {
+                let mut conn = diesel::PgConnection::establish(&url).expect("test database");
+                conn.batch_execute(&statement)
+                    .unwrap_or_else(|e| panic!("{statement}: {e}"));
+            }
+        })
+        .await
+        .unwrap();
+    }
+}

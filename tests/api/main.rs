@@ -4,6 +4,7 @@
 #[macro_use]
 mod helpers;
 
+mod access;
 mod assignment_lifecycle;
 mod auth;
 mod bodies;

@@ -92,7 +92,7 @@ async fn an_expert_without_a_password_sets_one_with_the_mailed_token(backend: Ba
     problem(app.login(email, PASSWORD).await, StatusCode::UNAUTHORIZED).await;
 
     let mail = wait_for_mail(&app.mail_dir, email, |m| {
-        m.text.contains("/api/v1/auth/password")
+        m.text.contains("/password/reset?token=")
     })
     .await;
     let token = token_in(&mail.text);
