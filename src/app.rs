@@ -122,9 +122,11 @@ impl Application {
                     web::PathConfig::default().error_handler(|e, _| problem::path_error(e).into()),
                 )
                 .configure(http::routes)
+                .configure(crate::web::routes)
                 .app_data(route_table.clone())
                 .default_service(web::to(http::fallback::no_route))
                 .wrap(ErrorHandlers::new().default_handler(problem::ensure_problem_body))
+                .wrap(actix_web::middleware::from_fn(crate::web::security_headers))
                 .wrap(actix_web::middleware::from_fn(
                     http::idempotency::middleware,
                 ))

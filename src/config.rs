@@ -124,6 +124,8 @@ pub struct Config {
     pub holidays: Vec<chrono::NaiveDate>,
     /// How often the reminder check runs.
     pub reminder_interval: std::time::Duration,
+    /// How long signed-in browsers stay signed in.
+    pub browser_sessions: crate::desk::sessions::SessionPolicy,
 }
 
 /// A string that never appears in debug output or logs.
@@ -320,6 +322,18 @@ impl Config {
                 1,
                 64,
             )? as usize,
+            browser_sessions: crate::desk::sessions::SessionPolicy {
+                idle: std::time::Duration::from_secs(
+                    u64::from(parse_number(
+                        vars,
+                        "MEDESK_SESSION_IDLE_MINUTES",
+                        30,
+                        1,
+                        24 * 60,
+                    )?) * 60,
+                ),
+                ..Default::default()
+            },
             public_url: get("MEDESK_PUBLIC_URL").map(|u| u.trim_end_matches('/').to_owned()),
             triage_reminder_days: parse_number(vars, "MEDESK_TRIAGE_REMINDER_DAYS", 3, 0, 60)?,
             holidays: match get("MEDESK_HOLIDAYS") {

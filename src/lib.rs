@@ -14,3 +14,4 @@ pub mod http;
 pub mod mail;
 pub mod memory;
 pub mod telemetry;
+pub mod web;

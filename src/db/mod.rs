@@ -38,6 +38,7 @@ macro_rules! insert_rows {
 }
 
 pub mod assignments;
+pub mod browser_sessions;
 pub mod cases;
 mod counters;
 pub mod experts;

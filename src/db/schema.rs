@@ -55,6 +55,20 @@ diesel::joinable!(users -> organizations (organization_id));
 diesel::joinable!(refresh_tokens -> users (user_id));
 
 diesel::table! {
+    browser_sessions (id) {
+        id -> BigInt,
+        token_hash -> Text,
+        user_id -> BigInt,
+        csrf_token -> Text,
+        created_at -> BigInt,
+        last_seen_at -> BigInt,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::joinable!(browser_sessions -> users (user_id));
+
+diesel::table! {
     case_counters (year) {
         year -> Integer,
         last -> BigInt,
@@ -326,6 +340,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     organizations,
     invitations,
     refresh_tokens,
+    browser_sessions,
     outbox,
     experts,
     expert_expertise,

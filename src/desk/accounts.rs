@@ -269,6 +269,47 @@ pub struct Registration {
     pub joining: Joining,
 }
 
+/// A registration as typed in a form or a request body.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RegistrationForm<'a> {
+    pub account: AccountForm<'a>,
+    /// The new organisation's name (unless joining by invitation).
+    pub organization: Option<&'a str>,
+    /// The token of an invitation mail.
+    pub invitation_token: Option<&'a str>,
+}
+
+impl RegistrationForm<'_> {
+    /// The registration, or every refused field (`organization` is
+    /// required unless an invitation token is given).
+    pub fn parse(&self) -> Result<Registration, Vec<crate::domain::validation::Invalid>> {
+        let mut problems = Problems::default();
+        let details = self.account.parse(&mut problems);
+        let joining = match self
+            .invitation_token
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+        {
+            Some(token) => Some(Joining::Invitation(token.to_owned())),
+            None => problems
+                .required("organization", self.organization)
+                .and_then(|o| {
+                    problems.check(
+                        "organization",
+                        parse_display_name(o, ORGANIZATION_MAX_CHARS),
+                    )
+                })
+                .map(Joining::NewOrganization),
+        };
+        problems.finish(|| {
+            Some(Registration {
+                details: details?,
+                joining: joining?,
+            })
+        })
+    }
+}
+
 /// Registers an applicant with their new organisation, or into the
 /// organisation that invited them (anyone may; no one is signed in yet).
 pub async fn register(
@@ -430,6 +471,37 @@ fn refresh_lifetime_micros() -> i64 {
     REFRESH_TOKEN_DAYS * 24 * 3600 * 1_000_000
 }
 
+/// What an address and password were found to be.
+pub(crate) enum Credentials {
+    Valid(Account),
+    Refused,
+    Throttled { retry_after: Duration },
+}
+
+/// Checks an address and password within the attempt limits; every
+/// interface's sign-in goes through here, so they share the limits.
+pub(crate) async fn check_credentials(
+    desk: &Desk,
+    hasher: &PasswordHasher,
+    limiter: &LoginLimiter,
+    command: SignIn,
+) -> Result<Credentials, DeskError> {
+    // Normalise the way accounts are stored; a malformed address simply
+    // matches no account (and still costs a hash).
+    let email = command.email.trim().to_lowercase();
+    if let Err(retry_after) = limiter.check(&email, command.from) {
+        return Ok(Credentials::Throttled { retry_after });
+    }
+    let user = desk
+        .read(move |conn| Ok(users::find_by_email(conn, &email)?))
+        .await?;
+    let stored = user.as_ref().map(|u| u.password_hash.clone());
+    let (true, Some(user)) = (hasher.verify(command.password, stored).await, user) else {
+        return Ok(Credentials::Refused);
+    };
+    Ok(Credentials::Valid(account(user)?))
+}
+
 /// Checks an address and password (within the attempt limits) and opens a
 /// login.
 pub async fn sign_in(
@@ -438,20 +510,13 @@ pub async fn sign_in(
     limiter: &LoginLimiter,
     command: SignIn,
 ) -> Result<SignInOutcome, DeskError> {
-    // Normalise the way accounts are stored; a malformed address simply
-    // matches no account (and still costs a hash).
-    let email = command.email.trim().to_lowercase();
-    if let Err(retry_after) = limiter.check(&email, command.from) {
-        return Ok(SignInOutcome::Throttled { retry_after });
-    }
-    let user = desk
-        .read(move |conn| Ok(users::find_by_email(conn, &email)?))
-        .await?;
-    let stored = user.as_ref().map(|u| u.password_hash.clone());
-    let (true, Some(user)) = (hasher.verify(command.password, stored).await, user) else {
-        return Ok(SignInOutcome::Refused);
+    let account = match check_credentials(desk, hasher, limiter, command).await? {
+        Credentials::Valid(account) => account,
+        Credentials::Refused => return Ok(SignInOutcome::Refused),
+        Credentials::Throttled { retry_after } => {
+            return Ok(SignInOutcome::Throttled { retry_after });
+        }
     };
-    let account = account(user)?;
     let refresh_token = tokens::new_refresh_token();
     let token_hash = tokens::hash_refresh_token(&refresh_token);
     let user_id = account.id;
@@ -566,6 +631,10 @@ pub async fn set_password(
         .write(move |conn| {
             let now = clock::now_micros();
             let outcome = users::set_password_with_token(conn, &token_hash, &password_hash, now)?;
+            if let TokenUse::Set { user_id, .. } = &outcome {
+                // Signed-in browsers end with the rest.
+                crate::db::browser_sessions::delete_for_user(conn, *user_id)?;
+            }
             Ok((outcome, now))
         })
         .await?;

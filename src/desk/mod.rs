@@ -29,6 +29,7 @@ pub mod import;
 pub mod meetings;
 pub mod organizations;
 mod reads;
+pub mod sessions;
 pub mod statistics;
 pub mod terms;
 

@@ -9,14 +9,12 @@ use super::extract::{AuthUser, Json, client_address};
 use super::problem::ApiError;
 use super::schema::{Email, OrganizationName, Password, PersonName};
 use crate::desk::accounts::{
-    self, Account, AccountForm, Creator, Joining, NewAccount, PeopleQuery, Person, Registration,
+    self, Account, AccountForm, Creator, NewAccount, PeopleQuery, Person, RegistrationForm,
     Renewal, RequestPasswordReset, ResetRequested, Session, SetPassword, SignIn, SignInOutcome,
 };
-use crate::domain::account::{Locale, NewPassword, parse_display_name};
+use crate::domain::account::{Locale, NewPassword};
 use crate::domain::role::Role;
 use crate::domain::validation::Problems;
-
-use crate::domain::account::ORGANIZATION_MAX_CHARS;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UserResponse {
@@ -130,32 +128,17 @@ pub async fn register(
     body: Json<RegisterRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
-    let mut problems = Problems::default();
-    let details = AccountForm {
-        email: body.email.as_deref(),
-        password: body.password.as_deref(),
-        name: body.name.as_deref(),
-        locale: body.locale.as_deref(),
+    let command = RegistrationForm {
+        account: AccountForm {
+            email: body.email.as_deref(),
+            password: body.password.as_deref(),
+            name: body.name.as_deref(),
+            locale: body.locale.as_deref(),
+        },
+        organization: body.organization.as_deref(),
+        invitation_token: body.invitation_token.as_deref(),
     }
-    .parse(&mut problems);
-    let joining = match body.invitation_token.as_deref() {
-        Some(token) => Some(Joining::Invitation(token.trim().to_owned())),
-        None => problems
-            .required("organization", body.organization.as_deref())
-            .and_then(|o| {
-                problems.check(
-                    "organization",
-                    parse_display_name(o, ORGANIZATION_MAX_CHARS),
-                )
-            })
-            .map(Joining::NewOrganization),
-    };
-    let command = problems.finish(|| {
-        Some(Registration {
-            details: details?,
-            joining: joining?,
-        })
-    })?;
+    .parse()?;
     let account = accounts::register(&state.desk, &state.hasher, command).await?;
     Ok(HttpResponse::Created().json(UserResponse::from(account)))
 }

@@ -77,6 +77,9 @@ pub async fn no_route(
     request: HttpRequest,
     table: web::Data<RouteTable>,
 ) -> Result<HttpResponse, ApiError> {
+    if crate::web::wants_page(&request) && table.allowed_methods(request.path()).is_none() {
+        return Ok(crate::web::not_found_page(&request));
+    }
     match table.allowed_methods(request.path()) {
         Some(methods) => Err(ApiError::MethodNotAllowed(methods.join(", "))),
         None => Err(ApiError::NotFound),

@@ -1,0 +1,539 @@
+//! The case pages: the list, filing a consultation, and one case with its
+//! messages and timeline. Each calls the desk's use cases, as the JSON API
+//! does.
+
+use std::collections::BTreeMap;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use chrono::{DateTime, Datelike, Timelike};
+use serde::Serialize;
+
+use super::auth::see_other;
+use super::error::PageError;
+use super::form::{Form, errors_by_field};
+use super::i18n;
+use super::render::Viewer;
+use super::session::{self, check_form};
+use crate::desk::cases::{self, CaseQuery, CaseSnapshot, FileCase, PostMessage, StatusChange};
+use crate::desk::{Caller, DeskError};
+use crate::domain::account::Locale;
+use crate::domain::case::{self, CaseView, IntakeForm, parse_text};
+use crate::domain::lifecycle::ActionKind;
+use crate::domain::role::Role;
+use crate::domain::vocabulary::{
+    CaseStatus, Category, Lang, MessageVisibility, ProductType, Stage,
+};
+
+/// A time as people at the desk read it: Japan time, in the viewer's way.
+pub fn local_time(locale: Locale, micros: i64) -> String {
+    let Some(utc) = DateTime::from_timestamp_micros(micros) else {
+        return String::new();
+    };
+    let at = utc.with_timezone(&case::desk_offset());
+    match locale {
+        Locale::Ja => format!(
+            "{}年{}月{}日 {:02}:{:02}",
+            at.year(),
+            at.month(),
+            at.day(),
+            at.hour(),
+            at.minute()
+        ),
+        Locale::En => at.format("%-d %b %Y, %H:%M").to_string(),
+    }
+}
+
+/// Signed-in viewers only: others are sent to the sign-in page (the `Err`),
+/// which brings them back here.
+fn signed_in(req: &HttpRequest, viewer: &Viewer) -> Result<Caller, String> {
+    match &viewer.session {
+        Some(session) => Ok(session.caller()),
+        None => {
+            let back = req.uri().path_and_query().map_or("/cases", |p| p.as_str());
+            let encoded: String = url::form_urlencoded::byte_serialize(back.as_bytes()).collect();
+            Err(format!("/login?next={encoded}"))
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Choice {
+    code: &'static str,
+    label: &'static str,
+}
+
+fn choices<T: Copy>(
+    all: &[T],
+    code: fn(T) -> &'static str,
+    label: fn(T, Lang) -> &'static str,
+    lang: Lang,
+) -> Vec<Choice> {
+    all.iter()
+        .map(|&v| Choice {
+            code: code(v),
+            label: label(v, lang),
+        })
+        .collect()
+}
+
+fn waiting_for(viewer: &Viewer, status: CaseStatus, staff: bool) -> String {
+    let key = match status {
+        CaseStatus::AwaitingInfo if staff => "waiting_awaiting_info_staff".to_owned(),
+        other => format!("waiting_{}", other.as_str()),
+    };
+    viewer.text(&key)
+}
+
+#[derive(Serialize)]
+struct CaseLine {
+    id: i64,
+    number: String,
+    title: String,
+    status: &'static str,
+    status_label: &'static str,
+    waiting_for: String,
+    received: String,
+}
+
+#[derive(serde::Deserialize)]
+struct ListQuery {
+    cursor: Option<String>,
+}
+
+#[get("/cases")]
+pub async fn list(req: HttpRequest, viewer: Viewer, query: web::Query<ListQuery>) -> HttpResponse {
+    let caller = match signed_in(&req, &viewer) {
+        Ok(caller) => caller,
+        Err(login) => return see_other(&login),
+    };
+    let lang = i18n::lang(viewer.locale);
+    let query = CaseQuery {
+        status: None,
+        product_type: None,
+        category: None,
+        text: None,
+        expert_id: None,
+        before: query.into_inner().cursor,
+        limit: CaseQuery::DEFAULT_LIMIT,
+    };
+    let page = match cases::list_cases(&session::state(&req).desk, caller, query).await {
+        Ok(page) => page,
+        Err(error) => return PageError::from_desk(error, viewer.locale).page(&viewer),
+    };
+    let staff = caller.role.is_desk_staff();
+    let lines: Vec<CaseLine> = page
+        .items
+        .iter()
+        .map(|snapshot| CaseLine {
+            id: snapshot.row.id,
+            number: snapshot.row.number.clone(),
+            title: snapshot.row.title.clone(),
+            status: snapshot.row.status.as_str(),
+            status_label: snapshot.row.status.label(lang),
+            waiting_for: waiting_for(&viewer, snapshot.row.status, staff),
+            received: local_time(viewer.locale, snapshot.row.received_at),
+        })
+        .collect();
+    viewer.render(
+        StatusCode::OK,
+        "cases.html",
+        minijinja::context! {
+            cases => lines,
+            next_cursor => page.next_cursor,
+            can_file => caller.is_one_of(cases::FILERS),
+        },
+    )
+}
+
+// ---------------------------------------------------------------- filing
+
+fn new_case_form(
+    viewer: &Viewer,
+    status: StatusCode,
+    form: &Form,
+    errors: BTreeMap<String, Vec<String>>,
+) -> HttpResponse {
+    let lang = i18n::lang(viewer.locale);
+    let on_behalf = viewer
+        .session
+        .as_ref()
+        .is_some_and(|s| s.account.role != Role::Applicant);
+    viewer.render(
+        status,
+        "case_new.html",
+        minijinja::context! {
+            errors,
+            on_behalf,
+            shown_fields => ["title", "description", "product_type", "categories", "stage", "applicant_id"],
+            product_types => choices(&ProductType::ALL, ProductType::as_str, ProductType::label, lang),
+            categories => choices(&Category::ALL, Category::as_str, Category::label, lang),
+            stages => choices(&Stage::ALL, Stage::as_str, Stage::label, lang),
+            languages => choices(&Lang::ALL, Lang::as_str, Lang::label, lang),
+            form => minijinja::context! {
+                title => form.get("title").unwrap_or(""),
+                description => form.get("description").unwrap_or(""),
+                product_type => form.get("product_type").unwrap_or(""),
+                categories => form.all("categories"),
+                stage => form.get("stage").unwrap_or(""),
+                language => form.get("language").unwrap_or(viewer.locale.as_str()),
+                applicant_id => form.get("applicant_id").unwrap_or(""),
+            },
+        },
+    )
+}
+
+#[get("/cases/new")]
+pub async fn new_case_page(req: HttpRequest, viewer: Viewer) -> HttpResponse {
+    let caller = match signed_in(&req, &viewer) {
+        Ok(caller) => caller,
+        Err(login) => return see_other(&login),
+    };
+    if !caller.is_one_of(cases::FILERS) {
+        return PageError::Forbidden {
+            locale: viewer.locale,
+        }
+        .page(&viewer);
+    }
+    new_case_form(&viewer, StatusCode::OK, &Form::default(), BTreeMap::new())
+}
+
+#[post("/cases/new")]
+pub async fn file(req: HttpRequest, viewer: Viewer, form: Form) -> HttpResponse {
+    let caller = match signed_in(&req, &viewer) {
+        Ok(caller) => caller,
+        Err(login) => return see_other(&login),
+    };
+    if let Err(refused) = check_form(&req, &viewer, form.get("csrf")) {
+        return refused.page(&viewer);
+    }
+    let categories = form.all("categories");
+    let categories = (!categories.is_empty()).then_some(categories);
+    let intake = IntakeForm {
+        title: form.get("title"),
+        description: form.get("description"),
+        product_type: form.get("product_type"),
+        categories: categories.as_deref(),
+        stage: form.filled("stage"),
+        language: form.filled("language"),
+        organization_name: None,
+        organization_kind: None,
+    }
+    .validate();
+    let applicant_id = match form.filled("applicant_id").map(|v| v.trim().parse::<i64>()) {
+        Some(Err(_)) => Err(vec![crate::domain::validation::Invalid::new(
+            "applicant_id",
+            "must be a number",
+        )]),
+        Some(Ok(id)) => Ok(Some(id)),
+        None => Ok(None),
+    };
+    let command = match (intake, applicant_id) {
+        (Ok(intake), Ok(applicant_id)) => FileCase {
+            intake,
+            applicant_id,
+        },
+        (intake, applicant_id) => {
+            let mut problems = intake.err().unwrap_or_default();
+            problems.extend(applicant_id.err().unwrap_or_default());
+            return new_case_form(
+                &viewer,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &form,
+                errors_by_field(&problems),
+            );
+        }
+    };
+    match cases::file_case(&session::state(&req).desk, caller, command).await {
+        Ok(snapshot) => see_other(&format!("/cases/{}?notice=notice_filed", snapshot.row.id)),
+        Err(DeskError::Invalid(problems)) => new_case_form(
+            &viewer,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &form,
+            errors_by_field(&problems),
+        ),
+        Err(error) => PageError::from_desk(error, viewer.locale).page(&viewer),
+    }
+}
+
+// ---------------------------------------------------------------- one case
+
+#[derive(Serialize)]
+struct CaseDetails {
+    id: i64,
+    number: String,
+    title: String,
+    description: String,
+    status: &'static str,
+    status_label: &'static str,
+    outcome_label: Option<&'static str>,
+    received: String,
+    organization: String,
+    waiting_for: String,
+    product_type_label: &'static str,
+    category_labels: Vec<&'static str>,
+    stage_label: String,
+    version: i64,
+}
+
+#[derive(Serialize)]
+struct MessageLine {
+    author: String,
+    at: String,
+    visibility: String,
+    body: String,
+}
+
+#[derive(Serialize)]
+struct EventLine {
+    at: String,
+    text: String,
+}
+
+/// What the case page shows besides the case: a message that could not be
+/// sent, kept with its error.
+#[derive(Default)]
+struct Draft {
+    body: String,
+    error: Option<String>,
+}
+
+async fn case_page(
+    req: &HttpRequest,
+    viewer: &Viewer,
+    caller: Caller,
+    id: i64,
+    status: StatusCode,
+    draft: Draft,
+) -> HttpResponse {
+    let desk = &session::state(req).desk;
+    let snapshot = match cases::read_case(desk, caller, id).await {
+        Ok(snapshot) => snapshot,
+        Err(error) => return PageError::from_desk(error, viewer.locale).page(viewer),
+    };
+    let reads_messages = snapshot.view != CaseView::ExpertSummary;
+    let messages = if reads_messages {
+        match cases::messages(desk, caller, id).await {
+            Ok(rows) => rows,
+            Err(error) => return PageError::from_desk(error, viewer.locale).page(viewer),
+        }
+    } else {
+        Vec::new()
+    };
+    let events = match cases::timeline(desk, caller, id).await {
+        Ok(events) => events,
+        Err(error) => return PageError::from_desk(error, viewer.locale).page(viewer),
+    };
+    let lang = i18n::lang(viewer.locale);
+    let staff = caller.role.is_desk_staff();
+    let details = details(viewer, &snapshot, lang, staff);
+    let messages: Vec<MessageLine> = messages
+        .into_iter()
+        .map(|m| MessageLine {
+            author: m.author_name,
+            at: local_time(viewer.locale, m.created_at),
+            visibility: m.visibility,
+            body: m.body,
+        })
+        .collect();
+    let events: Vec<EventLine> = events
+        .into_iter()
+        .map(|e| {
+            let key = format!("event_{}", e.event.kind);
+            let label = if i18n::has(&key) {
+                viewer.text(&key)
+            } else {
+                viewer.text("event_other")
+            };
+            let text = match e.event.actor_name {
+                Some(actor) if e.event.kind != "submitted" => format!("{label} ({actor})"),
+                _ => label,
+            };
+            EventLine {
+                at: local_time(viewer.locale, e.event.at),
+                text,
+            }
+        })
+        .collect();
+    let answering = snapshot.row.status == CaseStatus::AwaitingInfo && !staff;
+    viewer.render(
+        status,
+        "case.html",
+        minijinja::context! {
+            case => details,
+            messages,
+            events,
+            staff,
+            answering,
+            can_message => reads_messages && caller.role != Role::Manager && snapshot.row.status != CaseStatus::Closed,
+            can_withdraw => snapshot.allowed_actions.contains(&ActionKind::Withdraw) && !staff,
+            message_draft => draft.body,
+            message_error => draft.error,
+        },
+    )
+}
+
+fn details(viewer: &Viewer, snapshot: &CaseSnapshot, lang: Lang, staff: bool) -> CaseDetails {
+    let row = &snapshot.row;
+    let categories = crate::domain::case::effective_categories(
+        snapshot.categories.applicant.clone(),
+        snapshot.categories.confirmed.clone(),
+    );
+    CaseDetails {
+        id: row.id,
+        number: row.number.clone(),
+        title: row.title.clone(),
+        description: if snapshot.view == CaseView::ExpertSummary {
+            String::new()
+        } else {
+            row.description.clone()
+        },
+        status: row.status.as_str(),
+        status_label: row.status.label(lang),
+        outcome_label: row.outcome.map(|o| o.label(lang)),
+        received: local_time(viewer.locale, row.received_at),
+        organization: row.organization_name.clone(),
+        waiting_for: waiting_for(viewer, row.status, staff),
+        product_type_label: row.effective_product_type.label(lang),
+        category_labels: categories.into_iter().map(|c| c.label(lang)).collect(),
+        stage_label: row
+            .stage
+            .map_or_else(String::new, |s| s.label(lang).to_owned()),
+        version: row.version,
+    }
+}
+
+#[get("/cases/{id}")]
+pub async fn show(req: HttpRequest, viewer: Viewer, id: web::Path<String>) -> HttpResponse {
+    let caller = match signed_in(&req, &viewer) {
+        Ok(caller) => caller,
+        Err(login) => return see_other(&login),
+    };
+    let Ok(id) = id.parse::<i64>() else {
+        return PageError::NotFound {
+            locale: viewer.locale,
+        }
+        .page(&viewer);
+    };
+    case_page(&req, &viewer, caller, id, StatusCode::OK, Draft::default()).await
+}
+
+#[post("/cases/{id}/messages")]
+pub async fn message(
+    req: HttpRequest,
+    viewer: Viewer,
+    id: web::Path<i64>,
+    form: Form,
+) -> HttpResponse {
+    let caller = match signed_in(&req, &viewer) {
+        Ok(caller) => caller,
+        Err(login) => return see_other(&login),
+    };
+    if let Err(refused) = check_form(&req, &viewer, form.get("csrf")) {
+        return refused.page(&viewer);
+    }
+    let id = id.into_inner();
+    let typed = form.get("body").unwrap_or("").to_owned();
+    let body = match parse_text(&typed, case::MESSAGE_MAX_CHARS) {
+        Ok(body) => body,
+        Err(_) if typed.trim().is_empty() => {
+            let draft = Draft {
+                body: typed,
+                error: Some(viewer.text("message_empty")),
+            };
+            return case_page(
+                &req,
+                &viewer,
+                caller,
+                id,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                draft,
+            )
+            .await;
+        }
+        Err(message) => {
+            let draft = Draft {
+                body: typed,
+                error: Some(message),
+            };
+            return case_page(
+                &req,
+                &viewer,
+                caller,
+                id,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                draft,
+            )
+            .await;
+        }
+    };
+    let visibility = form
+        .filled("visibility")
+        .and_then(|v| v.parse::<MessageVisibility>().ok());
+    let command = PostMessage { body, visibility };
+    match cases::post_message(&session::state(&req).desk, caller, id, None, command).await {
+        Ok(_) => see_other(&format!("/cases/{id}?notice=notice_message_sent")),
+        Err(DeskError::Invalid(problems)) => {
+            let draft = Draft {
+                body: typed,
+                error: Some(
+                    problems
+                        .into_iter()
+                        .map(|p| p.message)
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                ),
+            };
+            case_page(
+                &req,
+                &viewer,
+                caller,
+                id,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                draft,
+            )
+            .await
+        }
+        Err(error) => PageError::from_desk(error, viewer.locale).page(&viewer),
+    }
+}
+
+#[post("/cases/{id}/withdraw")]
+pub async fn withdraw(
+    req: HttpRequest,
+    viewer: Viewer,
+    id: web::Path<i64>,
+    form: Form,
+) -> HttpResponse {
+    let caller = match signed_in(&req, &viewer) {
+        Ok(caller) => caller,
+        Err(login) => return see_other(&login),
+    };
+    if let Err(refused) = check_form(&req, &viewer, form.get("csrf")) {
+        return refused.page(&viewer);
+    }
+    let id = id.into_inner();
+    let version = form.get("version").and_then(|v| v.parse::<i64>().ok());
+    let command = StatusChange {
+        to: CaseStatus::Closed,
+        outcome: Some(crate::domain::vocabulary::Outcome::Withdrawn),
+        reason: None,
+    };
+    match cases::change_status(&session::state(&req).desk, caller, id, version, command).await {
+        Ok(_) => see_other(&format!("/cases/{id}?notice=notice_withdrawn")),
+        Err(DeskError::StaleVersion { .. }) => {
+            let mut stale = viewer.clone();
+            stale.notice = Some(viewer.text("notice_stale"));
+            case_page(
+                &req,
+                &stale,
+                caller,
+                id,
+                StatusCode::CONFLICT,
+                Draft::default(),
+            )
+            .await
+        }
+        Err(error) => PageError::from_desk(error, viewer.locale).page(&viewer),
+    }
+}
