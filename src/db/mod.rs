@@ -40,6 +40,7 @@ macro_rules! insert_rows {
 pub mod assignments;
 pub mod cases;
 mod counters;
+pub mod duplicates;
 pub mod experts;
 pub mod idempotency;
 pub mod import;
