@@ -9,6 +9,7 @@ mod auth;
 mod bodies;
 mod cases;
 mod disclosure;
+mod duplicates;
 mod expert_helpers;
 mod experts;
 mod faults;
