@@ -30,6 +30,29 @@ pub fn link(conn: &mut AnyConnection, case_id: i64, original_id: i64, now: i64) 
     Ok(())
 }
 
+/// Bumps the version of an original that just gained a duplicate, if it is
+/// still at `expected_version` (the version its checks read); false when
+/// someone changed it meanwhile — closed it as a duplicate itself, say —
+/// and the link must not be made.
+pub fn touch_original(
+    conn: &mut AnyConnection,
+    id: i64,
+    expected_version: i64,
+    now: i64,
+) -> DbResult<bool> {
+    let updated = diesel::update(
+        cases::table
+            .find(id)
+            .filter(cases::version.eq(expected_version)),
+    )
+    .set((
+        cases::updated_at.eq(now),
+        cases::version.eq(expected_version + 1),
+    ))
+    .execute(conn)?;
+    Ok(updated == 1)
+}
+
 /// Removes the link of `case_id` (reopened); returns the original it named.
 pub fn unlink(conn: &mut AnyConnection, case_id: i64) -> DbResult<Option<LinkedCase>> {
     let original = original_of(conn, case_id)?;

@@ -828,17 +828,19 @@ pub(crate) fn apply(
     }
     // Closing as a duplicate links the two cases; reopening a duplicate
     // clears its link (both timelines keep the history).
+    // `Some(version)`: the original's version its checks read, which it
+    // must still have (see below).
     let link_change = match original {
-        Some(original) => {
+        Some((original, version)) => {
             links::link(conn, row.id, original.id, now)?;
-            Some((original, duplicate::LINKED_EVENT))
+            Some((original, duplicate::LINKED_EVENT, Some(version)))
         }
         None if row.outcome == Some(Outcome::Duplicate) && matches!(action, Action::Reopen) => {
-            links::unlink(conn, row.id)?.map(|original| (original, duplicate::UNLINKED_EVENT))
+            links::unlink(conn, row.id)?.map(|original| (original, duplicate::UNLINKED_EVENT, None))
         }
         None => None,
     };
-    if let Some((original, _)) = &link_change {
+    if let Some((original, _, _)) = &link_change {
         detail.insert(
             "duplicate_of".into(),
             json!({"id": original.id, "number": original.number}),
@@ -882,9 +884,23 @@ pub(crate) fn apply(
             desk_only: false,
         },
     )?;
-    if let Some((original, kind)) = link_change {
-        // The original's timeline tells of its duplicate, and the original
-        // changed (its `duplicates`): a new version.
+    if let Some((original, kind, checked_version)) = link_change {
+        // The original changed (its `duplicates`): a new version. A link is
+        // made only to the original as checked: had another transaction
+        // changed it meanwhile (closed it as a duplicate of a third case,
+        // say), links would no longer be one step deep.
+        match checked_version {
+            Some(version) => {
+                if !links::touch_original(conn, original.id, version, now)? {
+                    return Err(DeskError::conflict(
+                        "the case named in duplicate_of was changed by someone else just now; \
+                         reload it and try again",
+                    ));
+                }
+            }
+            None => store::touch(conn, original.id, now)?,
+        }
+        // The original's timeline tells of its duplicate.
         store::insert_event(
             conn,
             NewEvent {
@@ -900,7 +916,6 @@ pub(crate) fn apply(
                 desk_only: false,
             },
         )?;
-        store::touch(conn, original.id, now)?;
     }
     match action {
         Action::RequestInfo => {
@@ -936,13 +951,14 @@ pub(crate) fn apply(
 /// The case `original_id` names as the original of `row`, once checked
 /// (`domain::duplicate::check_original`): a case the caller can see, not
 /// itself a duplicate, while `row` is the original of none. Only desk staff
-/// close with an outcome (the lifecycle decided before this runs).
+/// close with an outcome (the lifecycle decided before this runs). Returns
+/// it with the version the checks read.
 fn original_to_link(
     conn: &mut AnyConnection,
     caller: &Caller,
     row: &CaseRow,
     original_id: i64,
-) -> Result<LinkedCase, DeskError> {
+) -> Result<(LinkedCase, i64), DeskError> {
     let unknown = || {
         DeskError::field(
             duplicate::FIELD,
@@ -979,7 +995,7 @@ fn original_to_link(
         },
     )
     .map_err(|message| DeskError::field(duplicate::FIELD, message))?;
-    Ok(candidate)
+    Ok((candidate, original.version))
 }
 
 /// Loads the case, checks visibility and the expected version, lets `plan`
