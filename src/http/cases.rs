@@ -569,7 +569,7 @@ pub struct StatusRequest {
     responses(
         (status = 200, body = CaseResponse, headers(("ETag" = String, description = "The case's version, for `If-Match`"))),
         (status = 403, description = "a manager, or a role that may not make this change"),
-        (status = 409, description = "impossible transition; lists allowed actions"),
+        (status = 409, description = "impossible transition (lists allowed actions), or the case named in `duplicate_of` changed meanwhile"),
         (status = 412, description = "stale If-Match"),
         (status = 422, description = "a bad field; `duplicate_of` missing with the outcome `duplicate`, given with another, naming this case, a case the caller cannot see, or a duplicate (name its original); or this case is the original of others"),
     )
