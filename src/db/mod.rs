@@ -41,6 +41,7 @@ pub mod assignments;
 pub mod browser_sessions;
 pub mod cases;
 mod counters;
+pub mod duplicates;
 pub mod experts;
 pub mod idempotency;
 pub mod import;

@@ -320,6 +320,49 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// A case closed as a duplicate, and its original (migration 000012).
+    case_duplicates (case_id) {
+        case_id -> BigInt,
+        original_id -> BigInt,
+        linked_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    stats_daily_duplicates (day, product_type) {
+        day -> Text,
+        product_type -> Text,
+        cases -> BigInt,
+    }
+}
+
+diesel::table! {
+    stats_daily_duplicate_categories (day, product_type, category) {
+        day -> Text,
+        product_type -> Text,
+        category -> Text,
+        cases -> BigInt,
+    }
+}
+
+diesel::table! {
+    stats_monthly_duplicates (month, product_type) {
+        month -> Text,
+        product_type -> Text,
+        cases -> BigInt,
+    }
+}
+
+diesel::table! {
+    stats_monthly_duplicate_categories (month, product_type, category) {
+        month -> Text,
+        product_type -> Text,
+        category -> Text,
+        cases -> BigInt,
+    }
+}
+
 diesel::joinable!(experts -> users (user_id));
 diesel::joinable!(assignments -> experts (expert_id));
 diesel::joinable!(assignments -> cases (case_id));
@@ -353,4 +396,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     password_tokens,
     stats_daily_cases,
     stats_daily_categories,
+    case_duplicates,
 );

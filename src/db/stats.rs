@@ -18,14 +18,15 @@ use diesel::upsert::excluded;
 use super::counters::AddToCell;
 use super::schema::{
     assignments, case_categories, cases, experts, stats_daily_cases, stats_daily_categories,
-    stats_monthly_cases, stats_monthly_categories,
+    stats_daily_duplicate_categories, stats_daily_duplicates, stats_monthly_cases,
+    stats_monthly_categories, stats_monthly_duplicate_categories, stats_monthly_duplicates,
 };
 use super::{AnyConnection, DbError, DbResult};
 use crate::domain::assignment::AssignmentStatus;
 use crate::domain::statistics::{
     CategoryCounts, RangePlan, median_of_middle, median_window, parse_date, period_start,
 };
-use crate::domain::vocabulary::{CaseStatus, ProductType};
+use crate::domain::vocabulary::{CaseStatus, Outcome, ProductType};
 
 // The recounts group case columns with a category column.
 diesel::allow_columns_to_appear_in_same_group_by_clause!(
@@ -267,6 +268,53 @@ pub fn write_counts(
     case_cells: &[(String, String, i64)],
     category_cells: &[(String, String, String, i64)],
 ) -> DbResult<()> {
+    write_cells(conn, Rollup::All, case_cells, category_cells)
+}
+
+/// Which set of rollup tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rollup {
+    /// Every case received: `stats_{daily,monthly}_{cases,categories}`.
+    All,
+    /// The cases closed as duplicates (a subset of `All`, counted in the
+    /// same cells): `stats_{daily,monthly}_duplicate{s,_categories}`. The
+    /// statistics subtract them unless asked to include duplicates.
+    Duplicates,
+}
+
+/// Adds `delta` (+1 closed as a duplicate, −1 reopened) for one case counted
+/// on `day` under `product_type` and `categories` to the duplicates'
+/// rollups. Written at once, never deferred to the batch: closing as a
+/// duplicate is rare, and the write's savepoint takes it back if it fails.
+pub fn count_duplicate(
+    conn: &mut AnyConnection,
+    day: &str,
+    product_type: &str,
+    categories: &[&str],
+    delta: i64,
+) -> DbResult<()> {
+    let case_cells = [(day.to_owned(), product_type.to_owned(), delta)];
+    let category_cells: Vec<_> = categories
+        .iter()
+        .map(|c| {
+            (
+                day.to_owned(),
+                product_type.to_owned(),
+                (*c).to_owned(),
+                delta,
+            )
+        })
+        .collect();
+    write_cells(conn, Rollup::Duplicates, &case_cells, &category_cells)
+}
+
+/// Upserts daily deltas, and their sums per month, into one set of rollups.
+fn write_cells(
+    conn: &mut AnyConnection,
+    rollup: Rollup,
+    case_cells: &[(String, String, i64)],
+    category_cells: &[(String, String, String, i64)],
+) -> DbResult<()> {
     let mut monthly_cases: BTreeMap<(&str, &str), i64> = BTreeMap::new();
     for (day, product_type, n) in case_cells {
         *monthly_cases
@@ -280,36 +328,66 @@ pub fn write_counts(
             .or_default() += n;
     }
 
-    let days: Vec<(&str, &str, i64)> = case_cells
+    let day_cases: Vec<(&str, &str, i64)> = case_cells
         .iter()
         .map(|(d, p, n)| (d.as_str(), p.as_str(), *n))
         .collect();
-    upsert!(conn, stats_daily_cases, [day, product_type], days);
-    let months: Vec<(&str, &str, i64)> = monthly_cases
+    let month_cases: Vec<(&str, &str, i64)> = monthly_cases
         .into_iter()
         .map(|((m, p), n)| (m, p, n))
         .collect();
-    upsert!(conn, stats_monthly_cases, [month, product_type], months);
-    let days: Vec<(&str, &str, &str, i64)> = category_cells
+    let day_categories: Vec<(&str, &str, &str, i64)> = category_cells
         .iter()
         .map(|(d, p, c, n)| (d.as_str(), p.as_str(), c.as_str(), *n))
         .collect();
-    upsert!(
-        conn,
-        stats_daily_categories,
-        [day, product_type, category],
-        days
-    );
-    let months: Vec<(&str, &str, &str, i64)> = monthly_categories
+    let month_categories: Vec<(&str, &str, &str, i64)> = monthly_categories
         .into_iter()
         .map(|((m, p, c), n)| (m, p, c, n))
         .collect();
-    upsert!(
-        conn,
-        stats_monthly_categories,
-        [month, product_type, category],
-        months
-    );
+    match rollup {
+        Rollup::All => {
+            upsert!(conn, stats_daily_cases, [day, product_type], day_cases);
+            upsert!(
+                conn,
+                stats_monthly_cases,
+                [month, product_type],
+                month_cases
+            );
+            upsert!(
+                conn,
+                stats_daily_categories,
+                [day, product_type, category],
+                day_categories
+            );
+            upsert!(
+                conn,
+                stats_monthly_categories,
+                [month, product_type, category],
+                month_categories
+            );
+        }
+        Rollup::Duplicates => {
+            upsert!(conn, stats_daily_duplicates, [day, product_type], day_cases);
+            upsert!(
+                conn,
+                stats_monthly_duplicates,
+                [month, product_type],
+                month_cases
+            );
+            upsert!(
+                conn,
+                stats_daily_duplicate_categories,
+                [day, product_type, category],
+                day_categories
+            );
+            upsert!(
+                conn,
+                stats_monthly_duplicate_categories,
+                [month, product_type, category],
+                month_categories
+            );
+        }
+    }
     Ok(())
 }
 
@@ -337,86 +415,113 @@ fn sum_cases() -> SqlLiteral<BigInt> {
     sql::<BigInt>("CAST(SUM(cases) AS BIGINT)")
 }
 
+/// Defines `$name(conn, plan)`: the category counts of a range summed from
+/// one set of rollup tables along `plan` (see [`category_counts`]).
+macro_rules! category_counts_fn {
+    ($name:ident, $mc:ident, $mcat:ident, $dc:ident, $dcat:ident) => {
+        fn $name(conn: &mut AnyConnection, plan: &RangePlan) -> DbResult<CategoryCounts> {
+            let mut counts = CategoryCounts::default();
+            if let Some((first, last)) = &plan.months {
+                let months = || format!("the months {first}..{last}");
+                let cases = $mc::table
+                    .filter($mc::month.between(first, last))
+                    .group_by($mc::product_type)
+                    .select(($mc::product_type, sum_cases()))
+                    .load::<(String, i64)>(conn)?;
+                for (product_type, n) in cases {
+                    let column = concat!(stringify!($mc), ".product_type");
+                    counts.add_cases(stored(column, months, product_type.parse())?, n);
+                }
+                let categories = $mcat::table
+                    .filter($mcat::month.between(first, last))
+                    .group_by(($mcat::product_type, $mcat::category))
+                    .select(($mcat::product_type, $mcat::category, sum_cases()))
+                    .load::<(String, String, i64)>(conn)?;
+                for (product_type, category, n) in categories {
+                    counts.add_category(
+                        stored(
+                            concat!(stringify!($mcat), ".product_type"),
+                            months,
+                            product_type.parse(),
+                        )?,
+                        stored(
+                            concat!(stringify!($mcat), ".category"),
+                            months,
+                            category.parse(),
+                        )?,
+                        n,
+                    );
+                }
+            }
+            for (from, to) in &plan.days {
+                let days = || format!("the days {from}..{to}");
+                let cases = $dc::table
+                    .filter($dc::day.between(from, to))
+                    .group_by($dc::product_type)
+                    .select(($dc::product_type, sum_cases()))
+                    .load::<(String, i64)>(conn)?;
+                for (product_type, n) in cases {
+                    let column = concat!(stringify!($dc), ".product_type");
+                    counts.add_cases(stored(column, days, product_type.parse())?, n);
+                }
+                let categories = $dcat::table
+                    .filter($dcat::day.between(from, to))
+                    .group_by(($dcat::product_type, $dcat::category))
+                    .select(($dcat::product_type, $dcat::category, sum_cases()))
+                    .load::<(String, String, i64)>(conn)?;
+                for (product_type, category, n) in categories {
+                    counts.add_category(
+                        stored(
+                            concat!(stringify!($dcat), ".product_type"),
+                            days,
+                            product_type.parse(),
+                        )?,
+                        stored(
+                            concat!(stringify!($dcat), ".category"),
+                            days,
+                            category.parse(),
+                        )?,
+                        n,
+                    );
+                }
+            }
+            Ok(counts)
+        }
+    };
+}
+
+category_counts_fn!(
+    all_category_counts,
+    stats_monthly_cases,
+    stats_monthly_categories,
+    stats_daily_cases,
+    stats_daily_categories
+);
+category_counts_fn!(
+    duplicate_category_counts,
+    stats_monthly_duplicates,
+    stats_monthly_duplicate_categories,
+    stats_daily_duplicates,
+    stats_daily_duplicate_categories
+);
+
 /// The category table's counts for a range of received dates, summed from
 /// the rollups along `plan`: whole months from the monthly tables, edge days
 /// from the daily ones. The work grows with the months, not with the cases.
 pub fn category_counts(conn: &mut AnyConnection, plan: &RangePlan) -> DbResult<CategoryCounts> {
-    let mut counts = CategoryCounts::default();
-    if let Some((first, last)) = &plan.months {
-        let months = || format!("the months {first}..{last}");
-        let cases = stats_monthly_cases::table
-            .filter(stats_monthly_cases::month.between(first, last))
-            .group_by(stats_monthly_cases::product_type)
-            .select((stats_monthly_cases::product_type, sum_cases()))
-            .load::<(String, i64)>(conn)?;
-        for (product_type, n) in cases {
-            let column = "stats_monthly_cases.product_type";
-            counts.add_cases(stored(column, months, product_type.parse())?, n);
-        }
-        let categories = stats_monthly_categories::table
-            .filter(stats_monthly_categories::month.between(first, last))
-            .group_by((
-                stats_monthly_categories::product_type,
-                stats_monthly_categories::category,
-            ))
-            .select((
-                stats_monthly_categories::product_type,
-                stats_monthly_categories::category,
-                sum_cases(),
-            ))
-            .load::<(String, String, i64)>(conn)?;
-        for (product_type, category, n) in categories {
-            counts.add_category(
-                stored(
-                    "stats_monthly_categories.product_type",
-                    months,
-                    product_type.parse(),
-                )?,
-                stored(
-                    "stats_monthly_categories.category",
-                    months,
-                    category.parse(),
-                )?,
-                n,
-            );
-        }
+    category_counts_of(conn, Rollup::All, plan)
+}
+
+/// [`category_counts`] of one set of rollups.
+pub fn category_counts_of(
+    conn: &mut AnyConnection,
+    rollup: Rollup,
+    plan: &RangePlan,
+) -> DbResult<CategoryCounts> {
+    match rollup {
+        Rollup::All => all_category_counts(conn, plan),
+        Rollup::Duplicates => duplicate_category_counts(conn, plan),
     }
-    for (from, to) in &plan.days {
-        let days = || format!("the days {from}..{to}");
-        let cases = stats_daily_cases::table
-            .filter(stats_daily_cases::day.between(from, to))
-            .group_by(stats_daily_cases::product_type)
-            .select((stats_daily_cases::product_type, sum_cases()))
-            .load::<(String, i64)>(conn)?;
-        for (product_type, n) in cases {
-            let column = "stats_daily_cases.product_type";
-            counts.add_cases(stored(column, days, product_type.parse())?, n);
-        }
-        let categories = stats_daily_categories::table
-            .filter(stats_daily_categories::day.between(from, to))
-            .group_by((
-                stats_daily_categories::product_type,
-                stats_daily_categories::category,
-            ))
-            .select((
-                stats_daily_categories::product_type,
-                stats_daily_categories::category,
-                sum_cases(),
-            ))
-            .load::<(String, String, i64)>(conn)?;
-        for (product_type, category, n) in categories {
-            counts.add_category(
-                stored(
-                    "stats_daily_categories.product_type",
-                    days,
-                    product_type.parse(),
-                )?,
-                stored("stats_daily_categories.category", days, category.parse())?,
-                n,
-            );
-        }
-    }
-    Ok(counts)
 }
 
 /// A rollup cell: `(period, product_type, category)`, the period a day
@@ -424,92 +529,144 @@ pub fn category_counts(conn: &mut AnyConnection, plan: &RangePlan) -> DbResult<C
 /// count.
 pub type Cell = (String, String, Option<String>);
 
+/// Defines `$name(conn)`: every non-zero cell of one set of rollup tables.
+macro_rules! rollup_cells_fn {
+    ($name:ident, $mc:ident, $mcat:ident, $dc:ident, $dcat:ident) => {
+        fn $name(conn: &mut AnyConnection) -> DbResult<BTreeMap<Cell, i64>> {
+            let mut cells = BTreeMap::new();
+            let days: Vec<(String, String, i64)> = $dc::table
+                .filter($dc::cases.ne(0))
+                .select(($dc::day, $dc::product_type, $dc::cases))
+                .load(conn)?;
+            let months: Vec<(String, String, i64)> = $mc::table
+                .filter($mc::cases.ne(0))
+                .select(($mc::month, $mc::product_type, $mc::cases))
+                .load(conn)?;
+            for (period, product_type, n) in days.into_iter().chain(months) {
+                cells.insert((period, product_type, None), n);
+            }
+            let days: Vec<(String, String, String, i64)> = $dcat::table
+                .filter($dcat::cases.ne(0))
+                .select((
+                    $dcat::day,
+                    $dcat::product_type,
+                    $dcat::category,
+                    $dcat::cases,
+                ))
+                .load(conn)?;
+            let months: Vec<(String, String, String, i64)> = $mcat::table
+                .filter($mcat::cases.ne(0))
+                .select((
+                    $mcat::month,
+                    $mcat::product_type,
+                    $mcat::category,
+                    $mcat::cases,
+                ))
+                .load(conn)?;
+            for (period, product_type, category, n) in days.into_iter().chain(months) {
+                cells.insert((period, product_type, Some(category)), n);
+            }
+            Ok(cells)
+        }
+    };
+}
+
+rollup_cells_fn!(
+    all_rollup_cells,
+    stats_monthly_cases,
+    stats_monthly_categories,
+    stats_daily_cases,
+    stats_daily_categories
+);
+rollup_cells_fn!(
+    duplicate_rollup_cells,
+    stats_monthly_duplicates,
+    stats_monthly_duplicate_categories,
+    stats_daily_duplicates,
+    stats_daily_duplicate_categories
+);
+
 /// Every non-zero cell of the four rollup tables.
 pub fn rollup_cells(conn: &mut AnyConnection) -> DbResult<BTreeMap<Cell, i64>> {
-    let mut cells = BTreeMap::new();
-    let days: Vec<(String, String, i64)> = stats_daily_cases::table
-        .filter(stats_daily_cases::cases.ne(0))
-        .select((
-            stats_daily_cases::day,
-            stats_daily_cases::product_type,
-            stats_daily_cases::cases,
-        ))
-        .load(conn)?;
-    let months: Vec<(String, String, i64)> = stats_monthly_cases::table
-        .filter(stats_monthly_cases::cases.ne(0))
-        .select((
-            stats_monthly_cases::month,
-            stats_monthly_cases::product_type,
-            stats_monthly_cases::cases,
-        ))
-        .load(conn)?;
-    for (period, product_type, n) in days.into_iter().chain(months) {
-        cells.insert((period, product_type, None), n);
-    }
-    let days: Vec<(String, String, String, i64)> = stats_daily_categories::table
-        .filter(stats_daily_categories::cases.ne(0))
-        .select((
-            stats_daily_categories::day,
-            stats_daily_categories::product_type,
-            stats_daily_categories::category,
-            stats_daily_categories::cases,
-        ))
-        .load(conn)?;
-    let months: Vec<(String, String, String, i64)> = stats_monthly_categories::table
-        .filter(stats_monthly_categories::cases.ne(0))
-        .select((
-            stats_monthly_categories::month,
-            stats_monthly_categories::product_type,
-            stats_monthly_categories::category,
-            stats_monthly_categories::cases,
-        ))
-        .load(conn)?;
-    for (period, product_type, category, n) in days.into_iter().chain(months) {
-        cells.insert((period, product_type, Some(category)), n);
-    }
-    Ok(cells)
+    all_rollup_cells(conn)
 }
+
+/// Every non-zero cell of one set of four rollup tables.
+pub fn rollup_cells_of(conn: &mut AnyConnection, rollup: Rollup) -> DbResult<BTreeMap<Cell, i64>> {
+    match rollup {
+        Rollup::All => all_rollup_cells(conn),
+        Rollup::Duplicates => duplicate_rollup_cells(conn),
+    }
+}
+
+/// Defines `$name(conn)`: the cells a set of rollups should hold,
+/// recounted from the cases `$counted` selects.
+macro_rules! recount_cells_fn {
+    ($name:ident, $counted:expr) => {
+        fn $name(conn: &mut AnyConnection) -> DbResult<BTreeMap<Cell, i64>> {
+            let mut days = BTreeMap::new();
+            let rows: Vec<(String, String, i64)> = cases::table
+                .filter($counted)
+                .group_by((cases::received_on, cases::effective_product_type))
+                .select((
+                    cases::received_on,
+                    cases::effective_product_type,
+                    count_star(),
+                ))
+                .load(conn)?;
+            for (day, product_type, n) in rows {
+                days.insert((day, product_type, None), n);
+            }
+            let rows: Vec<(String, String, String, i64)> = case_categories::table
+                .inner_join(cases::table)
+                .filter(case_categories::effective.eq(true))
+                .filter($counted)
+                .group_by((
+                    cases::received_on,
+                    cases::effective_product_type,
+                    case_categories::category,
+                ))
+                .select((
+                    cases::received_on,
+                    cases::effective_product_type,
+                    case_categories::category,
+                    count_star(),
+                ))
+                .load(conn)?;
+            for (day, product_type, category, n) in rows {
+                days.insert((day, product_type, Some(category)), n);
+            }
+            let mut cells = days.clone();
+            for ((day, product_type, category), n) in days {
+                *cells
+                    .entry((month_of(&day).to_owned(), product_type, category))
+                    .or_default() += n;
+            }
+            Ok(cells)
+        }
+    };
+}
+
+recount_cells_fn!(recount_all_cells, cases::id.is_not_null());
+recount_cells_fn!(
+    recount_duplicate_cells,
+    cases::outcome.eq(Outcome::Duplicate.as_str())
+);
 
 /// The cells the rollups should hold, recounted from the cases: daily cells
 /// and their sums per month.
 pub fn recount_cells(conn: &mut AnyConnection) -> DbResult<BTreeMap<Cell, i64>> {
-    let mut days = BTreeMap::new();
-    let rows: Vec<(String, String, i64)> = cases::table
-        .group_by((cases::received_on, cases::effective_product_type))
-        .select((
-            cases::received_on,
-            cases::effective_product_type,
-            count_star(),
-        ))
-        .load(conn)?;
-    for (day, product_type, n) in rows {
-        days.insert((day, product_type, None), n);
+    recount_all_cells(conn)
+}
+
+/// The cells one set of rollups should hold, recounted from the cases
+/// (every case, or those closed as duplicates): daily cells and their sums
+/// per month.
+pub fn recount_cells_of(conn: &mut AnyConnection, rollup: Rollup) -> DbResult<BTreeMap<Cell, i64>> {
+    match rollup {
+        Rollup::All => recount_all_cells(conn),
+        Rollup::Duplicates => recount_duplicate_cells(conn),
     }
-    let rows: Vec<(String, String, String, i64)> = case_categories::table
-        .inner_join(cases::table)
-        .filter(case_categories::effective.eq(true))
-        .group_by((
-            cases::received_on,
-            cases::effective_product_type,
-            case_categories::category,
-        ))
-        .select((
-            cases::received_on,
-            cases::effective_product_type,
-            case_categories::category,
-            count_star(),
-        ))
-        .load(conn)?;
-    for (day, product_type, category, n) in rows {
-        days.insert((day, product_type, Some(category)), n);
-    }
-    let mut cells = days.clone();
-    for ((day, product_type, category), n) in days {
-        *cells
-            .entry((month_of(&day).to_owned(), product_type, category))
-            .or_default() += n;
-    }
-    Ok(cells)
 }
 
 /// The first received date with a case, if any.
@@ -525,6 +682,64 @@ pub fn earliest_day(conn: &mut AnyConnection) -> DbResult<Option<NaiveDate>> {
     .transpose()
 }
 
+/// Defines `$name(conn, plan)`: cases per period of one set of rollup tables.
+macro_rules! cases_by_period_fn {
+    ($name:ident, $mc:ident, $mcat:ident, $dc:ident, $dcat:ident) => {
+        fn $name(
+            conn: &mut AnyConnection,
+            plan: &RangePlan,
+        ) -> DbResult<Vec<(NaiveDate, ProductType, i64)>> {
+            let mut rows = Vec::new();
+            let mut typed = |table: &str, loaded: Vec<(String, String, i64)>| -> DbResult<()> {
+                for (period, product_type, cases) in loaded {
+                    let row = || format!("the row ({period:?}, {product_type:?})");
+                    // A whole month lies in one bucket: its first day stands for it.
+                    let start = stored(&format!("{table}.period"), row, period_start(&period))?;
+                    let column = format!("{table}.product_type");
+                    rows.push((start, stored(&column, row, product_type.parse())?, cases));
+                }
+                Ok(())
+            };
+            if let Some((first, last)) = &plan.months {
+                typed(
+                    stringify!($mc),
+                    $mc::table
+                        .filter($mc::month.between(first, last))
+                        .filter($mc::cases.ne(0))
+                        .select(($mc::month, $mc::product_type, $mc::cases))
+                        .load::<(String, String, i64)>(conn)?,
+                )?;
+            }
+            for (from, to) in &plan.days {
+                typed(
+                    stringify!($dc),
+                    $dc::table
+                        .filter($dc::day.between(from, to))
+                        .filter($dc::cases.ne(0))
+                        .select(($dc::day, $dc::product_type, $dc::cases))
+                        .load::<(String, String, i64)>(conn)?,
+                )?;
+            }
+            Ok(rows)
+        }
+    };
+}
+
+cases_by_period_fn!(
+    all_cases_by_period,
+    stats_monthly_cases,
+    stats_monthly_categories,
+    stats_daily_cases,
+    stats_daily_categories
+);
+cases_by_period_fn!(
+    duplicate_cases_by_period,
+    stats_monthly_duplicates,
+    stats_monthly_duplicate_categories,
+    stats_daily_duplicates,
+    stats_daily_duplicate_categories
+);
+
 /// `(first day of the period, product_type, cases)` of a range along
 /// `plan`: whole months from the monthly rollups, edge days from the daily
 /// ones; enough for trend buckets of a month or longer.
@@ -532,46 +747,19 @@ pub fn cases_by_period(
     conn: &mut AnyConnection,
     plan: &RangePlan,
 ) -> DbResult<Vec<(NaiveDate, ProductType, i64)>> {
-    let mut rows = Vec::new();
-    let mut typed = |table: &str, loaded: Vec<(String, String, i64)>| -> DbResult<()> {
-        for (period, product_type, cases) in loaded {
-            let row = || format!("the row ({period:?}, {product_type:?})");
-            // A whole month lies in one bucket: its first day stands for it.
-            let start = stored(&format!("{table}.period"), row, period_start(&period))?;
-            let column = format!("{table}.product_type");
-            rows.push((start, stored(&column, row, product_type.parse())?, cases));
-        }
-        Ok(())
-    };
-    if let Some((first, last)) = &plan.months {
-        typed(
-            "stats_monthly_cases",
-            stats_monthly_cases::table
-                .filter(stats_monthly_cases::month.between(first, last))
-                .filter(stats_monthly_cases::cases.ne(0))
-                .select((
-                    stats_monthly_cases::month,
-                    stats_monthly_cases::product_type,
-                    stats_monthly_cases::cases,
-                ))
-                .load::<(String, String, i64)>(conn)?,
-        )?;
+    all_cases_by_period(conn, plan)
+}
+
+/// [`cases_by_period`] of one set of rollups.
+pub fn cases_by_period_of(
+    conn: &mut AnyConnection,
+    rollup: Rollup,
+    plan: &RangePlan,
+) -> DbResult<Vec<(NaiveDate, ProductType, i64)>> {
+    match rollup {
+        Rollup::All => all_cases_by_period(conn, plan),
+        Rollup::Duplicates => duplicate_cases_by_period(conn, plan),
     }
-    for (from, to) in &plan.days {
-        typed(
-            "stats_daily_cases",
-            stats_daily_cases::table
-                .filter(stats_daily_cases::day.between(from, to))
-                .filter(stats_daily_cases::cases.ne(0))
-                .select((
-                    stats_daily_cases::day,
-                    stats_daily_cases::product_type,
-                    stats_daily_cases::cases,
-                ))
-                .load::<(String, String, i64)>(conn)?,
-        )?;
-    }
-    Ok(rows)
 }
 
 // ---------------------------------------------------------------- pipeline
@@ -609,18 +797,32 @@ pub enum Span {
 
 /// `(cases measured, median in microseconds)` of `span`, over cases received
 /// in `from..=to`. The database sorts and returns only the middle value(s).
+///
+/// Cases closed as duplicates are left out unless `with_duplicates`.
 pub fn median_span(
     conn: &mut AnyConnection,
     span: Span,
     from: &str,
     to: &str,
+    with_duplicates: bool,
 ) -> DbResult<(i64, Option<i64>)> {
+    // `NOT IN ()` is true: nothing left out.
+    let left_out: Vec<&str> = if with_duplicates {
+        Vec::new()
+    } else {
+        vec![Outcome::Duplicate.as_str()]
+    };
     macro_rules! median_of {
         ($end:expr) => {{
             let measured = || {
                 cases::table
                     .filter(cases::received_on.between(from, to))
                     .filter($end.is_not_null())
+                    .filter(
+                        cases::outcome
+                            .is_null()
+                            .or(cases::outcome.ne_all(left_out.clone())),
+                    )
             };
             let n: i64 = measured().count().get_result(conn)?;
             let Some((offset, take)) = median_window(n) else {

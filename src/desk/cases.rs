@@ -12,8 +12,10 @@ use super::reads::reads_are_logged;
 use super::{Desk, DeskError, check_version};
 use crate::clock;
 use crate::db::cases::{self as store, CaseCategories, CaseChanges, CaseFilter, CaseRow, NewEvent};
+use crate::db::duplicates::{self as links, LinkedCase};
 use crate::db::{AnyConnection, Backend, assignments, users};
 use crate::domain::case::{self, CaseView, Intake, case_view};
+use crate::domain::duplicate;
 use crate::domain::lifecycle::{self, Action, ActionKind, Actor, CaseState, Refusal};
 use crate::domain::role::{Caller, Role};
 use crate::domain::vocabulary::{
@@ -29,13 +31,26 @@ pub const DESK_STAFF: &[Role] = &[Role::Supporter, Role::Admin];
 // ---------------------------------------------------------------- results
 
 /// A case as its reader may see it: the row, its categories, the reader's
-/// view and what the reader may do next.
+/// view, what the reader may do next and its duplicate links.
 #[derive(Debug)]
 pub struct CaseSnapshot {
     pub row: CaseRow,
     pub categories: CaseCategories,
     pub view: CaseView,
     pub allowed_actions: Vec<ActionKind>,
+    /// The case this one was closed as a duplicate of, when the reader may
+    /// read it (`domain::duplicate::link_visible`).
+    pub duplicate_of: Option<CaseRef>,
+    /// The cases closed as duplicates of this one that the reader may read,
+    /// by id.
+    pub duplicates: Vec<CaseRef>,
+}
+
+/// Another case, named by a link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaseRef {
+    pub id: i64,
+    pub number: String,
 }
 
 impl CaseSnapshot {
@@ -47,6 +62,8 @@ impl CaseSnapshot {
             categories,
             view,
             allowed_actions,
+            duplicate_of: None,
+            duplicates: Vec::new(),
         }
     }
 }
@@ -148,7 +165,77 @@ fn snapshot(
     let categories = store::categories_of(conn, &[row.id])?
         .remove(&row.id)
         .unwrap_or_default();
-    Ok(CaseSnapshot::new(row, categories, view, caller))
+    let mut snapshots = [CaseSnapshot::new(row, categories, view, caller)];
+    with_links(conn, caller, &mut snapshots)?;
+    let [snapshot] = snapshots;
+    Ok(snapshot)
+}
+
+/// Which of `cases` (other ends of duplicate links) the caller may read
+/// (`domain::duplicate::link_visible`): desk staff all, an applicant their
+/// organisation's, an expert those they are actively assigned to.
+fn readable_links(
+    conn: &mut AnyConnection,
+    caller: &Caller,
+    cases: &[&LinkedCase],
+) -> Result<std::collections::HashSet<i64>, DeskError> {
+    let mut readable = std::collections::HashSet::new();
+    for case in cases {
+        if readable.contains(&case.id) {
+            continue;
+        }
+        let assignment = if caller.role == Role::Expert {
+            assignments::caller_assignment(conn, case.id, caller.id)?
+        } else {
+            None
+        };
+        let is_member = caller.organization_id == Some(case.organization_id);
+        if duplicate::link_visible(caller.role, is_member, assignment) {
+            readable.insert(case.id);
+        }
+    }
+    Ok(readable)
+}
+
+/// Fills in the duplicate links of `snapshots` that the caller may see: one
+/// query for the duplicates of every listed case, one for the originals of
+/// those closed as duplicates.
+fn with_links(
+    conn: &mut AnyConnection,
+    caller: &Caller,
+    snapshots: &mut [CaseSnapshot],
+) -> Result<(), DeskError> {
+    let ids: Vec<i64> = snapshots.iter().map(|s| s.row.id).collect();
+    let duplicate_ids: Vec<i64> = snapshots
+        .iter()
+        .filter(|s| s.row.outcome == Some(Outcome::Duplicate))
+        .map(|s| s.row.id)
+        .collect();
+    let mut found = links::links_of(conn, &ids, &duplicate_ids)?;
+    let others: Vec<&LinkedCase> = found
+        .originals
+        .values()
+        .chain(found.duplicates.values().flatten())
+        .collect();
+    let readable = readable_links(conn, caller, &others)?;
+    let shown = |case: LinkedCase| {
+        readable.contains(&case.id).then_some(CaseRef {
+            id: case.id,
+            number: case.number,
+        })
+    };
+    for snapshot in snapshots {
+        let id = snapshot.row.id;
+        snapshot.duplicate_of = found.originals.remove(&id).and_then(shown);
+        snapshot.duplicates = found
+            .duplicates
+            .remove(&id)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(shown)
+            .collect();
+    }
+    Ok(())
 }
 
 // ---------------------------------------------------------------- intake
@@ -398,7 +485,7 @@ pub async fn list_cases(
         let next_cursor = (rows.len() as i64 == limit)
             .then(|| rows.last().map(|r| format!("{}.{}", r.received_at, r.id)))
             .flatten();
-        let items = rows
+        let mut items: Vec<CaseSnapshot> = rows
             .into_iter()
             .map(|row| {
                 let assignment = accepted.as_ref().and_then(|m| m.get(&row.id).copied());
@@ -407,6 +494,7 @@ pub async fn list_cases(
                 CaseSnapshot::new(row, cats, view, &caller)
             })
             .collect();
+        with_links(conn, &caller, &mut items)?;
         Ok(CasePage { items, next_cursor })
     })
     .await
@@ -459,7 +547,7 @@ pub async fn timeline(
             seen.record(&[row.id], "events");
         }
         let rows = store::events(conn, row.id, view.sees_internal())?;
-        Ok(rows
+        let events: Vec<TimelineEvent> = rows
             .into_iter()
             .map(|mut event| {
                 let mut detail = event
@@ -469,6 +557,27 @@ pub async fn timeline(
                     .unwrap_or_else(|| json!({}));
                 case::redact_event_detail(caller.role, &event.kind, &mut detail);
                 TimelineEvent { event, detail }
+            })
+            .collect();
+        // Events naming another case (a duplicate link) show it only to
+        // who may read it.
+        let mut linked: Vec<i64> = events
+            .iter()
+            .filter_map(|e| duplicate::linked_case(&e.event.kind, &e.detail))
+            .collect();
+        if linked.is_empty() {
+            return Ok(events);
+        }
+        linked.sort_unstable();
+        linked.dedup();
+        let others = links::cases_named(conn, &linked)?;
+        let readable = readable_links(conn, &caller, &others.iter().collect::<Vec<_>>())?;
+        Ok(events
+            .into_iter()
+            .filter_map(|mut e| {
+                let visible = duplicate::linked_case(&e.event.kind, &e.detail)
+                    .is_none_or(|other| readable.contains(&other));
+                duplicate::redact_event(&e.event.kind, &mut e.detail, visible).then_some(e)
             })
             .collect())
     })
@@ -587,6 +696,9 @@ pub(crate) struct Extra {
     pub(crate) refer_to: Option<String>,
     pub(crate) reason: Option<String>,
     pub(crate) note: Option<String>,
+    /// The original of a case closed as a duplicate (required with that
+    /// outcome, refused with any other).
+    pub(crate) duplicate_of: Option<i64>,
 }
 
 /// A lifecycle refusal as the caller sees it: not their role's to do
@@ -651,6 +763,12 @@ pub(crate) fn apply(
     let transition =
         lifecycle::decide(&from, &action, &actor(caller, row, view)).map_err(refusal)?;
     let to = transition.to.as_str();
+    let original = match duplicate::check_request(row.id, transition.outcome, extra.duplicate_of)
+        .map_err(|message| DeskError::field(duplicate::FIELD, message))?
+    {
+        Some(original_id) => Some(original_to_link(conn, caller, row, original_id)?),
+        None => None,
+    };
     let (confirmed_type, confirmed_categories) = match &extra.confirmed {
         Some((product_type, categories)) => (
             Some(product_type.as_str()),
@@ -708,6 +826,47 @@ pub(crate) fn apply(
     if let Some(refer_to) = &extra.refer_to {
         detail.insert("refer_to".into(), json!(refer_to));
     }
+    // Closing as a duplicate links the two cases; reopening a duplicate
+    // clears its link (both timelines keep the history).
+    // `Some(version)`: the original's version its checks read, which it
+    // must still have (see below).
+    let link_change = match original {
+        Some((original, version)) => {
+            links::link(conn, row.id, original.id, now)?;
+            Some((original, duplicate::LINKED_EVENT, Some(version)))
+        }
+        None if row.outcome == Some(Outcome::Duplicate) && matches!(action, Action::Reopen) => {
+            links::unlink(conn, row.id)?.map(|original| (original, duplicate::UNLINKED_EVENT, None))
+        }
+        None => None,
+    };
+    if let Some((original, _, _)) = &link_change {
+        detail.insert(
+            "duplicate_of".into(),
+            json!({"id": original.id, "number": original.number}),
+        );
+    }
+    // The duplicates' rollups count every case closed as a duplicate: +1
+    // when closed so, −1 when reopened (the only way out of closed).
+    let duplicate_delta = match (transition.outcome, row.outcome) {
+        (Some(Outcome::Duplicate), _) => 1,
+        (None, Some(Outcome::Duplicate)) => -1,
+        _ => 0,
+    };
+    if duplicate_delta != 0 {
+        let counted = store::categories_of(conn, &[row.id])?
+            .remove(&row.id)
+            .map(CaseCategories::effective)
+            .unwrap_or_default();
+        let counted: Vec<&str> = counted.iter().map(|c| c.as_str()).collect();
+        crate::db::stats::count_duplicate(
+            conn,
+            &row.received_on,
+            row.effective_product_type.as_str(),
+            &counted,
+            duplicate_delta,
+        )?;
+    }
     if let (Some(product_type), Some(categories)) = (confirmed_type, &confirmed_categories) {
         detail.insert("product_type".into(), json!(product_type));
         detail.insert("categories".into(), json!(categories));
@@ -725,6 +884,39 @@ pub(crate) fn apply(
             desk_only: false,
         },
     )?;
+    if let Some((original, kind, checked_version)) = link_change {
+        // The original changed (its `duplicates`): a new version. A link is
+        // made only to the original as checked: had another transaction
+        // changed it meanwhile (closed it as a duplicate of a third case,
+        // say), links would no longer be one step deep.
+        match checked_version {
+            Some(version) => {
+                if !links::touch_original(conn, original.id, version, now)? {
+                    return Err(DeskError::conflict(
+                        "the case named in duplicate_of was changed by someone else just now; \
+                         reload it and try again",
+                    ));
+                }
+            }
+            None => store::touch(conn, original.id, now)?,
+        }
+        // The original's timeline tells of its duplicate.
+        store::insert_event(
+            conn,
+            NewEvent {
+                case_id: original.id,
+                at: now,
+                actor_id: Some(caller.id),
+                kind,
+                from_status: None,
+                to_status: None,
+                detail: Some(
+                    json!({"duplicate": {"id": row.id, "number": row.number}}).to_string(),
+                ),
+                desk_only: false,
+            },
+        )?;
+    }
     match action {
         Action::RequestInfo => {
             notifier.info_requested(conn, row, extra.reason.as_deref(), now)?;
@@ -754,6 +946,56 @@ pub(crate) fn apply(
         )?;
     }
     Ok(())
+}
+
+/// The case `original_id` names as the original of `row`, once checked
+/// (`domain::duplicate::check_original`): a case the caller can see, not
+/// itself a duplicate, while `row` is the original of none. Only desk staff
+/// close with an outcome (the lifecycle decided before this runs). Returns
+/// it with the version the checks read.
+fn original_to_link(
+    conn: &mut AnyConnection,
+    caller: &Caller,
+    row: &CaseRow,
+    original_id: i64,
+) -> Result<(LinkedCase, i64), DeskError> {
+    let unknown = || {
+        DeskError::field(
+            duplicate::FIELD,
+            format!("names no case you can see (id {original_id})"),
+        )
+    };
+    let original = store::find(conn, original_id)?.ok_or_else(unknown)?;
+    let candidate = LinkedCase {
+        id: original.id,
+        number: original.number.clone(),
+        organization_id: original.organization_id,
+    };
+    if !readable_links(conn, caller, &[&candidate])?.contains(&original.id) {
+        return Err(unknown());
+    }
+    let first = match original.outcome {
+        Some(Outcome::Duplicate) => links::original_of(conn, original.id)?,
+        _ => None,
+    };
+    let its_duplicates: Vec<String> = links::links_of(conn, &[row.id], &[])?
+        .duplicates
+        .remove(&row.id)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| c.number)
+        .collect();
+    duplicate::check_original(
+        &row.number,
+        &its_duplicates,
+        &duplicate::Original {
+            number: &original.number,
+            outcome: original.outcome,
+            duplicate_of: first.as_ref().map(|f| f.number.as_str()),
+        },
+    )
+    .map_err(|message| DeskError::field(duplicate::FIELD, message))?;
+    Ok((candidate, original.version))
 }
 
 /// Loads the case, checks visibility and the expected version, lets `plan`
@@ -839,6 +1081,7 @@ pub async fn triage(
         refer_to: command.refer_to,
         reason: None,
         note: command.note,
+        duplicate_of: None,
     };
     act(desk, caller, id, expected_version, move |_| {
         Ok((Action::Triage { route }, extra))
@@ -854,6 +1097,9 @@ pub struct StatusChange {
     pub outcome: Option<Outcome>,
     /// Why (kept in the timeline).
     pub reason: Option<String>,
+    /// With the outcome `duplicate` (and only with it): the id of the case
+    /// this one duplicates (`domain::duplicate`).
+    pub duplicate_of: Option<i64>,
 }
 
 /// Moves a case along its lifecycle.
@@ -873,6 +1119,9 @@ pub async fn change_status(
             "is required when closing a case",
         ));
     }
+    // What needs no stored data is refused before the transaction.
+    duplicate::check_request(id, command.outcome, command.duplicate_of)
+        .map_err(|message| DeskError::field(duplicate::FIELD, message))?;
     let role = caller.role;
     act(desk, caller, id, expected_version, move |row| {
         let state = case_state(row);
@@ -894,6 +1143,7 @@ pub async fn change_status(
             action,
             Extra {
                 reason: command.reason,
+                duplicate_of: command.duplicate_of,
                 ..Extra::default()
             },
         ))

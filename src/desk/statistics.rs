@@ -15,6 +15,7 @@ use chrono::NaiveDate;
 use super::{Desk, DeskError};
 use crate::clock;
 use crate::db::AnyConnection;
+pub use crate::db::stats::Rollup;
 use crate::db::stats::{self as store, Cell, ExpertLoad, Span};
 use crate::domain::calendar::BusinessCalendar;
 use crate::domain::case::desk_date;
@@ -86,6 +87,29 @@ fn today() -> NaiveDate {
     desk_date(clock::now_micros())
 }
 
+// ---------------------------------------------------------------- duplicates
+
+/// Whether cases closed as duplicates count. By default they do not: a
+/// duplicate is the same request received twice, and the statistics count
+/// requests. Withdrawn cases always count (the published table counted
+/// every case received).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Duplicates {
+    #[default]
+    Excluded,
+    Included,
+}
+
+impl Duplicates {
+    pub fn included(include: bool) -> Self {
+        if include {
+            Duplicates::Included
+        } else {
+            Duplicates::Excluded
+        }
+    }
+}
+
 // ---------------------------------------------------------------- category table
 
 /// The category table of a range.
@@ -99,16 +123,35 @@ pub struct CategoryReport {
 
 /// Cases per product type and category received in a range, with half-up
 /// percentages (summed from the rollups: milliseconds for any range).
+/// Duplicates are left out ([`category_table_with`] may include them).
 pub async fn category_table(
     desk: &Desk,
     caller: Caller,
     range: DateRange,
 ) -> Result<CategoryReport, DeskError> {
+    category_table_with(desk, caller, range, Duplicates::Excluded).await
+}
+
+/// [`category_table`], with or without the cases closed as duplicates.
+///
+/// The rollups count every case received; without duplicates, the
+/// duplicates' rollups (the same cells, counted for the cases closed as
+/// duplicates) are subtracted cell by cell.
+pub async fn category_table_with(
+    desk: &Desk,
+    caller: Caller,
+    range: DateRange,
+    duplicates: Duplicates,
+) -> Result<CategoryReport, DeskError> {
     caller.require(READERS)?;
     let today = today();
     desk.read(move |conn| {
         let (from, to) = range.resolve(conn, today)?;
-        let counts = store::category_counts(conn, &statistics::plan_range(from, to))?;
+        let plan = statistics::plan_range(from, to);
+        let mut counts = store::category_counts(conn, &plan)?;
+        if duplicates == Duplicates::Excluded {
+            counts.subtract(&store::category_counts_of(conn, Rollup::Duplicates, &plan)?);
+        }
         Ok(CategoryReport {
             from,
             to,
@@ -126,6 +169,7 @@ pub struct TrendQuery {
     pub interval: Interval,
     /// At most `statistics::MAX_TREND_PERIODS` periods once resolved.
     pub range: DateRange,
+    pub duplicates: Duplicates,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -143,10 +187,17 @@ pub async fn trend(desk: &Desk, caller: Caller, query: TrendQuery) -> Result<Tre
     caller.require(READERS)?;
     let today = today();
     let range = query.range;
+    let duplicates = query.duplicates;
     let (from, to, rows) = desk
         .read(move |conn| {
             let (from, to) = range.resolve(conn, today)?;
-            let rows = store::cases_by_period(conn, &statistics::plan_range(from, to))?;
+            let plan = statistics::plan_range(from, to);
+            let mut rows = store::cases_by_period(conn, &plan)?;
+            if duplicates == Duplicates::Excluded {
+                // Subtracted in the buckets they fall in.
+                let counted = store::cases_by_period_of(conn, Rollup::Duplicates, &plan)?;
+                rows.extend(counted.into_iter().map(|(day, p, n)| (day, p, -n)));
+            }
             Ok((from, to, rows))
         })
         .await?;
@@ -173,6 +224,9 @@ pub struct PipelineQuery {
     pub triage_due_days: u32,
     /// The desk's business days (weekends and holidays are not).
     pub calendar: BusinessCalendar,
+    /// Whether the medians take cases closed as duplicates (open cases and
+    /// overdue triage never hold any: a duplicate is closed).
+    pub duplicates: Duplicates,
 }
 
 /// A median duration from receipt.
@@ -223,14 +277,16 @@ pub async fn pipeline(
         range,
         triage_due_days,
         calendar,
+        duplicates,
     } = query;
+    let with_duplicates = duplicates == Duplicates::Included;
     let cutoff = statistics::overdue_cutoff(&calendar, today, triage_due_days).to_string();
     desk.read(move |conn| {
         let (from, to) = range.resolve(conn, today)?;
         let (from_s, to_s) = (from.to_string(), to.to_string());
         let by_status = store::open_by_status(conn)?;
         let mut median = |span| -> Result<MedianSpan, DeskError> {
-            let (cases, micros) = store::median_span(conn, span, &from_s, &to_s)?;
+            let (cases, micros) = store::median_span(conn, span, &from_s, &to_s, with_duplicates)?;
             Ok(MedianSpan {
                 cases,
                 median_seconds: micros.map(|m| m.div_euclid(1_000_000)),
@@ -300,6 +356,8 @@ pub async fn expert_utilisation(
 /// A rollup cell that differs from the recount.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RollupDifference {
+    /// Which rollups: every case's, or the duplicates'.
+    pub set: Rollup,
     /// `(period, product_type, category)`: a day `YYYY-MM-DD` or a month
     /// `YYYY-MM`; no category for the per-product case count.
     pub cell: Cell,
@@ -307,7 +365,7 @@ pub struct RollupDifference {
     pub recount: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RollupCheck {
     /// Non-zero cells compared (in the rollups, the recount or both).
     pub cells: usize,
@@ -324,13 +382,29 @@ impl RollupCheck {
 }
 
 /// Compares every daily and monthly rollup cell with a recount from the
-/// cases (a full scan: an operator's check, not for dashboards).
+/// cases (a full scan: an operator's check, not for dashboards): the
+/// rollups of every case, then the duplicates' against the cases closed as
+/// duplicates.
 pub async fn verify_rollups(desk: &Desk, caller: Caller) -> Result<RollupCheck, DeskError> {
     caller.require(AUDITORS)?;
-    let (rollups, recount) = desk
-        .read(|conn| Ok((store::rollup_cells(conn)?, store::recount_cells(conn)?)))
+    let checks = desk
+        .read(|conn| {
+            let mut checks = Vec::new();
+            for rollup in [Rollup::All, Rollup::Duplicates] {
+                let rollups = store::rollup_cells_of(conn, rollup)?;
+                let recount = store::recount_cells_of(conn, rollup)?;
+                checks.push(compare(rollup, &rollups, &recount));
+            }
+            Ok(checks)
+        })
         .await?;
-    let check = compare(&rollups, &recount);
+    let mut check = RollupCheck::default();
+    for part in checks {
+        check.cells += part.cells;
+        check.differing += part.differing;
+        check.differences.extend(part.differences);
+    }
+    check.differences.truncate(MAX_DIFFERENCES);
     if !check.consistent() {
         tracing::error!(
             cells = check.differing,
@@ -340,7 +414,11 @@ pub async fn verify_rollups(desk: &Desk, caller: Caller) -> Result<RollupCheck, 
     Ok(check)
 }
 
-fn compare(rollups: &BTreeMap<Cell, i64>, recount: &BTreeMap<Cell, i64>) -> RollupCheck {
+fn compare(
+    rollup_set: Rollup,
+    rollups: &BTreeMap<Cell, i64>,
+    recount: &BTreeMap<Cell, i64>,
+) -> RollupCheck {
     let mut keys: Vec<&Cell> = rollups.keys().chain(recount.keys()).collect();
     keys.sort();
     keys.dedup();
@@ -353,6 +431,7 @@ fn compare(rollups: &BTreeMap<Cell, i64>, recount: &BTreeMap<Cell, i64>) -> Roll
             differing += 1;
             if differences.len() < MAX_DIFFERENCES {
                 differences.push(RollupDifference {
+                    set: rollup_set,
                     cell: (*key).clone(),
                     rollup,
                     recount,
@@ -401,12 +480,13 @@ mod tests {
         recount.insert(cell(1, None), 2);
         rollups.insert(cell(2, Some("ip")), 1);
         recount.insert(cell(3, Some("ip")), 1);
-        let check = compare(&rollups, &recount);
+        let check = compare(Rollup::All, &rollups, &recount);
         assert_eq!((check.cells, check.differing), (3, 2));
         assert!(!check.consistent());
         assert_eq!(
             check.differences[0],
             RollupDifference {
+                set: Rollup::All,
                 cell: cell(2, Some("ip")),
                 rollup: 1,
                 recount: 0
@@ -416,9 +496,9 @@ mod tests {
         let many: BTreeMap<Cell, i64> = (1..=28)
             .flat_map(|day| ["a", "b", "c", "d", "e"].map(|c| (cell(day, Some(c)), 1)))
             .collect();
-        let check = compare(&many, &BTreeMap::new());
+        let check = compare(Rollup::All, &many, &BTreeMap::new());
         assert_eq!((check.cells, check.differing), (140, 140));
         assert_eq!(check.differences.len(), MAX_DIFFERENCES);
-        assert!(compare(&many, &many).consistent());
+        assert!(compare(Rollup::All, &many, &many).consistent());
     }
 }

@@ -141,12 +141,24 @@ pub fn parse_status(raw: &str) -> Result<CaseStatus, String> {
     }
 }
 
+/// Every outcome but `duplicate`: a case closed as a duplicate names the
+/// case it duplicates (`domain::duplicate`), which a row of a file cannot
+/// (imported cases get their ids and numbers as they are stored), and
+/// medesk keeps no duplicate without its original.
 pub fn parse_outcome(raw: &str) -> Result<Outcome, String> {
     if raw.trim().is_empty() {
         return Err("is required: a closed case has an outcome".to_owned());
     }
-    Outcome::from_label_or_code(raw).map_err(|e| e.to_string())
+    match Outcome::from_label_or_code(raw) {
+        Ok(Outcome::Duplicate) => Err(DUPLICATE_NOT_IMPORTED.to_owned()),
+        parsed => parsed.map_err(|e| e.to_string()),
+    }
 }
+
+/// Why an imported row may not be a duplicate.
+pub const DUPLICATE_NOT_IMPORTED: &str = "duplicate cannot be imported: a case closed as a \
+     duplicate names the case it duplicates, which a row cannot; leave the row out (the \
+     statistics leave duplicates out by default) or close it as a duplicate in medesk";
 
 /// What a file that is not UTF-8 is told, on the line of its first bad byte.
 const NOT_UTF8: &str = "is not UTF-8 text (save the file as CSV UTF-8)";
@@ -658,6 +670,23 @@ fn parse_row(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_duplicate_is_not_imported_by_code_or_label() {
+        for raw in ["duplicate", "重複", " duplicate "] {
+            assert_eq!(
+                parse_outcome(raw),
+                Err(DUPLICATE_NOT_IMPORTED.to_owned()),
+                "{raw:?}"
+            );
+        }
+        assert_eq!(parse_outcome("取り下げ"), Ok(Outcome::Withdrawn));
+        assert!(
+            parse_outcome("dup")
+                .unwrap_err()
+                .ends_with("no_response, duplicate")
+        );
+    }
 
     fn today() -> NaiveDate {
         NaiveDate::from_ymd_opt(2026, 11, 27).unwrap()

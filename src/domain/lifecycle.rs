@@ -472,6 +472,7 @@ mod tests {
         (S::Submitted,      close(O::Referred),        Closed(O::Referred)),
         (S::Submitted,      close(O::OutOfScope),      Closed(O::OutOfScope)),
         (S::Submitted,      close(O::NoResponse),      Closed(O::NoResponse)),
+        (S::Submitted,      close(O::Duplicate),       Closed(O::Duplicate)),
         (S::Submitted,      Action::Withdraw,          Closed(O::Withdrawn)),
         //
         (S::Triage,         triage(Route::Direct),     To(S::InConsultation)),
@@ -483,6 +484,7 @@ mod tests {
         (S::Triage,         close(O::Referred),        Closed(O::Referred)),
         (S::Triage,         close(O::OutOfScope),      Closed(O::OutOfScope)),
         (S::Triage,         close(O::NoResponse),      Closed(O::NoResponse)),
+        (S::Triage,         close(O::Duplicate),       Closed(O::Duplicate)),
         (S::Triage,         Action::Withdraw,          Closed(O::Withdrawn)),
         //
         (S::AwaitingInfo,   Action::ApplicantReply,    Resume),
@@ -490,6 +492,7 @@ mod tests {
         (S::AwaitingInfo,   close(O::Referred),        Closed(O::Referred)),
         (S::AwaitingInfo,   close(O::OutOfScope),      Closed(O::OutOfScope)),
         (S::AwaitingInfo,   close(O::NoResponse),      Closed(O::NoResponse)),
+        (S::AwaitingInfo,   close(O::Duplicate),       Closed(O::Duplicate)),
         (S::AwaitingInfo,   Action::Withdraw,          Closed(O::Withdrawn)),
         //
         (S::Matching,       Action::RequestInfo,       AskApplicant),
@@ -500,6 +503,7 @@ mod tests {
         (S::Matching,       close(O::Referred),        Closed(O::Referred)),
         (S::Matching,       close(O::OutOfScope),      Closed(O::OutOfScope)),
         (S::Matching,       close(O::NoResponse),      Closed(O::NoResponse)),
+        (S::Matching,       close(O::Duplicate),       Closed(O::Duplicate)),
         (S::Matching,       Action::Withdraw,          Closed(O::Withdrawn)),
         //
         (S::InConsultation, Action::RequestInfo,       AskApplicant),
@@ -509,6 +513,7 @@ mod tests {
         (S::InConsultation, close(O::Referred),        Closed(O::Referred)),
         (S::InConsultation, close(O::OutOfScope),      Closed(O::OutOfScope)),
         (S::InConsultation, close(O::NoResponse),      Closed(O::NoResponse)),
+        (S::InConsultation, close(O::Duplicate),       Closed(O::Duplicate)),
         (S::InConsultation, Action::Withdraw,          Closed(O::Withdrawn)),
         //
         (S::Closed,         Action::Reopen,            To(S::InConsultation)),
@@ -594,8 +599,8 @@ mod tests {
                 }
             }
         }
-        // 6 statuses × 7 stored resume values, 18 actions, 5 roles × 4 flag pairs.
-        assert_eq!(checked, 42 * 18 * 20);
+        // 6 statuses × 7 stored resume values, 19 actions, 5 roles × 4 flag pairs.
+        assert_eq!(checked, 42 * 19 * 20);
     }
 
     #[test]

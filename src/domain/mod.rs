@@ -7,6 +7,7 @@ pub mod assignment;
 pub mod calendar;
 pub mod case;
 pub mod conflicts;
+pub mod duplicate;
 pub mod import;
 pub mod lifecycle;
 pub mod matching;

@@ -98,6 +98,19 @@ impl CategoryCounts {
         self.cases[product_index(product_type)]
     }
 
+    /// Takes away `other`'s counts cell by cell: the counts of a subset of
+    /// the cases (those closed as duplicates) leave the counts of the rest.
+    pub fn subtract(&mut self, other: &CategoryCounts) {
+        for (mine, theirs) in self.cases.iter_mut().zip(other.cases) {
+            *mine -= theirs;
+        }
+        for (mine, theirs) in self.categories.iter_mut().zip(other.categories) {
+            for (m, t) in mine.0.iter_mut().zip(theirs.0) {
+                *m -= t;
+            }
+        }
+    }
+
     pub fn count(&self, product_type: ProductType, category: Category) -> i64 {
         self.categories[product_index(product_type)].get(category)
     }
@@ -565,6 +578,36 @@ mod tests {
             CategoryCounts::from_rows([], [("drug".to_owned(), "astrology".to_owned(), 1)])
                 .is_err()
         );
+    }
+
+    #[test]
+    fn subtracting_a_subsets_counts_leaves_the_rest_and_its_percentages() {
+        let mut counts = CategoryCounts::from_rows(
+            [("drug".to_owned(), 4), ("other".to_owned(), 1)],
+            [
+                ("drug".to_owned(), "ip_strategy".to_owned(), 2),
+                ("drug".to_owned(), "regulatory".to_owned(), 3),
+                ("other".to_owned(), "other".to_owned(), 1),
+            ],
+        )
+        .unwrap();
+        let duplicates = CategoryCounts::from_rows(
+            [("drug".to_owned(), 1)],
+            [("drug".to_owned(), "ip_strategy".to_owned(), 1)],
+        )
+        .unwrap();
+        counts.subtract(&duplicates);
+        assert_eq!(counts.cases(P::Drug), 3);
+        assert_eq!(counts.count(P::Drug, C::IpStrategy), 1);
+        assert_eq!(counts.count(P::Drug, C::Regulatory), 3);
+        assert_eq!(counts.cases(P::Other), 1);
+        let table = counts.table();
+        assert_eq!(table.total.cases, 4);
+        // 1 of 3 drug cases: 33 %; 3 of 3: 100 %.
+        assert_eq!(table.rows[0].percents.get(C::IpStrategy), 33);
+        assert_eq!(table.rows[0].percents.get(C::Regulatory), 100);
+        counts.subtract(&CategoryCounts::default());
+        assert_eq!(counts.table(), table);
     }
 
     #[test]

@@ -194,6 +194,9 @@ vocabulary! {
         OutOfScope = "out_of_scope", "対象外", "Out of scope";
         Withdrawn = "withdrawn", "取り下げ", "Withdrawn";
         NoResponse = "no_response", "応答なし", "No response";
+        /// Closed as a duplicate of another case (which it names; left out
+        /// of the statistics by default). Not in PRODUCT.md's list: issue 16.
+        Duplicate = "duplicate", "重複", "Duplicate";
     }
 }
 
@@ -367,6 +370,7 @@ mod tests {
                 "out_of_scope",
                 "withdrawn",
                 "no_response",
+                "duplicate",
             ]
         );
     }
@@ -449,6 +453,8 @@ mod tests {
         );
         assert_eq!(CaseStatus::AwaitingInfo.label(Lang::Ja), "情報待ち");
         assert_eq!(Outcome::OutOfScope.label(Lang::En), "Out of scope");
+        assert_eq!(Outcome::Duplicate.label(Lang::Ja), "重複");
+        assert_eq!(Outcome::Duplicate.label(Lang::En), "Duplicate");
         assert_eq!(Route::OpenHours.label(Lang::En), "Open Hours");
         assert_eq!(Lang::Ja.label(Lang::En), "Japanese");
         assert_eq!(Lang::En.label(Lang::Ja), "英語");

@@ -51,6 +51,23 @@ pub struct OrganizationRef {
     pub kind: OrganizationKind,
 }
 
+/// Another case, named by a duplicate link.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CaseLink {
+    pub id: i64,
+    #[schema(example = "MD-2026-00041")]
+    pub number: String,
+}
+
+impl From<cases::CaseRef> for CaseLink {
+    fn from(case: cases::CaseRef) -> Self {
+        CaseLink {
+            id: case.id,
+            number: case.number,
+        }
+    }
+}
+
 /// A case as its reader may see it.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CaseResponse {
@@ -103,6 +120,15 @@ pub struct CaseResponse {
     pub version: i64,
     /// What the reader may do now (from the lifecycle rules).
     pub allowed_actions: Vec<ActionKind>,
+    /// The case this one was closed as a duplicate of (outcome
+    /// `duplicate`); null otherwise, and null for a reader who may not read
+    /// that case (another organisation's, or one an expert is not assigned
+    /// to).
+    #[schema(required)]
+    pub duplicate_of: Option<CaseLink>,
+    /// The cases closed as duplicates of this one, by id; only those the
+    /// reader may read.
+    pub duplicates: Vec<CaseLink>,
 }
 
 /// The case as the JSON API shows it.
@@ -112,6 +138,8 @@ pub(crate) fn case_response(snapshot: CaseSnapshot) -> CaseResponse {
         categories,
         view,
         allowed_actions,
+        duplicate_of,
+        duplicates,
     } = snapshot;
     let desk = view == CaseView::Desk;
     CaseResponse {
@@ -143,6 +171,8 @@ pub(crate) fn case_response(snapshot: CaseSnapshot) -> CaseResponse {
         updated_at: clock::to_rfc3339(row.updated_at),
         version: row.version,
         allowed_actions,
+        duplicate_of: duplicate_of.map(CaseLink::from),
+        duplicates: duplicates.into_iter().map(CaseLink::from).collect(),
     }
 }
 
@@ -521,6 +551,13 @@ pub struct StatusRequest {
     /// Why (kept in the timeline); blank is no reason.
     #[schema(value_type = Option<String>, max_length = 5000)]
     pub reason: Option<String>,
+    /// Required with the outcome `duplicate`, refused with any other (422):
+    /// the id of the case this one duplicates — another case, visible to
+    /// the caller, not itself closed as a duplicate (name its original
+    /// instead); a case that others duplicate is not closed as a duplicate.
+    #[serde(default, deserialize_with = "body::optional_integer")]
+    #[schema(value_type = Option<i64>)]
+    pub duplicate_of: Option<i64>,
 }
 
 /// Move a case along its lifecycle (ask for information, reopen, close, withdraw …).
@@ -532,8 +569,9 @@ pub struct StatusRequest {
     responses(
         (status = 200, body = CaseResponse, headers(("ETag" = String, description = "The case's version, for `If-Match`"))),
         (status = 403, description = "a manager, or a role that may not make this change"),
-        (status = 409, description = "impossible transition; lists allowed actions"),
+        (status = 409, description = "impossible transition (lists allowed actions), or the case named in `duplicate_of` changed meanwhile"),
         (status = 412, description = "stale If-Match"),
+        (status = 422, description = "a bad field; `duplicate_of` missing with the outcome `duplicate`, given with another, naming this case, a case the caller cannot see, or a duplicate (name its original); or this case is the original of others"),
     )
 )]
 #[post("/api/v1/cases/{id}/status")]
@@ -559,6 +597,7 @@ pub async fn change_status(
             to: to?,
             outcome: outcome.map_or(Some(None), |o| o.map(Some))?,
             reason: reason?,
+            duplicate_of: body.duplicate_of,
         })
     })?;
     let snapshot =

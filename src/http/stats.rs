@@ -13,7 +13,9 @@ use super::problem::ApiError;
 use super::schema::{
     IsoDate, OpenPerStatus, PerCategoryCounts, PerCategoryPercents, PerProductType, TrendInterval,
 };
-use crate::desk::statistics::{self as desk, CategoryReport, DateRange, MedianSpan, PipelineQuery};
+use crate::desk::statistics::{
+    self as desk, CategoryReport, DateRange, Duplicates, MedianSpan, PipelineQuery, Rollup,
+};
 use crate::domain::calendar::BusinessCalendar;
 use crate::domain::statistics::{self, CsvHeaders, Interval, PerCategory, TableRow};
 use crate::domain::validation::Problems;
@@ -30,6 +32,10 @@ pub struct RangeQuery {
     /// Last received date, inclusive; today (desk calendar, JST) when absent.
     #[param(value_type = IsoDate, required = false)]
     pub to: Option<String>,
+    /// `true` counts the cases closed as duplicates too; by default
+    /// (`false`) they are left out. Withdrawn cases always count.
+    #[param(value_type = bool, required = false)]
+    pub include_duplicates: Option<String>,
 }
 
 /// `from` and `to` as a range (each date checked, then their order).
@@ -45,6 +51,21 @@ fn parse_range(from: Option<&str>, to: Option<&str>) -> Result<DateRange, ApiErr
         _ => None,
     };
     Ok(problems.finish(|| range)?)
+}
+
+/// `include_duplicates`: `true` or `false` (absent: false), else a 422
+/// naming it.
+fn parse_duplicates(raw: Option<&str>) -> Result<Duplicates, ApiError> {
+    let mut problems = Problems::default();
+    let include = match raw {
+        None | Some("false") => Some(false),
+        Some("true") => Some(true),
+        Some(_) => {
+            problems.push("include_duplicates", "must be true or false");
+            None
+        }
+    };
+    Ok(problems.finish(|| include.map(Duplicates::included))?)
 }
 
 // ---------------------------------------------------------------- category table
@@ -122,7 +143,7 @@ fn table_response(report: CategoryReport) -> CategoryTableResponse {
     responses(
         (status = 200, body = CategoryTableResponse),
         (status = 403, description = "applicants and experts"),
-        (status = 422, description = "a bad date, or from after to"),
+        (status = 422, description = "a bad date or include_duplicates, or from after to"),
     )
 )]
 #[get("/api/v1/stats/categories")]
@@ -133,7 +154,8 @@ pub async fn categories(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(desk::READERS)?;
     let range = parse_range(query.from.as_deref(), query.to.as_deref())?;
-    let report = desk::category_table(&state.desk, caller, range).await?;
+    let duplicates = parse_duplicates(query.include_duplicates.as_deref())?;
+    let report = desk::category_table_with(&state.desk, caller, range, duplicates).await?;
     Ok(HttpResponse::Ok().json(table_response(report)))
 }
 
@@ -149,6 +171,10 @@ pub struct CsvQuery {
     /// codes (`regulatory`, `medical_device`).
     #[param(value_type = Lang, required = false)]
     pub lang: Option<String>,
+    /// `true` counts the cases closed as duplicates too; by default
+    /// (`false`) they are left out. Withdrawn cases always count.
+    #[param(value_type = bool, required = false)]
+    pub include_duplicates: Option<String>,
 }
 
 /// The category table as CSV for Excel: UTF-8 with BOM, CRLF, a count and a
@@ -161,7 +187,7 @@ pub struct CsvQuery {
         (status = 200, description = "UTF-8 with a BOM, CRLF line ends, as an attachment", content_type = "text/csv; charset=utf-8", body = String,
             headers(("Content-Disposition" = String, description = "`attachment; filename=\"medesk-categories-FROM_TO.csv\"`"))),
         (status = 403, description = "applicants and experts"),
-        (status = 422, description = "a bad date or language, or from after to"),
+        (status = 422, description = "a bad date, language or include_duplicates, or from after to"),
     )
 )]
 #[get("/api/v1/stats/categories.csv")]
@@ -181,8 +207,9 @@ pub async fn categories_csv(
     };
     let headers = problems.finish(|| headers)?;
     let range = parse_range(query.from.as_deref(), query.to.as_deref())?;
+    let duplicates = parse_duplicates(query.include_duplicates.as_deref())?;
     let CategoryReport { from, to, table } =
-        desk::category_table(&state.desk, caller, range).await?;
+        desk::category_table_with(&state.desk, caller, range, duplicates).await?;
     let file_name = format!("medesk-categories-{from}_{to}.csv");
     Ok(HttpResponse::Ok()
         .content_type("text/csv; charset=utf-8")
@@ -206,6 +233,10 @@ pub struct TrendQuery {
     /// As for the category table.
     #[param(value_type = IsoDate, required = false)]
     pub to: Option<String>,
+    /// `true` counts the cases closed as duplicates too; by default
+    /// (`false`) they are left out. Withdrawn cases always count.
+    #[param(value_type = bool, required = false)]
+    pub include_duplicates: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -243,7 +274,7 @@ pub struct TrendResponse {
     responses(
         (status = 200, body = TrendResponse),
         (status = 403, description = "applicants and experts"),
-        (status = 422, description = "a bad date or interval, from after to, or too many periods"),
+        (status = 422, description = "a bad date, interval or include_duplicates, from after to, or too many periods"),
     )
 )]
 #[get("/api/v1/stats/trend")]
@@ -261,7 +292,13 @@ pub async fn trend(
     };
     let interval = problems.finish(|| interval)?;
     let range = parse_range(query.from.as_deref(), query.to.as_deref())?;
-    let trend = desk::trend(&state.desk, caller, desk::TrendQuery { interval, range }).await?;
+    let duplicates = parse_duplicates(query.include_duplicates.as_deref())?;
+    let query = desk::TrendQuery {
+        interval,
+        range,
+        duplicates,
+    };
+    let trend = desk::trend(&state.desk, caller, query).await?;
     let items = trend
         .points
         .into_iter()
@@ -340,7 +377,7 @@ pub struct PipelineResponse {
     responses(
         (status = 200, body = PipelineResponse),
         (status = 403, description = "applicants and experts"),
-        (status = 422, description = "a bad date, or from after to"),
+        (status = 422, description = "a bad date or include_duplicates, or from after to"),
     )
 )]
 #[get("/api/v1/stats/pipeline")]
@@ -351,8 +388,10 @@ pub async fn pipeline(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(desk::READERS)?;
     let range = parse_range(query.from.as_deref(), query.to.as_deref())?;
+    let duplicates = parse_duplicates(query.include_duplicates.as_deref())?;
     let query = PipelineQuery {
         range,
+        duplicates,
         triage_due_days: state.config.triage_reminder_days,
         calendar: BusinessCalendar::new(state.config.holidays.clone()),
     };
@@ -445,8 +484,19 @@ pub async fn experts(
 
 // ---------------------------------------------------------------- verification
 
+/// Which rollups a cell belongs to: `all` (every case received) or
+/// `duplicates` (the cases closed as duplicates, which the statistics
+/// subtract unless they include duplicates).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RollupSet {
+    All,
+    Duplicates,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RollupDifference {
+    pub rollups: RollupSet,
     /// A day `YYYY-MM-DD` or a month `YYYY-MM`.
     pub period: String,
     pub product_type: String,
@@ -495,6 +545,10 @@ pub async fn verify(
             .map(|d| {
                 let (period, product_type, category) = d.cell;
                 RollupDifference {
+                    rollups: match d.set {
+                        Rollup::All => RollupSet::All,
+                        Rollup::Duplicates => RollupSet::Duplicates,
+                    },
                     period,
                     product_type,
                     category,

@@ -11,6 +11,7 @@ mod bodies;
 mod browser;
 mod cases;
 mod disclosure;
+mod duplicates;
 mod expert_helpers;
 mod experts;
 mod faults;
