@@ -4,6 +4,7 @@
 #[macro_use]
 mod helpers;
 
+mod actions;
 mod assignment_lifecycle;
 mod auth;
 mod bodies;
