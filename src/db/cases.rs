@@ -394,6 +394,73 @@ pub fn update_if_version(
     Ok(updated == 1)
 }
 
+/// The applicant's own fields as a correction leaves them (see
+/// `domain::case::CaseEdit`).
+#[derive(Debug, AsChangeset)]
+#[diesel(table_name = cases)]
+pub struct FiledChanges<'a> {
+    pub title: &'a str,
+    pub description: &'a str,
+    pub product_type: &'a str,
+    /// What the statistics and filters count: the product type as filed
+    /// until triage confirms one.
+    pub effective_product_type: &'a str,
+    pub stage: &'a str,
+    pub updated_at: i64,
+    pub version: i64,
+}
+
+/// Writes a correction if the case is still at `expected_version` (the
+/// `version` of `changes` must be the next one); false when someone else
+/// changed it first.
+pub fn edit_if_version(
+    conn: &mut AnyConnection,
+    id: i64,
+    expected_version: i64,
+    changes: &FiledChanges<'_>,
+) -> DbResult<bool> {
+    let updated = diesel::update(
+        cases::table
+            .find(id)
+            .filter(cases::version.eq(expected_version)),
+    )
+    .set(changes)
+    .execute(conn)?;
+    Ok(updated == 1)
+}
+
+/// Replaces the applicant's categories; `effective` when no confirmed ones
+/// count instead.
+pub fn replace_applicant_categories(
+    conn: &mut AnyConnection,
+    case_id: i64,
+    categories: &[&str],
+    effective: bool,
+) -> DbResult<()> {
+    diesel::delete(
+        case_categories::table
+            .filter(case_categories::case_id.eq(case_id))
+            .filter(case_categories::kind.eq(APPLICANT)),
+    )
+    .execute(conn)?;
+    let rows: Vec<_> = categories
+        .iter()
+        .map(|category| {
+            (
+                case_categories::case_id.eq(case_id),
+                case_categories::kind.eq(APPLICANT),
+                case_categories::category.eq(*category),
+                case_categories::effective.eq(effective),
+            )
+        })
+        .collect();
+    insert_rows!(conn, rows, |values| diesel::insert_into(
+        case_categories::table
+    )
+    .values(values))?;
+    Ok(())
+}
+
 /// Bumps the version when something hangs off the case changed (a message).
 pub fn touch(conn: &mut AnyConnection, id: i64, now: i64) -> DbResult<()> {
     diesel::update(cases::table.find(id))

@@ -369,6 +369,130 @@ pub async fn file_case(
     Ok(snapshot)
 }
 
+// ---------------------------------------------------------------- corrections
+
+/// Corrects a case the desk has not taken up yet (`submitted`): title,
+/// description, product type, categories, stage. The statistics move with
+/// the product type and categories; an `edited` event names the changed
+/// fields. A correction that changes nothing writes nothing.
+pub async fn edit_case(
+    desk: &Desk,
+    caller: Caller,
+    id: i64,
+    expected_version: Option<i64>,
+    edit: case::CaseEdit,
+) -> Result<CaseSnapshot, DeskError> {
+    refuse_managers(&caller)?;
+    caller.require(FILERS)?;
+    desk.write(move |conn| {
+        let (row, view) = visible_case(conn, &caller, id)?;
+        match case::may_edit(caller.role, view, row.status) {
+            Ok(()) => check_version(expected_version, row.version)?,
+            Err(case::EditRefusal::NotPermitted) => {
+                return Err(DeskError::Forbidden("your role may not edit a case"));
+            }
+            Err(case::EditRefusal::NotSubmitted(status)) => {
+                check_version(expected_version, row.version)?;
+                return Err(not_editable(&row, status, &caller, view));
+            }
+        }
+        let categories = store::categories_of(conn, &[row.id])?
+            .remove(&row.id)
+            .unwrap_or_default();
+        let current = case::FiledFields {
+            title: row.title.clone(),
+            description: row.description.clone(),
+            product_type: row.product_type,
+            categories: categories.applicant.clone(),
+            stage: row.stage,
+        };
+        let (next, changed) = edit.apply(&current);
+        if changed.is_empty() {
+            return Ok(CaseSnapshot::new(row, categories, view, &caller));
+        }
+        let now = clock::now_micros();
+        // Before triage nothing is confirmed: what was filed is what counts.
+        let effective_type = row.confirmed_product_type.unwrap_or(next.product_type);
+        let stage = next
+            .stage
+            .map_or(crate::db::import::UNRECORDED_STAGE, |s| s.as_str());
+        let written = store::edit_if_version(
+            conn,
+            row.id,
+            row.version,
+            &store::FiledChanges {
+                title: &next.title,
+                description: &next.description,
+                product_type: next.product_type.as_str(),
+                effective_product_type: effective_type.as_str(),
+                stage,
+                updated_at: now,
+                version: row.version + 1,
+            },
+        )?;
+        if !written {
+            return Err(DeskError::conflict(
+                "the case was changed by someone else just now; reload it and try again",
+            ));
+        }
+        let confirmed = !categories.confirmed.is_empty();
+        if changed.contains(&"categories") {
+            let codes: Vec<&str> = next.categories.iter().map(|c| c.as_str()).collect();
+            store::replace_applicant_categories(conn, row.id, &codes, !confirmed)?;
+        }
+        let before_categories = categories.clone().effective();
+        let after_categories = if confirmed {
+            categories.confirmed.clone()
+        } else {
+            next.categories.clone()
+        };
+        let before: Vec<&str> = before_categories.iter().map(|c| c.as_str()).collect();
+        let after: Vec<&str> = after_categories.iter().map(|c| c.as_str()).collect();
+        // The statistics follow the case to the cells it now counts in.
+        crate::db::stats::recount_case(
+            conn,
+            &row.received_on,
+            (row.effective_product_type.as_str(), &before),
+            (effective_type.as_str(), &after),
+        )?;
+        store::insert_event(
+            conn,
+            NewEvent {
+                case_id: row.id,
+                at: now,
+                actor_id: Some(caller.id),
+                kind: "edited",
+                from_status: None,
+                to_status: None,
+                detail: Some(json!({ "fields": changed }).to_string()),
+                desk_only: false,
+            },
+        )?;
+        let (row, view) = visible_case(conn, &caller, id)?;
+        if view.is_logged() {
+            // The answer carries the case's text: that is a read too.
+            store::log_access(conn, &[row.id], caller.id, "update", now)?;
+        }
+        snapshot(conn, row, view, &caller)
+    })
+    .await
+}
+
+/// The 409 of a correction after the desk took the case up: why, and what
+/// the caller may do instead.
+fn not_editable(row: &CaseRow, status: CaseStatus, caller: &Caller, view: CaseView) -> DeskError {
+    let allowed = lifecycle::allowed_actions(&case_state(row), &actor(caller, row, view));
+    conflict_listing(
+        format!(
+            "a case can be edited only while it is submitted; this one is {} (the desk has \
+             taken it up and works from what was filed): write a message with the correction",
+            status.as_str()
+        ),
+        status,
+        &allowed,
+    )
+}
+
 // ---------------------------------------------------------------- reading
 
 /// Reads one case (logged for desk staff and experts).
@@ -704,28 +828,36 @@ pub(crate) struct Extra {
 /// A lifecycle refusal as the caller sees it: not their role's to do
 /// (Forbidden), or not possible now (Conflict, listing what is).
 pub(crate) fn refusal(refusal: Refusal) -> DeskError {
-    let allowed: Vec<&str> = refusal.allowed().iter().map(|a| a.as_str()).collect();
     match refusal {
         Refusal::NotPermitted { .. } => {
             DeskError::Forbidden("your role may not do this to this case")
         }
-        Refusal::InvalidTransition { from, .. } => {
-            let mut context = serde_json::Map::new();
-            context.insert("case_status".into(), json!(from.as_str()));
-            context.insert("allowed_actions".into(), json!(allowed));
-            DeskError::Conflict {
-                detail: format!(
-                    "not possible while the case is {}; allowed: {}",
-                    from.as_str(),
-                    if allowed.is_empty() {
-                        "nothing".to_owned()
-                    } else {
-                        allowed.join(", ")
-                    }
-                ),
-                context: Some(context),
-            }
+        Refusal::InvalidTransition { from, allowed } => {
+            let names: Vec<&str> = allowed.iter().map(|a| a.as_str()).collect();
+            let detail = format!(
+                "not possible while the case is {}; allowed: {}",
+                from.as_str(),
+                if names.is_empty() {
+                    "nothing".to_owned()
+                } else {
+                    names.join(", ")
+                }
+            );
+            conflict_listing(detail, from, &allowed)
         }
+    }
+}
+
+/// A 409 with the case's status and the actions the caller may take instead
+/// (each one a path under `…/actions/`).
+fn conflict_listing(detail: String, status: CaseStatus, allowed: &[ActionKind]) -> DeskError {
+    let allowed: Vec<&str> = allowed.iter().map(|a| a.as_str()).collect();
+    let mut context = serde_json::Map::new();
+    context.insert("case_status".into(), json!(status.as_str()));
+    context.insert("allowed_actions".into(), json!(allowed));
+    DeskError::Conflict {
+        detail,
+        context: Some(context),
     }
 }
 
@@ -1006,14 +1138,14 @@ async fn act(
     caller: Caller,
     id: i64,
     expected_version: Option<i64>,
-    plan: impl FnOnce(&CaseRow) -> Result<(Action, Extra), DeskError> + Send + 'static,
+    plan: impl FnOnce(&CaseRow, &Actor) -> Result<(Action, Extra), DeskError> + Send + 'static,
 ) -> Result<CaseSnapshot, DeskError> {
     refuse_managers(&caller)?;
     let notifier = desk.notifier.clone();
     desk.write_and_mail(move |conn| {
         let (row, view) = visible_case(conn, &caller, id)?;
         check_version(expected_version, row.version)?;
-        let (action, extra) = plan(&row)?;
+        let (action, extra) = plan(&row, &actor(&caller, &row, view))?;
         let now = clock::now_micros();
         apply(conn, &notifier, &caller, &row, view, action, extra, now)?;
         let (row, view) = visible_case(conn, &caller, id)?;
@@ -1034,7 +1166,7 @@ pub async fn claim(
     expected_version: Option<i64>,
 ) -> Result<CaseSnapshot, DeskError> {
     caller.require(DESK_STAFF)?;
-    act(desk, caller, id, expected_version, |_| {
+    act(desk, caller, id, expected_version, |_, _| {
         Ok((Action::Claim, Extra::default()))
     })
     .await
@@ -1083,7 +1215,7 @@ pub async fn triage(
         note: command.note,
         duplicate_of: None,
     };
-    act(desk, caller, id, expected_version, move |_| {
+    act(desk, caller, id, expected_version, move |_, _| {
         Ok((Action::Triage { route }, extra))
     })
     .await
@@ -1123,20 +1255,14 @@ pub async fn change_status(
     duplicate::check_request(id, command.outcome, command.duplicate_of)
         .map_err(|message| DeskError::field(duplicate::FIELD, message))?;
     let role = caller.role;
-    act(desk, caller, id, expected_version, move |row| {
+    act(desk, caller, id, expected_version, move |row, actor| {
         let state = case_state(row);
         let action = case::action_for_status(&state, command.to, command.outcome, role)
             .ok_or_else(|| {
+                // No action leads there: what this caller may do instead.
                 refusal(Refusal::InvalidTransition {
                     from: state.status,
-                    allowed: lifecycle::allowed_actions(
-                        &state,
-                        &Actor {
-                            role,
-                            is_member: true,
-                            is_assigned_expert: false,
-                        },
-                    ),
+                    allowed: lifecycle::allowed_actions(&state, actor),
                 })
             })?;
         Ok((
@@ -1144,6 +1270,124 @@ pub async fn change_status(
             Extra {
                 reason: command.reason,
                 duplicate_of: command.duplicate_of,
+                ..Extra::default()
+            },
+        ))
+    })
+    .await
+}
+
+// ---------------------------------------------------------------- actions by name
+
+/// A case action as `allowed_actions` names it (`POST
+/// /api/v1/cases/{id}/actions/{action}`), with what it carries. Each is
+/// carried out by the use case of the endpoint that does the same thing:
+/// [`claim`], [`triage`], [`change_status`] for closing, and the shared
+/// lifecycle step for the rest (which `change_status` also ends in, once it
+/// has worked out which action a requested status means).
+#[derive(Debug, Clone)]
+pub enum CaseAction {
+    Claim,
+    Triage(Triage),
+    /// The question goes to the applicant in the mail and the timeline, as
+    /// the `reason` of a `status: awaiting_info` request does.
+    RequestInfo {
+        question: String,
+    },
+    ApplicantReply {
+        reason: Option<String>,
+    },
+    StartMatching {
+        reason: Option<String>,
+    },
+    StartConsultation {
+        reason: Option<String>,
+    },
+    /// The same command as closing through `change_status` (its `to` is
+    /// taken to be `closed`).
+    Close(StatusChange),
+    Withdraw {
+        reason: Option<String>,
+    },
+    Reopen {
+        reason: Option<String>,
+    },
+}
+
+impl CaseAction {
+    pub fn kind(&self) -> ActionKind {
+        match self {
+            Self::Claim => ActionKind::Claim,
+            Self::Triage(_) => ActionKind::Triage,
+            Self::RequestInfo { .. } => ActionKind::RequestInfo,
+            Self::ApplicantReply { .. } => ActionKind::ApplicantReply,
+            Self::StartMatching { .. } => ActionKind::StartMatching,
+            Self::StartConsultation { .. } => ActionKind::StartConsultation,
+            Self::Close(_) => ActionKind::Close,
+            Self::Withdraw { .. } => ActionKind::Withdraw,
+            Self::Reopen { .. } => ActionKind::Reopen,
+        }
+    }
+}
+
+/// Refuses a caller whose role never takes `kind` on a case (403, whatever
+/// the case): interfaces call it before reading the action's body.
+pub fn may_take(caller: &Caller, kind: ActionKind) -> Result<(), DeskError> {
+    if lifecycle::role_may(caller.role, kind) && kind.is_case_action() {
+        Ok(())
+    } else {
+        Err(DeskError::Forbidden(
+            "your role may not take this action on a case",
+        ))
+    }
+}
+
+/// Takes the named action on the case.
+pub async fn take_action(
+    desk: &Desk,
+    caller: Caller,
+    id: i64,
+    expected_version: Option<i64>,
+    action: CaseAction,
+) -> Result<CaseSnapshot, DeskError> {
+    may_take(&caller, action.kind())?;
+    let (action, reason) = match action {
+        CaseAction::Claim => return claim(desk, caller, id, expected_version).await,
+        CaseAction::Triage(command) => {
+            return triage(desk, caller, id, expected_version, command).await;
+        }
+        // `withdrawn` is the withdraw action's outcome: closing with it is
+        // the lifecycle's refusal (409 pointing to `withdraw`), not a
+        // withdrawal in disguise as it is through `change_status`.
+        CaseAction::Close(StatusChange {
+            outcome: Some(Outcome::Withdrawn),
+            reason,
+            ..
+        }) => (
+            Action::Close {
+                outcome: Outcome::Withdrawn,
+            },
+            reason,
+        ),
+        CaseAction::Close(command) => {
+            let command = StatusChange {
+                to: CaseStatus::Closed,
+                ..command
+            };
+            return change_status(desk, caller, id, expected_version, command).await;
+        }
+        CaseAction::RequestInfo { question } => (Action::RequestInfo, Some(question)),
+        CaseAction::ApplicantReply { reason } => (Action::ApplicantReply, reason),
+        CaseAction::StartMatching { reason } => (Action::StartMatching, reason),
+        CaseAction::StartConsultation { reason } => (Action::StartConsultation, reason),
+        CaseAction::Withdraw { reason } => (Action::Withdraw, reason),
+        CaseAction::Reopen { reason } => (Action::Reopen, reason),
+    };
+    act(desk, caller, id, expected_version, move |_, _| {
+        Ok((
+            action,
+            Extra {
+                reason,
                 ..Extra::default()
             },
         ))

@@ -133,6 +133,138 @@ impl IntakeForm<'_> {
     }
 }
 
+/// What an applicant filed and may correct while the desk has not read it
+/// yet (issue 16): the case's own fields as filed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FiledFields {
+    pub title: String,
+    pub description: String,
+    pub product_type: ProductType,
+    /// The applicant's categories, in the canonical order.
+    pub categories: Vec<Category>,
+    /// None for an imported historical case, which records no stage.
+    pub stage: Option<Stage>,
+}
+
+/// A validated correction: the fields it sets (None leaves one as it is).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CaseEdit {
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub product_type: Option<ProductType>,
+    pub categories: Option<Vec<Category>>,
+    pub stage: Option<Stage>,
+}
+
+/// The correction as it arrives; absent fields stay as they are, present
+/// ones are checked as the intake checks them.
+#[derive(Debug, Default, Clone)]
+pub struct EditForm<'a> {
+    pub title: Option<&'a str>,
+    pub description: Option<&'a str>,
+    pub product_type: Option<&'a str>,
+    pub categories: Option<&'a [String]>,
+    pub stage: Option<&'a str>,
+}
+
+impl EditForm<'_> {
+    pub fn validate(&self) -> Result<CaseEdit, Vec<Invalid>> {
+        let mut problems = Problems::default();
+        let title = self
+            .title
+            .map(|t| problems.check("title", parse_text(t, TITLE_MAX_CHARS)));
+        let description = self
+            .description
+            .map(|d| problems.check("description", parse_text(d, DESCRIPTION_MAX_CHARS)));
+        let product_type = self
+            .product_type
+            .map(|p| problems.check("product_type", p.parse::<ProductType>()));
+        let categories = self
+            .categories
+            .map(|raw| problems.check("categories", parse_categories(raw)));
+        let stage = self
+            .stage
+            .map(|s| problems.check("stage", s.parse::<Stage>()));
+        // A present field that was refused is `Some(None)`: `?` on it ends
+        // the closure, but `finish` returns the problems first.
+        problems.finish(|| {
+            Some(CaseEdit {
+                title: title.map_or(Some(None), |t| t.map(Some))?,
+                description: description.map_or(Some(None), |d| d.map(Some))?,
+                product_type: product_type.map_or(Some(None), |p| p.map(Some))?,
+                categories: categories.map_or(Some(None), |c| c.map(Some))?,
+                stage: stage.map_or(Some(None), |s| s.map(Some))?,
+            })
+        })
+    }
+}
+
+impl CaseEdit {
+    /// The fields after the correction, and the names of those it changed
+    /// (in the order of the intake; empty when it changes nothing).
+    pub fn apply(&self, current: &FiledFields) -> (FiledFields, Vec<&'static str>) {
+        let mut changed = Vec::new();
+        let mut next = current.clone();
+        if let Some(title) = self.title.as_ref().filter(|t| **t != current.title) {
+            next.title = title.clone();
+            changed.push("title");
+        }
+        if let Some(description) = self
+            .description
+            .as_ref()
+            .filter(|d| **d != current.description)
+        {
+            next.description = description.clone();
+            changed.push("description");
+        }
+        if let Some(product_type) = self.product_type.filter(|p| *p != current.product_type) {
+            next.product_type = product_type;
+            changed.push("product_type");
+        }
+        if let Some(categories) = self
+            .categories
+            .as_ref()
+            .filter(|c| **c != current.categories)
+        {
+            next.categories = categories.clone();
+            changed.push("categories");
+        }
+        if let Some(stage) = self.stage.filter(|s| Some(*s) != current.stage) {
+            next.stage = Some(stage);
+            changed.push("stage");
+        }
+        (next, changed)
+    }
+}
+
+/// Why a case may not be corrected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EditRefusal {
+    /// Experts and managers never correct a filed case (403).
+    NotPermitted,
+    /// The desk has taken the case up: what it read stays as filed, and
+    /// corrections go into a message (409).
+    NotSubmitted(CaseStatus),
+}
+
+/// Who may correct a filed case, and when: the applicant's organisation
+/// and desk staff, while the case is still `submitted` (nobody at the desk
+/// has claimed it, so nobody has read a version that would silently change).
+pub fn may_edit(role: Role, view: CaseView, status: CaseStatus) -> Result<(), EditRefusal> {
+    let permitted = match role {
+        Role::Supporter | Role::Admin => true,
+        Role::Applicant => view == CaseView::Applicant,
+        Role::Expert | Role::Manager => false,
+    };
+    if !permitted {
+        Err(EditRefusal::NotPermitted)
+    } else if status != CaseStatus::Submitted {
+        Err(EditRefusal::NotSubmitted(status))
+    } else {
+        Ok(())
+    }
+}
+
 /// The categories a case is counted and matched under: the ones triage
 /// confirmed, or the applicant's own before triage (PRODUCT.md,
 /// "Statistics").
@@ -549,6 +681,126 @@ mod tests {
             Ok(MessageVisibility::Internal)
         );
         assert!(message_visibility(CaseView::ExpertSummary, None).is_err());
+    }
+
+    fn filed() -> FiledFields {
+        FiledFields {
+            title: "承認申請の相談".to_owned(),
+            description: "説明".to_owned(),
+            product_type: ProductType::MedicalDevice,
+            categories: vec![Category::Regulatory, Category::Reimbursement],
+            stage: Some(Stage::NonClinical),
+        }
+    }
+
+    #[test]
+    fn an_edit_checks_only_the_fields_it_names_as_the_intake_does() {
+        assert_eq!(EditForm::default().validate().unwrap(), CaseEdit::default());
+        let categories = strings(&["reimbursement", "regulatory"]);
+        let edit = EditForm {
+            title: Some("typo fixed"),
+            categories: Some(&categories),
+            ..EditForm::default()
+        }
+        .validate()
+        .unwrap();
+        assert_eq!(edit.title.as_deref(), Some("typo fixed"));
+        assert_eq!(
+            edit.categories,
+            Some(vec![Category::Regulatory, Category::Reimbursement])
+        );
+        assert_eq!(edit.description, None);
+
+        let twice = strings(&["other", "other"]);
+        let long = "x".repeat(TITLE_MAX_CHARS + 1);
+        let fields: Vec<String> = EditForm {
+            title: Some(&long),
+            description: Some(" "),
+            product_type: Some("samd"),
+            categories: Some(&twice),
+            stage: Some("phase3"),
+        }
+        .validate()
+        .unwrap_err()
+        .into_iter()
+        .map(|i| i.field)
+        .collect();
+        assert_eq!(
+            fields,
+            [
+                "title",
+                "description",
+                "product_type",
+                "categories",
+                "stage"
+            ]
+        );
+        let none: Vec<String> = Vec::new();
+        let empty = EditForm {
+            categories: Some(&none),
+            ..EditForm::default()
+        }
+        .validate()
+        .unwrap_err();
+        assert_eq!(empty[0].field, "categories");
+    }
+
+    #[test]
+    fn an_edit_names_the_fields_it_changes() {
+        let current = filed();
+        let (same, changed) = CaseEdit {
+            title: Some(current.title.clone()),
+            categories: Some(current.categories.clone()),
+            ..CaseEdit::default()
+        }
+        .apply(&current);
+        assert_eq!(same, current);
+        assert!(changed.is_empty());
+
+        let edit = CaseEdit {
+            title: Some("新しい題".to_owned()),
+            description: Some("説明".to_owned()),
+            product_type: Some(ProductType::Drug),
+            categories: Some(vec![Category::Other]),
+            stage: Some(Stage::Idea),
+        };
+        let (next, changed) = edit.apply(&current);
+        assert_eq!(changed, ["title", "product_type", "categories", "stage"]);
+        assert_eq!(next.title, "新しい題");
+        assert_eq!(next.description, current.description);
+        assert_eq!(next.product_type, ProductType::Drug);
+        assert_eq!(next.categories, [Category::Other]);
+        assert_eq!(next.stage, Some(Stage::Idea));
+    }
+
+    #[test]
+    fn only_the_applicant_side_and_the_desk_edit_and_only_while_submitted() {
+        use CaseStatus as S;
+        for status in S::ALL {
+            let expected = if status == S::Submitted {
+                Ok(())
+            } else {
+                Err(EditRefusal::NotSubmitted(status))
+            };
+            assert_eq!(
+                may_edit(Role::Applicant, CaseView::Applicant, status),
+                expected
+            );
+            assert_eq!(may_edit(Role::Supporter, CaseView::Desk, status), expected);
+            assert_eq!(may_edit(Role::Admin, CaseView::Desk, status), expected);
+            for (role, view) in [
+                (Role::Expert, CaseView::Desk),
+                (Role::Expert, CaseView::ExpertSummary),
+                (Role::Manager, CaseView::Hidden),
+                (Role::Applicant, CaseView::Hidden),
+            ] {
+                assert_eq!(
+                    may_edit(role, view, status),
+                    Err(EditRefusal::NotPermitted),
+                    "{role:?} {status}"
+                );
+            }
+        }
     }
 
     #[test]

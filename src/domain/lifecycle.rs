@@ -5,6 +5,12 @@
 //! the [`Refusal`] into 403/409. Clients are shown [`allowed_actions`], which
 //! is derived from the same rules, so UI and server never disagree.
 //!
+//! Two kinds of action are never offered on a case: an expert's acceptance
+//! and decline happen through the assignment (`POST /assignments/{id}/…`),
+//! which then asks [`decide`] about the case. Everything [`allowed_actions`]
+//! lists is a [case action](ActionKind::is_case_action), which its caller can
+//! take as `POST /cases/{id}/actions/{action}`.
+//!
 //! ```text
 //! submitted ─▶ triage ─▶ matching ─▶ in_consultation ─▶ closed
 //!                │  ▲        │            │   ▲
@@ -97,6 +103,33 @@ impl ActionKind {
         Self::Withdraw,
         Self::Reopen,
     ];
+
+    /// The kinds a person takes on the case itself, in [`Self::ALL`] order:
+    /// every kind but the expert's answers, which follow from an assignment.
+    pub const CASE_ACTIONS: [Self; 9] = [
+        Self::Claim,
+        Self::Triage,
+        Self::RequestInfo,
+        Self::ApplicantReply,
+        Self::StartMatching,
+        Self::StartConsultation,
+        Self::Close,
+        Self::Withdraw,
+        Self::Reopen,
+    ];
+
+    /// Whether this kind is taken on the case (and so may be offered in
+    /// [`allowed_actions`]) rather than following from an assignment.
+    pub const fn is_case_action(self) -> bool {
+        !matches!(self, Self::ExpertAccepted | Self::ExpertDeclined)
+    }
+
+    /// The case action with this code, if any.
+    pub fn case_action(code: &str) -> Option<Self> {
+        Self::CASE_ACTIONS
+            .into_iter()
+            .find(|kind| kind.as_str() == code)
+    }
 
     /// The API code (same as serde).
     pub const fn as_str(self) -> &'static str {
@@ -266,29 +299,41 @@ pub fn decide(state: &CaseState, action: &Action, actor: &Actor) -> Result<Trans
     })
 }
 
-/// The kinds of action `actor` may take on a case in `state`, in
-/// [`ActionKind::ALL`] order.
+/// The case actions `actor` may take on a case in `state`, in
+/// [`ActionKind::ALL`] order: each one is accepted by [`decide`] for some
+/// parameters. The expert's answers are never listed (they follow from an
+/// assignment, not from the case).
 pub fn allowed_actions(state: &CaseState, actor: &Actor) -> Vec<ActionKind> {
-    ActionKind::ALL
+    ActionKind::CASE_ACTIONS
         .into_iter()
         .filter(|&kind| may_perform(actor, kind) && next(state, &kind.representative()).is_some())
         .collect()
 }
 
-/// Whether the actor may ever do this kind of action, whatever the state.
-fn may_perform(actor: &Actor, kind: ActionKind) -> bool {
+/// Whether someone of `role` may ever take this kind of action on a case
+/// (given the right relation to it: a member's own case, an expert's
+/// assignment). Interfaces refuse everyone else before reading a body.
+pub const fn role_may(role: Role, kind: ActionKind) -> bool {
     use ActionKind as K;
-    match actor.role {
+    match role {
         // Staff act for everyone: they record replies and withdrawals made
         // by phone or mail, and expert responses are relayed as staff.
         Role::Supporter | Role::Admin => true,
-        Role::Applicant => actor.is_member && matches!(kind, K::ApplicantReply | K::Withdraw),
-        Role::Expert => {
-            actor.is_assigned_expert && matches!(kind, K::ExpertAccepted | K::ExpertDeclined)
-        }
+        Role::Applicant => matches!(kind, K::ApplicantReply | K::Withdraw),
+        Role::Expert => matches!(kind, K::ExpertAccepted | K::ExpertDeclined),
         // Managers see statistics only; they never touch a case.
         Role::Manager => false,
     }
+}
+
+/// Whether the actor may ever do this kind of action, whatever the state.
+fn may_perform(actor: &Actor, kind: ActionKind) -> bool {
+    let related = match actor.role {
+        Role::Applicant => actor.is_member,
+        Role::Expert => actor.is_assigned_expert,
+        Role::Supporter | Role::Admin | Role::Manager => true,
+    };
+    related && role_may(actor.role, kind)
 }
 
 /// The state rules alone: where `action` leads from `state`, if anywhere.
@@ -562,9 +607,22 @@ mod tests {
         })
     }
 
+    /// The kinds offered on a case: every kind but the expert's answers.
+    const EXPECTED_CASE_ACTIONS: [ActionKind; 9] = [
+        K::Claim,
+        K::Triage,
+        K::RequestInfo,
+        K::ApplicantReply,
+        K::StartMatching,
+        K::StartConsultation,
+        K::Close,
+        K::Withdraw,
+        K::Reopen,
+    ];
+
     fn expected_allowed(state: &CaseState, actor: &Actor) -> Vec<ActionKind> {
         let permitted = expected_permitted(actor);
-        ActionKind::ALL
+        EXPECTED_CASE_ACTIONS
             .into_iter()
             .filter(|kind| permitted.contains(kind))
             .filter(|&kind| {
@@ -626,9 +684,11 @@ mod tests {
                         .iter()
                         .filter(|a| a.kind() == kind)
                         .any(|a| decide(&state, a, &actor).is_ok());
+                    // Listed exactly when accepted, but only case actions
+                    // are ever listed.
                     assert_eq!(
                         allowed.contains(&kind),
-                        accepted,
+                        accepted && kind.is_case_action(),
                         "{state:?} {actor:?} {kind}"
                     );
                 }
@@ -659,24 +719,11 @@ mod tests {
             (S::AwaitingInfo, &[K::ApplicantReply, K::Close, K::Withdraw]),
             (
                 S::Matching,
-                &[
-                    K::RequestInfo,
-                    K::ExpertAccepted,
-                    K::ExpertDeclined,
-                    K::StartConsultation,
-                    K::Close,
-                    K::Withdraw,
-                ],
+                &[K::RequestInfo, K::StartConsultation, K::Close, K::Withdraw],
             ),
             (
                 S::InConsultation,
-                &[
-                    K::RequestInfo,
-                    K::StartMatching,
-                    K::ExpertDeclined,
-                    K::Close,
-                    K::Withdraw,
-                ],
+                &[K::RequestInfo, K::StartMatching, K::Close, K::Withdraw],
             ),
             (S::Closed, &[K::Reopen]),
         ];
@@ -700,15 +747,11 @@ mod tests {
             [K::ApplicantReply, K::Withdraw]
         );
         assert!(allowed(S::Closed, member()).is_empty());
-        assert_eq!(
-            allowed(S::Matching, assigned_expert()),
-            [K::ExpertAccepted, K::ExpertDeclined]
-        );
-        assert_eq!(
-            allowed(S::InConsultation, assigned_expert()),
-            [K::ExpertDeclined]
-        );
-        assert!(allowed(S::Triage, assigned_expert()).is_empty());
+        // An assigned expert answers through the assignment: nothing is
+        // offered on the case, in any status.
+        for status in S::ALL {
+            assert!(allowed(status, assigned_expert()).is_empty(), "{status}");
+        }
         for status in S::ALL {
             for outsider in [Role::Manager, Role::Applicant, Role::Expert] {
                 assert!(allowed(status, actor(outsider)).is_empty(), "{outsider:?}");
@@ -955,9 +998,7 @@ mod tests {
         );
         assert_eq!(
             decide(&matching, &Action::StartConsultation, &assigned_expert()),
-            Err(Refusal::NotPermitted {
-                allowed: vec![K::ExpertAccepted, K::ExpertDeclined],
-            })
+            Err(Refusal::NotPermitted { allowed: vec![] })
         );
         assert_eq!(
             decide(
@@ -1013,6 +1054,40 @@ mod tests {
         for kind in ActionKind::ALL {
             assert!(kinds.contains(&kind), "{kind}");
             assert_eq!(kind.representative().kind(), kind);
+        }
+    }
+
+    #[test]
+    fn case_actions_are_every_kind_but_the_experts_answers() {
+        assert_eq!(ActionKind::CASE_ACTIONS, EXPECTED_CASE_ACTIONS);
+        for kind in ActionKind::ALL {
+            assert_eq!(
+                kind.is_case_action(),
+                EXPECTED_CASE_ACTIONS.contains(&kind),
+                "{kind}"
+            );
+            let parsed = ActionKind::case_action(kind.as_str());
+            assert_eq!(parsed, kind.is_case_action().then_some(kind), "{kind}");
+        }
+        assert_eq!(ActionKind::case_action("withdrawn"), None);
+        assert_eq!(ActionKind::case_action("Claim"), None);
+    }
+
+    #[test]
+    fn role_may_is_what_some_related_actor_of_the_role_may_do() {
+        for role in ROLES {
+            for kind in ActionKind::ALL {
+                let related = Actor {
+                    role,
+                    is_member: true,
+                    is_assigned_expert: true,
+                };
+                assert_eq!(
+                    role_may(role, kind),
+                    expected_permitted(&related).contains(&kind),
+                    "{role:?} {kind}"
+                );
+            }
         }
     }
 

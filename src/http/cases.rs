@@ -1,7 +1,7 @@
 //! Cases: intake, reading, listing, lifecycle actions, timeline, messages.
 
 use actix_web::http::{StatusCode, header};
-use actix_web::{HttpResponse, get, post, web};
+use actix_web::{HttpResponse, get, patch, post, web};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
@@ -28,7 +28,7 @@ use crate::domain::vocabulary::{
 
 /// An optional free text: blank is none; too long is a problem of `field`.
 /// `Some(None)` when absent or blank, `None` when refused.
-fn optional_text(
+pub(crate) fn optional_text(
     problems: &mut Problems,
     field: &str,
     raw: Option<&str>,
@@ -177,7 +177,7 @@ pub(crate) fn case_response(snapshot: CaseSnapshot) -> CaseResponse {
 }
 
 /// The case with its version in `ETag`.
-fn with_etag(snapshot: CaseSnapshot, status: StatusCode) -> HttpResponse {
+pub(crate) fn with_etag(snapshot: CaseSnapshot, status: StatusCode) -> HttpResponse {
     let response = case_response(snapshot);
     HttpResponse::build(status)
         .insert_header((header::ETAG, format!("\"{}\"", response.version)))
@@ -254,6 +254,66 @@ pub async fn create_case(
     };
     let snapshot = cases::file_case(&state.desk, caller, command).await?;
     Ok(with_etag(snapshot, StatusCode::CREATED))
+}
+
+// ---------------------------------------------------------------- corrections
+
+/// The fields of a case an applicant may correct while it is `submitted`.
+/// Absent (or null) fields stay as they are; `{}` changes nothing.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EditCaseRequest {
+    #[schema(value_type = Option<Title>)]
+    pub title: Option<String>,
+    /// Stored verbatim.
+    #[schema(value_type = Option<LongText>)]
+    pub description: Option<String>,
+    #[schema(value_type = Option<ProductType>)]
+    pub product_type: Option<String>,
+    #[schema(value_type = Option<Categories>)]
+    pub categories: Option<Vec<String>>,
+    #[schema(value_type = Option<Stage>)]
+    pub stage: Option<String>,
+}
+
+/// Correct a case the desk has not taken up yet: title, description, product
+/// type, categories and stage, checked as at filing. The timeline records an
+/// `edited` event naming the changed fields; the statistics follow the
+/// product type and categories.
+#[utoipa::path(
+    tag = "cases",
+    request_body = EditCaseRequest,
+    security(("bearer" = [])),
+    params(("id" = i64, Path), ("If-Match" = Option<IfMatchValue>, Header, description = "the version you read; 412 when it is not current")),
+    responses(
+        (status = 200, body = CaseResponse, headers(("ETag" = String, description = "The case's version, for `If-Match`"))),
+        (status = 403, description = "experts and managers"),
+        (status = 404, description = "no such case, or not yours"),
+        (status = 409, description = "the case is no longer `submitted` (the desk has taken it up); lists the allowed actions"),
+        (status = 412, description = "stale If-Match"),
+    )
+)]
+#[patch("/api/v1/cases/{id}")]
+pub async fn edit_case(
+    state: web::Data<AppState>,
+    caller: AuthUser,
+    id: web::Path<i64>,
+    if_match: IfMatch,
+    body: Json<EditCaseRequest>,
+) -> Result<HttpResponse, ApiError> {
+    cases::refuse_managers(&caller)?;
+    caller.require(cases::FILERS)?;
+    let body = body.into_inner();
+    let edit = case::EditForm {
+        title: body.title.as_deref(),
+        description: body.description.as_deref(),
+        product_type: body.product_type.as_deref(),
+        categories: body.categories.as_deref(),
+        stage: body.stage.as_deref(),
+    }
+    .validate()?;
+    let snapshot = cases::edit_case(&state.desk, caller, id.into_inner(), if_match.0, edit).await?;
+    Ok(with_etag(snapshot, StatusCode::OK))
 }
 
 // ---------------------------------------------------------------- reading
@@ -503,7 +563,13 @@ pub async fn triage(
     body: Json<TriageRequest>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(cases::DESK_STAFF)?;
-    let body = body.into_inner();
+    let command = triage_command(body.into_inner())?;
+    let snapshot = cases::triage(&state.desk, caller, id.into_inner(), if_match.0, command).await?;
+    Ok(with_etag(snapshot, StatusCode::OK))
+}
+
+/// The triage body as the command `/triage` and the `triage` action share.
+pub(crate) fn triage_command(body: TriageRequest) -> Result<cases::Triage, ApiError> {
     let mut problems = Problems::default();
     let priority = problems
         .required("priority", body.priority.as_deref())
@@ -526,7 +592,7 @@ pub async fn triage(
         .refer_to
         .as_deref()
         .map(|name| problems.check("refer_to", parse_display_name(name, ORGANIZATION_MAX_CHARS)));
-    let command = problems.finish(|| {
+    Ok(problems.finish(|| {
         Some(cases::Triage {
             priority: priority?,
             product_type: product_type?,
@@ -535,9 +601,7 @@ pub async fn triage(
             refer_to: refer_to.map_or(Some(None), |r| r.map(Some))?,
             note: note?,
         })
-    })?;
-    let snapshot = cases::triage(&state.desk, caller, id.into_inner(), if_match.0, command).await?;
-    Ok(with_etag(snapshot, StatusCode::OK))
+    })?)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -582,7 +646,14 @@ pub async fn change_status(
     if_match: IfMatch,
     body: Json<StatusRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = body.into_inner();
+    let command = status_change(body.into_inner())?;
+    let snapshot =
+        cases::change_status(&state.desk, caller, id.into_inner(), if_match.0, command).await?;
+    Ok(with_etag(snapshot, StatusCode::OK))
+}
+
+/// The status body as the command `/status` and the `close` action share.
+pub(crate) fn status_change(body: StatusRequest) -> Result<cases::StatusChange, ApiError> {
     let mut problems = Problems::default();
     let to = problems
         .required("status", body.status.as_deref())
@@ -592,17 +663,14 @@ pub async fn change_status(
         .as_deref()
         .map(|o| problems.check("outcome", o.parse::<Outcome>()));
     let reason = optional_text(&mut problems, "reason", body.reason.as_deref());
-    let command = problems.finish(|| {
+    Ok(problems.finish(|| {
         Some(cases::StatusChange {
             to: to?,
             outcome: outcome.map_or(Some(None), |o| o.map(Some))?,
             reason: reason?,
             duplicate_of: body.duplicate_of,
         })
-    })?;
-    let snapshot =
-        cases::change_status(&state.desk, caller, id.into_inner(), if_match.0, command).await?;
-    Ok(with_etag(snapshot, StatusCode::OK))
+    })?)
 }
 
 // ---------------------------------------------------------------- timeline

@@ -154,6 +154,42 @@ impl<T: serde::de::DeserializeOwned + 'static> FromRequest for Json<T> {
     }
 }
 
+/// A JSON object body that may be left out: a request with no body at all,
+/// or the body `null`, gives None; any other body is read as [`Json`] reads
+/// it (and refused as it would refuse it, naming the field), never ignored.
+#[derive(Debug)]
+pub struct OptionalJson<T>(pub Option<T>);
+
+impl<T: serde::de::DeserializeOwned + 'static> FromRequest for OptionalJson<T> {
+    type Error = actix_web::Error;
+    type Future = futures_util::future::LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let headers = req.headers();
+        let length = headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim);
+        let empty = match length {
+            Some(length) => length == "0",
+            None => !headers.contains_key(header::TRANSFER_ENCODING),
+        };
+        if empty {
+            return Box::pin(std::future::ready(Ok(OptionalJson(None))));
+        }
+        let body = web::Json::<serde_json::Value>::from_request(req, payload);
+        Box::pin(async move {
+            match body.await?.into_inner() {
+                serde_json::Value::Null => Ok(OptionalJson(None)),
+                object @ serde_json::Value::Object(_) => serde_json::from_value(object)
+                    .map(|body| OptionalJson(Some(body)))
+                    .map_err(|e| ApiError::field("body", e.to_string()).into()),
+                _ => Err(ApiError::field("body", "must be a JSON object").into()),
+            }
+        })
+    }
+}
+
 /// serde helpers for body fields: nested objects that must be objects, and
 /// integers that JSON may also write as `3.0`.
 pub mod body {

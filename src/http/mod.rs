@@ -1,6 +1,7 @@
 //! HTTP: routes, extractors, problem+json mapping and the OpenAPI document.
 
 pub mod accounts;
+pub mod actions;
 pub mod admin;
 pub mod assignments;
 pub mod cases;
@@ -59,6 +60,17 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(cases::claim)
         .service(cases::triage)
         .service(cases::change_status)
+        .service(cases::edit_case)
+        .service(actions::claim)
+        .service(actions::triage)
+        .service(actions::request_info)
+        .service(actions::applicant_reply)
+        .service(actions::start_matching)
+        .service(actions::start_consultation)
+        .service(actions::close)
+        .service(actions::withdraw)
+        .service(actions::reopen)
+        .service(actions::unknown_action)
         .service(cases::events)
         .service(cases::post_message)
         .service(cases::list_messages)

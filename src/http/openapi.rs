@@ -14,8 +14,8 @@ use utoipa::{Modify, OpenApi, ToSchema};
 use utoipa_swagger_ui::SwaggerUi;
 
 use super::{
-    accounts, admin, assignments, cases, experts, import, organizations, problem, schema, service,
-    stats, terms, vocabulary,
+    accounts, actions, admin, assignments, cases, experts, import, organizations, problem, schema,
+    service, stats, terms, vocabulary,
 };
 
 #[derive(OpenApi)]
@@ -39,6 +39,16 @@ use super::{
         cases::claim,
         cases::triage,
         cases::change_status,
+        cases::edit_case,
+        actions::claim,
+        actions::triage,
+        actions::request_info,
+        actions::applicant_reply,
+        actions::start_matching,
+        actions::start_consultation,
+        actions::close,
+        actions::withdraw,
+        actions::reopen,
         cases::events,
         cases::post_message,
         cases::list_messages,

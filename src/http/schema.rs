@@ -86,7 +86,7 @@ code_schema! {
     Route => "The way triage sends a case on.", Route::ALL.map(Route::as_str);
     MessageVisibility => "Who may read a message; applicants never see `internal` ones.", MessageVisibility::ALL.map(MessageVisibility::as_str);
     Role => "What a user is to the desk.", Role::ALL.map(Role::as_str);
-    ActionKind => "A lifecycle action.", ActionKind::ALL.map(ActionKind::as_str);
+    ActionKind => "A case action: what `allowed_actions` lists and `POST /api/v1/cases/{id}/actions/{action}` takes.", ActionKind::CASE_ACTIONS.map(ActionKind::as_str);
 }
 
 /// What Rust's `char::is_whitespace` (and so `str::trim`) counts as white

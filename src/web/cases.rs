@@ -518,6 +518,7 @@ pub async fn withdraw(
         to: CaseStatus::Closed,
         outcome: Some(crate::domain::vocabulary::Outcome::Withdrawn),
         reason: None,
+        duplicate_of: None,
     };
     match cases::change_status(&session::state(&req).desk, caller, id, version, command).await {
         Ok(_) => see_other(&format!("/cases/{id}?notice=notice_withdrawn")),

@@ -5,6 +5,7 @@
 mod helpers;
 
 mod access;
+mod actions;
 mod assignment_lifecycle;
 mod auth;
 mod bodies;
