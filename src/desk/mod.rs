@@ -35,6 +35,7 @@ use std::sync::{Arc, Mutex};
 
 pub use error::{DeskError, check_version};
 
+use crate::clock::Clock;
 use crate::db::{AnyConnection, Backend, Database};
 use crate::domain::access::ListingViews;
 pub use crate::domain::role::Caller;
@@ -52,6 +53,8 @@ pub struct Desk {
     pub(crate) mail_signal: MailSignal,
     /// Listings already in the access log (see `domain::access`).
     pub(crate) listing_views: Arc<Mutex<ListingViews>>,
+    /// The time of use cases whose rules wait (message notices).
+    pub(crate) clock: Clock,
 }
 
 impl Desk {
@@ -61,7 +64,13 @@ impl Desk {
             notifier,
             mail_signal,
             listing_views: Default::default(),
+            clock: Clock::system(),
         }
+    }
+
+    /// The same desk going by `clock` (tests let time pass with it).
+    pub fn with_clock(self, clock: Clock) -> Self {
+        Desk { clock, ..self }
     }
 
     pub fn backend(&self) -> Backend {
