@@ -13,7 +13,7 @@ use super::{Desk, DeskError, check_version};
 use crate::clock;
 use crate::db::cases::{self as store, CaseCategories, CaseChanges, CaseFilter, CaseRow, NewEvent};
 use crate::db::{AnyConnection, Backend, assignments, users};
-use crate::domain::case::{self, CaseView, Intake, case_view};
+use crate::domain::case::{self, CaseView, Intake, VisibilityRefusal, case_view};
 use crate::domain::lifecycle::{self, Action, ActionKind, Actor, CaseState, Refusal};
 use crate::domain::role::{Caller, Role};
 use crate::domain::vocabulary::{
@@ -500,7 +500,14 @@ pub async fn post_message(
         let (row, view) = visible_case(conn, &caller, id)?;
         check_version(expected_version, row.version)?;
         let visibility =
-            case::message_visibility(view, command.visibility).map_err(DeskError::Forbidden)?;
+            case::message_visibility(view, command.visibility).map_err(
+                |refusal| match refusal {
+                    VisibilityRefusal::Missing => {
+                        DeskError::field("visibility", case::VISIBILITY_REQUIRED)
+                    }
+                    VisibilityRefusal::Forbidden(why) => DeskError::Forbidden(why),
+                },
+            )?;
         let now = clock::now_micros();
         let message_id = store::insert_message(
             conn,
