@@ -43,6 +43,7 @@ mod counters;
 pub mod experts;
 pub mod idempotency;
 pub mod import;
+pub mod notices;
 pub mod organizations;
 pub mod outbox;
 pub mod schema;

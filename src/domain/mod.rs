@@ -10,6 +10,7 @@ pub mod conflicts;
 pub mod import;
 pub mod lifecycle;
 pub mod matching;
+pub mod notice;
 pub mod role;
 pub mod statistics;
 pub mod validation;
