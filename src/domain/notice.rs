@@ -252,4 +252,22 @@ mod tests {
         );
         assert_eq!(plan(Some(waiting), t + 2 * QUIET_MICROS), Plan::Now);
     }
+
+    #[test]
+    fn a_message_timed_before_a_mail_that_has_not_gone_joins_it() {
+        // Two writers read the time, the later one commits first: the
+        // earlier message joins the mail still waiting for the worker.
+        let t = 1_000_000 * MINUTE;
+        let first = Notice {
+            due_at: t,
+            messages: 1,
+        };
+        assert_eq!(
+            plan(Some(first), t - 1),
+            Plan::Join {
+                due_at: t,
+                messages: 2
+            }
+        );
+    }
 }
