@@ -35,6 +35,15 @@ pub struct Application {
 
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
+        Self::build_with_clock(config, crate::clock::Clock::system()).await
+    }
+
+    /// As `build`, with the use cases and the mail worker going by `clock`
+    /// (tests pass an adjustable one to let a quarter hour pass at once).
+    pub async fn build_with_clock(
+        config: Config,
+        clock: crate::clock::Clock,
+    ) -> anyhow::Result<Self> {
         crate::memory::configure_allocator();
         if config.uses_development_secret() {
             tracing::warn!(
@@ -58,7 +67,8 @@ impl Application {
         let mail_signal = crate::mail::MailSignal::default();
         let (notifier, mail_from) =
             notifier(&config, listener.local_addr().map_or(config.bind, |a| a))?;
-        let desk = Desk::new(db.clone(), notifier.clone(), mail_signal.clone());
+        let desk =
+            Desk::new(db.clone(), notifier.clone(), mail_signal.clone()).with_clock(clock.clone());
         let hasher = PasswordHasher::new(config.password_hash_concurrency);
         if let Some(admin) = &config.admin
             && bootstrap_admin(&desk, &hasher, admin).await?
@@ -72,6 +82,7 @@ impl Application {
             crate::mail::Transport::from_config(&config)?,
             mail_from,
             mail_signal.clone(),
+            clock,
             stopping.clone(),
         ));
         background.push(crate::memory::spawn_trimmer(stopping.clone()));

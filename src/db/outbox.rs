@@ -98,6 +98,52 @@ pub fn enqueue_all(conn: &mut AnyConnection, mails: &[NewMail], now: i64) -> DbR
     Ok(())
 }
 
+/// Queues one mail that goes at `due_at`, not before (a gathered message
+/// notice); returns its id.
+pub fn enqueue_due(
+    conn: &mut AnyConnection,
+    mail: &NewMail,
+    now: i64,
+    due_at: i64,
+) -> DbResult<i64> {
+    Ok(diesel::insert_into(outbox::table)
+        .values((
+            outbox::message_id.eq(new_message_id(now)),
+            outbox::kind.eq(mail.kind),
+            outbox::case_id.eq(mail.case_id),
+            outbox::recipient.eq(&mail.recipient),
+            outbox::subject.eq(&mail.subject),
+            outbox::body_text.eq(&mail.body_text),
+            outbox::locale.eq(mail.locale),
+            outbox::link.eq(&mail.link),
+            outbox::calendar.eq(&mail.calendar),
+            outbox::next_attempt_at.eq(due_at),
+            outbox::created_at.eq(now),
+        ))
+        .returning(outbox::id)
+        .get_result(conn)?)
+}
+
+/// Gives a queued mail that no worker has taken yet a new subject and text
+/// (a waiting message notice that one more message joins). False when the
+/// mail is no longer waiting — claimed, sent or given up — and must not be
+/// changed.
+pub fn rewrite_waiting(conn: &mut AnyConnection, id: i64, mail: &NewMail) -> DbResult<bool> {
+    Ok(diesel::update(
+        outbox::table
+            .find(id)
+            .filter(outbox::state.eq(MailState::Pending.as_str()))
+            .filter(outbox::attempts.eq(0))
+            .filter(outbox::locked_until.is_null()),
+    )
+    .set((
+        outbox::subject.eq(&mail.subject),
+        outbox::body_text.eq(&mail.body_text),
+    ))
+    .execute(conn)?
+        == 1)
+}
+
 #[derive(Debug, Clone, Queryable)]
 pub struct OutboxRow {
     pub id: i64,

@@ -189,6 +189,16 @@ diesel::table! {
 }
 
 diesel::table! {
+    message_notices (case_id, user_id) {
+        case_id -> BigInt,
+        user_id -> BigInt,
+        due_at -> BigInt,
+        messages -> Integer,
+        outbox_id -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
     experts (id) {
         id -> BigInt,
         user_id -> BigInt,
@@ -385,6 +395,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     refresh_tokens,
     browser_sessions,
     outbox,
+    message_notices,
     experts,
     expert_expertise,
     expert_product_types,

@@ -14,9 +14,10 @@ use crate::clock;
 use crate::db::cases::{self as store, CaseCategories, CaseChanges, CaseFilter, CaseRow, NewEvent};
 use crate::db::duplicates::{self as links, LinkedCase};
 use crate::db::{AnyConnection, Backend, assignments, users};
-use crate::domain::case::{self, CaseView, Intake, case_view};
+use crate::domain::case::{self, CaseView, Intake, VisibilityRefusal, case_view};
 use crate::domain::duplicate;
 use crate::domain::lifecycle::{self, Action, ActionKind, Actor, CaseState, Refusal};
+use crate::domain::notice;
 use crate::domain::role::{Caller, Role};
 use crate::domain::vocabulary::{
     CaseStatus, Category, MessageVisibility, Outcome, Priority, ProductType, Route,
@@ -729,12 +730,20 @@ pub async fn post_message(
 ) -> Result<PostedMessage, DeskError> {
     refuse_managers(&caller)?;
     let notifier = desk.notifier.clone();
+    let clock = desk.clock.clone();
     desk.write_and_mail(move |conn| {
         let (row, view) = visible_case(conn, &caller, id)?;
         check_version(expected_version, row.version)?;
         let visibility =
-            case::message_visibility(view, command.visibility).map_err(DeskError::Forbidden)?;
-        let now = clock::now_micros();
+            case::message_visibility(view, command.visibility).map_err(
+                |refusal| match refusal {
+                    VisibilityRefusal::Missing => {
+                        DeskError::field("visibility", case::VISIBILITY_REQUIRED)
+                    }
+                    VisibilityRefusal::Forbidden(why) => DeskError::Forbidden(why),
+                },
+            )?;
+        let now = clock.now_micros();
         let message_id = store::insert_message(
             conn,
             row.id,
@@ -774,6 +783,11 @@ pub async fn post_message(
         } else {
             store::touch(conn, row.id, now)?;
         }
+        let mut told = vec![caller.id];
+        if replies {
+            told.extend(store::last_info_requester(conn, row.id)?);
+        }
+        notifier.message_posted(conn, &row, notice::audience(visibility, view), &told, now)?;
         let author = users::find_by_id(conn, caller.id)?.ok_or(DeskError::NotFound)?;
         Ok(PostedMessage {
             id: message_id,

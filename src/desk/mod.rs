@@ -38,6 +38,7 @@ use std::sync::{Arc, Mutex};
 pub use error::{DeskError, check_version};
 
 use crate::auth::sessions::SessionRegistry;
+use crate::clock::Clock;
 use crate::db::{AnyConnection, Backend, Database};
 use crate::domain::access::ListingViews;
 pub use crate::domain::role::Caller;
@@ -58,6 +59,8 @@ pub struct Desk {
     /// Accounts whose sessions a password reset ended (see
     /// `auth::sessions`).
     pub(crate) sessions: Arc<SessionRegistry>,
+    /// The time of use cases whose rules wait (message notices).
+    pub(crate) clock: Clock,
 }
 
 impl Desk {
@@ -68,6 +71,7 @@ impl Desk {
             mail_signal,
             listing_views: Default::default(),
             sessions: Default::default(),
+            clock: Clock::system(),
         }
     }
 
@@ -75,6 +79,11 @@ impl Desk {
     /// session (a password reset ends the older ones); no database work.
     pub fn session_is_current(&self, user_id: i64, generation: i64) -> bool {
         self.sessions.is_current(user_id, generation)
+    }
+
+    /// The same desk going by `clock` (tests let time pass with it).
+    pub fn with_clock(self, clock: Clock) -> Self {
+        Desk { clock, ..self }
     }
 
     pub fn backend(&self) -> Backend {

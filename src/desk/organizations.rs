@@ -12,7 +12,7 @@ use super::{Desk, DeskError};
 use crate::auth::tokens;
 use crate::clock;
 use crate::db::organizations::{self as store, NewInvitation, OrganizationRow};
-use crate::db::{outbox, users};
+use crate::db::users;
 use crate::domain::account::EmailAddress;
 use crate::domain::role::Caller;
 use crate::domain::vocabulary::OrganizationKind;
@@ -102,6 +102,7 @@ pub async fn invite(
     let token_hash = tokens::hash_refresh_token(&token);
     let now = clock::now_micros();
     let expires_at = now + INVITATION_DAYS * 24 * 3600 * 1_000_000;
+    let notifier = desk.notifier.clone();
     let id = desk
         .write_and_mail(move |conn| {
             let org = store::find(conn, organization_id)?.ok_or(DeskError::NotFound)?;
@@ -126,15 +127,16 @@ pub async fn invite(
                     expires_at,
                 },
             )?;
-            let mail = crate::mail::templates::invitation(
+            notifier.invitation(
+                conn,
                 inviter.locale,
                 email.as_str(),
                 &inviter.name,
                 &org.name,
                 &token,
-                &clock::to_rfc3339(expires_at),
-            );
-            outbox::enqueue(conn, &mail, now)?;
+                expires_at,
+                now,
+            )?;
             Ok(id)
         })
         .await?;

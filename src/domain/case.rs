@@ -344,21 +344,47 @@ impl CaseView {
     }
 }
 
+/// Why a message's visibility is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VisibilityRefusal {
+    /// Desk staff and experts must say who reads the message (a 422
+    /// naming `visibility`).
+    Missing,
+    /// Not the writer's to choose, or not their case to write on.
+    Forbidden(&'static str),
+}
+
+/// What a writer who must choose is told when they did not.
+pub const VISIBILITY_REQUIRED: &str = "is required of desk staff and experts: \
+internal (the desk side only) or applicant (the applicant reads it too)";
+
+/// Whether a writer of `role` must say who reads their message. Applicants
+/// write only `applicant` messages; everyone else chooses every time: a
+/// silent default once kept a supporter's answer from the founder it was
+/// meant for (issue 16), and the other default would show desk notes to
+/// applicants.
+pub fn visibility_required(role: Role) -> bool {
+    role != Role::Applicant
+}
+
 /// Which message visibility a writer may use. Applicants always write
-/// `applicant` messages; others choose (default `internal`, the safe side).
+/// `applicant` messages; the desk side must choose (see
+/// [`visibility_required`]).
 pub fn message_visibility(
     view: CaseView,
     requested: Option<MessageVisibility>,
-) -> Result<MessageVisibility, &'static str> {
+) -> Result<MessageVisibility, VisibilityRefusal> {
     match view {
         CaseView::Applicant => match requested {
             None | Some(MessageVisibility::Applicant) => Ok(MessageVisibility::Applicant),
-            Some(MessageVisibility::Internal) => {
-                Err("applicants can only write messages the applicant sees")
-            }
+            Some(MessageVisibility::Internal) => Err(VisibilityRefusal::Forbidden(
+                "applicants can only write messages the applicant sees",
+            )),
         },
-        CaseView::Desk => Ok(requested.unwrap_or(MessageVisibility::Internal)),
-        CaseView::ExpertSummary | CaseView::Hidden => Err("you may not write on this case"),
+        CaseView::Desk => requested.ok_or(VisibilityRefusal::Missing),
+        CaseView::ExpertSummary | CaseView::Hidden => Err(VisibilityRefusal::Forbidden(
+            "you may not write on this case",
+        )),
     }
 }
 
@@ -678,9 +704,22 @@ mod tests {
         );
         assert_eq!(
             message_visibility(CaseView::Desk, None),
-            Ok(MessageVisibility::Internal)
+            Err(VisibilityRefusal::Missing)
         );
-        assert!(message_visibility(CaseView::ExpertSummary, None).is_err());
+        for requested in [MessageVisibility::Internal, MessageVisibility::Applicant] {
+            assert_eq!(
+                message_visibility(CaseView::Desk, Some(requested)),
+                Ok(requested)
+            );
+        }
+        assert!(matches!(
+            message_visibility(CaseView::ExpertSummary, None),
+            Err(VisibilityRefusal::Forbidden(_))
+        ));
+        assert!(!visibility_required(Role::Applicant));
+        for role in [Role::Supporter, Role::Admin, Role::Expert] {
+            assert!(visibility_required(role), "{role}");
+        }
     }
 
     fn filed() -> FiledFields {

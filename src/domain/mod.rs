@@ -11,6 +11,7 @@ pub mod duplicate;
 pub mod import;
 pub mod lifecycle;
 pub mod matching;
+pub mod notice;
 pub mod role;
 pub mod statistics;
 pub mod terms;

@@ -752,8 +752,11 @@ pub struct MessageRequest {
     /// Stored verbatim.
     #[schema(value_type = LongText)]
     pub body: Option<String>,
-    /// `internal` (desk side only; the default for staff) or `applicant`.
-    /// Applicants always write `applicant` messages.
+    /// Who reads the message: `internal` (the desk side only: desk staff
+    /// and the experts who accepted) or `applicant` (the applicant too).
+    /// Required of desk staff and experts, who must choose every time (422
+    /// naming `visibility` when it is missing); applicants may leave it out
+    /// and always write `applicant` messages (403 for `internal`).
     #[schema(value_type = Option<MessageVisibility>)]
     pub visibility: Option<String>,
 }
@@ -783,7 +786,8 @@ pub struct MessageList {
     params(("id" = i64, Path), ("If-Match" = Option<IfMatchValue>, Header, description = "the version you read; 412 when it is not current")),
     responses(
         (status = 201, body = MessageResponse),
-        (status = 403, description = "an applicant asking for internal visibility, or a manager"),
+        (status = 403, description = "an applicant asking for internal visibility, an expert who has not accepted the assignment, or a manager"),
+        (status = 422, description = "no or too long `body`; `visibility` missing from desk staff or an expert, or not `internal`/`applicant`"),
         (status = 404, description = "no such case, or not yours"),
         (status = 409, description = "the case changed while the answer to an information request was stored"),
         (status = 412, description = "stale If-Match"),
@@ -807,6 +811,13 @@ pub async fn post_message(
         .visibility
         .as_deref()
         .map(|v| problems.check("visibility", v.parse::<MessageVisibility>()));
+    // A missing visibility is the use case's to refuse, after it checked
+    // that the caller may write on the case at all (a stranger learns
+    // nothing but 404); beside other problems of the body it is named now,
+    // so the writer sees every problem at once.
+    if visibility.is_none() && case::visibility_required(caller.role) && !problems.0.is_empty() {
+        problems.push("visibility", case::VISIBILITY_REQUIRED);
+    }
     let command = problems.finish(|| {
         Some(cases::PostMessage {
             body: text?,

@@ -18,7 +18,7 @@ use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use rand::Rng;
 use tokio::sync::Notify;
 
-use crate::clock;
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::db::outbox::{self, OutboxRow};
 use crate::db::{Database, DbError};
@@ -168,17 +168,19 @@ const BATCH: i64 = 20;
 
 /// Delivers due outbox rows until `shutdown` turns true; a delivery under
 /// way is finished first, so a clean stop never leaves a sent mail unmarked.
+/// Rows are due by `clock`, which gathered message notices wait for.
 pub fn spawn_worker(
     db: Database,
     transport: Transport,
     from: Mailbox,
     signal: MailSignal,
+    clock: Clock,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let lease = Lease::covering(transport.delivery_bound());
         while !*shutdown.borrow() {
-            match deliver_due(&db, &transport, &from, lease).await {
+            match deliver_due(&db, &transport, &from, lease, &clock).await {
                 Ok(n) if n as i64 == BATCH => continue, // more may be waiting
                 Ok(_) => {}
                 Err(e) => tracing::error!(error = %e, "outbox worker"),
@@ -199,8 +201,9 @@ pub async fn deliver_due(
     transport: &Transport,
     from: &Mailbox,
     lease: Lease,
+    clock: &Clock,
 ) -> Result<usize, DbError> {
-    let now = clock::now_micros();
+    let now = clock.now_micros();
     let claimed = db
         .write(move |conn| outbox::claim_due(conn, now, lease.micros, BATCH))
         .await?;
@@ -213,8 +216,8 @@ pub async fn deliver_due(
         let mut held = row.locked_until.unwrap_or_default();
         // The claim must outlast this delivery, or another instance could
         // take (and send) the same mail meanwhile.
-        if held - clock::now_micros() < lease.renew_below_micros {
-            let until = clock::now_micros() + lease.micros;
+        if held - clock.now_micros() < lease.renew_below_micros {
+            let until = clock.now_micros() + lease.micros;
             if !db
                 .write(move |conn| outbox::renew_claim(conn, id, held, until))
                 .await?
@@ -231,10 +234,11 @@ pub async fn deliver_due(
             }),
         };
         let db = db.clone();
+        let clock = clock.clone();
         settling.push(tokio::spawn(async move {
             match result {
                 Ok(()) => {
-                    db.write(move |conn| outbox::mark_sent(conn, id, held, clock::now_micros()))
+                    db.write(move |conn| outbox::mark_sent(conn, id, held, clock.now_micros()))
                         .await?;
                     tracing::info!(outbox_id = id, kind = %row.kind, "mail sent");
                 }
@@ -243,7 +247,7 @@ pub async fn deliver_due(
                     let retry_at = (!error.permanent)
                         .then(|| retry::next_delay_micros(row.attempts, jitter))
                         .flatten()
-                        .map(|delay| clock::now_micros() + delay);
+                        .map(|delay| clock.now_micros() + delay);
                     tracing::warn!(
                         outbox_id = id,
                         attempts = row.attempts,
@@ -279,7 +283,7 @@ mod tests {
             case_id: Some(1),
             recipient: "a@example.com".into(),
             subject: "[MD-2026-00001] Received".into(),
-            body_text: "Hello\n\nhttp://desk/api/v1/cases/1\n".into(),
+            body_text: "Hello\n\nhttp://desk/cases/1\n".into(),
             body_html: body_html.map(str::to_owned),
             calendar: None,
             state: "pending".into(),
@@ -290,7 +294,7 @@ mod tests {
             created_at: 0,
             sent_at: None,
             locale: locale.map(str::to_owned),
-            link: Some("http://desk/api/v1/cases/1".into()),
+            link: Some("http://desk/cases/1".into()),
         }
     }
 
@@ -305,7 +309,7 @@ mod tests {
         assert!(mail.contains("text/plain"));
         assert!(mail.contains("text/html"));
         assert!(mail.contains("lang=3D\"ja\"") || mail.contains("lang=\"ja\""));
-        assert!(mail.contains("&#x2f;&#x2f;desk&#x2f;api&#x2f;v1&#x2f;cases&#x2f;1"));
+        assert!(mail.contains("&#x2f;&#x2f;desk&#x2f;cases&#x2f;1"));
     }
 
     #[test]

@@ -9,12 +9,13 @@ use minijinja::context;
 use crate::clock;
 use crate::db::cases::CaseRow;
 use crate::db::outbox::{self, NewMail};
-use crate::db::{AnyConnection, DbResult, StoredCodes, users};
+use crate::db::{AnyConnection, DbResult, StoredCodes, assignments, notices, users};
 use crate::domain::account::Locale;
+use crate::domain::notice::{self, Audience, CasePeople, Notice, Plan};
 use crate::domain::role::Role;
 use crate::domain::vocabulary::{Category, Lang, Outcome, ProductType};
 
-use super::templates::mail;
+use super::templates::{desk_time, mail};
 
 /// Builds and queues the desk's mails.
 #[derive(Debug, Clone)]
@@ -99,6 +100,45 @@ fn to_every_supporter(
     Ok(mails)
 }
 
+/// The people of a case a message notice to `audience` may go to: only
+/// those who can read the message.
+fn case_people(
+    conn: &mut AnyConnection,
+    case: &CaseRow,
+    audience: Audience,
+) -> DbResult<CasePeople> {
+    let mut people = CasePeople::default();
+    match audience {
+        Audience::Applicant => {
+            // As every mail to the applicant side: the case's applicant,
+            // while still a member of its organisation.
+            if let Some(id) = case.applicant_id
+                && let Some(user) = users::find_by_id(conn, id)?
+                && user.role == Role::Applicant.as_str()
+                && user.organization_id == Some(case.organization_id)
+            {
+                people.applicant = Some(id);
+            }
+        }
+        Audience::Desk => {
+            people.claimed_by = case.claimed_by;
+            if case.claimed_by.is_none() {
+                // Nobody took the case yet: the desk, as for a new case.
+                people.supporters = users::contacts_with_role(conn, Role::Supporter.as_str())?
+                    .into_iter()
+                    .map(|(id, ..)| id)
+                    .collect();
+            }
+            people.accepted_experts = assignments::for_case(conn, case.id)?
+                .into_iter()
+                .filter(|(assignment, ..)| assignment.status == "accepted")
+                .map(|(_, _, user_id)| user_id)
+                .collect();
+        }
+    }
+    Ok(people)
+}
+
 fn product_label(product_type: ProductType, locale: Locale) -> String {
     product_type.label(lang(locale)).to_owned()
 }
@@ -116,18 +156,20 @@ fn categories_label(codes: &[&str], locale: Locale) -> String {
         .join(separator)
 }
 
-/// When a meeting happens, in the recipient's terms (JST for Japanese).
-fn meeting_time(starts_at: i64, locale: Locale) -> String {
-    let at = clock::to_datetime(starts_at).with_timezone(&crate::domain::case::desk_offset());
-    match locale {
-        Locale::Ja => at.format("%Y年%m月%d日 %H:%M (JST)").to_string(),
-        Locale::En => at.format("%Y-%m-%d %H:%M JST").to_string(),
-    }
-}
-
 impl Notifier {
+    /// The case's page (with its messages and meetings).
     fn case_link(&self, id: i64) -> String {
-        format!("{}/api/v1/cases/{id}", self.base_url)
+        format!("{}/cases/{id}", self.base_url)
+    }
+
+    /// An expert's assignments page.
+    fn assignments_link(&self) -> String {
+        format!("{}/assignments", self.base_url)
+    }
+
+    /// The registration page, with the invitation filled in.
+    fn register_link(&self, invitation_token: &str) -> String {
+        format!("{}/register?invitation={invitation_token}", self.base_url)
     }
 
     fn queue(&self, conn: &mut AnyConnection, mail: NewMail, now: i64) -> DbResult<()> {
@@ -260,7 +302,7 @@ impl Notifier {
             &expert.email,
             expert.locale,
             context! { number => case.number, name => expert.name, role => role,
-            link => format!("{}/api/v1/assignments", self.base_url),
+            link => self.assignments_link(),
             terms_version => crate::domain::terms::CONFIDENTIALITY_TERMS_VERSION,
             terms_link => format!("{}{}", self.base_url, crate::domain::terms::CONFIDENTIALITY_TERMS_PAGE) },
         );
@@ -337,7 +379,7 @@ impl Notifier {
                 &person.email,
                 person.locale,
                 context! { number => case.number, name => person.name, expert => expert_name,
-                starts_at => meeting_time(starts_at, person.locale),
+                starts_at => desk_time(starts_at, person.locale),
                 duration => duration_minutes, mode => mode_label,
                 link => self.case_link(case.id) },
             );
@@ -385,6 +427,90 @@ impl Notifier {
         calendar.append_property(("METHOD", "REQUEST"));
         calendar.push(event.done());
         calendar.done().to_string()
+    }
+
+    /// An invitation to join an organisation, in the inviter's language:
+    /// a link to the registration page with the token in it, and the token
+    /// itself for API clients.
+    #[allow(clippy::too_many_arguments)]
+    pub fn invitation(
+        &self,
+        conn: &mut AnyConnection,
+        locale: Locale,
+        recipient: &str,
+        inviter: &str,
+        organization: &str,
+        token: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> DbResult<()> {
+        let m = mail(
+            "invitation",
+            None,
+            recipient,
+            locale,
+            context! { inviter, organization, token,
+            expires_at => desk_time(expires_at, locale), link => self.register_link(token) },
+        );
+        self.queue(conn, m, now)
+    }
+
+    /// Tells the other side of a new message (`domain::notice`), except
+    /// those `told` otherwise (its author; the supporter whose information
+    /// request it answers, who gets `applicant_replied`): at once
+    /// after a quiet quarter hour, else in the one mail that goes when the
+    /// quarter hour ends and counts every message that arrived meanwhile.
+    /// Each person's notice row is locked while this decides, so two
+    /// writers never both mail.
+    pub fn message_posted(
+        &self,
+        conn: &mut AnyConnection,
+        case: &CaseRow,
+        audience: Audience,
+        told: &[i64],
+        now: i64,
+    ) -> DbResult<()> {
+        let people = case_people(conn, case, audience)?;
+        for user_id in notice::recipients(audience, &people, told) {
+            let row = notices::lock(conn, case.id, user_id)?;
+            let Some(person) = contact(conn, Some(user_id))? else {
+                continue;
+            };
+            let mut plan = notice::plan(row.notice(), now);
+            if let Plan::Join { due_at, messages } = plan {
+                let joined = self.message_notice(case, &person, messages);
+                if let Some(waiting) = row.outbox_id
+                    && outbox::rewrite_waiting(conn, waiting, &joined)?
+                {
+                    notices::set(conn, case.id, user_id, Notice { due_at, messages }, waiting)?;
+                    continue;
+                }
+                // A worker took the waiting mail already (its clock is
+                // ahead): it went at `due_at`, so this message waits for
+                // the next quarter hour.
+                plan = Plan::Later {
+                    due_at: due_at + notice::QUIET_MICROS,
+                };
+            }
+            let (due_at, messages) = (plan.due_at(now), plan.messages());
+            let m = self.message_notice(case, &person, messages);
+            let id = outbox::enqueue_due(conn, &m, now, due_at)?;
+            notices::set(conn, case.id, user_id, Notice { due_at, messages }, id)?;
+        }
+        Ok(())
+    }
+
+    /// The notice of `messages` new messages: number, count and link, never
+    /// their text.
+    fn message_notice(&self, case: &CaseRow, person: &Contact, messages: i32) -> NewMail {
+        mail(
+            "message_posted",
+            Some(case.id),
+            &person.email,
+            person.locale,
+            context! { number => case.number, name => person.name, messages => messages,
+            link => self.case_link(case.id) },
+        )
     }
 
     /// Tells every supporter that a case waits for triage too long.

@@ -6,11 +6,14 @@
 
 use std::sync::LazyLock;
 
+use chrono::Datelike;
 use minijinja::{AutoEscape, Environment};
 use serde::Serialize;
 
+use crate::clock;
 use crate::db::outbox::NewMail;
 use crate::domain::account::Locale;
+use crate::domain::case::desk_offset;
 
 macro_rules! mail_templates {
     ($($event:literal),* $(,)?) => {
@@ -35,6 +38,7 @@ const TEMPLATES: &[(&str, &str)] = mail_templates!(
     "invitation",
     "expert_welcome",
     "password_reset",
+    "message_posted",
 );
 
 static ENVIRONMENT: LazyLock<Environment<'static>> = LazyLock::new(|| {
@@ -135,6 +139,26 @@ fn single_line_values(mut context: serde_json::Value) -> serde_json::Value {
     context
 }
 
+/// A moment as a mail shows it: on the desk's clock (Japan, +09:00, which
+/// has no daylight saving time), in the reader's language, saying which
+/// clock it is — `2026年12月3日(木) 10:00 (日本時間)`, `Thu 3 Dec 2026, 10:00
+/// (Japan time)`. Every time in every mail goes through here.
+pub fn desk_time(micros: i64, locale: Locale) -> String {
+    const WEEKDAYS_JA: [&str; 7] = ["月", "火", "水", "木", "金", "土", "日"];
+    let at = clock::to_datetime(micros).with_timezone(&desk_offset());
+    match locale {
+        Locale::Ja => format!(
+            "{}年{}月{}日({}) {} (日本時間)",
+            at.year(),
+            at.month(),
+            at.day(),
+            WEEKDAYS_JA[at.weekday().num_days_from_monday() as usize],
+            at.format("%H:%M"),
+        ),
+        Locale::En => at.format("%a %-d %b %Y, %H:%M (Japan time)").to_string(),
+    }
+}
+
 /// A queued mail for `recipient` from a rendered template.
 pub fn mail(
     kind: &'static str,
@@ -154,23 +178,6 @@ pub fn mail(
         link: rendered.link,
         calendar: None,
     }
-}
-
-pub fn invitation(
-    locale: Locale,
-    recipient: &str,
-    inviter: &str,
-    organization: &str,
-    token: &str,
-    expires_at: &str,
-) -> NewMail {
-    mail(
-        "invitation",
-        None,
-        recipient,
-        locale,
-        minijinja::context! { inviter, organization, token, expires_at },
-    )
 }
 
 /// The page where a mailed token sets a password (a new expert's first
@@ -245,6 +252,7 @@ mod tests {
                 locale,
                 minijinja::context! {
                     number => "MD-2026-00001", title => "t", name => "n", link => "http://x/cases/1",
+                    messages => 2,
                 },
             );
             assert!(!rendered.subject.is_empty(), "{name}");
@@ -254,6 +262,57 @@ mod tests {
                 "{name}"
             );
         }
+    }
+
+    #[test]
+    fn times_are_on_the_desks_clock_in_the_readers_language() {
+        // 2026-12-03 01:00 UTC is Thursday 10:00 in Japan.
+        let at = chrono::DateTime::parse_from_rfc3339("2026-12-03T01:00:00Z")
+            .unwrap()
+            .timestamp_micros();
+        assert_eq!(
+            desk_time(at, Locale::Ja),
+            "2026年12月3日(木) 10:00 (日本時間)"
+        );
+        assert_eq!(
+            desk_time(at, Locale::En),
+            "Thu 3 Dec 2026, 10:00 (Japan time)"
+        );
+        // 15:30 UTC on a Sunday is already Monday in Japan.
+        let late = chrono::DateTime::parse_from_rfc3339("2026-12-06T15:30:00Z")
+            .unwrap()
+            .timestamp_micros();
+        assert_eq!(
+            desk_time(late, Locale::Ja),
+            "2026年12月7日(月) 00:30 (日本時間)"
+        );
+        assert_eq!(
+            desk_time(late, Locale::En),
+            "Mon 7 Dec 2026, 00:30 (Japan time)"
+        );
+    }
+
+    #[test]
+    fn a_message_notice_counts_messages_and_carries_no_text() {
+        let one = minijinja::context! {
+            number => "MD-2026-00042", name => "山田", messages => 1, link => "http://x/cases/42",
+        };
+        let four = minijinja::context! {
+            number => "MD-2026-00042", name => "Jane", messages => 4, link => "http://x/cases/42",
+        };
+        let ja = render("message_posted", Locale::Ja, &one);
+        assert_eq!(ja.subject, "[MD-2026-00042] 新しいメッセージがあります");
+        let ja = render("message_posted", Locale::Ja, &four);
+        assert_eq!(
+            ja.subject,
+            "[MD-2026-00042] 新しいメッセージが 4 件あります"
+        );
+        let en = render("message_posted", Locale::En, &one);
+        assert_eq!(en.subject, "[MD-2026-00042] A new message");
+        let en = render("message_posted", Locale::En, &four);
+        assert_eq!(en.subject, "[MD-2026-00042] 4 new messages");
+        assert!(en.text.contains("4 new messages"), "{}", en.text);
+        assert!(en.text.ends_with("http://x/cases/42\n"), "{}", en.text);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use medesk::app::Application;
+use medesk::clock::Clock;
 use medesk::config::Config;
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
@@ -132,6 +133,9 @@ pub struct TestApp {
     /// Where mails land as `.eml` files (no SMTP is configured in tests).
     pub mail_dir: std::path::PathBuf,
     pub client: reqwest::Client,
+    /// The app's clock: `clock.advance(…)` lets time pass without waiting
+    /// (kept across `restart`).
+    pub clock: Clock,
     /// The configuration the app runs with (kept for `restart`).
     vars: HashMap<String, String>,
     running: Option<Running>,
@@ -179,10 +183,12 @@ struct Running {
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
-/// Builds and starts the app; returns its address.
-async fn start(vars: &HashMap<String, String>) -> (String, Running) {
+/// Builds and starts the app going by `clock`; returns its address.
+async fn start(vars: &HashMap<String, String>, clock: &Clock) -> (String, Running) {
     let config = Config::from_vars(vars).expect("test configuration is valid");
-    let app = Application::build(config).await.expect("app starts");
+    let app = Application::build_with_clock(config, clock.clone())
+        .await
+        .expect("app starts");
     let address = format!("http://127.0.0.1:{}", app.port());
     let handle = app.handle();
     let task = tokio::spawn(app.run_until_stopped());
@@ -224,10 +230,12 @@ impl TestApp {
         for (key, value) in extra {
             vars.insert((*key).to_owned(), (*value).to_owned());
         }
-        let (address, running) = start(&vars).await;
+        let clock = Clock::adjustable();
+        let (address, running) = start(&vars, &clock).await;
         Self {
             address,
             mail_dir,
+            clock,
             vars,
             running: Some(running),
             client: reqwest::Client::builder()
@@ -258,7 +266,7 @@ impl TestApp {
         for (key, value) in changes {
             self.vars.insert((*key).to_owned(), (*value).to_owned());
         }
-        let (address, running) = start(&self.vars).await;
+        let (address, running) = start(&self.vars, &self.clock).await;
         self.address = address;
         self.running = Some(running);
     }

@@ -509,13 +509,16 @@ async fn information_requests_replies_and_closing_reach_the_right_person(backend
         StatusCode::CREATED,
     )
     .await;
-    let mails = smtp.wait_for(7, WAIT).await;
-    let answered = mails.last().unwrap();
-    assert!(answered.is_for(&second.email), "{answered:#?}");
+    let mails = smtp.wait_for(8, WAIT).await;
+    let answered = the_mail(&mails[6..], &second.email, &number);
     assert_eq!(
         answered.subject,
         format!("[{number}] 相談者から回答がありました")
     );
+    // The supporter in charge of the case (who claimed it) is told of the
+    // new message too (docs/mail.md, "Message notices").
+    let told = the_mail(&mails[6..], &first.email, &number);
+    assert_eq!(told.subject, format!("[{number}] A new message"));
 
     // Closing tells the applicant the outcome, in their language.
     app.moved(
@@ -524,7 +527,7 @@ async fn information_requests_replies_and_closing_reach_the_right_person(backend
         json!({"status": "closed", "outcome": "resolved", "reason": "advice given"}),
     )
     .await;
-    let mails = smtp.wait_for(8, WAIT).await;
+    let mails = smtp.wait_for(9, WAIT).await;
     let closed = mails.last().unwrap();
     assert!(closed.is_for(&applicant.email), "{closed:#?}");
     assert_well_formed(closed, &number);
@@ -569,7 +572,8 @@ async fn information_requests_replies_and_closing_reach_the_right_person(backend
 
     // Nobody got a mail twice, nobody got one they should not.
     assert_eq!(mails.len(), rows.len());
-    assert_eq!(mails_to(&mails, &first.email).len(), 2 + 1);
+    // The first supporter: two new cases, one answer, one message notice.
+    assert_eq!(mails_to(&mails, &first.email).len(), 2 + 1 + 1);
     assert_eq!(mails_to(&mails, &second.email).len(), 2 + 1);
     assert_eq!(mails_to(&mails, &applicant.email).len(), 2 + 2 + 1 + 1);
 }
@@ -614,7 +618,10 @@ async fn expert_proposals_carry_no_case_text_and_answers_reach_the_assigning_sup
         // Experts are registered in Japanese.
         assert_eq!(proposal.subject, format!("[{number}] 相談への参加のお願い"));
         assert!(
-            proposal.text().contains("/api/v1/assignments"),
+            proposal
+                .text()
+                .lines()
+                .any(|l| l == format!("{}/assignments", app.address)),
             "{}",
             proposal.text()
         );
@@ -732,14 +739,14 @@ async fn a_meeting_mails_applicant_and_expert_an_icalendar_invitation(backend: B
     assert_well_formed(to_applicant, &number);
     assert_eq!(
         to_applicant.subject,
-        format!("[{number}] Meeting on 2026-12-03 10:00 JST")
+        format!("[{number}] Meeting on Thu 3 Dec 2026, 10:00 (Japan time)")
     );
     assert!(to_applicant.text().contains("Expert: Meeting Expert"));
     let to_expert = the_mail(&mails[before..], &expert.user.email, &number);
     assert_well_formed(to_expert, &number);
     assert_eq!(
         to_expert.subject,
-        format!("[{number}] 面談のご案内 2026年12月03日 10:00 (JST)")
+        format!("[{number}] 面談のご案内 2026年12月3日(木) 10:00 (日本時間)")
     );
 
     let mut uids = Vec::new();

@@ -19,6 +19,7 @@ mod faults;
 mod idempotency;
 mod mail;
 mod mailbox;
+mod notifications;
 mod openapi;
 mod organizations;
 mod pages;

@@ -140,8 +140,13 @@ async fn accepting_opens_the_description_and_every_message(backend: Backend) {
 
     // The expert writes on the desk side; the applicant does not see it.
     let written = json_body(
-        app.post_message(token, id, &json!({"body": "専門家メモ"}), None)
-            .await,
+        app.post_message(
+            token,
+            id,
+            &json!({"body": "専門家メモ", "visibility": "internal"}),
+            None,
+        )
+        .await,
         StatusCode::CREATED,
     )
     .await;
