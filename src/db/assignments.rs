@@ -290,6 +290,7 @@ pub struct PlanRow {
     pub author_id: i64,
     pub author_name: String,
     pub created_at: i64,
+    pub author_role: String,
 }
 
 /// Adds a revision (the next number); revisions are never overwritten.
@@ -328,6 +329,7 @@ pub fn plan_revisions(conn: &mut AnyConnection, case_id: i64) -> DbResult<Vec<Pl
             support_plans::author_id,
             users::name,
             support_plans::created_at,
+            users::role,
         ))
         .order(support_plans::revision.desc())
         .load(conn)?)

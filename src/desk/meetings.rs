@@ -20,13 +20,15 @@ use crate::db::cases as case_store;
 use crate::db::experts;
 use crate::domain::assignment::AssignmentStatus;
 use crate::domain::case::CaseView;
+use crate::domain::plan::{self, RevisionKind};
 use crate::domain::role::{Caller, Role};
 use crate::domain::vocabulary::{CaseStatus, MeetingMode};
 
 /// Who record meetings: the desk, and experts (their own, once accepted).
 pub const RECORDERS: &[Role] = &[Role::Supporter, Role::Admin, Role::Expert];
-/// Who write the support plan.
-pub const PLANNERS: &[Role] = DESK_STAFF;
+/// Who write the support plan: the desk writes the plan, accepted experts
+/// propose text for it (`domain::plan`).
+pub const PLANNERS: &[Role] = &[Role::Supporter, Role::Admin, Role::Expert];
 
 /// How long a meeting may be, in minutes.
 pub const DURATION_MINUTES: RangeInclusive<i32> = 5..=480;
@@ -225,7 +227,29 @@ pub async fn record_advice(
 /// written).
 #[derive(Debug)]
 pub struct SupportPlan {
-    pub revisions: Vec<PlanRow>,
+    /// Newest first, each with what it is; for the startup only the
+    /// current plan.
+    pub revisions: Vec<(RevisionKind, PlanRow)>,
+}
+
+/// Each revision with its kind, newest first.
+fn revisions_of(
+    conn: &mut crate::db::AnyConnection,
+    case_id: i64,
+) -> Result<Vec<(RevisionKind, PlanRow)>, DeskError> {
+    store::plan_revisions(conn, case_id)?
+        .into_iter()
+        .map(|row| {
+            let role: Role = row.author_role.parse().map_err(|_| {
+                DeskError::internal(anyhow::anyhow!(
+                    "user {}: unknown role {:?} in the database",
+                    row.author_id,
+                    row.author_role
+                ))
+            })?;
+            Ok((RevisionKind::written_by(role), row))
+        })
+        .collect()
 }
 
 /// Write the next revision of a case's support plan.
@@ -235,8 +259,8 @@ pub struct WritePlan {
     pub body: String,
 }
 
-/// Adds a revision of the support plan (desk staff); the event stays on the
-/// desk side.
+/// Adds a revision of the support plan: the plan when the desk writes it, a
+/// proposal when an accepted expert does. The event stays on the desk side.
 pub async fn write_plan(
     desk: &Desk,
     caller: Caller,
@@ -246,26 +270,32 @@ pub async fn write_plan(
     caller.require(PLANNERS)?;
     let WritePlan { body } = command;
     desk.write(move |conn| {
-        let (case, _) = visible_case(conn, &caller, case_id)?;
+        let (case, view) = visible_case(conn, &caller, case_id)?;
+        require_desk_view(view)?;
         let now = clock::now_micros();
         let revision = store::add_plan_revision(conn, case.id, &body, caller.id, now)?;
+        let event = match RevisionKind::written_by(caller.role) {
+            RevisionKind::Plan => "support_plan_revised",
+            RevisionKind::Proposal => "support_plan_proposed",
+        };
         desk_event(
             conn,
             case.id,
             caller.id,
-            "support_plan_revised",
+            event,
             json!({ "revision": revision }),
             now,
         )?;
         case_store::touch(conn, case.id, now)?;
         Ok(SupportPlan {
-            revisions: store::plan_revisions(conn, case.id)?,
+            revisions: revisions_of(conn, case.id)?,
         })
     })
     .await
 }
 
-/// The support plan of a case (the desk and accepted experts).
+/// The support plan of a case: every revision for the desk and accepted
+/// experts, the current plan alone for the startup.
 pub async fn support_plan(
     desk: &Desk,
     caller: Caller,
@@ -274,10 +304,17 @@ pub async fn support_plan(
     refuse_managers(&caller)?;
     desk.read(move |conn| {
         let (case, view) = visible_case(conn, &caller, case_id)?;
-        require_desk_view(view)?;
-        Ok(SupportPlan {
-            revisions: store::plan_revisions(conn, case.id)?,
-        })
+        let revisions = revisions_of(conn, case.id)?;
+        let revisions = match view {
+            CaseView::Desk => revisions,
+            CaseView::Applicant => plan::applicant_view(revisions),
+            CaseView::ExpertSummary | CaseView::Hidden => {
+                return Err(DeskError::Forbidden(
+                    "only the desk, accepted experts and the startup read the plan",
+                ));
+            }
+        };
+        Ok(SupportPlan { revisions })
     })
     .await
 }

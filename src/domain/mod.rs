@@ -12,6 +12,7 @@ pub mod import;
 pub mod lifecycle;
 pub mod matching;
 pub mod notice;
+pub mod plan;
 pub mod role;
 pub mod statistics;
 pub mod terms;

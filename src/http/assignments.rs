@@ -541,6 +541,10 @@ pub struct PlanRequest {
 pub struct PlanRevision {
     #[schema(minimum = 1)]
     pub revision: i32,
+    /// `plan`: the desk's text, which the startup reads; `proposal`: an
+    /// accepted expert's proposed text, for the desk.
+    #[schema(value_type = String, example = "plan")]
+    pub kind: &'static str,
     pub body: String,
     pub author_id: i64,
     pub author_name: String,
@@ -550,10 +554,12 @@ pub struct PlanRevision {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PlanResponse {
-    /// The newest revision; null before the first is written.
+    /// The newest revision the desk wrote (the plan, never a proposal);
+    /// null before the first.
     #[schema(required)]
     pub current: Option<PlanRevision>,
-    /// Every revision, newest first.
+    /// Every revision, newest first, proposals included; for the startup
+    /// only the current plan.
     pub revisions: Vec<PlanRevision>,
 }
 
@@ -561,8 +567,9 @@ fn plan_response(plan: SupportPlan) -> PlanResponse {
     let revisions: Vec<PlanRevision> = plan
         .revisions
         .into_iter()
-        .map(|r| PlanRevision {
+        .map(|(kind, r)| PlanRevision {
             revision: r.revision,
+            kind: kind.as_str(),
             body: r.body,
             author_id: r.author_id,
             author_name: r.author_name,
@@ -570,12 +577,13 @@ fn plan_response(plan: SupportPlan) -> PlanResponse {
         })
         .collect();
     PlanResponse {
-        current: revisions.first().cloned(),
+        current: revisions.iter().find(|r| r.kind == "plan").cloned(),
         revisions,
     }
 }
 
-/// Write a new revision of the case's support plan (支援計画).
+/// Write a new revision of the case's support plan (支援計画): the plan when
+/// the desk writes it, a proposal when an accepted expert does.
 #[utoipa::path(
     tag = "cases",
     request_body = PlanRequest,
@@ -583,8 +591,8 @@ fn plan_response(plan: SupportPlan) -> PlanResponse {
     params(("id" = i64, Path)),
     responses(
         (status = 200, body = PlanResponse),
-        (status = 403, description = "desk staff only"),
-        (status = 404, description = "no such case"),
+        (status = 403, description = "applicants and managers, or an expert who has not accepted"),
+        (status = 404, description = "no such case, or not yours"),
     )
 )]
 #[put("/api/v1/cases/{id}/support-plan")]
@@ -604,14 +612,15 @@ pub async fn write_plan(
     Ok(HttpResponse::Ok().json(plan_response(plan)))
 }
 
-/// The case's support plan with every revision (desk and accepted experts).
+/// The case's support plan: every revision for the desk and accepted
+/// experts, the current plan alone for the startup.
 #[utoipa::path(
     tag = "cases",
     security(("bearer" = [])),
     params(("id" = i64, Path)),
     responses(
         (status = 200, body = PlanResponse),
-        (status = 403, description = "a manager, or neither the desk nor an accepted expert"),
+        (status = 403, description = "a manager, or an expert who has not accepted"),
         (status = 404, description = "no such case, or not yours"),
     )
 )]

@@ -170,6 +170,7 @@ impl Browser {
             .unwrap_or_default()
     }
 
+    /// Clicks something that does not leave the page (a radio, a box).
     pub async fn click(&self, css: &str) {
         self.client
             .find(Locator::Css(css))
@@ -178,6 +179,35 @@ impl Browser {
             .click()
             .await
             .unwrap_or_else(|e| panic!("click {css}: {e}"));
+    }
+
+    /// Clicks a link or a submit button and waits until the next page has
+    /// loaded: the old page's root is gone and the new one is complete (a
+    /// click does not wait for the navigation it starts).
+    pub async fn click_through(&self, css: &str) {
+        let old_root = self
+            .client
+            .find(Locator::Css("html"))
+            .await
+            .expect("a page");
+        self.click(css).await;
+        for _ in 0..400 {
+            if old_root.tag_name().await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        for _ in 0..400 {
+            let state = self
+                .client
+                .execute("return document.readyState", vec![])
+                .await;
+            if matches!(state, Ok(serde_json::Value::String(ref s)) if s == "complete") {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("the page after clicking {css} did not load");
     }
 
     pub async fn select(&self, css: &str, value: &str) {

@@ -26,3 +26,4 @@ mod pages;
 mod service;
 mod smtp;
 mod stats;
+mod walkthrough;

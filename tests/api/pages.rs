@@ -40,19 +40,19 @@ async fn a_founder_registers_files_in_japanese_and_answers_the_desks_question(ba
 
     browser.goto("/").await;
     assert!(browser.text("h1").await.contains("医療系ベンチャー"));
-    browser.click("a.button").await;
+    browser.click_through("a.button").await;
     assert_eq!(browser.path().await, "/register");
     browser.fill("#name", "山田 花子").await;
     browser.fill("#organization", "メドテック株式会社").await;
     browser.fill("#email", "hanako@medtech.example").await;
     browser.fill("#password", FOUNDER_PASSWORD).await;
-    browser.click("form.card button[type=submit]").await;
+    browser.click_through("form.card button[type=submit]").await;
     assert_eq!(browser.path().await, "/cases");
     assert!(browser.text(".notice").await.contains("ようこそ"));
 
     // A first try without a topic: the error sits by the topics, and
     // nothing typed is lost.
-    browser.click("a.button").await;
+    browser.click_through("a.button").await;
     assert_eq!(browser.path().await, "/cases/new");
     let title = "心電図解析ソフトウェアの承認申請について";
     let description = "AIで心電図を解析するプログラム医療機器を開発しています。\n承認申請に必要な臨床データを知りたいです。";
@@ -62,7 +62,7 @@ async fn a_founder_registers_files_in_japanese_and_answers_the_desks_question(ba
         .click("input[name=product_type][value=medical_device]")
         .await;
     browser.select("#stage", "non_clinical").await;
-    browser.click("form.card button[type=submit]").await;
+    browser.click_through("form.card button[type=submit]").await;
     assert_eq!(browser.path().await, "/cases/new");
     assert!(!browser.text("#categories-error").await.is_empty());
     assert_eq!(browser.value("#title").await, title);
@@ -78,7 +78,7 @@ async fn a_founder_registers_files_in_japanese_and_answers_the_desks_question(ba
     browser
         .click("input[name=categories][value=reimbursement]")
         .await;
-    browser.click("form.card button[type=submit]").await;
+    browser.click_through("form.card button[type=submit]").await;
     let case_path = browser.path().await;
     let id: i64 = case_path
         .strip_prefix("/cases/")
@@ -121,7 +121,9 @@ async fn a_founder_registers_files_in_japanese_and_answers_the_desks_question(ba
     browser
         .fill("#body", "後ろ向きの臨床データが300例あります。")
         .await;
-    browser.click("form[action$='/messages'] button").await;
+    browser
+        .click_through("form[action$='/messages'] button")
+        .await;
     assert!(browser.text(".notice").await.contains("送信しました"));
     browser
         .screenshot(&format!("{backend:?}-case-answered"))
@@ -146,7 +148,7 @@ async fn a_founder_registers_files_in_japanese_and_answers_the_desks_question(ba
 
     // Signing out ends the session.
     browser.goto("/cases").await;
-    browser.click("form[action='/logout'] button").await;
+    browser.click_through("form[action='/logout'] button").await;
     assert_eq!(browser.path().await, "/");
     assert!(browser.text(".notice").await.contains("ログアウト"));
     browser.goto(&format!("/cases/{id}")).await;
