@@ -245,6 +245,9 @@ diesel::table! {
         created_by -> BigInt,
         created_at -> BigInt,
         updated_at -> BigInt,
+        video_url -> Nullable<Text>,
+        recorded -> Bool,
+        notes -> Nullable<Text>,
     }
 }
 

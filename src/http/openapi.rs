@@ -62,6 +62,7 @@ use super::{
         assignments::my_assignments,
         assignments::case_assignments,
         assignments::create_meeting,
+        assignments::record_meeting,
         assignments::list_meetings,
         assignments::record_advice,
         assignments::write_plan,

@@ -15,6 +15,7 @@ mod faults;
 mod idempotency;
 mod mail;
 mod mailbox;
+mod meetings;
 mod openapi;
 mod organizations;
 mod service;
