@@ -129,8 +129,10 @@ pub struct CreateExpertRequest {
     pub email: Option<String>,
     /// Optional: without it the expert gets a mail to set one.
     pub password: Option<String>,
+    /// The [`ProfileInput`] fields, read by [`super::extract::from_value`]
+    /// so that a field of the wrong type is named by its path.
     #[serde(flatten)]
-    pub profile: ProfileInput,
+    pub profile: serde_json::Map<String, serde_json::Value>,
 }
 
 /// A new expert: the profile fields (`name` and `expertise` required here,
@@ -355,7 +357,8 @@ pub async fn create_expert(
         None => Some(None),
         Some(p) => problems.check("password", NewPassword::parse(p)).map(Some),
     };
-    let change = profile_change(&mut problems, &body.profile, true);
+    let input: ProfileInput = super::extract::from_value(serde_json::Value::Object(body.profile))?;
+    let change = profile_change(&mut problems, &input, true);
     let (email, password, profile) =
         problems.finish(|| Some((email?, password?, change?.into_new()?)))?;
     let password_hash = match password {

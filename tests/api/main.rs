@@ -13,6 +13,7 @@ mod expert_helpers;
 mod experts;
 mod faults;
 mod idempotency;
+mod input;
 mod mail;
 mod mailbox;
 mod meetings;
