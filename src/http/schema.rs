@@ -221,6 +221,11 @@ doc_schema! {
             Exclusion::AlreadyAssigned.code(),
         ],
     );
+    /// Why an expert fits a case (a suggestion's reason).
+    ReasonCode => codes(
+        "Why an expert fits a case: one scoring term of a suggestion.",
+        crate::domain::matching::Reason::CODES,
+    );
     /// A case's stage: empty for imported historical cases, which record none.
     CaseStage => string()
         .description(Some("Development stage of the product; empty for imported historical cases."))

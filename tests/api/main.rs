@@ -19,6 +19,7 @@ mod mailbox;
 mod meetings;
 mod openapi;
 mod organizations;
+mod reasons;
 mod service;
 mod smtp;
 mod stats;
