@@ -224,6 +224,12 @@ pub struct MeetingRow {
     pub created_by: i64,
     pub created_at: i64,
     pub updated_at: i64,
+    /// The video-call link of the invitation.
+    pub video_url: Option<String>,
+    /// Recorded after it took place (no invitation was mailed).
+    pub recorded: bool,
+    /// What a recorded meeting was about.
+    pub notes: Option<String>,
 }
 
 pub struct NewMeeting<'a> {
@@ -233,6 +239,9 @@ pub struct NewMeeting<'a> {
     pub duration_minutes: i32,
     pub mode: &'a str,
     pub advice_summary: Option<&'a str>,
+    pub video_url: Option<&'a str>,
+    pub recorded: bool,
+    pub notes: Option<&'a str>,
     pub created_by: i64,
     pub now: i64,
 }
@@ -246,6 +255,9 @@ pub fn insert_meeting(conn: &mut AnyConnection, m: &NewMeeting<'_>) -> DbResult<
             meetings::duration_minutes.eq(m.duration_minutes),
             meetings::mode.eq(m.mode),
             meetings::advice_summary.eq(m.advice_summary),
+            meetings::video_url.eq(m.video_url),
+            meetings::recorded.eq(m.recorded),
+            meetings::notes.eq(m.notes),
             meetings::created_by.eq(m.created_by),
             meetings::created_at.eq(m.now),
             meetings::updated_at.eq(m.now),

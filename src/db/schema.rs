@@ -271,6 +271,9 @@ diesel::table! {
         created_by -> BigInt,
         created_at -> BigInt,
         updated_at -> BigInt,
+        video_url -> Nullable<Text>,
+        recorded -> Bool,
+        notes -> Nullable<Text>,
     }
 }
 

@@ -433,6 +433,8 @@ pub struct ExcludedExpert {
 pub struct CaseSuggestions {
     pub items: Vec<SuggestedExpert>,
     pub excluded: Vec<ExcludedExpert>,
+    /// The caller's locale: the language the reasons are to be labelled in.
+    pub lang: Lang,
 }
 
 /// Ranks the registry for a case (at most `limit`, one of 1 to
@@ -449,6 +451,10 @@ pub async fn suggestions(
     }
     desk.read(move |conn| {
         let case = cases::find(conn, case_id)?.ok_or(DeskError::NotFound)?;
+        let me = crate::db::users::find_by_id(conn, caller.id)?.ok_or(DeskError::NotFound)?;
+        let lang: Lang = crate::db::StoredCodes::new("users", me.id)
+            .parse("locale", &me.locale)
+            .map_err(crate::db::DbError::from)?;
         let profiles = store::all(conn)?
             .iter()
             .map(expert_profile)
@@ -486,6 +492,7 @@ pub async fn suggestions(
                     })
                 })
                 .collect::<Result<_, DeskError>>()?,
+            lang,
         })
     })
     .await

@@ -116,7 +116,10 @@ pub const ORGANIZATION_MAX_CHARS: usize = 200;
 pub const AFFILIATION_MAX_CHARS: usize = 200;
 
 /// A person's or organisation's display name: trimmed, 1..=max characters,
-/// no control characters.
+/// no control characters, and shown as it is stored ([`check_shown_as_stored`]).
+/// Every name field of the API goes through here: user, registrant and
+/// organisation names, an expert's name, affiliation and conflicts, a
+/// referral's organisation.
 pub fn parse_display_name(raw: &str, max_chars: usize) -> Result<String, String> {
     let trimmed = raw.trim();
     if trimmed.is_empty() {
@@ -128,7 +131,63 @@ pub fn parse_display_name(raw: &str, max_chars: usize) -> Result<String, String>
     if trimmed.chars().any(char::is_control) {
         return Err("must not contain control characters".to_owned());
     }
+    check_shown_as_stored(trimmed)?;
     Ok(trimmed.to_owned())
+}
+
+/// The Unicode characters with the `Bidi_Control` property: the embeddings
+/// and overrides (U+202A–U+202E), the isolates (U+2066–U+2069) and the
+/// implicit marks (U+200E LRM, U+200F RLM, U+061C ALM).
+pub fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Characters that show nothing on their own: white space, control
+/// characters, combining marks (which only decorate the character before
+/// them), the Unicode `Default_Ignorable_Code_Point`s (zero-width space and
+/// joiners U+200B–U+200D, word joiner U+2060, U+FEFF, variation selectors,
+/// soft hyphen, Hangul fillers, tags …) and the blank Braille pattern.
+pub fn is_invisible(c: char) -> bool {
+    c.is_whitespace()
+        || c.is_control()
+        || unicode_normalization::char::is_combining_mark(c)
+        || matches!(c,
+            '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}'
+            | '\u{17B4}' | '\u{17B5}' | '\u{180B}'..='\u{180F}'
+            | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{206F}' | '\u{2800}' | '\u{3164}'
+            | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}' | '\u{FFA0}'
+            | '\u{FFF0}'..='\u{FFF8}' | '\u{1BCA0}'..='\u{1BCA3}'
+            | '\u{1D173}'..='\u{1D17A}' | '\u{E0000}'..='\u{E0FFF}')
+}
+
+/// A name (or title) must look like what is stored, so that one cannot be
+/// made to display as another: at least one visible character (not only
+/// white space, zero-width characters or combining marks), and no
+/// bidirectional control character, which reorders how the text around it
+/// is shown (U+202E makes `Acme\u{202E}cba` display as `Acmeabc`).
+///
+/// The implicit marks (LRM, RLM, ALM) are refused with the embeddings and
+/// isolates: they are invisible too, a name of a few words needs none of
+/// them (each script shows in its own direction without help), and they
+/// still move digits and punctuation next to right-to-left text, so two
+/// names that differ only by one would look alike. Everything else is kept
+/// as typed: Japanese (full-width forms included), emoji, and zero-width
+/// joiners inside an emoji sequence (👩‍💻).
+pub fn check_shown_as_stored(text: &str) -> Result<(), String> {
+    if let Some(c) = text.chars().find(|&c| is_bidi_control(c)) {
+        return Err(format!(
+            "must not contain the bidirectional control character U+{:04X}: it changes how the text around it is displayed",
+            c as u32
+        ));
+    }
+    if text.chars().all(is_invisible) {
+        return Err(
+            "must contain a visible character (not only spaces, zero-width characters or combining marks)"
+                .to_owned(),
+        );
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -180,6 +239,62 @@ mod tests {
         assert_eq!("ja".parse::<Locale>().unwrap(), Locale::Ja);
         assert_eq!("en".parse::<Locale>().unwrap(), Locale::En);
         assert!("fr".parse::<Locale>().is_err());
+    }
+
+    #[test]
+    fn names_must_show_what_is_stored() {
+        let bidi = "must not contain the bidirectional control character";
+        let invisible = "must contain a visible character";
+        for (raw, refused) in [
+            // Kept as typed.
+            ("山田 太郎", None),
+            ("株式会社メドテック", None),
+            ("ＭＥＤＴＥＣＨ　株式会社", None),
+            ("ｶﾌﾞｼｷｶﾞｲｼｬ", None),
+            ("MedTech 🚀", None),
+            ("👩\u{200D}💻 Lab", None),
+            ("👨\u{200D}👩\u{200D}👧", None),
+            ("❤\u{FE0F}", None),
+            ("Zoë", None),
+            ("Zoe\u{0308}", None),
+            ("مختبر", None),
+            ("שלום Lab", None),
+            ("Acme\u{200B}Labs", None),
+            // Nothing to see.
+            ("\u{200B}", Some(invisible)),
+            ("\u{200B}\u{200C}\u{200D}\u{2060}\u{FEFF}", Some(invisible)),
+            ("\u{0301}\u{0308}", Some(invisible)),
+            ("\u{3000}\u{200B}", Some(invisible)),
+            ("\u{3164}", Some(invisible)),
+            ("\u{2800}", Some(invisible)),
+            ("\u{FE0F}\u{00AD}", Some(invisible)),
+            ("\u{E0041}\u{E0042}", Some(invisible)),
+            // Reorders what is shown.
+            ("Acme\u{202E}cba", Some(bidi)),
+            ("\u{202A}Acme\u{202C}", Some(bidi)),
+            ("\u{202B}Acme", Some(bidi)),
+            ("\u{202D}Acme", Some(bidi)),
+            ("Acme\u{2066}x\u{2069}", Some(bidi)),
+            ("\u{2067}Acme", Some(bidi)),
+            ("\u{2068}Acme", Some(bidi)),
+            ("Acme\u{200E}", Some(bidi)),
+            ("مختبر\u{200F}123", Some(bidi)),
+            ("Acme\u{061C}", Some(bidi)),
+            ("\u{202E}", Some(bidi)),
+        ] {
+            let result = parse_display_name(raw, 100);
+            match refused {
+                None => assert_eq!(result.as_deref(), Ok(raw.trim()), "{raw:?}"),
+                Some(says) => assert!(
+                    result.as_ref().is_err_and(|e| e.starts_with(says)),
+                    "{raw:?}: {result:?}"
+                ),
+            }
+        }
+        assert_eq!(
+            parse_display_name("Acme\u{202E}cba", 100).unwrap_err(),
+            "must not contain the bidirectional control character U+202E: it changes how the text around it is displayed"
+        );
     }
 
     #[test]

@@ -31,6 +31,17 @@ pub fn parse_text(raw: &str, max_chars: usize) -> Result<String, String> {
     Ok(raw.to_owned())
 }
 
+/// A case title: [`parse_text`] of at most [`TITLE_MAX_CHARS`], and, as it
+/// is listed beside other cases and put in mail subjects, shown as stored
+/// like a name ([`super::account::check_shown_as_stored`]: a visible
+/// character, no bidirectional controls). Descriptions and messages are
+/// free text and keep whatever they are given.
+pub fn parse_title(raw: &str) -> Result<String, String> {
+    let title = parse_text(raw, TITLE_MAX_CHARS)?;
+    super::account::check_shown_as_stored(&title)?;
+    Ok(title)
+}
+
 /// At least one known category, none twice; kept in the canonical order.
 pub fn parse_categories(raw: &[String]) -> Result<Vec<Category>, String> {
     if raw.is_empty() {
@@ -82,7 +93,7 @@ impl IntakeForm<'_> {
         let mut problems = Problems::default();
         let title = problems
             .required("title", self.title)
-            .and_then(|t| problems.check("title", parse_text(t, TITLE_MAX_CHARS)));
+            .and_then(|t| problems.check("title", parse_title(t)));
         let description = problems
             .required("description", self.description)
             .and_then(|d| problems.check("description", parse_text(d, DESCRIPTION_MAX_CHARS)));
@@ -108,7 +119,10 @@ impl IntakeForm<'_> {
             Some(name) => problems
                 .check(
                     "organization.name",
-                    super::account::parse_display_name(name, 200),
+                    super::account::parse_display_name(
+                        name,
+                        super::account::ORGANIZATION_MAX_CHARS,
+                    ),
                 )
                 .map(Some),
         };
@@ -657,6 +671,22 @@ mod tests {
     fn limits_count_characters() {
         assert!(parse_text(&"字".repeat(TITLE_MAX_CHARS), TITLE_MAX_CHARS).is_ok());
         assert!(parse_text(&"字".repeat(TITLE_MAX_CHARS + 1), TITLE_MAX_CHARS).is_err());
+    }
+
+    #[test]
+    fn titles_show_what_is_stored() {
+        assert_eq!(
+            parse_title("承認申請 🚀 (クラスII)"),
+            Ok("承認申請 🚀 (クラスII)".to_owned())
+        );
+        for bad in [
+            "\u{200B}\u{200D}",
+            "Invoice \u{202E}fdp.exe",
+            "\u{2067}申請",
+        ] {
+            assert!(parse_title(bad).is_err(), "{bad:?}");
+        }
+        assert!(parse_title(&"字".repeat(TITLE_MAX_CHARS + 1)).is_err());
     }
 
     #[test]

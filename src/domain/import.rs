@@ -14,7 +14,7 @@ use std::io::{self, BufRead, Read, Seek};
 use chrono::NaiveDate;
 
 use super::account::parse_display_name;
-use super::case::{TITLE_MAX_CHARS, desk_offset, parse_text};
+use super::case::{desk_offset, parse_title};
 use super::vocabulary::{CaseStatus, Category, Outcome, ProductType};
 
 /// The columns of an import file, in the documented order.
@@ -627,7 +627,7 @@ fn parse_row(
         &mut errors,
         line,
         "title",
-        parse_text(field("title").trim(), TITLE_MAX_CHARS).map(|t| t.trim().to_owned()),
+        parse_title(field("title").trim()).map(|t| t.trim().to_owned()),
     );
     let status = keep(&mut errors, line, "status", parse_status(field("status")));
     let outcome = keep(

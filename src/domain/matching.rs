@@ -146,21 +146,119 @@ impl Exclusion {
     }
 }
 
-/// The human-readable detail, in English.
+/// The English label.
 impl fmt::Display for Exclusion {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.label(Lang::En))
+    }
+}
+
+/// One scoring term of a suggestion, as a code with its parameters.
+///
+/// JSON: `{"code": "covers_category", "category": "regulatory", "level": 3}`,
+/// `{"code": "product_type", "product_type": "medical_device"}`,
+/// `{"code": "speaks", "language": "ja"}`, `{"code": "does_not_speak",
+/// "language": "ja"}`, `{"code": "load", "load": 1, "capacity": 3}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "code", rename_all = "snake_case")]
+pub enum Reason {
+    CoversCategory { category: Category, level: u8 },
+    ProductType { product_type: ProductType },
+    Speaks { language: Lang },
+    DoesNotSpeak { language: Lang },
+    Load { load: u32, capacity: u32 },
+}
+
+impl Reason {
+    /// Every code, in the order reasons are listed.
+    pub const CODES: [&'static str; 5] = [
+        "covers_category",
+        "product_type",
+        "speaks",
+        "does_not_speak",
+        "load",
+    ];
+
+    /// The API code, as in the `code` field.
+    pub const fn code(&self) -> &'static str {
         match self {
-            Self::ConflictOfInterest { organization } => write!(
-                f,
-                "conflict of interest with the applicant's organisation ({organization})"
-            ),
-            Self::Paused { until } => write!(f, "paused until {until}"),
-            Self::AtCapacity { load, capacity } => {
-                write!(f, "at capacity: load {load} of {capacity}")
-            }
-            Self::DeclinedBefore => f.write_str("declined this case before"),
-            Self::AlreadyAssigned => f.write_str("already assigned to this case"),
+            Self::CoversCategory { .. } => "covers_category",
+            Self::ProductType { .. } => "product_type",
+            Self::Speaks { .. } => "speaks",
+            Self::DoesNotSpeak { .. } => "does_not_speak",
+            Self::Load { .. } => "load",
         }
+    }
+}
+
+// ---------------------------------------------------------------- labels
+//
+// Every label of a reason or an exclusion, in Japanese and English, is here.
+// The English ones keep the codes' wording that the API gave before labels
+// were localized (`covers regulatory at level 3`).
+
+impl Reason {
+    /// The reason in words, in `lang`.
+    pub fn label(&self, lang: Lang) -> String {
+        match (self, lang) {
+            (Self::CoversCategory { category, level }, Lang::Ja) => {
+                format!("{}（レベル{level}）", category.label(Lang::Ja))
+            }
+            (Self::CoversCategory { category, level }, Lang::En) => {
+                format!("covers {category} at level {level}")
+            }
+            (Self::ProductType { product_type }, Lang::Ja) => {
+                format!("製品種別が一致（{}）", product_type.label(Lang::Ja))
+            }
+            (Self::ProductType { product_type }, Lang::En) => {
+                format!("product type {product_type}")
+            }
+            (Self::Speaks { language }, Lang::Ja) => {
+                format!("{}で対応可", language.label(Lang::Ja))
+            }
+            (Self::Speaks { language }, Lang::En) => format!("speaks {language}"),
+            (Self::DoesNotSpeak { language }, Lang::Ja) => {
+                format!("{}に非対応", language.label(Lang::Ja))
+            }
+            (Self::DoesNotSpeak { language }, Lang::En) => format!("does not speak {language}"),
+            (Self::Load { load, capacity }, Lang::Ja) => {
+                format!("担当中 {load} 件（上限 {capacity} 件）")
+            }
+            (Self::Load { load, capacity }, Lang::En) => format!("load {load} of {capacity}"),
+        }
+    }
+}
+
+impl Exclusion {
+    /// The exclusion in words, in `lang`.
+    pub fn label(&self, lang: Lang) -> String {
+        match (self, lang) {
+            (Self::ConflictOfInterest { organization }, Lang::Ja) => {
+                format!("申請者の組織（{organization}）との利益相反")
+            }
+            (Self::ConflictOfInterest { organization }, Lang::En) => {
+                format!("conflict of interest with the applicant's organisation ({organization})")
+            }
+            (Self::Paused { until }, Lang::Ja) => format!("{until} まで休止中"),
+            (Self::Paused { until }, Lang::En) => format!("paused until {until}"),
+            (Self::AtCapacity { load, capacity }, Lang::Ja) => {
+                format!("担当件数が上限（{load} / {capacity} 件）")
+            }
+            (Self::AtCapacity { load, capacity }, Lang::En) => {
+                format!("at capacity: load {load} of {capacity}")
+            }
+            (Self::DeclinedBefore, Lang::Ja) => "この相談を以前に辞退".to_owned(),
+            (Self::DeclinedBefore, Lang::En) => "declined this case before".to_owned(),
+            (Self::AlreadyAssigned, Lang::Ja) => "この相談に割り当て済み".to_owned(),
+            (Self::AlreadyAssigned, Lang::En) => "already assigned to this case".to_owned(),
+        }
+    }
+}
+
+/// The English label.
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.label(Lang::En))
     }
 }
 
@@ -169,10 +267,16 @@ impl fmt::Display for Exclusion {
 pub struct Suggestion {
     pub expert_id: i64,
     pub score: u32,
-    /// One line per scoring term, e.g. `"covers regulatory at level 3"`,
-    /// `"product type medical_device"`, `"speaks ja"` (or `"does not speak
-    /// ja"`), `"load 1 of 3"`.
-    pub reasons: Vec<String>,
+    /// One per scoring term: each category covered, the product type (when
+    /// it fits), the language (spoken or not) and the load.
+    pub reasons: Vec<Reason>,
+}
+
+impl Suggestion {
+    /// The reasons in words, in `lang`.
+    pub fn reason_labels(&self, lang: Lang) -> Vec<String> {
+        self.reasons.iter().map(|r| r.label(lang)).collect()
+    }
 }
 
 /// An expert left out, and why. In JSON the [`Exclusion`] is flattened:
@@ -367,26 +471,29 @@ impl Breakdown {
         categories + product_type + language + self.capacity_points
     }
 
-    fn reasons(&self, case: &CaseProfile, expert: &ExpertProfile) -> Vec<String> {
+    fn reasons(&self, case: &CaseProfile, expert: &ExpertProfile) -> Vec<Reason> {
         let mut reasons = Vec::with_capacity(CATEGORY_COUNT + 3);
         for category in Category::ALL {
             let level = self.levels[category as usize];
             if level > 0 {
-                reasons.push(format!("covers {category} at level {level}"));
+                reasons.push(Reason::CoversCategory { category, level });
             }
         }
         if self.product_type_fits {
-            reasons.push(format!("product type {}", case.product_type));
+            reasons.push(Reason::ProductType {
+                product_type: case.product_type,
+            });
         }
+        let language = case.language;
         reasons.push(if self.speaks_language {
-            format!("speaks {}", case.language)
+            Reason::Speaks { language }
         } else {
-            format!("does not speak {}", case.language)
+            Reason::DoesNotSpeak { language }
         });
-        reasons.push(format!(
-            "load {} of {}",
-            expert.active_load, expert.capacity
-        ));
+        reasons.push(Reason::Load {
+            load: expert.active_load,
+            capacity: expert.capacity,
+        });
         reasons
     }
 }
@@ -492,12 +599,86 @@ mod tests {
     }
 
     #[test]
+    fn every_reason_and_exclusion_has_a_japanese_and_an_english_label() {
+        let s = score_of(&base_case(), expert(1));
+        assert_eq!(
+            s.reason_labels(Lang::Ja),
+            [
+                "法規制対応（レベル2）",
+                "日本語に非対応",
+                "担当中 0 件（上限 2 件）"
+            ]
+        );
+        let reasons = [
+            Reason::CoversCategory {
+                category: Category::IpStrategy,
+                level: 3,
+            },
+            Reason::ProductType {
+                product_type: ProductType::MedicalDevice,
+            },
+            Reason::Speaks { language: Lang::En },
+            Reason::DoesNotSpeak { language: Lang::Ja },
+            Reason::Load {
+                load: 1,
+                capacity: 3,
+            },
+        ];
+        let ja: Vec<String> = reasons.iter().map(|r| r.label(Lang::Ja)).collect();
+        assert_eq!(
+            ja,
+            [
+                "知財戦略（レベル3）",
+                "製品種別が一致（医療機器）",
+                "英語で対応可",
+                "日本語に非対応",
+                "担当中 1 件（上限 3 件）"
+            ]
+        );
+        let codes: Vec<&str> = reasons.iter().map(Reason::code).collect();
+        assert_eq!(codes, Reason::CODES);
+        for reason in &reasons {
+            let json = serde_json::to_value(reason).unwrap();
+            assert_eq!(json["code"], reason.code());
+        }
+        let exclusions = [
+            Exclusion::ConflictOfInterest {
+                organization: "medtech".into(),
+            },
+            Exclusion::Paused {
+                until: date(2025, 5, 1),
+            },
+            Exclusion::AtCapacity {
+                load: 3,
+                capacity: 3,
+            },
+            Exclusion::DeclinedBefore,
+            Exclusion::AlreadyAssigned,
+        ];
+        let ja: Vec<String> = exclusions.iter().map(|e| e.label(Lang::Ja)).collect();
+        assert_eq!(
+            ja,
+            [
+                "申請者の組織（medtech）との利益相反",
+                "2025-05-01 まで休止中",
+                "担当件数が上限（3 / 3 件）",
+                "この相談を以前に辞退",
+                "この相談に割り当て済み"
+            ]
+        );
+        for exclusion in &exclusions {
+            assert_eq!(exclusion.to_string(), exclusion.label(Lang::En));
+            assert_ne!(exclusion.label(Lang::Ja), exclusion.label(Lang::En));
+        }
+    }
+
+    #[test]
     fn base_expert_scores_as_documented() {
         let s = score_of(&base_case(), expert(1));
         assert_eq!(s.expert_id, 1);
         assert_eq!(s.score, 30);
         assert_eq!(
-            s.reasons,
+            s.reason_labels(Lang::En),
             [
                 "covers regulatory at level 2",
                 "does not speak ja",
@@ -763,7 +944,7 @@ mod tests {
             let s = score_of(&base_case(), e);
             assert_eq!(s.score, points + 10, "level {level}");
             assert_eq!(
-                s.reasons[0],
+                s.reason_labels(Lang::En)[0],
                 format!("covers regulatory at level {}", level.min(3))
             );
         }
@@ -787,7 +968,7 @@ mod tests {
         let s = score_of(&case, e);
         assert_eq!(s.score, 30 + 20 + 10);
         assert_eq!(
-            s.reasons,
+            s.reason_labels(Lang::En),
             [
                 "covers regulatory at level 3",
                 "covers fundraising at level 2",
@@ -804,14 +985,18 @@ mod tests {
         let s = score_of(&base_case(), e.clone());
         assert_eq!(s.score, 45);
         assert!(
-            s.reasons
+            s.reason_labels(Lang::En)
                 .contains(&"product type medical_device".to_owned())
         );
 
         e.product_types = vec![ProductType::Drug];
         let s = score_of(&base_case(), e);
         assert_eq!(s.score, 30);
-        assert!(!s.reasons.iter().any(|r| r.starts_with("product type")));
+        assert!(
+            !s.reason_labels(Lang::En)
+                .iter()
+                .any(|r| r.starts_with("product type"))
+        );
     }
 
     #[test]
@@ -820,12 +1005,15 @@ mod tests {
         e.languages = vec![Lang::En, Lang::Ja];
         let s = score_of(&base_case(), e.clone());
         assert_eq!(s.score, 40);
-        assert!(s.reasons.contains(&"speaks ja".to_owned()));
+        assert!(s.reason_labels(Lang::En).contains(&"speaks ja".to_owned()));
 
         e.languages = vec![];
         let s = score_of(&base_case(), e);
         assert_eq!(s.score, 30);
-        assert!(s.reasons.contains(&"does not speak ja".to_owned()));
+        assert!(
+            s.reason_labels(Lang::En)
+                .contains(&"does not speak ja".to_owned())
+        );
 
         let english = CaseProfile {
             language: Lang::En,
@@ -833,7 +1021,7 @@ mod tests {
         };
         let s = score_of(&english, expert(1));
         assert_eq!(s.score, 40);
-        assert!(s.reasons.contains(&"speaks en".to_owned()));
+        assert!(s.reason_labels(Lang::En).contains(&"speaks en".to_owned()));
     }
 
     #[test]
@@ -855,7 +1043,7 @@ mod tests {
             let s = score_of(&base_case(), e);
             assert_eq!(s.score, 20 + bonus, "load {load} of {capacity}");
             assert_eq!(
-                s.reasons.last().unwrap(),
+                s.reason_labels(Lang::En).last().unwrap(),
                 &format!("load {load} of {capacity}")
             );
         }
@@ -873,19 +1061,17 @@ mod tests {
         e.languages = vec![Lang::Ja];
         e.capacity = 3;
         e.active_load = 1;
+        let s = score_of(&case, e);
+        assert_eq!((s.expert_id, s.score), (1, 30 + 10 + 15 + 10 + 6));
         assert_eq!(
-            score_of(&case, e),
-            Suggestion {
-                expert_id: 1,
-                score: 30 + 10 + 15 + 10 + 6,
-                reasons: vec![
-                    "covers regulatory at level 3".into(),
-                    "covers reimbursement at level 1".into(),
-                    "product type medical_device".into(),
-                    "speaks ja".into(),
-                    "load 1 of 3".into(),
-                ],
-            }
+            s.reason_labels(Lang::En),
+            [
+                "covers regulatory at level 3",
+                "covers reimbursement at level 1",
+                "product type medical_device",
+                "speaks ja",
+                "load 1 of 3",
+            ]
         );
     }
 
@@ -1241,7 +1427,11 @@ mod tests {
                 "items": [{
                     "expert_id": 1,
                     "score": 30,
-                    "reasons": ["covers regulatory at level 2", "does not speak ja", "load 0 of 2"]
+                    "reasons": [
+                        {"code": "covers_category", "category": "regulatory", "level": 2},
+                        {"code": "does_not_speak", "language": "ja"},
+                        {"code": "load", "load": 0, "capacity": 2}
+                    ]
                 }],
                 "excluded": [
                     {"expert_id": 2, "reason": "paused", "until": "2025-05-01",

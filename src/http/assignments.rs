@@ -3,7 +3,7 @@
 //! `crate::desk::meetings`, their results shaped as JSON.
 
 use actix_web::{HttpResponse, get, patch, post, put, web};
-use chrono::DateTime;
+use chrono::{DateTime, FixedOffset};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -19,6 +19,8 @@ use crate::desk::assignments::{self, MyAssignment};
 use crate::desk::cases::refuse_managers;
 use crate::desk::meetings::{self, Meeting, SupportPlan};
 use crate::domain::case::{NOTE_MAX_CHARS, parse_text};
+use crate::domain::meeting::VideoUrl;
+use crate::domain::time::parse_timestamp;
 use crate::domain::validation::Problems;
 use crate::domain::vocabulary;
 
@@ -345,15 +347,43 @@ pub struct MeetingRequest {
     #[serde(default, deserialize_with = "body::optional_integer")]
     #[schema(value_type = i64, required)]
     pub expert_id: Option<i64>,
-    /// RFC 3339 with offset.
-    #[schema(value_type = String, format = DateTime, example = "2026-12-03T10:00:00+09:00")]
+    /// RFC 3339 with offset, in the future (422 otherwise: a meeting that
+    /// took place is recorded with `POST /api/v1/cases/{id}/meetings/records`).
+    #[schema(value_type = String, format = DateTime, example = "2036-12-03T10:00:00+09:00")]
     pub starts_at: Option<String>,
     #[serde(default, deserialize_with = "body::optional_integer")]
     #[schema(value_type = i32, required, minimum = 5, maximum = 480)]
     pub duration_minutes: Option<i32>,
     #[schema(value_type = MeetingMode)]
     pub mode: Option<String>,
+    /// The video-call link, put in the invitation mail and its .ics:
+    /// `https://` only, at most 2,000 characters; null or absent: none.
+    #[schema(value_type = Option<String>, max_length = 2000, pattern = "^https://\\S+$", example = "https://meet.example.com/abc-defg-hij")]
+    pub video_url: Option<String>,
     /// The advice given, once the meeting took place; blank is none.
+    #[schema(value_type = Option<String>, max_length = 20000)]
+    pub advice_summary: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct MeetingRecordRequest {
+    /// A registered expert with an accepted (or completed) assignment on the
+    /// case.
+    #[serde(default, deserialize_with = "body::optional_integer")]
+    #[schema(value_type = i64, required)]
+    pub expert_id: Option<i64>,
+    /// RFC 3339 with offset, in the past (422 otherwise).
+    #[schema(value_type = String, format = DateTime, example = "2026-11-20T10:00:00+09:00")]
+    pub starts_at: Option<String>,
+    #[serde(default, deserialize_with = "body::optional_integer")]
+    #[schema(value_type = i32, required, minimum = 5, maximum = 480)]
+    pub duration_minutes: Option<i32>,
+    #[schema(value_type = MeetingMode)]
+    pub mode: Option<String>,
+    /// What the meeting was about; blank is none.
+    #[schema(value_type = Option<String>, max_length = 20000)]
+    pub notes: Option<String>,
+    /// The advice given; blank is none.
     #[schema(value_type = Option<String>, max_length = 20000)]
     pub advice_summary: Option<String>,
 }
@@ -372,6 +402,15 @@ pub struct MeetingResponse {
     pub mode: String,
     #[schema(required)]
     pub advice_summary: Option<String>,
+    /// The video-call link of the invitation.
+    #[schema(required)]
+    pub video_url: Option<String>,
+    /// true: recorded after it took place (no invitation was mailed);
+    /// false: scheduled, with an invitation.
+    pub recorded: bool,
+    /// What a recorded meeting was about.
+    #[schema(required)]
+    pub notes: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -389,10 +428,76 @@ fn meeting_response(Meeting { row, expert_name }: Meeting) -> MeetingResponse {
         duration_minutes: row.duration_minutes,
         mode: row.mode,
         advice_summary: row.advice_summary,
+        video_url: row.video_url,
+        recorded: row.recorded,
+        notes: row.notes,
     }
 }
 
-/// Record a meeting (面談) of an expert on a case.
+/// The fields scheduling and recording share, checked; `None` for each one
+/// that recorded a problem.
+struct MeetingFields {
+    expert_id: Option<i64>,
+    starts_at: Option<DateTime<FixedOffset>>,
+    duration_minutes: Option<i32>,
+    mode: Option<vocabulary::MeetingMode>,
+}
+
+fn meeting_fields(
+    problems: &mut Problems,
+    expert_id: Option<i64>,
+    starts_at: Option<&str>,
+    duration_minutes: Option<i32>,
+    mode: Option<&str>,
+) -> MeetingFields {
+    if expert_id.is_none() {
+        problems.push("expert_id", "is required");
+    }
+    let starts_at = problems
+        .required("starts_at", starts_at)
+        .and_then(|s| problems.check("starts_at", parse_timestamp(s)));
+    let duration_minutes = match duration_minutes {
+        Some(d) if meetings::DURATION_MINUTES.contains(&d) => Some(d),
+        Some(_) => {
+            problems.push("duration_minutes", "must be from 5 to 480");
+            None
+        }
+        None => {
+            problems.push("duration_minutes", "is required");
+            None
+        }
+    };
+    let mode = problems.required("mode", mode).and_then(|m| {
+        problems.check(
+            "mode",
+            m.parse::<vocabulary::MeetingMode>()
+                .map_err(|_| "must be online or onsite"),
+        )
+    });
+    MeetingFields {
+        expert_id,
+        starts_at,
+        duration_minutes,
+        mode,
+    }
+}
+
+/// Optional text: absent or blank is none.
+fn optional_text(
+    problems: &mut Problems,
+    field: &str,
+    raw: Option<&str>,
+    max_chars: usize,
+) -> Option<Option<String>> {
+    match raw {
+        None => Some(None),
+        Some(text) if text.trim().is_empty() => Some(None),
+        Some(text) => problems.check(field, parse_text(text, max_chars)).map(Some),
+    }
+}
+
+/// Schedule a meeting (面談) of an expert on a case; the applicant and the
+/// expert are mailed an invitation with an .ics file.
 #[utoipa::path(
     tag = "experts",
     request_body = MeetingRequest,
@@ -415,56 +520,91 @@ pub async fn create_meeting(
     caller.require(meetings::RECORDERS)?;
     let body = body.into_inner();
     let mut problems = Problems::default();
-    let expert_id = body.expert_id;
-    if expert_id.is_none() {
-        problems.push("expert_id", "is required");
-    }
-    let starts_at = problems
-        .required("starts_at", body.starts_at.as_deref())
-        .and_then(|s| {
-            problems.check(
-                "starts_at",
-                DateTime::parse_from_rfc3339(s).map_err(|_| "must be RFC 3339 with an offset"),
-            )
-        });
-    let duration = match body.duration_minutes {
-        Some(d) if meetings::DURATION_MINUTES.contains(&d) => Some(d),
-        Some(_) => {
-            problems.push("duration_minutes", "must be from 5 to 480");
-            None
-        }
-        None => {
-            problems.push("duration_minutes", "is required");
-            None
-        }
-    };
-    let mode = problems
-        .required("mode", body.mode.as_deref())
-        .and_then(|m| {
-            problems.check(
-                "mode",
-                m.parse::<vocabulary::MeetingMode>()
-                    .map_err(|_| "must be online or onsite"),
-            )
-        });
-    let advice = match body.advice_summary.as_deref() {
-        // Blank is none.
+    let fields = meeting_fields(
+        &mut problems,
+        body.expert_id,
+        body.starts_at.as_deref(),
+        body.duration_minutes,
+        body.mode.as_deref(),
+    );
+    let video_url = match body.video_url.as_deref() {
         None => Some(None),
-        Some(a) if a.trim().is_empty() => Some(None),
-        Some(a) => problems
-            .check("advice_summary", parse_text(a, meetings::ADVICE_MAX_CHARS))
-            .map(Some),
+        Some(url) => problems.check("video_url", VideoUrl::parse(url)).map(Some),
     };
+    let advice = optional_text(
+        &mut problems,
+        "advice_summary",
+        body.advice_summary.as_deref(),
+        meetings::ADVICE_MAX_CHARS,
+    );
     let command = problems.finish(|| {
         Some(meetings::ScheduleMeeting {
-            expert_id: expert_id?,
-            starts_at: starts_at?,
-            duration_minutes: duration?,
-            mode: mode?,
+            expert_id: fields.expert_id?,
+            starts_at: fields.starts_at?,
+            duration_minutes: fields.duration_minutes?,
+            mode: fields.mode?,
+            video_url: video_url?,
             advice_summary: advice?,
         })
     })?;
     let meeting = meetings::schedule_meeting(&state.desk, caller, id.into_inner(), command).await?;
+    Ok(HttpResponse::Created().json(meeting_response(meeting)))
+}
+
+/// Record a meeting that took place already; nobody is mailed. It is
+/// listed with the case's meetings with `recorded: true`.
+#[utoipa::path(
+    tag = "experts",
+    request_body = MeetingRecordRequest,
+    security(("bearer" = [])),
+    params(("id" = i64, Path)),
+    responses(
+        (status = 201, body = MeetingResponse),
+        (status = 403, description = "neither the desk nor an accepted expert, or an expert recording another's meeting"),
+        (status = 404, description = "no such case, or not yours"),
+        (status = 409, description = "the expert has neither accepted nor completed an assignment on this case, or the case is closed"),
+    )
+)]
+#[post("/api/v1/cases/{id}/meetings/records")]
+pub async fn record_meeting(
+    state: web::Data<AppState>,
+    caller: AuthUser,
+    id: web::Path<i64>,
+    body: Json<MeetingRecordRequest>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(meetings::RECORDERS)?;
+    let body = body.into_inner();
+    let mut problems = Problems::default();
+    let fields = meeting_fields(
+        &mut problems,
+        body.expert_id,
+        body.starts_at.as_deref(),
+        body.duration_minutes,
+        body.mode.as_deref(),
+    );
+    let notes = optional_text(
+        &mut problems,
+        "notes",
+        body.notes.as_deref(),
+        meetings::NOTES_MAX_CHARS,
+    );
+    let advice = optional_text(
+        &mut problems,
+        "advice_summary",
+        body.advice_summary.as_deref(),
+        meetings::ADVICE_MAX_CHARS,
+    );
+    let command = problems.finish(|| {
+        Some(meetings::RecordMeeting {
+            expert_id: fields.expert_id?,
+            starts_at: fields.starts_at?,
+            duration_minutes: fields.duration_minutes?,
+            mode: fields.mode?,
+            notes: notes?,
+            advice_summary: advice?,
+        })
+    })?;
+    let meeting = meetings::record_meeting(&state.desk, caller, id.into_inner(), command).await?;
     Ok(HttpResponse::Created().json(meeting_response(meeting)))
 }
 

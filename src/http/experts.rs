@@ -11,7 +11,7 @@ use super::extract::{AuthUser, Json, body};
 use super::problem::ApiError;
 use super::schema::{
     Affiliation, Email, ExclusionReason, IsoDate, Languages, OrganizationName, Password,
-    PersonName, ProductTypes,
+    PersonName, ProductTypes, ReasonCode,
 };
 use crate::clock;
 use crate::db::experts::ExpertRecord;
@@ -129,8 +129,10 @@ pub struct CreateExpertRequest {
     pub email: Option<String>,
     /// Optional: without it the expert gets a mail to set one.
     pub password: Option<String>,
+    /// The [`ProfileInput`] fields, read by [`super::extract::from_value`]
+    /// so that a field of the wrong type is named by its path.
     #[serde(flatten)]
-    pub profile: ProfileInput,
+    pub profile: serde_json::Map<String, serde_json::Value>,
 }
 
 /// A new expert: the profile fields (`name` and `expertise` required here,
@@ -355,7 +357,8 @@ pub async fn create_expert(
         None => Some(None),
         Some(p) => problems.check("password", NewPassword::parse(p)).map(Some),
     };
-    let change = profile_change(&mut problems, &body.profile, true);
+    let input: ProfileInput = super::extract::from_value(serde_json::Value::Object(body.profile))?;
+    let change = profile_change(&mut problems, &input, true);
     let (email, password, profile) =
         problems.finish(|| Some((email?, password?, change?.into_new()?)))?;
     let password_hash = match password {
@@ -436,23 +439,63 @@ pub async fn update_expert(
     Ok(HttpResponse::Ok().json(expert_response(record)))
 }
 
+/// One reason of a suggestion: its code, its parameters and its label.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReasonDetail {
+    /// `covers_category` (params `category`, `level`), `product_type`
+    /// (`product_type`), `speaks` / `does_not_speak` (`language`), `load`
+    /// (`load`, `capacity`).
+    #[schema(value_type = ReasonCode)]
+    pub code: &'static str,
+    #[schema(value_type = Object)]
+    pub params: serde_json::Map<String, serde_json::Value>,
+    /// The reason in the caller's language (`locale`).
+    pub label: String,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SuggestionItem {
     pub expert_id: i64,
     pub name: String,
     #[schema(minimum = 0)]
     pub score: u32,
-    /// Why the expert fits, for people.
+    /// Why the expert fits, for people, in the caller's language: the
+    /// `label`s of `reason_details`, in the same order.
     pub reasons: Vec<String>,
+    /// The same reasons with their codes and parameters.
+    pub reason_details: Vec<ReasonDetail>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ExcludedItem {
     pub expert_id: i64,
     pub name: String,
+    /// The code (kept as it was: clients match on it, and a 409 of an
+    /// assignment names the same code in its own `reason`).
     #[schema(value_type = ExclusionReason)]
     pub reason: String,
+    /// The same code, named as in `reason_details` of a suggestion.
+    #[schema(value_type = ExclusionReason)]
+    pub reason_code: &'static str,
+    /// What the code is about (`organization`, `until`, `load` and
+    /// `capacity`; empty for the others).
+    #[schema(value_type = Object)]
+    pub params: serde_json::Map<String, serde_json::Value>,
+    /// The reason in the caller's language (`locale`).
+    pub label: String,
+    /// The same as `label`.
     pub detail: String,
+}
+
+/// `value`'s fields without its `tag` (the code): the parameters.
+fn params_of(value: &impl Serialize, tag: &str) -> serde_json::Map<String, serde_json::Value> {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::Object(mut fields)) => {
+            fields.remove(tag);
+            fields
+        }
+        _ => serde_json::Map::new(),
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -487,6 +530,7 @@ pub async fn suggestions(
 ) -> Result<HttpResponse, ApiError> {
     let limit = query.limit.unwrap_or(experts::SUGGESTIONS_DEFAULT_LIMIT);
     let found = experts::suggestions(&state.desk, caller, id.into_inner(), limit).await?;
+    let lang = found.lang;
     Ok(HttpResponse::Ok().json(SuggestionList {
         items: found
             .items
@@ -495,17 +539,32 @@ pub async fn suggestions(
                 expert_id: suggestion.expert_id,
                 name,
                 score: suggestion.score,
-                reasons: suggestion.reasons,
+                reasons: suggestion.reason_labels(lang),
+                reason_details: suggestion
+                    .reasons
+                    .iter()
+                    .map(|reason| ReasonDetail {
+                        code: reason.code(),
+                        params: params_of(reason, "code"),
+                        label: reason.label(lang),
+                    })
+                    .collect(),
             })
             .collect(),
         excluded: found
             .excluded
             .into_iter()
-            .map(|ExcludedExpert { excluded, name }| ExcludedItem {
-                expert_id: excluded.expert_id,
-                name,
-                reason: excluded.reason.code().to_owned(),
-                detail: excluded.detail,
+            .map(|ExcludedExpert { excluded, name }| {
+                let label = excluded.reason.label(lang);
+                ExcludedItem {
+                    expert_id: excluded.expert_id,
+                    name,
+                    reason: excluded.reason.code().to_owned(),
+                    reason_code: excluded.reason.code(),
+                    params: params_of(&excluded.reason, "reason"),
+                    detail: label.clone(),
+                    label,
+                }
             })
             .collect(),
     }))

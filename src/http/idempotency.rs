@@ -187,7 +187,9 @@ async fn read_body(request: &mut ServiceRequest) -> Result<web::Bytes, ApiError>
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("reading the body: {e}")))?;
         if body.len() + chunk.len() > super::JSON_BODY_LIMIT {
-            return Err(ApiError::PayloadTooLarge);
+            return Err(ApiError::PayloadTooLarge {
+                limit: super::JSON_BODY_LIMIT,
+            });
         }
         body.extend_from_slice(&chunk);
     }

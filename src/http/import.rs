@@ -65,7 +65,9 @@ fn refuse_declared_oversize(req: &HttpRequest) -> Result<(), ApiError> {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|n| n > IMPORT_BODY_LIMIT) {
-        return Err(ApiError::PayloadTooLarge);
+        return Err(ApiError::PayloadTooLarge {
+            limit: IMPORT_BODY_LIMIT,
+        });
     }
     Ok(())
 }
@@ -88,7 +90,9 @@ async fn forward_limited(
             chunk.map_err(|e| ApiError::BadRequest(format!("reading the body failed: {e}")))?;
         received += chunk.len();
         if received > IMPORT_BODY_LIMIT {
-            return Err(ApiError::PayloadTooLarge);
+            return Err(ApiError::PayloadTooLarge {
+                limit: IMPORT_BODY_LIMIT,
+            });
         }
         // A closed channel: the checks have their answer; only the size counts.
         let _ = chunks.send(Some(chunk)).await;

@@ -97,6 +97,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(assignments::my_assignments)
         .service(assignments::case_assignments)
         .service(assignments::create_meeting)
+        .service(assignments::record_meeting)
         .service(assignments::list_meetings)
         .service(assignments::record_advice)
         .service(assignments::write_plan)

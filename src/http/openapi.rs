@@ -75,6 +75,7 @@ use super::{
         assignments::my_assignments,
         assignments::case_assignments,
         assignments::create_meeting,
+        assignments::record_meeting,
         assignments::list_meetings,
         assignments::record_advice,
         assignments::write_plan,
@@ -153,7 +154,7 @@ const fn common(status: u16, name: &'static str, description: &'static str) -> C
 const MALFORMED: Common = common(
     400,
     "MalformedRequest",
-    "The body is not well-formed JSON, or `If-Match` is not a version.",
+    "The body is not UTF-8 encoded or not well-formed JSON, or `If-Match` is not a version.",
 );
 const UNAUTHORIZED: Common = common(
     401,
@@ -171,12 +172,12 @@ const NOT_FOUND: Common = common(
 const TOO_LARGE: Common = common(
     413,
     "PayloadTooLarge",
-    "The body is larger than this operation takes.",
+    "The body is larger than this operation takes; `detail` and `max_bytes` say the limit.",
 );
 const UNSUPPORTED: Common = common(
     415,
     "UnsupportedMediaType",
-    "The body is not of the media type this operation takes.",
+    "The body is not of the media type this operation takes, or names a charset other than UTF-8.",
 );
 const INVALID: Common = common(
     422,

@@ -133,6 +133,13 @@ impl utoipa::PartialSchema for Problem {
                     .format(Some(SchemaFormat::Custom("uri-reference".to_owned())))
                     .description(Some("With `terms_version`: where to read the current terms.")),
             )
+            .property(
+                "max_bytes",
+                ObjectBuilder::new()
+                    .schema_type(Type::Integer)
+                    .minimum(Some(1))
+                    .description(Some("With a 413: the most bytes the operation takes.")),
+            )
             .into()
     }
 }
@@ -225,8 +232,9 @@ pub enum ApiError {
     },
     #[error("the resource has changed since version {0} was read")]
     PreconditionFailed(String),
-    #[error("the request body is too large")]
-    PayloadTooLarge,
+    /// Carries the operation's limit, in bytes.
+    #[error("the request body is too large: this operation takes at most {} ({limit} bytes)", human_bytes(*.limit))]
+    PayloadTooLarge { limit: usize },
     #[error("{0}")]
     UnsupportedMediaType(String),
     #[error("validation failed")]
@@ -267,7 +275,7 @@ impl ApiError {
             ApiError::MethodNotAllowed(_) => "method-not-allowed",
             ApiError::Conflict { .. } => "conflict",
             ApiError::PreconditionFailed(_) => "stale-version",
-            ApiError::PayloadTooLarge => "payload-too-large",
+            ApiError::PayloadTooLarge { .. } => "payload-too-large",
             ApiError::UnsupportedMediaType(_) => "unsupported-media-type",
             ApiError::Validation(_) => "validation",
             ApiError::TooManyRequests { .. } => "rate-limited",
@@ -360,7 +368,7 @@ impl ResponseError for ApiError {
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
-            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -411,6 +419,11 @@ impl ResponseError for ApiError {
             },
             extra: match self {
                 ApiError::Conflict { extra, .. } => extra.clone(),
+                ApiError::PayloadTooLarge { limit } => {
+                    let mut extra = serde_json::Map::new();
+                    extra.insert("max_bytes".to_owned(), (*limit).into());
+                    Some(extra)
+                }
                 _ => None,
             },
         };
@@ -463,7 +476,11 @@ pub fn ensure_problem_body<B>(
     let detail = match status {
         StatusCode::NOT_FOUND => "no such resource".to_owned(),
         StatusCode::METHOD_NOT_ALLOWED => "this method is not allowed on this resource".to_owned(),
-        StatusCode::PAYLOAD_TOO_LARGE => "the request body is too large".to_owned(),
+        StatusCode::PAYLOAD_TOO_LARGE => format!(
+            "the request body is too large: JSON bodies are at most {} ({} bytes)",
+            human_bytes(super::JSON_BODY_LIMIT),
+            super::JSON_BODY_LIMIT
+        ),
         _ => response
             .response()
             .error()
@@ -502,11 +519,15 @@ pub fn ensure_problem_body<B>(
     )))
 }
 
-/// Maps actix's JSON extractor failures: syntax → 400, wrong shape → 422.
+/// Maps actix's JSON extractor failures (bodies read with `web::Json`;
+/// the API's own bodies go through `extract::Json`): syntax → 400, wrong
+/// shape → 422.
 pub fn json_error(error: actix_web::error::JsonPayloadError) -> ApiError {
     use actix_web::error::JsonPayloadError as E;
     match error {
-        E::OverflowKnownLength { .. } | E::Overflow { .. } => ApiError::PayloadTooLarge,
+        E::OverflowKnownLength { limit, .. } | E::Overflow { limit } => {
+            ApiError::PayloadTooLarge { limit }
+        }
         E::ContentType => {
             ApiError::UnsupportedMediaType("the body must be application/json".to_owned())
         }
@@ -515,6 +536,19 @@ pub fn json_error(error: actix_web::error::JsonPayloadError) -> ApiError {
         }
         E::Deserialize(e) => ApiError::BadRequest(format!("malformed JSON: {e}")),
         other => ApiError::BadRequest(other.to_string()),
+    }
+}
+
+/// `262144` as `256 KiB`: limits as people write them.
+pub fn human_bytes(bytes: usize) -> String {
+    const KIB: usize = 1024;
+    const MIB: usize = 1024 * KIB;
+    if bytes >= MIB && bytes.is_multiple_of(MIB) {
+        format!("{} MiB", bytes / MIB)
+    } else if bytes >= KIB && bytes.is_multiple_of(KIB) {
+        format!("{} KiB", bytes / KIB)
+    } else {
+        format!("{bytes} bytes")
     }
 }
 

@@ -105,13 +105,19 @@ fn text(max: usize) -> RefOr<Schema> {
         .into()
 }
 
+/// `domain::account::is_bidi_control`: the characters with the Unicode
+/// `Bidi_Control` property, refused in names and titles.
+const BIDI_CONTROL: &str = r"\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069";
+
 /// A name as `domain::account::parse_display_name` takes it: trimmed, 1 to
-/// `max` characters, no control characters.
+/// `max` characters, no control characters, no bidirectional controls (and
+/// a visible character, which the description says: a pattern cannot list
+/// every invisible one).
 fn display_name_pattern(max: usize) -> String {
     // The first and last kept characters are neither white space nor
     // control characters; those between are not control characters.
-    let edge = format!(r"[^{CONTROL}{WHITE_SPACE}]");
-    let inner = format!("[^{CONTROL}]");
+    let edge = format!(r"[^{CONTROL}{BIDI_CONTROL}{WHITE_SPACE}]");
+    let inner = format!("[^{CONTROL}{BIDI_CONTROL}]");
     let pad = format!("[{WHITE_SPACE}]");
     format!("^{pad}*{edge}(?:{inner}{{0,{}}}{edge})?{pad}*$", max - 2)
 }
@@ -156,17 +162,28 @@ fn unique_codes<T: ToSchema>(min_items: usize) -> RefOr<Schema> {
 }
 
 doc_schema! {
-    /// A case title.
-    Title => text(TITLE_MAX_CHARS);
+    /// A case title: a visible character (not only white space, zero-width
+    /// characters or combining marks), no bidirectional control characters
+    /// (U+061C, U+200E, U+200F, U+202A–U+202E, U+2066–U+2069).
+    Title => string()
+        .min_length(Some(1))
+        .max_length(Some(TITLE_MAX_CHARS))
+        .pattern(Some(format!(
+            "^[^{BIDI_CONTROL}]*[^{WHITE_SPACE}{BIDI_CONTROL}][^{BIDI_CONTROL}]*$"
+        )))
+        .into();
     /// A case description or a message.
     LongText => text(DESCRIPTION_MAX_CHARS);
     /// Meeting advice or a support plan.
     RecordText => text(PLAN_MAX_CHARS);
     /// A note or a reason kept in the timeline.
     Note => text(NOTE_MAX_CHARS);
-    /// A person's name.
+    /// A person's name: a visible character (not only white space,
+    /// zero-width characters or combining marks), no control or
+    /// bidirectional control characters (U+061C, U+200E, U+200F,
+    /// U+202A–U+202E, U+2066–U+2069). Emoji and Japanese are kept as typed.
     PersonName => display_name(NAME_MAX_CHARS);
-    /// An organisation's name.
+    /// An organisation's name, with the rules of a person's name.
     OrganizationName => display_name(ORGANIZATION_MAX_CHARS);
     /// An expert's affiliation: a name, or blank for none.
     Affiliation => string()
@@ -203,6 +220,11 @@ doc_schema! {
             Exclusion::DeclinedBefore.code(),
             Exclusion::AlreadyAssigned.code(),
         ],
+    );
+    /// Why an expert fits a case (a suggestion's reason).
+    ReasonCode => codes(
+        "Why an expert fits a case: one scoring term of a suggestion.",
+        crate::domain::matching::Reason::CODES,
     );
     /// A case's stage: empty for imported historical cases, which record none.
     CaseStage => string()

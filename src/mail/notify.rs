@@ -352,6 +352,7 @@ impl Notifier {
         starts_at: i64,
         duration_minutes: i32,
         mode: &str,
+        video_url: Option<&str>,
         now: i64,
     ) -> DbResult<()> {
         let applicant = contact(conn, case.applicant_id)?;
@@ -363,6 +364,7 @@ impl Notifier {
             starts_at,
             duration_minutes,
             mode,
+            video_url,
             &attendees,
             now,
         );
@@ -380,7 +382,7 @@ impl Notifier {
                 person.locale,
                 context! { number => case.number, name => person.name, expert => expert_name,
                 starts_at => desk_time(starts_at, person.locale),
-                duration => duration_minutes, mode => mode_label,
+                duration => duration_minutes, mode => mode_label, video_url => video_url,
                 link => self.case_link(case.id) },
             );
             m.calendar = Some(ics.clone());
@@ -399,6 +401,7 @@ impl Notifier {
         starts_at: i64,
         duration_minutes: i32,
         mode: &str,
+        video_url: Option<&str>,
         attendees: &[&Contact],
         now: i64,
     ) -> String {
@@ -411,10 +414,20 @@ impl Notifier {
             .starts(start)
             .ends(end)
             .summary(&format!("[{}] medesk 面談 / meeting", case.number))
-            .location(if mode == "onsite" { "onsite" } else { "online" })
+            .location(match video_url {
+                // An online meeting takes place at its link.
+                Some(url) if mode != "onsite" => url,
+                _ if mode == "onsite" => "onsite",
+                _ => "online",
+            })
             .append_property(
                 Property::new("ORGANIZER", format!("mailto:{}", self.from_address)).done(),
             );
+        if let Some(url) = video_url {
+            event
+                .url(url)
+                .description(&format!("ビデオ通話 / Video call: {url}"));
+        }
         for person in attendees {
             event.append_multi_property(
                 Property::new("ATTENDEE", format!("mailto:{}", person.email))

@@ -34,7 +34,7 @@ async fn a_nested_object_must_be_an_object(backend: Backend) {
         StatusCode::UNPROCESSABLE_ENTITY,
     )
     .await;
-    assert_eq!(error_fields(&refused), vec!["body"]);
+    assert_eq!(error_fields(&refused), vec!["organization"]);
 }
 
 async fn whole_floats_are_integers(backend: Backend) {
@@ -58,7 +58,7 @@ async fn whole_floats_are_integers(backend: Backend) {
         StatusCode::UNPROCESSABLE_ENTITY,
     )
     .await;
-    assert_eq!(error_fields(&refused), vec!["body"]);
+    assert_eq!(error_fields(&refused), vec!["capacity"]);
 }
 
 async fn an_empty_refresh_token_is_invalid(backend: Backend) {

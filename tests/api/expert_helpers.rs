@@ -54,7 +54,7 @@ pub fn expert_profile(name: &str) -> Value {
 pub fn meeting_body(expert_id: &Value) -> Value {
     json!({
         "expert_id": expert_id,
-        "starts_at": "2026-12-03T10:00:00+09:00",
+        "starts_at": "2037-12-03T10:00:00+09:00",
         "duration_minutes": 60,
         "mode": "online",
     })

@@ -724,7 +724,7 @@ async fn a_meeting_mails_applicant_and_expert_an_icalendar_invitation(backend: B
     app.engaged(&supporter, id, &expert).await;
     let before = settled(&app, &admin).await.len();
 
-    // 2026-12-03 10:00 JST for 60 minutes, online.
+    // 2037-12-03 10:00 JST for 60 minutes, online.
     json_body(
         app.create_meeting(&supporter.token, id, &meeting_body(&expert.id))
             .await,
@@ -739,14 +739,14 @@ async fn a_meeting_mails_applicant_and_expert_an_icalendar_invitation(backend: B
     assert_well_formed(to_applicant, &number);
     assert_eq!(
         to_applicant.subject,
-        format!("[{number}] Meeting on Thu 3 Dec 2026, 10:00 (Japan time)")
+        format!("[{number}] Meeting on Thu 3 Dec 2037, 10:00 (Japan time)")
     );
     assert!(to_applicant.text().contains("Expert: Meeting Expert"));
     let to_expert = the_mail(&mails[before..], &expert.user.email, &number);
     assert_well_formed(to_expert, &number);
     assert_eq!(
         to_expert.subject,
-        format!("[{number}] 面談のご案内 2026年12月3日(木) 10:00 (日本時間)")
+        format!("[{number}] 面談のご案内 2037年12月3日(木) 10:00 (日本時間)")
     );
 
     let mut uids = Vec::new();
@@ -787,12 +787,12 @@ async fn a_meeting_mails_applicant_and_expert_an_icalendar_invitation(backend: B
         assert_eq!(property(&lines, "DTSTAMP").len(), 1, "{context}");
         assert_eq!(
             property(&lines, "DTSTART"),
-            ["DTSTART:20261203T010000Z"],
+            ["DTSTART:20371203T010000Z"],
             "10:00 JST is 01:00 UTC: {context}"
         );
         assert_eq!(
             property(&lines, "DTEND"),
-            ["DTEND:20261203T020000Z"],
+            ["DTEND:20371203T020000Z"],
             "{context}"
         );
         let organizer = property(&lines, "ORGANIZER");

@@ -683,8 +683,8 @@ async fn every_mail_links_to_a_page_and_never_to_the_api(backend: Backend) {
     assert_eq!(meeting.len(), 2, "applicant and expert");
     for mail in meeting {
         assert!(
-            mail.subject.ends_with("2026年12月3日(木) 10:00 (日本時間)")
-                || mail.subject.ends_with("Thu 3 Dec 2026, 10:00 (Japan time)"),
+            mail.subject.ends_with("2037年12月3日(木) 10:00 (日本時間)")
+                || mail.subject.ends_with("Thu 3 Dec 2037, 10:00 (Japan time)"),
             "{}",
             mail.subject
         );

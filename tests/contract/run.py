@@ -222,7 +222,7 @@ def seed(base):
     expect(base, 200, "POST", f"/api/v1/assignments/{assignment['id']}/accept", {}, expert_token)
     expect(base, 201, "POST", f"{case_path}/messages", {"body": "Any news?"}, applicant)
     expect(base, 201, "POST", f"{case_path}/messages", {"body": "Desk note", "visibility": "internal"}, admin)
-    meeting = {"expert_id": expert["id"], "starts_at": "2026-12-03T10:00:00+09:00", "duration_minutes": 60, "mode": "online"}
+    meeting = {"expert_id": expert["id"], "starts_at": "2037-12-03T10:00:00+09:00", "duration_minutes": 60, "mode": "online"}
     expect(base, 201, "POST", f"{case_path}/meetings", meeting, admin)
     expect(base, 200, "PUT", f"{case_path}/support-plan", {"body": "1. Test plan\n2. Submission"}, admin)
     return {"admin": (ADMIN_EMAIL, ADMIN_PASSWORD), "applicant": (APPLICANT_EMAIL, APPLICANT_PASSWORD)}
