@@ -1,4 +1,5 @@
-//! Support plans: the desk writes revisions; accepted experts read them.
+//! Support plans: the desk writes the plan, accepted experts propose text,
+//! the startup reads the current plan.
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -8,7 +9,7 @@ use crate::helpers::{Backend, error_fields, json_body, kinds, problem};
 
 on_both_backends!(
     supporters_write_plan_revisions_read_newest_first,
-    applicants_and_experts_do_not_write_the_plan,
+    the_startup_reads_the_current_plan_and_accepted_experts_propose,
 );
 
 async fn supporters_write_plan_revisions_read_newest_first(backend: Backend) {
@@ -74,7 +75,7 @@ async fn supporters_write_plan_revisions_read_newest_first(backend: Backend) {
     assert_eq!(error_fields(&refused), vec!["body"]);
 }
 
-async fn applicants_and_experts_do_not_write_the_plan(backend: Backend) {
+async fn the_startup_reads_the_current_plan_and_accepted_experts_propose(backend: Backend) {
     let (app, admin, supporter, applicant) = desk_with_applicant(backend).await;
     let case = app.regulatory_case(&supporter, &applicant).await;
     let id = &case["id"];
@@ -83,33 +84,51 @@ async fn applicants_and_experts_do_not_write_the_plan(backend: Backend) {
         .await;
     app.engaged(&supporter, id, &accepted).await;
     app.proposed(&supporter, id, &proposed).await;
+
+    // Before any plan the startup reads an empty one.
+    let empty = json_body(app.support_plan(&applicant.token, id).await, StatusCode::OK).await;
+    assert!(empty["current"].is_null());
+    assert_eq!(empty["revisions"], json!([]));
+
+    json_body(
+        app.write_plan(&supporter.token, id, "draft plan").await,
+        StatusCode::OK,
+    )
+    .await;
     json_body(
         app.write_plan(&supporter.token, id, "desk plan").await,
         StatusCode::OK,
     )
     .await;
-
-    // The applicant neither reads nor writes the desk's plan.
-    problem(
-        app.support_plan(&applicant.token, id).await,
-        StatusCode::FORBIDDEN,
+    // An accepted expert proposes text: a revision of its own kind, which
+    // does not become the current plan.
+    let proposal = json_body(
+        app.write_plan(&accepted.user.token, id, "expert proposal")
+            .await,
+        StatusCode::OK,
     )
     .await;
+    assert_eq!(proposal["revisions"][0]["kind"], "proposal");
+    assert_eq!(proposal["revisions"][0]["body"], "expert proposal");
+    assert_eq!(proposal["current"]["body"], "desk plan");
+    assert_eq!(proposal["current"]["kind"], "plan");
+
+    // The startup reads the current plan alone: no proposal, no draft.
+    let read = json_body(app.support_plan(&applicant.token, id).await, StatusCode::OK).await;
+    assert_eq!(read["current"]["body"], "desk plan");
+    assert_eq!(read["revisions"].as_array().unwrap().len(), 1, "{read}");
+    assert!(!read.to_string().contains("expert proposal"));
+    assert!(!read.to_string().contains("draft plan"));
+
+    // Nobody else writes: the startup, an expert who has not accepted, an
+    // outsider (who learns nothing).
     problem(
         app.write_plan(&applicant.token, id, "our plan").await,
         StatusCode::FORBIDDEN,
     )
     .await;
-    // An accepted expert reads it but does not write it.
-    let read = json_body(
-        app.support_plan(&accepted.user.token, id).await,
-        StatusCode::OK,
-    )
-    .await;
-    assert_eq!(read["current"]["body"], "desk plan");
     problem(
-        app.write_plan(&accepted.user.token, id, "expert plan")
-            .await,
+        app.write_plan(&proposed.user.token, id, "proposal").await,
         StatusCode::FORBIDDEN,
     )
     .await;
@@ -119,12 +138,50 @@ async fn applicants_and_experts_do_not_write_the_plan(backend: Backend) {
     )
     .await;
     problem(
+        app.write_plan(&outsider.user.token, id, "proposal").await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    problem(
         app.support_plan(&outsider.user.token, id).await,
         StatusCode::NOT_FOUND,
     )
     .await;
+    let competitor = app.applicant("Competitor KK").await;
+    problem(
+        app.support_plan(&competitor.token, id).await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
 
+    // The desk sees every revision with its kind; the proposal is a
+    // desk-side event.
     let plan = json_body(app.support_plan(&supporter.token, id).await, StatusCode::OK).await;
-    assert_eq!(plan["revisions"].as_array().unwrap().len(), 1);
-    assert_eq!(plan["current"]["body"], "desk plan");
+    let kinds_and_bodies: Vec<(String, String)> = plan["revisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["kind"].as_str().unwrap().to_owned(),
+                r["body"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds_and_bodies,
+        vec![
+            ("proposal".to_owned(), "expert proposal".to_owned()),
+            ("plan".to_owned(), "desk plan".to_owned()),
+            ("plan".to_owned(), "draft plan".to_owned()),
+        ]
+    );
+    assert!(
+        kinds(&app.event_items(&supporter.token, id).await)
+            .contains(&"support_plan_proposed".to_owned())
+    );
+    assert!(
+        !kinds(&app.event_items(&applicant.token, id).await)
+            .contains(&"support_plan_proposed".to_owned())
+    );
 }
