@@ -32,11 +32,58 @@ impl BusinessCalendar {
         }
         date
     }
+
+    /// How many business days passed from `start` to `end`: the business
+    /// days after `start` up to and including `end` (0 when `end` is not
+    /// after `start`). A case received on Friday is 1 business day old on
+    /// Monday.
+    pub fn business_days_between(&self, start: NaiveDate, end: NaiveDate) -> u32 {
+        let mut date = start;
+        let mut days = 0;
+        while date < end {
+            date = date + Days::new(1);
+            if self.is_business_day(date) {
+                days += 1;
+            }
+        }
+        days
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn business_days_between_skip_weekends_and_holidays() {
+        let date = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        let calendar = BusinessCalendar::new([date("2026-12-02")]);
+        // Friday 2026-11-27 → Monday 11-30: one business day.
+        assert_eq!(
+            calendar.business_days_between(date("2026-11-27"), date("2026-11-30")),
+            1
+        );
+        // … → Thursday 12-03, with Wednesday a holiday: three.
+        assert_eq!(
+            calendar.business_days_between(date("2026-11-27"), date("2026-12-03")),
+            3
+        );
+        assert_eq!(
+            calendar.business_days_between(date("2026-11-30"), date("2026-11-30")),
+            0
+        );
+        assert_eq!(
+            calendar.business_days_between(date("2026-12-01"), date("2026-11-30")),
+            0
+        );
+        for days in 0..10 {
+            let start = date("2026-11-26");
+            assert_eq!(
+                calendar.business_days_between(start, calendar.add_business_days(start, days)),
+                days
+            );
+        }
+    }
 
     fn day(s: &str) -> NaiveDate {
         s.parse().unwrap()

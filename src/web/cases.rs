@@ -538,3 +538,98 @@ pub async fn withdraw(
         Err(error) => PageError::from_desk(error, viewer.locale).page(&viewer),
     }
 }
+
+// ---------------------------------------------------------------- the triage queue
+
+#[derive(Serialize)]
+struct QueueLine {
+    id: i64,
+    number: String,
+    title: String,
+    organization: String,
+    received: String,
+    /// Business days since the case was received.
+    age: u32,
+    /// Waiting as long as the triage reminder allows, or longer.
+    overdue: bool,
+    claimed: bool,
+    version: i64,
+}
+
+#[get("/queue")]
+pub async fn queue(req: HttpRequest, viewer: Viewer) -> HttpResponse {
+    let caller = match signed_in(&req, &viewer) {
+        Ok(caller) => caller,
+        Err(login) => return see_other(&login),
+    };
+    let state = session::state(&req);
+    let entries = match cases::triage_queue(&state.desk, caller, cases::QUEUE_DEFAULT_LIMIT).await {
+        Ok(entries) => entries,
+        Err(error) => return PageError::from_desk(error, viewer.locale).page(&viewer),
+    };
+    let calendar = crate::domain::calendar::BusinessCalendar::new(state.config.holidays.clone());
+    let desk_date = |micros: i64| {
+        DateTime::from_timestamp_micros(micros)
+            .unwrap_or_default()
+            .with_timezone(&case::desk_offset())
+            .date_naive()
+    };
+    let today = desk_date(crate::clock::now_micros());
+    let lines: Vec<QueueLine> = entries
+        .into_iter()
+        .map(|entry| {
+            let age = calendar.business_days_between(desk_date(entry.case.received_at), today);
+            QueueLine {
+                id: entry.case.id,
+                number: entry.case.number,
+                title: entry.case.title,
+                organization: entry.case.organization_name,
+                received: local_time(viewer.locale, entry.case.received_at),
+                age,
+                overdue: age >= state.config.triage_reminder_days,
+                claimed: entry.case.claimed_by.is_some(),
+                version: entry.case.version,
+            }
+        })
+        .collect();
+    viewer.render(
+        StatusCode::OK,
+        "queue.html",
+        minijinja::context! { entries => lines },
+    )
+}
+
+#[post("/cases/{id}/claim")]
+pub async fn claim(
+    req: HttpRequest,
+    viewer: Viewer,
+    id: web::Path<i64>,
+    form: Form,
+) -> HttpResponse {
+    let caller = match signed_in(&req, &viewer) {
+        Ok(caller) => caller,
+        Err(login) => return see_other(&login),
+    };
+    if let Err(refused) = check_form(&req, &viewer, form.get("csrf")) {
+        return refused.page(&viewer);
+    }
+    let id = id.into_inner();
+    let version = form.get("version").and_then(|v| v.parse::<i64>().ok());
+    match cases::claim(&session::state(&req).desk, caller, id, version).await {
+        Ok(_) => see_other(&format!("/cases/{id}?notice=notice_claimed")),
+        Err(DeskError::StaleVersion { .. }) => {
+            let mut stale = viewer.clone();
+            stale.notice = Some(viewer.text("notice_stale"));
+            case_page(
+                &req,
+                &stale,
+                caller,
+                id,
+                StatusCode::CONFLICT,
+                Draft::default(),
+            )
+            .await
+        }
+        Err(error) => PageError::from_desk(error, viewer.locale).page(&viewer),
+    }
+}

@@ -42,7 +42,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(cases::file)
         .service(cases::show)
         .service(cases::message)
-        .service(cases::withdraw);
+        .service(cases::withdraw)
+        .service(cases::queue)
+        .service(cases::claim);
 }
 
 #[get("/")]

@@ -32,6 +32,7 @@ const TEMPLATES: &[(&str, &str)] = page_templates!(
     "case_new.html",
     "case.html",
     "error.html",
+    "queue.html",
 );
 
 static ENVIRONMENT: LazyLock<Environment<'static>> = LazyLock::new(|| {

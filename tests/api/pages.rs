@@ -15,6 +15,7 @@ on_both_backends!(
     a_form_from_another_site_or_without_its_token_is_refused_and_changes_nothing,
     a_signed_out_session_cookie_opens_nothing,
     error_pages_are_pages_in_the_visitors_language_with_security_headers,
+    a_supporter_claims_the_oldest_case_from_the_queue,
 );
 
 /// The value of `name="csrf"` in a page's form.
@@ -327,4 +328,90 @@ async fn error_pages_are_pages_in_the_visitors_language_with_security_headers(ba
     assert_eq!(api.status(), StatusCode::NOT_FOUND);
     assert_eq!(api.headers()[CONTENT_TYPE], "application/problem+json");
     let _: Value = api.json().await.unwrap();
+}
+
+async fn a_supporter_claims_the_oldest_case_from_the_queue(backend: Backend) {
+    // With no grace period every waiting case is overdue.
+    let app = TestApp::spawn_with(backend, &[("MEDESK_TRIAGE_REMINDER_DAYS", "0")]).await;
+    let founder = app.applicant("Queue KK").await;
+    let older = app
+        .new_case_with(
+            &founder.token,
+            &json!({"title": "Older request", "description": "first", "product_type": "drug",
+                    "categories": ["fundraising"], "stage": "basic_research"}),
+        )
+        .await;
+    let newer = app
+        .new_case_with(
+            &founder.token,
+            &json!({"title": "Newer request", "description": "second", "product_type": "drug",
+                    "categories": ["regulatory"], "stage": "basic_research"}),
+        )
+        .await;
+    let supporter = app.staff("supporter").await;
+
+    // The founder has no queue.
+    let founder_session = signed_in_cookie(&app, &founder.email, PASSWORD).await;
+    let refused = app
+        .client
+        .get(app.url("/queue"))
+        .header(COOKIE, &founder_session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    assert!(!refused.text().await.unwrap().contains("Older request"));
+
+    let browser = Browser::open(&app.address, "en").await;
+    browser.goto("/login?next=/queue").await;
+    browser.fill("#email", &supporter.email).await;
+    browser.fill("#password", PASSWORD).await;
+    browser.click_through("form.card button[type=submit]").await;
+    assert_eq!(browser.path().await, "/queue");
+    let rows = browser.text("table.queue tbody").await;
+    let (first, second) = (
+        rows.find("Older request")
+            .expect("the older case is listed"),
+        rows.find("Newer request")
+            .expect("the newer case is listed"),
+    );
+    assert!(first < second, "oldest first: {rows}");
+    assert!(
+        browser
+            .text("tr.overdue .overdue-mark")
+            .await
+            .contains("overdue")
+    );
+    browser.screenshot(&format!("{backend:?}-queue")).await;
+
+    browser
+        .click_through(&format!(
+            "form[action='/cases/{}/claim'] button",
+            older["id"]
+        ))
+        .await;
+    assert_eq!(browser.path().await, format!("/cases/{}", older["id"]));
+    assert!(browser.text(".notice").await.contains("claimed"));
+    assert_eq!(
+        app.case(&supporter.token, &older["id"]).await["status"],
+        "triage"
+    );
+    assert_eq!(
+        app.case(&supporter.token, &newer["id"]).await["status"],
+        "submitted"
+    );
+
+    // Back in the queue the claimed case has no claim button any more.
+    browser.goto("/queue").await;
+    let claim_buttons = browser
+        .client
+        .find_all(fantoccini::Locator::Css("form[action$='/claim'] button"))
+        .await
+        .unwrap();
+    assert_eq!(
+        claim_buttons.len(),
+        1,
+        "only the unclaimed case can be claimed"
+    );
+    browser.close().await;
 }
