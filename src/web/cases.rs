@@ -6,18 +6,18 @@ use std::collections::BTreeMap;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
-use chrono::{DateTime, Datelike, Timelike};
+use chrono::DateTime;
 use serde::Serialize;
 
 use super::auth::see_other;
 use super::error::PageError;
 use super::form::{Form, errors_by_field};
 use super::i18n;
+use super::page::{choices, desk_error, local_time, signed_in, signed_in_form};
 use super::render::Viewer;
-use super::session::{self, check_form};
+use super::session;
 use crate::desk::cases::{self, CaseQuery, CaseSnapshot, FileCase, PostMessage, StatusChange};
 use crate::desk::{Caller, DeskError};
-use crate::domain::account::Locale;
 use crate::domain::case::{self, CaseView, IntakeForm, parse_text};
 use crate::domain::lifecycle::ActionKind;
 use crate::domain::role::Role;
@@ -25,56 +25,16 @@ use crate::domain::vocabulary::{
     CaseStatus, Category, Lang, MessageVisibility, ProductType, Stage,
 };
 
-/// A time as people at the desk read it: Japan time, in the viewer's way.
-pub fn local_time(locale: Locale, micros: i64) -> String {
-    let Some(utc) = DateTime::from_timestamp_micros(micros) else {
-        return String::new();
-    };
-    let at = utc.with_timezone(&case::desk_offset());
-    match locale {
-        Locale::Ja => format!(
-            "{}年{}月{}日 {:02}:{:02}",
-            at.year(),
-            at.month(),
-            at.day(),
-            at.hour(),
-            at.minute()
-        ),
-        Locale::En => at.format("%-d %b %Y, %H:%M").to_string(),
-    }
-}
-
-/// Signed-in viewers only: others are sent to the sign-in page (the `Err`),
-/// which brings them back here.
-fn signed_in(req: &HttpRequest, viewer: &Viewer) -> Result<Caller, String> {
-    match &viewer.session {
-        Some(session) => Ok(session.caller()),
-        None => {
-            let back = req.uri().path_and_query().map_or("/cases", |p| p.as_str());
-            let encoded: String = url::form_urlencoded::byte_serialize(back.as_bytes()).collect();
-            Err(format!("/login?next={encoded}"))
-        }
-    }
-}
-
-#[derive(Serialize)]
-struct Choice {
-    code: &'static str,
-    label: &'static str,
-}
-
-fn choices<T: Copy>(
-    all: &[T],
-    code: fn(T) -> &'static str,
-    label: fn(T, Lang) -> &'static str,
-    lang: Lang,
-) -> Vec<Choice> {
-    all.iter()
-        .map(|&v| Choice {
-            code: code(v),
-            label: label(v, lang),
-        })
-        .collect()
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    // `/cases/new` before `/cases/{id}`.
+    cfg.service(list)
+        .service(new_case_page)
+        .service(file)
+        .service(show)
+        .service(message)
+        .service(withdraw)
+        .service(queue)
+        .service(claim);
 }
 
 fn waiting_for(viewer: &Viewer, status: CaseStatus, staff: bool) -> String {
@@ -105,7 +65,7 @@ struct ListQuery {
 pub async fn list(req: HttpRequest, viewer: Viewer, query: web::Query<ListQuery>) -> HttpResponse {
     let caller = match signed_in(&req, &viewer) {
         Ok(caller) => caller,
-        Err(login) => return see_other(&login),
+        Err(response) => return response,
     };
     let lang = i18n::lang(viewer.locale);
     let query = CaseQuery {
@@ -119,7 +79,7 @@ pub async fn list(req: HttpRequest, viewer: Viewer, query: web::Query<ListQuery>
     };
     let page = match cases::list_cases(&session::state(&req).desk, caller, query).await {
         Ok(page) => page,
-        Err(error) => return PageError::from_desk(error, viewer.locale).page(&viewer),
+        Err(error) => return desk_error(&viewer, error),
     };
     let staff = caller.role.is_desk_staff();
     let lines: Vec<CaseLine> = page
@@ -187,7 +147,7 @@ fn new_case_form(
 pub async fn new_case_page(req: HttpRequest, viewer: Viewer) -> HttpResponse {
     let caller = match signed_in(&req, &viewer) {
         Ok(caller) => caller,
-        Err(login) => return see_other(&login),
+        Err(response) => return response,
     };
     if !caller.is_one_of(cases::FILERS) {
         return PageError::Forbidden {
@@ -200,13 +160,10 @@ pub async fn new_case_page(req: HttpRequest, viewer: Viewer) -> HttpResponse {
 
 #[post("/cases/new")]
 pub async fn file(req: HttpRequest, viewer: Viewer, form: Form) -> HttpResponse {
-    let caller = match signed_in(&req, &viewer) {
+    let caller = match signed_in_form(&req, &viewer, form.get("csrf")) {
         Ok(caller) => caller,
-        Err(login) => return see_other(&login),
+        Err(response) => return response,
     };
-    if let Err(refused) = check_form(&req, &viewer, form.get("csrf")) {
-        return refused.page(&viewer);
-    }
     let categories = form.all("categories");
     let categories = (!categories.is_empty()).then_some(categories);
     let intake = IntakeForm {
@@ -252,7 +209,7 @@ pub async fn file(req: HttpRequest, viewer: Viewer, form: Form) -> HttpResponse 
             &form,
             errors_by_field(&problems),
         ),
-        Err(error) => PageError::from_desk(error, viewer.locale).page(&viewer),
+        Err(error) => desk_error(&viewer, error),
     }
 }
 
@@ -309,20 +266,20 @@ async fn case_page(
     let desk = &session::state(req).desk;
     let snapshot = match cases::read_case(desk, caller, id).await {
         Ok(snapshot) => snapshot,
-        Err(error) => return PageError::from_desk(error, viewer.locale).page(viewer),
+        Err(error) => return desk_error(viewer, error),
     };
     let reads_messages = snapshot.view != CaseView::ExpertSummary;
     let messages = if reads_messages {
         match cases::messages(desk, caller, id).await {
             Ok(rows) => rows,
-            Err(error) => return PageError::from_desk(error, viewer.locale).page(viewer),
+            Err(error) => return desk_error(viewer, error),
         }
     } else {
         Vec::new()
     };
     let events = match cases::timeline(desk, caller, id).await {
         Ok(events) => events,
-        Err(error) => return PageError::from_desk(error, viewer.locale).page(viewer),
+        Err(error) => return desk_error(viewer, error),
     };
     let lang = i18n::lang(viewer.locale);
     let staff = caller.role.is_desk_staff();
@@ -407,7 +364,7 @@ fn details(viewer: &Viewer, snapshot: &CaseSnapshot, lang: Lang, staff: bool) ->
 pub async fn show(req: HttpRequest, viewer: Viewer, id: web::Path<String>) -> HttpResponse {
     let caller = match signed_in(&req, &viewer) {
         Ok(caller) => caller,
-        Err(login) => return see_other(&login),
+        Err(response) => return response,
     };
     let Ok(id) = id.parse::<i64>() else {
         return PageError::NotFound {
@@ -425,46 +382,25 @@ pub async fn message(
     id: web::Path<i64>,
     form: Form,
 ) -> HttpResponse {
-    let caller = match signed_in(&req, &viewer) {
+    let caller = match signed_in_form(&req, &viewer, form.get("csrf")) {
         Ok(caller) => caller,
-        Err(login) => return see_other(&login),
+        Err(response) => return response,
     };
-    if let Err(refused) = check_form(&req, &viewer, form.get("csrf")) {
-        return refused.page(&viewer);
-    }
     let id = id.into_inner();
     let typed = form.get("body").unwrap_or("").to_owned();
     let body = match parse_text(&typed, case::MESSAGE_MAX_CHARS) {
         Ok(body) => body,
-        Err(_) if typed.trim().is_empty() => {
-            let draft = Draft {
-                body: typed,
-                error: Some(viewer.text("message_empty")),
-            };
-            return case_page(
-                &req,
-                &viewer,
-                caller,
-                id,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                draft,
-            )
-            .await;
-        }
         Err(message) => {
+            let error = if typed.trim().is_empty() {
+                viewer.text("message_empty")
+            } else {
+                message
+            };
             let draft = Draft {
                 body: typed,
-                error: Some(message),
+                error: Some(error),
             };
-            return case_page(
-                &req,
-                &viewer,
-                caller,
-                id,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                draft,
-            )
-            .await;
+            return refused_draft(&req, &viewer, caller, id, draft).await;
         }
     };
     let visibility = form
@@ -484,17 +420,58 @@ pub async fn message(
                         .join(" "),
                 ),
             };
+            refused_draft(&req, &viewer, caller, id, draft).await
+        }
+        Err(error) => desk_error(&viewer, error),
+    }
+}
+
+/// The case page again with a message that was not sent, kept with why.
+async fn refused_draft(
+    req: &HttpRequest,
+    viewer: &Viewer,
+    caller: Caller,
+    id: i64,
+    draft: Draft,
+) -> HttpResponse {
+    case_page(
+        req,
+        viewer,
+        caller,
+        id,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        draft,
+    )
+    .await
+}
+
+/// What a case-changing form leads to: the case page with `notice` when the
+/// change was made; when someone else changed the case first, the case as
+/// it is now, saying so (409, nothing overwritten); else the error page.
+pub(crate) async fn after_change<T>(
+    req: &HttpRequest,
+    viewer: &Viewer,
+    caller: Caller,
+    id: i64,
+    result: Result<T, DeskError>,
+    notice: &str,
+) -> HttpResponse {
+    match result {
+        Ok(_) => see_other(&format!("/cases/{id}?notice={notice}")),
+        Err(DeskError::StaleVersion { .. }) => {
+            let mut stale = viewer.clone();
+            stale.notice = Some(viewer.text("notice_stale"));
             case_page(
-                &req,
-                &viewer,
+                req,
+                &stale,
                 caller,
                 id,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                draft,
+                StatusCode::CONFLICT,
+                Draft::default(),
             )
             .await
         }
-        Err(error) => PageError::from_desk(error, viewer.locale).page(&viewer),
+        Err(error) => desk_error(viewer, error),
     }
 }
 
@@ -505,13 +482,10 @@ pub async fn withdraw(
     id: web::Path<i64>,
     form: Form,
 ) -> HttpResponse {
-    let caller = match signed_in(&req, &viewer) {
+    let caller = match signed_in_form(&req, &viewer, form.get("csrf")) {
         Ok(caller) => caller,
-        Err(login) => return see_other(&login),
+        Err(response) => return response,
     };
-    if let Err(refused) = check_form(&req, &viewer, form.get("csrf")) {
-        return refused.page(&viewer);
-    }
     let id = id.into_inner();
     let version = form.get("version").and_then(|v| v.parse::<i64>().ok());
     let command = StatusChange {
@@ -520,23 +494,9 @@ pub async fn withdraw(
         reason: None,
         duplicate_of: None,
     };
-    match cases::change_status(&session::state(&req).desk, caller, id, version, command).await {
-        Ok(_) => see_other(&format!("/cases/{id}?notice=notice_withdrawn")),
-        Err(DeskError::StaleVersion { .. }) => {
-            let mut stale = viewer.clone();
-            stale.notice = Some(viewer.text("notice_stale"));
-            case_page(
-                &req,
-                &stale,
-                caller,
-                id,
-                StatusCode::CONFLICT,
-                Draft::default(),
-            )
-            .await
-        }
-        Err(error) => PageError::from_desk(error, viewer.locale).page(&viewer),
-    }
+    let result =
+        cases::change_status(&session::state(&req).desk, caller, id, version, command).await;
+    after_change(&req, &viewer, caller, id, result, "notice_withdrawn").await
 }
 
 // ---------------------------------------------------------------- the triage queue
@@ -560,12 +520,12 @@ struct QueueLine {
 pub async fn queue(req: HttpRequest, viewer: Viewer) -> HttpResponse {
     let caller = match signed_in(&req, &viewer) {
         Ok(caller) => caller,
-        Err(login) => return see_other(&login),
+        Err(response) => return response,
     };
     let state = session::state(&req);
     let entries = match cases::triage_queue(&state.desk, caller, cases::QUEUE_DEFAULT_LIMIT).await {
         Ok(entries) => entries,
-        Err(error) => return PageError::from_desk(error, viewer.locale).page(&viewer),
+        Err(error) => return desk_error(&viewer, error),
     };
     let calendar = crate::domain::calendar::BusinessCalendar::new(state.config.holidays.clone());
     let desk_date = |micros: i64| {
@@ -606,30 +566,12 @@ pub async fn claim(
     id: web::Path<i64>,
     form: Form,
 ) -> HttpResponse {
-    let caller = match signed_in(&req, &viewer) {
+    let caller = match signed_in_form(&req, &viewer, form.get("csrf")) {
         Ok(caller) => caller,
-        Err(login) => return see_other(&login),
+        Err(response) => return response,
     };
-    if let Err(refused) = check_form(&req, &viewer, form.get("csrf")) {
-        return refused.page(&viewer);
-    }
     let id = id.into_inner();
     let version = form.get("version").and_then(|v| v.parse::<i64>().ok());
-    match cases::claim(&session::state(&req).desk, caller, id, version).await {
-        Ok(_) => see_other(&format!("/cases/{id}?notice=notice_claimed")),
-        Err(DeskError::StaleVersion { .. }) => {
-            let mut stale = viewer.clone();
-            stale.notice = Some(viewer.text("notice_stale"));
-            case_page(
-                &req,
-                &stale,
-                caller,
-                id,
-                StatusCode::CONFLICT,
-                Draft::default(),
-            )
-            .await
-        }
-        Err(error) => PageError::from_desk(error, viewer.locale).page(&viewer),
-    }
+    let result = cases::claim(&session::state(&req).desk, caller, id, version).await;
+    after_change(&req, &viewer, caller, id, result, "notice_claimed").await
 }

@@ -1,4 +1,4 @@
-//! The pages' texts in Japanese and English (`templates/pages/labels.*.toml`),
+//! The pages' texts in Japanese and English (`templates/pages/labels/*.toml`),
 //! and which language a visitor reads.
 
 use std::collections::BTreeMap;
@@ -16,22 +16,38 @@ pub const LANGUAGE_COOKIE: &str = "medesk_lang";
 
 type Table = BTreeMap<String, String>;
 
-fn parse(source: &str, name: &str) -> Table {
-    toml::from_str(source).unwrap_or_else(|e| panic!("{name}: {e}"))
+/// The label files, one pair per area of pages (`templates/pages/labels/`):
+/// every area's keys are merged into one table per language, and a key
+/// defined twice is a start-up error.
+macro_rules! label_files {
+    ($($area:literal),* $(,)?) => {
+        (
+            &[$(($area, include_str!(concat!("../../templates/pages/labels/", $area, ".ja.toml")))),*],
+            &[$(($area, include_str!(concat!("../../templates/pages/labels/", $area, ".en.toml")))),*],
+        )
+    };
 }
 
-static JA: LazyLock<Table> = LazyLock::new(|| {
-    parse(
-        include_str!("../../templates/pages/labels.ja.toml"),
-        "labels.ja.toml",
-    )
-});
-static EN: LazyLock<Table> = LazyLock::new(|| {
-    parse(
-        include_str!("../../templates/pages/labels.en.toml"),
-        "labels.en.toml",
-    )
-});
+type Sources = &'static [(&'static str, &'static str)];
+
+const LABEL_FILES: (Sources, Sources) = label_files!("core");
+
+fn parse(sources: Sources, language: &str) -> Table {
+    let mut merged = Table::new();
+    for (area, source) in sources {
+        let table: Table =
+            toml::from_str(source).unwrap_or_else(|e| panic!("labels/{area}.{language}.toml: {e}"));
+        for (key, value) in table {
+            if merged.insert(key.clone(), value).is_some() {
+                panic!("labels/{area}.{language}.toml: {key} is defined in another area too");
+            }
+        }
+    }
+    merged
+}
+
+static JA: LazyLock<Table> = LazyLock::new(|| parse(LABEL_FILES.0, "ja"));
+static EN: LazyLock<Table> = LazyLock::new(|| parse(LABEL_FILES.1, "en"));
 
 fn table(locale: Locale) -> &'static Table {
     match locale {
@@ -131,7 +147,7 @@ mod tests {
     fn both_languages_have_the_same_keys_and_no_empty_text() {
         let ja: Vec<_> = JA.keys().collect();
         let en: Vec<_> = EN.keys().collect();
-        assert_eq!(ja, en, "labels.ja.toml and labels.en.toml differ in keys");
+        assert_eq!(ja, en, "the ja and en label files differ in keys");
         for (key, value) in JA.iter().chain(EN.iter()) {
             assert!(!value.trim().is_empty(), "{key} is empty");
         }

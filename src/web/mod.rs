@@ -13,6 +13,7 @@ pub mod cases;
 pub mod error;
 pub mod form;
 pub mod i18n;
+pub mod page;
 pub mod render;
 pub mod session;
 
@@ -37,14 +38,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(auth::logout)
         .service(auth::register_page)
         .service(auth::register)
-        .service(cases::list)
-        .service(cases::new_case_page)
-        .service(cases::file)
-        .service(cases::show)
-        .service(cases::message)
-        .service(cases::withdraw)
-        .service(cases::queue)
-        .service(cases::claim);
+        .configure(cases::routes);
 }
 
 #[get("/")]
