@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! cargo bench --bench load -- [--backend sqlite|postgres] [--duration SECS]
-//!     [--concurrency N] [--cases N] [--scenarios health,intake,read,queue,stats,login,mixed]
+//!     [--concurrency N] [--cases N] [--scenarios health,intake,read,queue,pages,stats,login,mixed]
 //!     [--json PATH]
 //! ```
 //!

@@ -2,6 +2,8 @@
 //! request's outcome (a 2xx answer read in full, or a short description of
 //! the failure).
 
+use std::sync::Arc;
+
 use serde_json::{Value, json};
 
 use crate::payloads::{STATS_RANGES, case_body};
@@ -91,6 +93,35 @@ pub async fn get_queue(worker: Worker) -> Outcome {
         .http
         .get(worker.url("/api/v1/triage-queue"))
         .bearer_auth(worker.supporter())
+        .send()
+        .await;
+    expect_success(response).await
+}
+
+/// The triage queue page, as a supporter's browser asks for it.
+pub async fn get_queue_page(worker: Worker, sessions: Arc<Vec<String>>) -> Outcome {
+    let cookie = &sessions[worker.id % sessions.len()];
+    let response = worker
+        .http
+        .get(worker.url("/queue"))
+        .header(reqwest::header::ACCEPT, "text/html")
+        .header(reqwest::header::COOKIE, cookie)
+        .send()
+        .await;
+    expect_success(response).await
+}
+
+/// One of the applicants' cases, as a supporter's browser shows it (the
+/// case, its messages and timeline: a logged read).
+pub async fn get_case_page(worker: Worker, sessions: Arc<Vec<String>>) -> Outcome {
+    let cookie = &sessions[worker.id % sessions.len()];
+    let applicants = &worker.ctx.applicants;
+    let case_id = applicants[worker.next() as usize % applicants.len()].case_id;
+    let response = worker
+        .http
+        .get(worker.url(&format!("/cases/{case_id}")))
+        .header(reqwest::header::ACCEPT, "text/html")
+        .header(reqwest::header::COOKIE, cookie)
         .send()
         .await;
     expect_success(response).await

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 use futures_util::future::{BoxFuture, join_all};
 use reqwest::StatusCode;
@@ -12,8 +13,9 @@ use serde_json::{Value, json};
 use crate::payloads::STATS_RANGES;
 use crate::report::{PhaseResult, ScenarioReport, round3};
 use crate::requests::{
-    QUEUE_PAGE, claim_and_triage, get_health, get_own_case, get_queue, get_stats, list_own_cases,
-    post_case, post_login, post_message, supporter_get_case, supporter_list_cases,
+    QUEUE_PAGE, claim_and_triage, get_case_page, get_health, get_own_case, get_queue,
+    get_queue_page, get_stats, list_own_cases, post_case, post_login, post_message,
+    supporter_get_case, supporter_list_cases,
 };
 use crate::runner::{Bench, Phase};
 use crate::settings::Settings;
@@ -21,6 +23,8 @@ use crate::settings::Settings;
 /// The acceptance target of the `login` scenario: /health p99 under login load
 /// at most this many times its idle p99.
 const LOGIN_P99_RATIO_TARGET: f64 = 2.0;
+/// The acceptance target of the `pages` scenario: p99 of each page below this.
+const PAGE_P99_TARGET_MS: f64 = 50.0;
 
 pub type ScenarioFn = for<'a> fn(&'a Bench) -> BoxFuture<'a, anyhow::Result<ScenarioReport>>;
 
@@ -85,6 +89,16 @@ pub const SCENARIOS: &[Scenario] = &[
             ..desk(settings)
         },
         run: |bench| Box::pin(queue_scenario(bench)),
+    },
+    Scenario {
+        name: "pages",
+        about: "supporters' browsers GET the triage queue page (/queue) and a case page \
+                (/cases/{id}) with a session cookie (target: p99 < 50 ms)",
+        needs: |settings| Needs {
+            untriaged: settings.untriaged,
+            ..desk(settings)
+        },
+        run: |bench| Box::pin(pages_scenario(bench)),
     },
     Scenario {
         name: "stats",
@@ -173,6 +187,42 @@ async fn queue_scenario(bench: &Bench) -> anyhow::Result<ScenarioReport> {
         "{} supporters share the clients; each answer lists {QUEUE_PAGE} cases and \
          logs their reading (a write)",
         bench.ctx.supporters.len()
+    ));
+    Ok(report)
+}
+
+/// Issue 17's page figures: the HTML a supporter's browser gets, rendered
+/// from the same use cases as the API, one phase per page.
+async fn pages_scenario(bench: &Bench) -> anyhow::Result<ScenarioReport> {
+    let sessions = Arc::new(bench.supporter_page_sessions().await?);
+    let clients = bench.settings.concurrency;
+    let queue = {
+        let sessions = sessions.clone();
+        bench
+            .run_phase(
+                Phase::new("GET /queue (page)", clients, bench.settings.duration),
+                move |worker| get_queue_page(worker, sessions.clone()),
+            )
+            .await?
+    };
+    let case = bench
+        .run_phase(
+            Phase::new("GET /cases/{id} (page)", clients, bench.settings.duration),
+            move |worker| get_case_page(worker, sessions.clone()),
+        )
+        .await?;
+    let worst = queue.latency_ms.p99.max(case.latency_ms.p99);
+    let mut report = ScenarioReport::new(vec![queue, case]);
+    report.summary = BTreeMap::from([
+        ("p99_target_ms".to_owned(), json!(PAGE_P99_TARGET_MS)),
+        ("meets_target".to_owned(), json!(worst < PAGE_P99_TARGET_MS)),
+    ]);
+    report.notes.push(format!(
+        "{} supporters signed in through the sign-in page share the clients; the queue page \
+         lists the oldest untriaged cases, the case page one applicant's case with its \
+         messages and timeline; {} imported cases in the desk",
+        bench.ctx.supporters.len(),
+        bench.settings.cases
     ));
     Ok(report)
 }

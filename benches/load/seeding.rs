@@ -148,6 +148,15 @@ impl Bench {
         Ok(())
     }
 
+    /// A browser session for each seeded supporter (the pages scenario).
+    pub async fn supporter_page_sessions(&self) -> anyhow::Result<Vec<String>> {
+        let mut cookies = Vec::new();
+        for account in &self.seeded.supporter_accounts {
+            cookies.push(self.api.page_login(account).await?);
+        }
+        Ok(cookies)
+    }
+
     /// Signs every seeded account in again when the tokens near expiry.
     async fn refresh_tokens(&mut self) -> anyhow::Result<()> {
         let fresh = self
@@ -246,6 +255,50 @@ impl Api {
         let what = format!("registering {}", user.email);
         self.call(request, StatusCode::CREATED, &what).await?;
         Ok(user)
+    }
+
+    /// Signs in through the sign-in page as a browser does (the visitor's
+    /// CSRF cookie and the form's token); returns the `Cookie` header value
+    /// that opens the browser session.
+    pub async fn page_login(&self, account: &Credentials) -> anyhow::Result<String> {
+        let what = format!("signing in on the page as {}", account.email);
+        // The session cookie comes with the 303: not followed.
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        let form = http
+            .get(self.url("/login"))
+            .header(reqwest::header::ACCEPT, "text/html")
+            .send()
+            .await
+            .with_context(|| what.clone())?;
+        let visitor = cookie_pair(&form, "medesk_csrf")
+            .ok_or_else(|| anyhow!("{what}: no visitor CSRF cookie"))?;
+        let html = form.text().await?;
+        let token = html
+            .split("name=\"csrf\" value=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .ok_or_else(|| anyhow!("{what}: no CSRF field in the sign-in page"))?
+            .to_owned();
+        let answer = http
+            .post(self.url("/login"))
+            .header(reqwest::header::COOKIE, visitor)
+            .form(&[
+                ("email", account.email.as_str()),
+                ("password", account.password.as_str()),
+                ("csrf", token.as_str()),
+            ])
+            .send()
+            .await
+            .with_context(|| what.clone())?;
+        ensure!(
+            answer.status() == StatusCode::SEE_OTHER,
+            "{what}: HTTP {}",
+            answer.status()
+        );
+        cookie_pair(&answer, "medesk_session").ok_or_else(|| anyhow!("{what}: no session cookie"))
     }
 
     /// Signs in; returns the access token.
@@ -377,4 +430,16 @@ impl Api {
         let _ = response.bytes().await;
         Ok(status)
     }
+}
+
+/// `name=value` of the cookie `name` a response sets.
+fn cookie_pair(response: &reqwest::Response, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|v| v.split(';').next())
+        .find(|pair| pair.starts_with(&format!("{name}=")))
+        .map(str::to_owned)
 }

@@ -27,7 +27,7 @@ pub struct Args {
     #[arg(long, value_name = "N", default_value_t = 32,
           value_parser = clap::value_parser!(u32).range(1..=4096))]
     concurrency: u32,
-    /// Comma-separated scenarios to run: health, intake, read, queue, stats,
+    /// Comma-separated scenarios to run: health, intake, read, queue, pages, stats,
     /// login, mixed (default: all, in that order). health, the reference
     /// rate, is added to any choice but login alone.
     #[arg(long, value_delimiter = ',', value_name = "NAMES")]
