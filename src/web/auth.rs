@@ -10,15 +10,27 @@ use super::render::Viewer;
 use super::session::{self, check_form, expired_session_cookie, session_cookie};
 use crate::desk::accounts::{self, AccountForm, RegistrationForm, SignIn};
 use crate::desk::sessions::{self, BrowserSignIn};
+use crate::domain::role::Role;
 use crate::http::extract::client_address;
 
-/// Where to go after signing in: a local path only, never another site.
-fn local_target(next: Option<&str>) -> String {
+/// Where to go after signing in: a local path only, never another site;
+/// without one, the page `role` starts its day on.
+fn local_target(next: Option<&str>, role: Role) -> String {
     match next {
         Some(path) if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') => {
             path.to_owned()
         }
-        _ => "/cases".to_owned(),
+        _ => home(role).to_owned(),
+    }
+}
+
+/// Where each role starts: the queue for the desk, the statistics for
+/// managers (who read no case), the list of their cases for the others.
+pub fn home(role: Role) -> &'static str {
+    match role {
+        Role::Supporter | Role::Admin => "/queue",
+        Role::Manager => "/statistics",
+        Role::Applicant | Role::Expert => "/cases",
     }
 }
 
@@ -35,8 +47,8 @@ struct NextQuery {
 
 #[get("/login")]
 pub async fn login_page(viewer: Viewer, query: web::Query<NextQuery>) -> HttpResponse {
-    if viewer.session.is_some() {
-        return see_other(&local_target(query.next.as_deref()));
+    if let Some(session) = &viewer.session {
+        return see_other(&local_target(query.next.as_deref(), session.account.role));
     }
     login_form(&viewer, StatusCode::OK, "", query.next.as_deref(), None)
 }
@@ -77,8 +89,8 @@ pub async fn login(req: HttpRequest, viewer: Viewer, form: Form) -> HttpResponse
     )
     .await;
     match outcome {
-        Ok(BrowserSignIn::SignedIn { token, .. }) => {
-            let mut response = see_other(&local_target(next));
+        Ok(BrowserSignIn::SignedIn { token, session }) => {
+            let mut response = see_other(&local_target(next, session.account.role));
             let _ = response.add_cookie(&session_cookie(&req, token));
             response
         }

@@ -16,6 +16,7 @@ pub mod i18n;
 pub mod page;
 pub mod render;
 pub mod session;
+pub mod statistics;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -38,7 +39,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(auth::logout)
         .service(auth::register_page)
         .service(auth::register)
-        .configure(cases::routes);
+        .configure(cases::routes)
+        .configure(statistics::routes);
 }
 
 #[get("/")]

@@ -33,6 +33,7 @@ const TEMPLATES: &[(&str, &str)] = page_templates!(
     "case.html",
     "error.html",
     "queue.html",
+    "statistics.html",
 );
 
 static ENVIRONMENT: LazyLock<Environment<'static>> = LazyLock::new(|| {

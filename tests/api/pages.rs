@@ -19,13 +19,13 @@ on_both_backends!(
 );
 
 /// The value of `name="csrf"` in a page's form.
-fn csrf_in(html: &str) -> String {
+pub(crate) fn csrf_in(html: &str) -> String {
     let start = html.find("name=\"csrf\" value=\"").expect("a csrf field") + 19;
     html[start..start + html[start..].find('"').unwrap()].to_owned()
 }
 
 /// `name=value` of the `Set-Cookie` for `name`.
-fn set_cookie(response: &reqwest::Response, name: &str) -> Option<String> {
+pub(crate) fn set_cookie(response: &reqwest::Response, name: &str) -> Option<String> {
     response
         .headers()
         .get_all(SET_COOKIE)
@@ -158,7 +158,7 @@ async fn a_founder_registers_files_in_japanese_and_answers_the_desks_question(ba
 }
 
 /// A visitor's CSRF cookie and the token of the sign-in form.
-async fn sign_in_form(app: &TestApp) -> (String, String) {
+pub(crate) async fn sign_in_form(app: &TestApp) -> (String, String) {
     let page = app
         .client
         .get(app.url("/login"))
@@ -173,7 +173,7 @@ async fn sign_in_form(app: &TestApp) -> (String, String) {
 }
 
 /// Signs in through the form; returns the session cookie.
-async fn signed_in_cookie(app: &TestApp, email: &str, password: &str) -> String {
+pub(crate) async fn signed_in_cookie(app: &TestApp, email: &str, password: &str) -> String {
     let (cookie, token) = sign_in_form(app).await;
     let response = app
         .client
