@@ -6,7 +6,8 @@
 //! - `render`: templates (`templates/pages`) and the layout's values;
 //! - `i18n`: Japanese and English texts;
 //! - `error`: error pages;
-//! - one module per area of pages (`auth`, `cases`).
+//! - one module per area of pages (`auth`, `cases`, `triage`: the
+//!   supporter's side of a case).
 
 pub mod auth;
 pub mod cases;
@@ -16,6 +17,7 @@ pub mod i18n;
 pub mod page;
 pub mod render;
 pub mod session;
+pub mod triage;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -38,7 +40,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(auth::logout)
         .service(auth::register_page)
         .service(auth::register)
-        .configure(cases::routes);
+        .configure(cases::routes)
+        .configure(triage::routes);
 }
 
 #[get("/")]

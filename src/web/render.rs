@@ -33,6 +33,8 @@ const TEMPLATES: &[(&str, &str)] = page_templates!(
     "case.html",
     "error.html",
     "queue.html",
+    "case_desk.html",
+    "filters.html",
 );
 
 static ENVIRONMENT: LazyLock<Environment<'static>> = LazyLock::new(|| {
