@@ -251,6 +251,23 @@ async fn answered<T>(
     }
 }
 
+/// The prologue of a form for a case action: a signed-in caller, a good
+/// CSRF token, and a role that may take `kind` (else the 403 page).
+#[allow(
+    clippy::result_large_err,
+    reason = "the Err is the response itself, returned at once"
+)]
+fn action_form(
+    req: &HttpRequest,
+    viewer: &Viewer,
+    form: &Form,
+    kind: ActionKind,
+) -> Result<Caller, HttpResponse> {
+    let caller = signed_in_form(req, viewer, form.get("csrf"))?;
+    cases::may_take(&caller, kind).map_err(|error| desk_error(viewer, error))?;
+    Ok(caller)
+}
+
 fn version(form: &Form) -> Option<i64> {
     form.get("version").and_then(|v| v.parse::<i64>().ok())
 }
@@ -272,14 +289,11 @@ pub async fn triage(
     id: web::Path<i64>,
     form: Form,
 ) -> HttpResponse {
-    let caller = match signed_in_form(&req, &viewer, form.get("csrf")) {
+    let caller = match action_form(&req, &viewer, &form, ActionKind::Triage) {
         Ok(caller) => caller,
         Err(response) => return response,
     };
     let id = id.into_inner();
-    if let Err(error) = cases::may_take(&caller, ActionKind::Triage) {
-        return desk_error(&viewer, error);
-    }
     let categories = form.all("categories");
     let command = TriageFields {
         priority: form.filled("priority"),
@@ -318,14 +332,11 @@ pub async fn request_info(
     id: web::Path<i64>,
     form: Form,
 ) -> HttpResponse {
-    let caller = match signed_in_form(&req, &viewer, form.get("csrf")) {
+    let caller = match action_form(&req, &viewer, &form, ActionKind::RequestInfo) {
         Ok(caller) => caller,
         Err(response) => return response,
     };
     let id = id.into_inner();
-    if let Err(error) = cases::may_take(&caller, ActionKind::RequestInfo) {
-        return desk_error(&viewer, error);
-    }
     let question = match parse_text(form.get("question").unwrap_or(""), case::NOTE_MAX_CHARS) {
         Ok(question) => question,
         Err(message) => {
@@ -392,16 +403,16 @@ pub async fn step(
     path: web::Path<(i64, String)>,
     form: Form,
 ) -> HttpResponse {
-    let caller = match signed_in_form(&req, &viewer, form.get("csrf")) {
-        Ok(caller) => caller,
-        Err(response) => return response,
-    };
     let (id, name) = path.into_inner();
-    let Some((_, which)) = STEPS.iter().find(|(_, n)| *n == name) else {
+    let Some(&(kind, which)) = STEPS.iter().find(|(_, n)| *n == name) else {
         return super::error::PageError::NotFound {
             locale: viewer.locale,
         }
         .page(&viewer);
+    };
+    let caller = match action_form(&req, &viewer, &form, kind) {
+        Ok(caller) => caller,
+        Err(response) => return response,
     };
     let action = match step_action(which, &form) {
         Some(Ok(action)) => action,
@@ -410,9 +421,6 @@ pub async fn step(
         }
         None => unreachable!("every step has a command"),
     };
-    if let Err(error) = cases::may_take(&caller, action.kind()) {
-        return desk_error(&viewer, error);
-    }
     let desk = &session::state(&req).desk;
     let result = cases::take_action(desk, caller, id, version(&form), action).await;
     let notice = format!("notice_step_{which}");

@@ -18,10 +18,23 @@ on_both_backends!(
     an_applicant_cannot_post_the_desks_forms,
     a_step_the_lifecycle_does_not_allow_is_not_offered_and_is_refused,
     the_case_list_and_the_queue_filter_by_what_the_supporter_chooses,
+    a_supporters_message_says_who_sees_it_and_notes_are_kept_apart,
 );
 
 fn id_of(case: &Value) -> String {
     case["id"].to_string().trim_matches('"').to_owned()
+}
+
+/// Scrolls the element `id` to the top of the window (for a screenshot).
+async fn scroll_to(browser: &Browser, id: &str) {
+    browser
+        .client
+        .execute(
+            "document.getElementById(arguments[0]).scrollIntoView()",
+            vec![json!(id)],
+        )
+        .await
+        .expect("scrolled");
 }
 
 /// The case page as the holder of `cookie` sees it: status and HTML.
@@ -328,20 +341,13 @@ async fn a_step_the_lifecycle_does_not_allow_is_not_offered_and_is_refused(backe
 async fn the_case_list_and_the_queue_filter_by_what_the_supporter_chooses(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let founder = app.applicant("Filters KK").await;
-    let drug = app
-        .new_case_with(
-            &founder.token,
-            &json!({"title": "Alpha funding round", "description": "seed", "product_type": "drug",
-                    "categories": ["fundraising"], "stage": "basic_research"}),
-        )
-        .await;
-    let device = app
-        .new_case_with(
-            &founder.token,
-            &json!({"title": "Beta approval path", "description": "class II", "product_type": "medical_device",
-                    "categories": ["regulatory"], "stage": "non_clinical"}),
-        )
-        .await;
+    let filed = async |title: String, product_type: &str, category: &str| {
+        let body = json!({"title": title, "description": "filter me", "product_type": product_type,
+                          "categories": [category], "stage": "basic_research"});
+        app.new_case_with(&founder.token, &body).await
+    };
+    filed("Alpha funding round".into(), "drug", "fundraising").await;
+    let device = filed("Beta approval path".into(), "medical_device", "regulatory").await;
     let supporter = app.staff("supporter").await;
     app.claimed(&supporter.token, &device["id"]).await;
     let cookie = signed_in_cookie(&app, &supporter.email, PASSWORD).await;
@@ -373,12 +379,7 @@ async fn the_case_list_and_the_queue_filter_by_what_the_supporter_chooses(backen
 
     // A second page keeps the filters: twenty more drug cases.
     for n in 0..20 {
-        app.new_case_with(
-            &founder.token,
-            &json!({"title": format!("Gamma {n}"), "description": "more", "product_type": "drug",
-                    "categories": ["fundraising"], "stage": "basic_research"}),
-        )
-        .await;
+        filed(format!("Gamma {n}"), "drug", "fundraising").await;
     }
     let (_, first) = page(&app, &cookie, "/cases?product_type=drug").await;
     let start = first
@@ -398,5 +399,47 @@ async fn the_case_list_and_the_queue_filter_by_what_the_supporter_chooses(backen
     );
     assert!(!second.contains("Beta approval path"));
     assert!(!first.contains("Alpha funding round"));
-    let _ = drug;
+}
+
+async fn a_supporters_message_says_who_sees_it_and_notes_are_kept_apart(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (founder, supporter, case, cookie) = desk_case(&app).await;
+    let id = id_of(&case);
+    let path = format!("/cases/{id}/messages");
+    // Without saying who sees it: refused, the text kept.
+    let (status, html) = post_form(&app, &cookie, &path, &[("body", "first draft")]).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{html}");
+    assert!(html.contains("first draft"));
+    assert!(
+        app.message_items(&supporter.token, &case["id"])
+            .await
+            .is_empty()
+    );
+
+    for (body, visibility) in [
+        ("desk only remark", "internal"),
+        ("hello applicant", "applicant"),
+    ] {
+        let (status, _) = post_form(
+            &app,
+            &cookie,
+            &path,
+            &[("body", body), ("visibility", visibility)],
+        )
+        .await;
+        assert_eq!(status, StatusCode::SEE_OTHER, "{visibility}");
+    }
+    let (_, html) = page(&app, &cookie, &format!("/cases/{id}")).await;
+    let notes = html
+        .find("class=\"messages notes\"")
+        .expect("the notes list");
+    let remark = html.find("desk only remark").unwrap();
+    let hello = html.find("hello applicant").unwrap();
+    assert!(
+        hello < notes && remark > notes,
+        "notes apart from the messages"
+    );
+    let seen = app.message_items(&founder.token, &case["id"]).await;
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(seen[0]["body"], "hello applicant");
 }
