@@ -508,14 +508,7 @@ pub fn list(conn: &mut AnyConnection, filter: &CaseFilter) -> DbResult<Vec<CaseR
         query = query.filter(cases::effective_product_type.eq(product_type.clone()));
     }
     if let Some(category) = &filter.category {
-        query = query.filter(
-            cases::id.eq_any(
-                case_categories::table
-                    .filter(case_categories::category.eq(category.clone()))
-                    .filter(case_categories::effective.eq(true))
-                    .select(case_categories::case_id),
-            ),
-        );
+        query = query.filter(cases::id.eq_any(in_category(category.clone())));
     }
     if let Some(text) = &filter.text {
         let pattern = format!("%{}%", escape_like(&text.to_lowercase()));
@@ -534,6 +527,15 @@ pub fn list(conn: &mut AnyConnection, filter: &CaseFilter) -> DbResult<Vec<CaseR
         );
     }
     Ok(query.load(conn)?)
+}
+
+/// The ids of the cases whose effective categories include `category`.
+#[diesel::dsl::auto_type]
+fn in_category(category: String) -> _ {
+    case_categories::table
+        .filter(case_categories::category.eq(category))
+        .filter(case_categories::effective.eq(true))
+        .select(case_categories::case_id)
 }
 
 pub(crate) fn escape_like(text: &str) -> String {
@@ -568,11 +570,20 @@ pub struct QueueRow {
 /// order and the query stops after `limit` rows, while `status IN (…)` made
 /// SQLite sort every untriaged case (thousands on a busy desk) to return the
 /// first hundred. Only the listed columns are read, not the descriptions.
-pub fn triage_queue(conn: &mut AnyConnection, limit: i64) -> DbResult<Vec<QueueRow>> {
+pub fn triage_queue(
+    conn: &mut AnyConnection,
+    filter: &QueueFilter,
+    limit: i64,
+) -> DbResult<Vec<QueueRow>> {
     let mut rows = Vec::new();
-    for status in ["submitted", "triage"] {
-        let query = cases::table
-            .filter(cases::status.eq(status))
+    let statuses: &[&str] = if filter.unclaimed_only {
+        &["submitted"]
+    } else {
+        &["submitted", "triage"]
+    };
+    for status in statuses {
+        let mut query = cases::table
+            .filter(cases::status.eq(*status))
             .select((
                 cases::id,
                 cases::number,
@@ -585,12 +596,31 @@ pub fn triage_queue(conn: &mut AnyConnection, limit: i64) -> DbResult<Vec<QueueR
                 cases::version,
             ))
             .order((cases::received_at.asc(), cases::id.asc()))
-            .limit(limit);
-        rows.extend(on_backend!(conn, |c| query.load::<QueueRow>(c))?);
+            .limit(limit)
+            .into_boxed();
+        if filter.unclaimed_only {
+            query = query.filter(cases::claimed_by.is_null());
+        }
+        if let Some(product_type) = &filter.product_type {
+            query = query.filter(cases::effective_product_type.eq(product_type.clone()));
+        }
+        if let Some(category) = &filter.category {
+            query = query.filter(cases::id.eq_any(in_category(category.clone())));
+        }
+        rows.extend(query.load::<QueueRow>(conn)?);
     }
     rows.sort_by_key(|row| (row.received_at, row.id));
     rows.truncate(usize::try_from(limit).unwrap_or(0));
     Ok(rows)
+}
+
+/// Which untriaged cases the queue shows (each filter in the query itself).
+#[derive(Debug, Clone, Default)]
+pub struct QueueFilter {
+    pub product_type: Option<String>,
+    pub category: Option<String>,
+    /// Only cases nobody has claimed yet.
+    pub unclaimed_only: bool,
 }
 
 pub struct NewEvent<'a> {

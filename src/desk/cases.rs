@@ -636,6 +636,31 @@ pub async fn triage_queue(
     caller: Caller,
     limit: i64,
 ) -> Result<Vec<QueueEntry>, DeskError> {
+    triage_queue_filtered(desk, caller, QueueFilter::default(), limit).await
+}
+
+/// Which untriaged cases to show: of a product type, of a category, only
+/// the unclaimed ones.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct QueueFilter {
+    pub product_type: Option<ProductType>,
+    pub category: Option<Category>,
+    pub unclaimed_only: bool,
+}
+
+/// [`triage_queue`], narrowed by `filter` (in the query: no case is read
+/// to be left out).
+pub async fn triage_queue_filtered(
+    desk: &Desk,
+    caller: Caller,
+    filter: QueueFilter,
+    limit: i64,
+) -> Result<Vec<QueueEntry>, DeskError> {
+    let filter = store::QueueFilter {
+        product_type: filter.product_type.map(|p| p.as_str().to_owned()),
+        category: filter.category.map(|c| c.as_str().to_owned()),
+        unclaimed_only: filter.unclaimed_only,
+    };
     caller.require(DESK_STAFF)?;
     if !(1..=QUEUE_MAX_LIMIT).contains(&limit) {
         return Err(DeskError::field(
@@ -645,7 +670,7 @@ pub async fn triage_queue(
     }
     let now = clock::now_micros();
     desk.read_logged(&caller, move |conn, seen| {
-        let rows = store::triage_queue(conn, limit)?;
+        let rows = store::triage_queue(conn, &filter, limit)?;
         let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
         seen.record_listing(&ids, "triage_queue");
         Ok(rows
@@ -1198,6 +1223,63 @@ pub struct Triage {
     pub refer_to: Option<String>,
     /// An internal note (desk side only).
     pub note: Option<String>,
+}
+
+/// A triage as typed in a form or sent as JSON: the API and the pages check
+/// it alike.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TriageFields<'a> {
+    pub priority: Option<&'a str>,
+    pub product_type: Option<&'a str>,
+    /// None when the field is absent.
+    pub categories: Option<&'a [String]>,
+    pub route: Option<&'a str>,
+    /// Blank is no note.
+    pub note: Option<&'a str>,
+    pub refer_to: Option<&'a str>,
+}
+
+impl TriageFields<'_> {
+    /// The command, or every field's problem.
+    pub fn parse(self) -> Result<Triage, Vec<crate::domain::validation::Invalid>> {
+        use crate::domain::account::{ORGANIZATION_MAX_CHARS, parse_display_name};
+        let mut problems = crate::domain::validation::Problems::default();
+        let priority = problems
+            .required("priority", self.priority)
+            .and_then(|p| problems.check("priority", p.parse::<Priority>()));
+        let product_type = problems
+            .required("product_type", self.product_type)
+            .and_then(|p| problems.check("product_type", p.parse::<ProductType>()));
+        let categories = match self.categories {
+            None => {
+                problems.push("categories", "must name at least one category");
+                None
+            }
+            Some(raw) => problems.check("categories", case::parse_categories(raw)),
+        };
+        let route = problems
+            .required("route", self.route)
+            .and_then(|r| problems.check("route", r.parse::<Route>()));
+        let note = match self.note.filter(|t| !t.trim().is_empty()) {
+            None => Some(None),
+            Some(text) => problems
+                .check("note", case::parse_text(text, case::NOTE_MAX_CHARS))
+                .map(Some),
+        };
+        let refer_to = self.refer_to.map(|name| {
+            problems.check("refer_to", parse_display_name(name, ORGANIZATION_MAX_CHARS))
+        });
+        problems.finish(|| {
+            Some(Triage {
+                priority: priority?,
+                product_type: product_type?,
+                categories: categories?,
+                route: route?,
+                refer_to: refer_to.map_or(Some(None), |r| r.map(Some))?,
+                note: note?,
+            })
+        })
+    }
 }
 
 /// Records triage and routes the case.

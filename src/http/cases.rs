@@ -14,10 +14,7 @@ use super::schema::{
 };
 use crate::clock;
 use crate::desk::cases::{self, CaseSnapshot, QueueEntry, TimelineEvent};
-use crate::domain::account::{ORGANIZATION_MAX_CHARS, parse_display_name};
-use crate::domain::case::{
-    self, CaseView, IntakeForm, NOTE_MAX_CHARS, parse_categories, parse_text,
-};
+use crate::domain::case::{self, CaseView, IntakeForm, NOTE_MAX_CHARS, parse_text};
 use crate::domain::lifecycle::ActionKind;
 use crate::domain::role::Role;
 use crate::domain::validation::Problems;
@@ -570,38 +567,15 @@ pub async fn triage(
 
 /// The triage body as the command `/triage` and the `triage` action share.
 pub(crate) fn triage_command(body: TriageRequest) -> Result<cases::Triage, ApiError> {
-    let mut problems = Problems::default();
-    let priority = problems
-        .required("priority", body.priority.as_deref())
-        .and_then(|p| problems.check("priority", p.parse::<Priority>()));
-    let product_type = problems
-        .required("product_type", body.product_type.as_deref())
-        .and_then(|p| problems.check("product_type", p.parse::<ProductType>()));
-    let categories = match &body.categories {
-        None => {
-            problems.push("categories", "must name at least one category");
-            None
-        }
-        Some(raw) => problems.check("categories", parse_categories(raw)),
-    };
-    let route = problems
-        .required("route", body.route.as_deref())
-        .and_then(|r| problems.check("route", r.parse::<Route>()));
-    let note = optional_text(&mut problems, "note", body.note.as_deref());
-    let refer_to = body
-        .refer_to
-        .as_deref()
-        .map(|name| problems.check("refer_to", parse_display_name(name, ORGANIZATION_MAX_CHARS)));
-    Ok(problems.finish(|| {
-        Some(cases::Triage {
-            priority: priority?,
-            product_type: product_type?,
-            categories: categories?,
-            route: route?,
-            refer_to: refer_to.map_or(Some(None), |r| r.map(Some))?,
-            note: note?,
-        })
-    })?)
+    Ok(cases::TriageFields {
+        priority: body.priority.as_deref(),
+        product_type: body.product_type.as_deref(),
+        categories: body.categories.as_deref(),
+        route: body.route.as_deref(),
+        note: body.note.as_deref(),
+        refer_to: body.refer_to.as_deref(),
+    }
+    .parse()?)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

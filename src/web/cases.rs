@@ -56,9 +56,66 @@ struct CaseLine {
     received: String,
 }
 
-#[derive(serde::Deserialize)]
+/// The filters of `/cases` and `/queue` as the query string carries them;
+/// a value that is no code of its vocabulary filters nothing.
+#[derive(serde::Deserialize, Default)]
 struct ListQuery {
     cursor: Option<String>,
+    status: Option<String>,
+    product_type: Option<String>,
+    category: Option<String>,
+    q: Option<String>,
+    unclaimed: Option<String>,
+}
+
+impl ListQuery {
+    fn code<T: std::str::FromStr>(raw: Option<&String>) -> Option<T> {
+        raw.and_then(|v| v.parse().ok())
+    }
+
+    fn text(&self) -> Option<String> {
+        self.q
+            .as_deref()
+            .map(str::trim)
+            .filter(|q| !q.is_empty())
+            .map(str::to_owned)
+    }
+
+    /// The filters again, for the next page's link (`&`-joined, encoded).
+    fn again(&self) -> String {
+        let mut query = url::form_urlencoded::Serializer::new(String::new());
+        for (name, value) in [
+            ("status", &self.status),
+            ("product_type", &self.product_type),
+            ("category", &self.category),
+            ("q", &self.q),
+        ] {
+            if let Some(value) = value.as_deref().filter(|v| !v.trim().is_empty()) {
+                query.append_pair(name, value);
+            }
+        }
+        query.finish()
+    }
+
+    /// The filters as the form shows them.
+    fn shown(&self) -> minijinja::Value {
+        minijinja::context! {
+            status => self.status.as_deref().unwrap_or(""),
+            product_type => self.product_type.as_deref().unwrap_or(""),
+            category => self.category.as_deref().unwrap_or(""),
+            q => self.q.as_deref().unwrap_or(""),
+            unclaimed => self.unclaimed.is_some(),
+        }
+    }
+}
+
+/// The options of the filter forms.
+fn filter_choices(lang: Lang) -> minijinja::Value {
+    minijinja::context! {
+        statuses => choices(&CaseStatus::ALL, CaseStatus::as_str, CaseStatus::label, lang),
+        product_types => choices(&ProductType::ALL, ProductType::as_str, ProductType::label, lang),
+        categories => choices(&Category::ALL, Category::as_str, Category::label, lang),
+    }
 }
 
 #[get("/cases")]
@@ -68,20 +125,21 @@ pub async fn list(req: HttpRequest, viewer: Viewer, query: web::Query<ListQuery>
         Err(response) => return response,
     };
     let lang = i18n::lang(viewer.locale);
+    let staff = caller.role.is_desk_staff();
+    let filters = query.into_inner();
     let query = CaseQuery {
-        status: None,
-        product_type: None,
-        category: None,
-        text: None,
+        status: ListQuery::code(filters.status.as_ref()),
+        product_type: ListQuery::code(filters.product_type.as_ref()),
+        category: ListQuery::code(filters.category.as_ref()),
+        text: filters.text().filter(|_| staff),
         expert_id: None,
-        before: query.into_inner().cursor,
+        before: filters.cursor.clone(),
         limit: CaseQuery::DEFAULT_LIMIT,
     };
     let page = match cases::list_cases(&session::state(&req).desk, caller, query).await {
         Ok(page) => page,
         Err(error) => return desk_error(&viewer, error),
     };
-    let staff = caller.role.is_desk_staff();
     let lines: Vec<CaseLine> = page
         .items
         .iter()
@@ -95,12 +153,25 @@ pub async fn list(req: HttpRequest, viewer: Viewer, query: web::Query<ListQuery>
             received: local_time(viewer.locale, snapshot.row.received_at),
         })
         .collect();
+    // The next page's query string: the same filters, the cursor.
+    let next = page.next_cursor.map(|cursor| {
+        let mut again = filters.again();
+        if !again.is_empty() {
+            again.push('&');
+        }
+        let cursor: String = url::form_urlencoded::byte_serialize(cursor.as_bytes()).collect();
+        format!("{again}cursor={cursor}")
+    });
     viewer.render(
         StatusCode::OK,
         "cases.html",
         minijinja::context! {
             cases => lines,
-            next_cursor => page.next_cursor,
+            next,
+            staff,
+            filter => filters.shown(),
+            filtered => !filters.again().is_empty(),
+            options => filter_choices(lang),
             can_file => caller.is_one_of(cases::FILERS),
         },
     )
@@ -248,14 +319,23 @@ struct EventLine {
 }
 
 /// What the case page shows besides the case: a message that could not be
-/// sent, kept with its error.
+/// sent, kept with its error, or another refused form.
 #[derive(Default)]
-struct Draft {
-    body: String,
-    error: Option<String>,
+pub(crate) struct Draft {
+    pub body: String,
+    pub error: Option<String>,
+    pub refused: Option<Refused>,
 }
 
-async fn case_page(
+/// A form of the desk's panel (`web::triage`) that was refused: which one,
+/// what was typed, and the problems by field.
+pub(crate) struct Refused {
+    pub which: &'static str,
+    pub fields: BTreeMap<String, Vec<String>>,
+    pub errors: BTreeMap<String, Vec<String>>,
+}
+
+pub(crate) async fn case_page(
     req: &HttpRequest,
     viewer: &Viewer,
     caller: Caller,
@@ -313,14 +393,29 @@ async fn case_page(
         })
         .collect();
     let answering = snapshot.row.status == CaseStatus::AwaitingInfo && !staff;
+    let panel = if staff {
+        match super::triage::desk_panel(desk, viewer, caller, &snapshot, draft.refused.as_ref())
+            .await
+        {
+            Ok(panel) => Some(panel),
+            Err(error) => return desk_error(viewer, error),
+        }
+    } else {
+        None
+    };
+    let (notes, messages): (Vec<MessageLine>, Vec<MessageLine>) = messages
+        .into_iter()
+        .partition(|m| m.visibility == MessageVisibility::Internal.as_str());
     viewer.render(
         status,
         "case.html",
         minijinja::context! {
             case => details,
             messages,
+            notes,
             events,
             staff,
+            desk => panel,
             answering,
             can_message => reads_messages && caller.role != Role::Manager && snapshot.row.status != CaseStatus::Closed,
             can_withdraw => snapshot.allowed_actions.contains(&ActionKind::Withdraw) && !staff,
@@ -399,6 +494,7 @@ pub async fn message(
             let draft = Draft {
                 body: typed,
                 error: Some(error),
+                refused: None,
             };
             return refused_draft(&req, &viewer, caller, id, draft).await;
         }
@@ -419,6 +515,7 @@ pub async fn message(
                         .collect::<Vec<_>>()
                         .join(" "),
                 ),
+                refused: None,
             };
             refused_draft(&req, &viewer, caller, id, draft).await
         }
@@ -517,13 +614,21 @@ struct QueueLine {
 }
 
 #[get("/queue")]
-pub async fn queue(req: HttpRequest, viewer: Viewer) -> HttpResponse {
+pub async fn queue(req: HttpRequest, viewer: Viewer, query: web::Query<ListQuery>) -> HttpResponse {
     let caller = match signed_in(&req, &viewer) {
         Ok(caller) => caller,
         Err(response) => return response,
     };
     let state = session::state(&req);
-    let entries = match cases::triage_queue(&state.desk, caller, cases::QUEUE_DEFAULT_LIMIT).await {
+    let filters = query.into_inner();
+    let filter = cases::QueueFilter {
+        product_type: ListQuery::code(filters.product_type.as_ref()),
+        category: ListQuery::code(filters.category.as_ref()),
+        unclaimed_only: filters.unclaimed.is_some(),
+    };
+    let found =
+        cases::triage_queue_filtered(&state.desk, caller, filter, cases::QUEUE_DEFAULT_LIMIT).await;
+    let entries = match found {
         Ok(entries) => entries,
         Err(error) => return desk_error(&viewer, error),
     };
@@ -555,7 +660,11 @@ pub async fn queue(req: HttpRequest, viewer: Viewer) -> HttpResponse {
     viewer.render(
         StatusCode::OK,
         "queue.html",
-        minijinja::context! { entries => lines },
+        minijinja::context! {
+            entries => lines,
+            filter => filters.shown(),
+            options => filter_choices(i18n::lang(viewer.locale)),
+        },
     )
 }
 

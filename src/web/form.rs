@@ -31,6 +31,15 @@ impl Form {
         self.get(name).filter(|v| !v.trim().is_empty())
     }
 
+    /// Every field with its values, as a refused form is shown again.
+    pub fn fields(&self) -> BTreeMap<String, Vec<String>> {
+        let mut fields: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (key, value) in &self.0 {
+            fields.entry(key.clone()).or_default().push(value.clone());
+        }
+        fields
+    }
+
     /// Every value of `name`, in order.
     pub fn all(&self, name: &str) -> Vec<String> {
         self.0

@@ -6,7 +6,8 @@
 //! - `render`: templates (`templates/pages`) and the layout's values;
 //! - `i18n`: Japanese and English texts;
 //! - `error`: error pages;
-//! - one module per area of pages (`auth`, `cases`).
+//! - one module per area of pages (`auth`, `cases`, `triage`: the
+//!   supporter's side of a case).
 
 pub mod auth;
 pub mod cases;
@@ -17,6 +18,7 @@ pub mod page;
 pub mod render;
 pub mod session;
 pub mod statistics;
+pub mod triage;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -40,6 +42,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(auth::register_page)
         .service(auth::register)
         .configure(cases::routes)
+        .configure(triage::routes)
         .configure(statistics::routes);
 }
 

@@ -34,6 +34,8 @@ const TEMPLATES: &[(&str, &str)] = page_templates!(
     "error.html",
     "queue.html",
     "statistics.html",
+    "case_desk.html",
+    "filters.html",
 );
 
 static ENVIRONMENT: LazyLock<Environment<'static>> = LazyLock::new(|| {
