@@ -211,6 +211,35 @@ pub fn set_password_with_token(
     })
 }
 
+/// Sets a new password hash for a signed-in account that confirmed its
+/// current one. Call inside a transaction: outstanding password tokens are
+/// used up and the account's other sessions end (refresh tokens revoked,
+/// session generation moved on); returns the new generation.
+pub fn change_password(
+    conn: &mut AnyConnection,
+    user_id: i64,
+    password_hash: &str,
+    now: i64,
+) -> DbResult<i64> {
+    diesel::update(
+        password_tokens::table
+            .filter(password_tokens::user_id.eq(user_id))
+            .filter(password_tokens::used_at.is_null()),
+    )
+    .set(password_tokens::used_at.eq(now))
+    .execute(conn)?;
+    let generation: i64 = diesel::update(users::table.find(user_id))
+        .set((
+            users::password_hash.eq(password_hash),
+            users::session_generation.eq(users::session_generation + 1),
+            users::sessions_ended_at.eq(now),
+        ))
+        .returning(users::session_generation)
+        .get_result(conn)?;
+    super::tokens::revoke_user(conn, user_id, now)?;
+    Ok(generation)
+}
+
 /// `(user, generation, when)` of every account whose sessions ended after
 /// `since`.
 pub fn sessions_ended_since(

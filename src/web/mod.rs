@@ -6,13 +6,18 @@
 //! - `render`: templates (`templates/pages`) and the layout's values;
 //! - `i18n`: Japanese and English texts;
 //! - `error`: error pages;
-//! - one module per area of pages (`auth`, `cases`).
+//! - one module per area of pages (`auth`, `cases`, `account`,
+//!   `organizations`, `assignments`, `meetings`).
 
+pub mod account;
+pub mod assignments;
 pub mod auth;
 pub mod cases;
 pub mod error;
 pub mod form;
 pub mod i18n;
+pub mod meetings;
+pub mod organizations;
 pub mod page;
 pub mod render;
 pub mod session;
@@ -38,7 +43,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(auth::logout)
         .service(auth::register_page)
         .service(auth::register)
-        .configure(cases::routes);
+        .configure(cases::routes)
+        .configure(account::routes)
+        .configure(organizations::routes)
+        .configure(assignments::routes)
+        .configure(meetings::routes);
 }
 
 #[get("/")]

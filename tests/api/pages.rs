@@ -19,13 +19,13 @@ on_both_backends!(
 );
 
 /// The value of `name="csrf"` in a page's form.
-fn csrf_in(html: &str) -> String {
+pub(crate) fn csrf_in(html: &str) -> String {
     let start = html.find("name=\"csrf\" value=\"").expect("a csrf field") + 19;
     html[start..start + html[start..].find('"').unwrap()].to_owned()
 }
 
 /// `name=value` of the `Set-Cookie` for `name`.
-fn set_cookie(response: &reqwest::Response, name: &str) -> Option<String> {
+pub(crate) fn set_cookie(response: &reqwest::Response, name: &str) -> Option<String> {
     response
         .headers()
         .get_all(SET_COOKIE)
@@ -173,7 +173,7 @@ async fn sign_in_form(app: &TestApp) -> (String, String) {
 }
 
 /// Signs in through the form; returns the session cookie.
-async fn signed_in_cookie(app: &TestApp, email: &str, password: &str) -> String {
+pub(crate) async fn signed_in_cookie(app: &TestApp, email: &str, password: &str) -> String {
     let (cookie, token) = sign_in_form(app).await;
     let response = app
         .client
