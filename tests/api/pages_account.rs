@@ -124,6 +124,7 @@ async fn a_founder_resets_a_forgotten_password_through_the_mailed_link(backend: 
     sign_in(&browser, &founder.email, NEW_PASSWORD, "/account").await;
     assert_eq!(browser.path().await, "/account");
     assert!(browser.page_text().await.contains(&founder.email));
+    browser.screenshot(&format!("{backend:?}-account")).await;
     browser.close().await;
 
     // The old password opens nothing, and the other sessions ended.
