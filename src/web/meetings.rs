@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::auth::see_other;
 use super::form::{Form, errors_by_field};
 use super::i18n;
-use super::page::{choices, desk_error, local_time, signed_in, signed_in_form};
+use super::page::{choices, desk_error, local_time, path_id, signed_in, signed_in_form};
 use super::render::Viewer;
 use super::session;
 use crate::desk::assignments::{self, CaseAssignment};
@@ -155,11 +155,6 @@ async fn meetings_view(
     )
 }
 
-fn case_id(viewer: &Viewer, raw: &str) -> Result<i64, HttpResponse> {
-    raw.parse::<i64>()
-        .map_err(|_| desk_error(viewer, DeskError::NotFound))
-}
-
 #[get("/cases/{id}/meetings")]
 pub async fn meetings_page(
     req: HttpRequest,
@@ -170,7 +165,7 @@ pub async fn meetings_page(
         Ok(caller) => caller,
         Err(response) => return response,
     };
-    match case_id(&viewer, &id) {
+    match path_id(&viewer, &id) {
         Ok(id) => {
             meetings_view(
                 &req,
@@ -304,7 +299,7 @@ pub async fn schedule(
         Ok(caller) => caller,
         Err(response) => return response,
     };
-    let id = match case_id(&viewer, &id) {
+    let id = match path_id(&viewer, &id) {
         Ok(id) => id,
         Err(response) => return response,
     };
@@ -363,7 +358,7 @@ pub async fn record(
         Ok(caller) => caller,
         Err(response) => return response,
     };
-    let id = match case_id(&viewer, &id) {
+    let id = match path_id(&viewer, &id) {
         Ok(id) => id,
         Err(response) => return response,
     };
@@ -479,7 +474,7 @@ pub async fn plan_page(req: HttpRequest, viewer: Viewer, id: web::Path<String>) 
         Ok(caller) => caller,
         Err(response) => return response,
     };
-    match case_id(&viewer, &id) {
+    match path_id(&viewer, &id) {
         Ok(id) => plan_view(&req, &viewer, caller, id, StatusCode::OK, "", None).await,
         Err(response) => response,
     }
@@ -496,7 +491,7 @@ pub async fn write_plan(
         Ok(caller) => caller,
         Err(response) => return response,
     };
-    let id = match case_id(&viewer, &id) {
+    let id = match path_id(&viewer, &id) {
         Ok(id) => id,
         Err(response) => return response,
     };

@@ -6,10 +6,9 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 
 use super::auth::see_other;
-use super::error::PageError;
 use super::form::{Form, errors_by_field};
 use super::i18n;
-use super::page::{desk_error, signed_in, signed_in_form};
+use super::page::{desk_error, path_id, signed_in, signed_in_form};
 use super::render::Viewer;
 use super::session;
 use crate::desk::organizations::{self, Invite};
@@ -65,22 +64,13 @@ async fn organization_page(
     )
 }
 
-fn parse_id(viewer: &Viewer, id: &str) -> Result<i64, HttpResponse> {
-    id.parse::<i64>().map_err(|_| {
-        PageError::NotFound {
-            locale: viewer.locale,
-        }
-        .page(viewer)
-    })
-}
-
 #[get("/organizations/{id}")]
 pub async fn show(req: HttpRequest, viewer: Viewer, id: web::Path<String>) -> HttpResponse {
     let caller = match signed_in(&req, &viewer) {
         Ok(caller) => caller,
         Err(response) => return response,
     };
-    let id = match parse_id(&viewer, &id) {
+    let id = match path_id(&viewer, &id) {
         Ok(id) => id,
         Err(response) => return response,
     };
@@ -107,7 +97,7 @@ pub async fn invite(
         Ok(caller) => caller,
         Err(response) => return response,
     };
-    let id = match parse_id(&viewer, &id) {
+    let id = match path_id(&viewer, &id) {
         Ok(id) => id,
         Err(response) => return response,
     };
