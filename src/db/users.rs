@@ -189,32 +189,18 @@ pub fn set_password_with_token(
     if used != 1 {
         return Ok(TokenUse::Used);
     }
-    diesel::update(
-        password_tokens::table
-            .filter(password_tokens::user_id.eq(token.user_id))
-            .filter(password_tokens::used_at.is_null()),
-    )
-    .set(password_tokens::used_at.eq(now))
-    .execute(conn)?;
-    let generation: i64 = diesel::update(users::table.find(token.user_id))
-        .set((
-            users::password_hash.eq(password_hash),
-            users::session_generation.eq(users::session_generation + 1),
-            users::sessions_ended_at.eq(now),
-        ))
-        .returning(users::session_generation)
-        .get_result(conn)?;
-    super::tokens::revoke_user(conn, token.user_id, now)?;
+    let generation = change_password(conn, token.user_id, password_hash, now)?;
     Ok(TokenUse::Set {
         user_id: token.user_id,
         generation,
     })
 }
 
-/// Sets a new password hash for a signed-in account that confirmed its
-/// current one. Call inside a transaction: outstanding password tokens are
+/// Sets a new password hash (a mailed token was used, or a signed-in
+/// account confirmed its current password). Call inside a transaction: outstanding password tokens are
 /// used up and the account's other sessions end (refresh tokens revoked,
-/// session generation moved on); returns the new generation.
+/// session generation moved on); returns the new generation. Browser
+/// sessions are the caller's to end (`browser_sessions`).
 pub fn change_password(
     conn: &mut AnyConnection,
     user_id: i64,

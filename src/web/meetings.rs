@@ -19,7 +19,7 @@ use crate::desk::cases;
 use crate::desk::meetings::{self, RecordMeeting, ScheduleMeeting, WritePlan};
 use crate::desk::{Caller, DeskError};
 use crate::domain::case::{desk_offset, parse_text};
-use crate::domain::meeting::VideoUrl;
+use crate::domain::meeting::{Timing, VideoUrl};
 use crate::domain::plan::RevisionKind;
 use crate::domain::time::parse_local_timestamp;
 use crate::domain::validation::{Invalid, Problems};
@@ -149,8 +149,8 @@ async fn meetings_view(
             schedule_experts => engaged_experts(&case_assignments, false),
             record_experts => engaged_experts(&case_assignments, true),
             modes => choices(&MeetingMode::ALL, MeetingMode::as_str, MeetingMode::label, lang),
-            schedule => typed(&refused, "schedule"),
-            record => typed(&refused, "record"),
+            schedule => typed(&refused, "scheduled"),
+            record => typed(&refused, "recorded"),
         },
     )
 }
@@ -295,56 +295,7 @@ pub async fn schedule(
     id: web::Path<String>,
     form: Form,
 ) -> HttpResponse {
-    let caller = match signed_in_form(&req, &viewer, form.get("csrf")) {
-        Ok(caller) => caller,
-        Err(response) => return response,
-    };
-    let id = match path_id(&viewer, &id) {
-        Ok(id) => id,
-        Err(response) => return response,
-    };
-    let mut problems = Problems::default();
-    let fields = common(&form, &mut problems);
-    let video_url = match form.filled("video_url") {
-        None => Some(None),
-        Some(url) => problems.check("video_url", VideoUrl::parse(url)).map(Some),
-    };
-    let command = problems.finish(|| {
-        let Common {
-            expert_id,
-            starts_at,
-            duration_minutes,
-            mode,
-        } = fields?;
-        Some(ScheduleMeeting {
-            expert_id,
-            starts_at,
-            duration_minutes,
-            mode,
-            video_url: video_url?,
-            advice_summary: None,
-        })
-    });
-    let result = match command {
-        Ok(command) => {
-            let desk = &session::state(&req).desk;
-            match by_field(meetings::schedule_meeting(desk, caller, id, command).await) {
-                Ok(result) => result,
-                Err(error) => return desk_error(&viewer, error),
-            }
-        }
-        Err(problems) => Err(problems),
-    };
-    after_meeting(
-        &req,
-        &viewer,
-        caller,
-        id,
-        "scheduled",
-        &form,
-        result.map(|_| ()),
-    )
-    .await
+    meeting_form(req, viewer, id, form, Timing::Scheduled).await
 }
 
 #[post("/cases/{id}/meetings/recorded")]
@@ -354,6 +305,17 @@ pub async fn record(
     id: web::Path<String>,
     form: Form,
 ) -> HttpResponse {
+    meeting_form(req, viewer, id, form, Timing::Recorded).await
+}
+
+/// Schedules a meeting (the invitations are mailed) or records a past one.
+async fn meeting_form(
+    req: HttpRequest,
+    viewer: Viewer,
+    id: web::Path<String>,
+    form: Form,
+    timing: Timing,
+) -> HttpResponse {
     let caller = match signed_in_form(&req, &viewer, form.get("csrf")) {
         Ok(caller) => caller,
         Err(response) => return response,
@@ -362,51 +324,62 @@ pub async fn record(
         Ok(id) => id,
         Err(response) => return response,
     };
+    let desk = &session::state(&req).desk;
     let mut problems = Problems::default();
     let fields = common(&form, &mut problems);
-    let notes = optional_text(&form, "notes", meetings::NOTES_MAX_CHARS, &mut problems);
-    let advice = optional_text(
-        &form,
-        "advice_summary",
-        meetings::ADVICE_MAX_CHARS,
-        &mut problems,
-    );
-    let command = problems.finish(|| {
-        let Common {
-            expert_id,
-            starts_at,
-            duration_minutes,
-            mode,
-        } = fields?;
-        Some(RecordMeeting {
-            expert_id,
-            starts_at,
-            duration_minutes,
-            mode,
-            notes: notes?,
-            advice_summary: advice?,
-        })
-    });
-    let result = match command {
-        Ok(command) => {
-            let desk = &session::state(&req).desk;
-            match by_field(meetings::record_meeting(desk, caller, id, command).await) {
-                Ok(result) => result,
-                Err(error) => return desk_error(&viewer, error),
+    let result = match timing {
+        Timing::Scheduled => {
+            let video_url = match form.filled("video_url") {
+                None => Some(None),
+                Some(url) => problems.check("video_url", VideoUrl::parse(url)).map(Some),
+            };
+            match problems.finish(|| {
+                let c = fields?;
+                Some(ScheduleMeeting {
+                    expert_id: c.expert_id,
+                    starts_at: c.starts_at,
+                    duration_minutes: c.duration_minutes,
+                    mode: c.mode,
+                    video_url: video_url?,
+                    advice_summary: None,
+                })
+            }) {
+                Ok(command) => meetings::schedule_meeting(desk, caller, id, command).await,
+                Err(problems) => Err(DeskError::Invalid(problems)),
             }
         }
-        Err(problems) => Err(problems),
+        Timing::Recorded => {
+            let notes = optional_text(&form, "notes", meetings::NOTES_MAX_CHARS, &mut problems);
+            let advice = optional_text(
+                &form,
+                "advice_summary",
+                meetings::ADVICE_MAX_CHARS,
+                &mut problems,
+            );
+            match problems.finish(|| {
+                let c = fields?;
+                Some(RecordMeeting {
+                    expert_id: c.expert_id,
+                    starts_at: c.starts_at,
+                    duration_minutes: c.duration_minutes,
+                    mode: c.mode,
+                    notes: notes?,
+                    advice_summary: advice?,
+                })
+            }) {
+                Ok(command) => meetings::record_meeting(desk, caller, id, command).await,
+                Err(problems) => Err(DeskError::Invalid(problems)),
+            }
+        }
     };
-    after_meeting(
-        &req,
-        &viewer,
-        caller,
-        id,
-        "recorded",
-        &form,
-        result.map(|_| ()),
-    )
-    .await
+    let which = match timing {
+        Timing::Scheduled => "scheduled",
+        Timing::Recorded => "recorded",
+    };
+    match by_field(result) {
+        Ok(result) => after_meeting(&req, &viewer, caller, id, which, &form, result).await,
+        Err(error) => desk_error(&viewer, error),
+    }
 }
 
 // ---------------------------------------------------------------- support plan

@@ -8,6 +8,7 @@ use reqwest::header::{COOKIE, LOCATION};
 use serde_json::{Value, json};
 
 use crate::browser::Browser;
+use crate::expert_helpers::Expert;
 use crate::helpers::*;
 use crate::mailbox::{token_in, wait_for_mail};
 use crate::pages::{csrf_in, set_cookie, signed_in_cookie};
@@ -184,13 +185,20 @@ async fn the_owner_invites_a_teammate_who_registers_through_the_link(backend: Ba
     browser.close().await;
 }
 
-async fn an_expert_accepts_an_assignment_from_their_assignments(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+/// A supporter, a founder, an expert named `expert` and the founder's
+/// case, triaged to experts (matching).
+async fn case_for_an_expert(app: &TestApp, expert: &str) -> (User, User, Expert, Value) {
     let admin = app.admin_token().await;
     let supporter = app.staff("supporter").await;
-    let founder = app.applicant("Accepted KK").await;
-    let expert = app.expert_named(&admin, "Dr Sato").await;
+    let founder = app.applicant("Consulting KK").await;
+    let expert = app.expert_named(&admin, expert).await;
     let case = app.regulatory_case(&supporter, &founder).await;
+    (supporter, founder, expert, case)
+}
+
+async fn an_expert_accepts_an_assignment_from_their_assignments(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (supporter, _, expert, case) = case_for_an_expert(&app, "Dr Sato").await;
     let assignment = app.proposed(&supporter, &case["id"], &expert).await;
     let browser = Browser::open(&app.address, "ja").await;
 
@@ -241,11 +249,7 @@ async fn an_expert_accepts_an_assignment_from_their_assignments(backend: Backend
 
 async fn staff_schedule_a_meeting_and_write_the_plan_the_applicant_then_reads(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let admin = app.admin_token().await;
-    let supporter = app.staff("supporter").await;
-    let founder = app.applicant("Planned KK").await;
-    let expert = app.expert_named(&admin, "Dr Tanaka").await;
-    let case = app.regulatory_case(&supporter, &founder).await;
+    let (supporter, founder, expert, case) = case_for_an_expert(&app, "Dr Tanaka").await;
     app.engaged(&supporter, &case["id"], &expert).await;
     let id = raw(&case["id"]);
     let browser = Browser::open(&app.address, "ja").await;
@@ -262,6 +266,20 @@ async fn staff_schedule_a_meeting_and_write_the_plan_the_applicant_then_reads(ba
         .await;
     assert_eq!(browser.path().await, format!("/cases/{id}/meetings"));
     browser.select("#schedule-expert", &raw(&expert.id)).await;
+    browser.fill("#schedule-duration", "90").await;
+    browser
+        .fill("#schedule-video", "https://meet.example/room-42")
+        .await;
+    // Without a start: the error is by the field, and nothing typed is lost.
+    browser
+        .click_through("form[action$='/meetings'] button[type=submit]")
+        .await;
+    assert!(!browser.text("#starts_at-error").await.is_empty());
+    assert_eq!(browser.value("#schedule-expert").await, raw(&expert.id));
+    assert_eq!(
+        browser.value("#schedule-video").await,
+        "https://meet.example/room-42"
+    );
     browser
         .client
         .execute(
@@ -270,10 +288,6 @@ async fn staff_schedule_a_meeting_and_write_the_plan_the_applicant_then_reads(ba
         )
         .await
         .expect("the start is set");
-    browser.fill("#schedule-duration", "90").await;
-    browser
-        .fill("#schedule-video", "https://meet.example/room-42")
-        .await;
     browser
         .click_through("form[action$='/meetings'] button[type=submit]")
         .await;
