@@ -23,7 +23,7 @@ use crate::domain::meeting::{Timing, VideoUrl};
 use crate::domain::plan::RevisionKind;
 use crate::domain::time::parse_local_timestamp;
 use crate::domain::validation::{Invalid, Problems};
-use crate::domain::vocabulary::MeetingMode;
+use crate::domain::vocabulary::{CaseStatus, MeetingMode};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(meetings_page)
@@ -92,6 +92,21 @@ fn typed(refused: &Refused<'_>, which: &str) -> minijinja::Value {
     }
 }
 
+/// The case a meetings or plan page is about: its heading, and whether it
+/// is still open.
+async fn case_heading(
+    desk: &crate::desk::Desk,
+    caller: Caller,
+    id: i64,
+) -> Result<(minijinja::Value, bool), DeskError> {
+    let snapshot = cases::read_case(desk, caller, id).await?;
+    let open = snapshot.row.status != CaseStatus::Closed;
+    let heading = minijinja::context! {
+        id, number => snapshot.row.number, title => snapshot.row.title,
+    };
+    Ok((heading, open))
+}
+
 async fn meetings_view(
     req: &HttpRequest,
     viewer: &Viewer,
@@ -101,8 +116,8 @@ async fn meetings_view(
     refused: Refused<'_>,
 ) -> HttpResponse {
     let desk = &session::state(req).desk;
-    let snapshot = match cases::read_case(desk, caller, id).await {
-        Ok(snapshot) => snapshot,
+    let (heading, open) = match case_heading(desk, caller, id).await {
+        Ok(found) => found,
         Err(error) => return desk_error(viewer, error),
     };
     let rows = match meetings::meetings(desk, caller, id).await {
@@ -136,14 +151,11 @@ async fn meetings_view(
             advice: m.row.advice_summary,
         })
         .collect();
-    let open = snapshot.row.status != crate::domain::vocabulary::CaseStatus::Closed;
     viewer.render(
         status,
         "meetings.html",
         minijinja::context! {
-            case => minijinja::context! {
-                id, number => snapshot.row.number, title => snapshot.row.title,
-            },
+            case => heading,
             meetings => lines,
             can_schedule => staff && open,
             schedule_experts => engaged_experts(&case_assignments, false),
@@ -403,8 +415,8 @@ async fn plan_view(
     error: Option<String>,
 ) -> HttpResponse {
     let desk = &session::state(req).desk;
-    let snapshot = match cases::read_case(desk, caller, id).await {
-        Ok(snapshot) => snapshot,
+    let (heading, open) = match case_heading(desk, caller, id).await {
+        Ok(found) => found,
         Err(error) => return desk_error(viewer, error),
     };
     let plan = match meetings::support_plan(desk, caller, id).await {
@@ -428,13 +440,11 @@ async fn plan_view(
         status,
         "plan.html",
         minijinja::context! {
-            case => minijinja::context! {
-                id, number => snapshot.row.number, title => snapshot.row.title,
-            },
+            case => heading,
             revisions,
             current,
             staff,
-            can_write => staff && snapshot.row.status != crate::domain::vocabulary::CaseStatus::Closed,
+            can_write => staff && open,
             draft,
             error,
         },

@@ -370,46 +370,44 @@ async fn forged_account_and_organisation_forms_are_refused_and_change_nothing(ba
     );
     let victim = "victim@forged.example";
 
+    let refused = |path: String,
+                   fields: Vec<(&'static str, &'static str)>,
+                   csrf: Option<String>,
+                   origin: Option<&'static str>| {
+        let (app, session) = (&app, &session);
+        async move {
+            let mut form: Vec<(&str, &str)> = fields;
+            if let Some(csrf) = &csrf {
+                form.push(("csrf", csrf.as_str()));
+            }
+            let mut request = app
+                .client
+                .post(app.url(&path))
+                .header(COOKIE, session)
+                .form(&form);
+            if let Some(origin) = origin {
+                request = request.header("Origin", origin);
+            }
+            assert_eq!(
+                request.send().await.unwrap().status(),
+                StatusCode::FORBIDDEN,
+                "{path} {csrf:?} {origin:?}"
+            );
+        }
+    };
     for (csrf, origin) in [
         (None, None),
         (Some("0".repeat(64)), None),
         (Some(token.clone()), Some("https://evil.example")),
     ] {
-        let mut form = change.to_vec();
-        if let Some(csrf) = &csrf {
-            form.push(("csrf", csrf.as_str()));
-        }
-        let mut request = app
-            .client
-            .post(app.url("/account/password"))
-            .header(COOKIE, &session)
-            .form(&form);
-        if let Some(origin) = origin {
-            request = request.header("Origin", origin);
-        }
-        assert_eq!(
-            request.send().await.unwrap().status(),
-            StatusCode::FORBIDDEN,
-            "{csrf:?} {origin:?}"
-        );
-
-        let mut form = vec![("email", victim)];
-        if let Some(csrf) = &csrf {
-            form.push(("csrf", csrf.as_str()));
-        }
-        let mut request = app
-            .client
-            .post(app.url(&invite_path))
-            .header(COOKIE, &session)
-            .form(&form);
-        if let Some(origin) = origin {
-            request = request.header("Origin", origin);
-        }
-        assert_eq!(
-            request.send().await.unwrap().status(),
-            StatusCode::FORBIDDEN,
-            "{csrf:?} {origin:?}"
-        );
+        refused(
+            "/account/password".to_owned(),
+            change.to_vec(),
+            csrf.clone(),
+            origin,
+        )
+        .await;
+        refused(invite_path.clone(), vec![("email", victim)], csrf, origin).await;
     }
     // The password is unchanged and nobody was invited.
     assert_eq!(
