@@ -636,18 +636,24 @@ async fn a_wrong_current_password_is_an_error_beside_the_field(backend: Backend)
     let other_browser = signed_in_cookie(&app, &founder.email, PASSWORD).await;
     let token = csrf_in(&page(&app, "/account", &session).await.text().await.unwrap());
 
-    let wrong = post_form(
-        &app,
-        "/account/password",
-        &session,
-        &[
-            ("csrf", token.as_str()),
-            ("current_password", "not my password at all"),
-            ("new_password", NEW_PASSWORD),
-            ("new_password_again", NEW_PASSWORD),
-        ],
-    )
-    .await;
+    let change = |current: &'static str, new: &'static str, again: &'static str| {
+        let (app, session, token) = (&app, &session, &token);
+        async move {
+            post_form(
+                app,
+                "/account/password",
+                session,
+                &[
+                    ("csrf", token.as_str()),
+                    ("current_password", current),
+                    ("new_password", new),
+                    ("new_password_again", again),
+                ],
+            )
+            .await
+        }
+    };
+    let wrong = change("not my password at all", NEW_PASSWORD, NEW_PASSWORD).await;
     assert_eq!(wrong.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let html = wrong.text().await.unwrap();
     assert!(html.contains("id=\"current_password-error\""), "{html}");
@@ -657,18 +663,7 @@ async fn a_wrong_current_password_is_an_error_beside_the_field(backend: Backend)
         "no password is echoed"
     );
 
-    let mismatch = post_form(
-        &app,
-        "/account/password",
-        &session,
-        &[
-            ("csrf", token.as_str()),
-            ("current_password", PASSWORD),
-            ("new_password", NEW_PASSWORD),
-            ("new_password_again", "something else entirely"),
-        ],
-    )
-    .await;
+    let mismatch = change(PASSWORD, NEW_PASSWORD, "something else entirely").await;
     assert_eq!(mismatch.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert!(
         mismatch
@@ -682,18 +677,7 @@ async fn a_wrong_current_password_is_an_error_beside_the_field(backend: Backend)
         StatusCode::OK
     );
 
-    let changed = post_form(
-        &app,
-        "/account/password",
-        &session,
-        &[
-            ("csrf", token.as_str()),
-            ("current_password", PASSWORD),
-            ("new_password", NEW_PASSWORD),
-            ("new_password_again", NEW_PASSWORD),
-        ],
-    )
-    .await;
+    let changed = change(PASSWORD, NEW_PASSWORD, NEW_PASSWORD).await;
     assert_eq!(changed.status(), StatusCode::SEE_OTHER);
     // This session goes on; the other browser and the API's login ended.
     assert_eq!(
