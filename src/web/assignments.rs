@@ -12,7 +12,7 @@ use super::session;
 use crate::desk::assignments::{self, Accept, AssignmentFilter, Decline};
 use crate::desk::terms;
 use crate::domain::account::Locale;
-use crate::domain::case::parse_text;
+use crate::domain::case::{NOTE_MAX_CHARS, parse_text};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(list)
@@ -21,9 +21,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(complete)
         .service(confidentiality);
 }
-
-/// The longest decline reason, in characters.
-const REASON_MAX_CHARS: usize = 2_000;
 
 #[derive(Serialize)]
 struct AssignmentLine {
@@ -124,7 +121,7 @@ pub async fn decline(
     };
     let id = id.into_inner();
     let typed = form.get("reason").unwrap_or("").to_owned();
-    let reason = match parse_text(&typed, REASON_MAX_CHARS) {
+    let reason = match parse_text(&typed, NOTE_MAX_CHARS) {
         Ok(reason) => reason,
         Err(message) => {
             let error = if typed.trim().is_empty() {
