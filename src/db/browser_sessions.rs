@@ -87,6 +87,21 @@ pub fn delete_for_user(conn: &mut AnyConnection, user_id: i64) -> DbResult<usize
     )
 }
 
+/// Ends every session of a user but the one `keep_hash` opens (a password
+/// change from that session).
+pub fn delete_others_for_user(
+    conn: &mut AnyConnection,
+    user_id: i64,
+    keep_hash: &str,
+) -> DbResult<usize> {
+    Ok(diesel::delete(
+        browser_sessions::table
+            .filter(browser_sessions::user_id.eq(user_id))
+            .filter(browser_sessions::token_hash.ne(keep_hash)),
+    )
+    .execute(conn)?)
+}
+
 /// Forgets sessions that can no longer be used.
 pub fn purge(conn: &mut AnyConnection, now: i64, idle_since: i64) -> DbResult<usize> {
     Ok(diesel::delete(

@@ -189,14 +189,32 @@ pub fn set_password_with_token(
     if used != 1 {
         return Ok(TokenUse::Used);
     }
+    let generation = change_password(conn, token.user_id, password_hash, now)?;
+    Ok(TokenUse::Set {
+        user_id: token.user_id,
+        generation,
+    })
+}
+
+/// Sets a new password hash (a mailed token was used, or a signed-in
+/// account confirmed its current password). Call inside a transaction: outstanding password tokens are
+/// used up and the account's other sessions end (refresh tokens revoked,
+/// session generation moved on); returns the new generation. Browser
+/// sessions are the caller's to end (`browser_sessions`).
+pub fn change_password(
+    conn: &mut AnyConnection,
+    user_id: i64,
+    password_hash: &str,
+    now: i64,
+) -> DbResult<i64> {
     diesel::update(
         password_tokens::table
-            .filter(password_tokens::user_id.eq(token.user_id))
+            .filter(password_tokens::user_id.eq(user_id))
             .filter(password_tokens::used_at.is_null()),
     )
     .set(password_tokens::used_at.eq(now))
     .execute(conn)?;
-    let generation: i64 = diesel::update(users::table.find(token.user_id))
+    let generation: i64 = diesel::update(users::table.find(user_id))
         .set((
             users::password_hash.eq(password_hash),
             users::session_generation.eq(users::session_generation + 1),
@@ -204,11 +222,8 @@ pub fn set_password_with_token(
         ))
         .returning(users::session_generation)
         .get_result(conn)?;
-    super::tokens::revoke_user(conn, token.user_id, now)?;
-    Ok(TokenUse::Set {
-        user_id: token.user_id,
-        generation,
-    })
+    super::tokens::revoke_user(conn, user_id, now)?;
+    Ok(generation)
 }
 
 /// `(user, generation, when)` of every account whose sessions ended after

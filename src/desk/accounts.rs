@@ -667,6 +667,79 @@ pub async fn set_password(
     }
 }
 
+/// A signed-in person changes their password: the current one, and the new.
+#[derive(Clone)]
+pub struct ChangePassword {
+    pub current: String,
+    pub password: NewPassword,
+    /// The browser session's token the change comes from: it stays signed
+    /// in while every other session of the account ends.
+    pub keep_browser_session: Option<String>,
+    /// Where the request comes from (attempts are limited as sign-ins are).
+    pub from: IpAddr,
+}
+
+impl std::fmt::Debug for ChangePassword {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChangePassword")
+            .field("from", &self.from)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How a password change ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum PasswordChange {
+    /// Set; the account's other sessions ended.
+    Changed,
+    /// The current password was wrong; nothing changed.
+    WrongCurrent,
+    /// Too many attempts for this account or from this address.
+    Throttled { retry_after: Duration },
+}
+
+/// Changes the caller's password after checking the current one (within
+/// the sign-in attempt limits): the new hash, outstanding reset links used
+/// up, and every other session of the account ended, as a reset does.
+pub async fn change_password(
+    desk: &Desk,
+    hasher: &PasswordHasher,
+    limiter: &LoginLimiter,
+    caller: Caller,
+    command: ChangePassword,
+) -> Result<PasswordChange, DeskError> {
+    let account = my_account(desk, caller).await?.ok_or(DeskError::NotFound)?;
+    let check = SignIn {
+        email: account.email.clone(),
+        password: command.current,
+        from: command.from,
+    };
+    match check_credentials(desk, hasher, limiter, check).await? {
+        Credentials::Valid(checked) if checked.id == caller.id => {}
+        Credentials::Valid(_) | Credentials::Refused => return Ok(PasswordChange::WrongCurrent),
+        Credentials::Throttled { retry_after } => {
+            return Ok(PasswordChange::Throttled { retry_after });
+        }
+    }
+    let password_hash = hasher.hash(command.password.expose().to_owned()).await;
+    let keep = command
+        .keep_browser_session
+        .map(|token| tokens::hash_refresh_token(&token))
+        .unwrap_or_default();
+    let user_id = caller.id;
+    let (generation, at) = desk
+        .write(move |conn| {
+            let now = clock::now_micros();
+            let generation = users::change_password(conn, user_id, &password_hash, now)?;
+            crate::db::browser_sessions::delete_others_for_user(conn, user_id, &keep)?;
+            Ok((generation, now))
+        })
+        .await?;
+    desk.sessions.ended(user_id, generation, at);
+    tracing::info!(user_id, "password changed; other sessions ended");
+    Ok(PasswordChange::Changed)
+}
+
 /// Someone forgot their password.
 #[derive(Clone)]
 pub struct RequestPasswordReset {

@@ -266,9 +266,48 @@ pub fn parse_date(raw: &str) -> Result<NaiveDate, String> {
     Ok(date)
 }
 
+/// A date and time without offset, as a browser's `datetime-local` field
+/// sends it (`2026-12-03T10:00`, seconds optional), read in the time zone
+/// `offset` (the desk's, Japan time); the messages are
+/// [`parse_timestamp`]'s.
+pub fn parse_local_timestamp(
+    raw: &str,
+    offset: FixedOffset,
+) -> Result<DateTime<FixedOffset>, String> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Err("must not be empty; e.g. 2026-12-03T10:00".to_owned());
+    }
+    let seconds = if raw.len() == "2026-12-03T10:00".len() {
+        ":00"
+    } else {
+        ""
+    };
+    parse_timestamp(&format!("{raw}{seconds}{offset}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_local_time_is_read_in_the_given_offset() {
+        let japan = FixedOffset::east_opt(9 * 3600).unwrap();
+        assert_eq!(
+            parse_local_timestamp("2037-12-03T10:00", japan)
+                .unwrap()
+                .to_rfc3339(),
+            "2037-12-03T10:00:00+09:00"
+        );
+        assert_eq!(
+            parse_local_timestamp("2037-12-03T10:00:30", japan)
+                .unwrap()
+                .to_rfc3339(),
+            "2037-12-03T10:00:30+09:00"
+        );
+        assert!(parse_local_timestamp("2037-02-30T10:00", japan).is_err());
+        assert!(parse_local_timestamp(" ", japan).is_err());
+    }
 
     fn at(raw: &str) -> String {
         parse_timestamp(raw)

@@ -25,12 +25,14 @@ fn local_target(next: Option<&str>, role: Role) -> String {
 }
 
 /// Where each role starts: the queue for the desk, the statistics for
-/// managers (who read no case), the list of their cases for the others.
+/// managers (who read no case), their assignments for experts, their
+/// organisation's cases for applicants.
 pub fn home(role: Role) -> &'static str {
     match role {
         Role::Supporter | Role::Admin => "/queue",
         Role::Manager => "/statistics",
-        Role::Applicant | Role::Expert => "/cases",
+        Role::Expert => "/assignments",
+        Role::Applicant => "/cases",
     }
 }
 

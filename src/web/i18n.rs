@@ -30,7 +30,7 @@ macro_rules! label_files {
 
 type Sources = &'static [(&'static str, &'static str)];
 
-const LABEL_FILES: (Sources, Sources) = label_files!("core", "desk", "statistics");
+const LABEL_FILES: (Sources, Sources) = label_files!("core", "desk", "account", "statistics");
 
 fn parse(sources: Sources, language: &str) -> Table {
     let mut merged = Table::new();

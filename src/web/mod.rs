@@ -7,13 +7,18 @@
 //! - `i18n`: Japanese and English texts;
 //! - `error`: error pages;
 //! - one module per area of pages (`auth`, `cases`, `triage`: the
-//!   supporter's side of a case).
+//!   supporter's side of a case, `account`, `organizations`, `assignments`,
+//!   `meetings`, `statistics`).
 
+pub mod account;
+pub mod assignments;
 pub mod auth;
 pub mod cases;
 pub mod error;
 pub mod form;
 pub mod i18n;
+pub mod meetings;
+pub mod organizations;
 pub mod page;
 pub mod render;
 pub mod session;
@@ -43,6 +48,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(auth::register)
         .configure(cases::routes)
         .configure(triage::routes)
+        .configure(account::routes)
+        .configure(organizations::routes)
+        .configure(assignments::routes)
+        .configure(meetings::routes)
         .configure(statistics::routes);
 }
 

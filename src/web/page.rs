@@ -47,6 +47,17 @@ pub fn signed_in_form(
     Ok(caller)
 }
 
+/// A numeric id from a path; anything else is the not-found page (the
+/// `Err`), as a missing record is.
+#[allow(
+    clippy::result_large_err,
+    reason = "the Err is the response itself, returned at once"
+)]
+pub fn path_id(viewer: &Viewer, raw: &str) -> Result<i64, HttpResponse> {
+    raw.parse::<i64>()
+        .map_err(|_| desk_error(viewer, DeskError::NotFound))
+}
+
 /// The error page for a use case's refusal or fault.
 pub fn desk_error(viewer: &Viewer, error: DeskError) -> HttpResponse {
     PageError::from_desk(error, viewer.locale).page(viewer)

@@ -36,6 +36,14 @@ const TEMPLATES: &[(&str, &str)] = page_templates!(
     "statistics.html",
     "case_desk.html",
     "filters.html",
+    "password_forgot.html",
+    "password_reset.html",
+    "account.html",
+    "organization.html",
+    "assignments.html",
+    "terms.html",
+    "meetings.html",
+    "plan.html",
 );
 
 static ENVIRONMENT: LazyLock<Environment<'static>> = LazyLock::new(|| {
@@ -70,6 +78,7 @@ pub struct Viewer {
 struct UserView<'a> {
     name: &'a str,
     role: &'a str,
+    organization_id: Option<i64>,
 }
 
 impl Viewer {
@@ -83,6 +92,7 @@ impl Viewer {
             Value::from_serialize(UserView {
                 name: &s.account.name,
                 role: s.account.role.as_str(),
+                organization_id: s.account.organization_id,
             })
         });
         let layout = minijinja::context! {

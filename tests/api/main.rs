@@ -25,6 +25,7 @@ mod notifications;
 mod openapi;
 mod organizations;
 mod pages;
+mod pages_account;
 mod pages_desk;
 mod pages_statistics;
 mod reasons;
