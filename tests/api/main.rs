@@ -25,6 +25,7 @@ mod notifications;
 mod openapi;
 mod organizations;
 mod pages;
+mod pages_quality;
 mod reasons;
 mod service;
 mod smtp;
