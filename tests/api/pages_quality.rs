@@ -11,6 +11,7 @@ use crate::helpers::*;
 on_both_backends!(
     every_page_passes_the_accessibility_check,
     every_form_can_be_filled_and_sent_with_the_keyboard,
+    form_errors_are_in_the_viewers_language,
 );
 
 /// Signs in through the form and lands on `next`.
@@ -131,6 +132,82 @@ async fn every_form_can_be_filled_and_sent_with_the_keyboard(backend: Backend) {
     browser.press(PASSWORD).await;
     browser.press_through(&enter).await;
     assert_eq!(browser.path().await, "/cases");
-    assert!(browser.page_text().await.contains("キーボードだけで申し込む"));
+    assert!(
+        browser
+            .page_text()
+            .await
+            .contains("キーボードだけで申し込む")
+    );
     browser.close().await;
+}
+
+async fn form_errors_are_in_the_viewers_language(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let founder = app.applicant("Errors KK").await;
+    let browser = Browser::open(&app.address, "ja").await;
+
+    // Registration: every field refused, in Japanese.
+    browser.goto("/register").await;
+    browser.fill("#name", "\u{202E}abc").await;
+    browser.fill("#email", "not an address").await;
+    browser.fill("#password", "short").await;
+    browser.click_through("form.card button[type=submit]").await;
+    assert_eq!(
+        browser.text("#name-error").await,
+        "文字の表示順を変える制御文字（U+202E）は使えません。"
+    );
+    assert_eq!(
+        browser.text("#organization-error").await,
+        "入力してください。"
+    );
+    assert_eq!(
+        browser.text("#email-error").await,
+        "メールアドレスの形式が正しくありません。"
+    );
+    assert_eq!(
+        browser.text("#password-error").await,
+        "12文字以上で入力してください。"
+    );
+    // A taken address.
+    browser.fill("#name", "二重 登録").await;
+    browser.fill("#organization", "二重登録株式会社").await;
+    browser.fill("#email", &founder.email).await;
+    browser.fill("#password", PASSWORD).await;
+    browser.click_through("form.card button[type=submit]").await;
+    assert!(
+        browser
+            .text("#email-error")
+            .await
+            .contains("すでに登録されています")
+    );
+
+    // The filing form sent empty: each field says what is missing.
+    sign_in(&browser, &founder.email, "/cases").await;
+    browser.goto("/cases/new").await;
+    browser.click_through("form.card button[type=submit]").await;
+    for (field, says) in [
+        ("title", "入力してください。"),
+        ("description", "入力してください。"),
+        ("product_type", "選んでください。"),
+        ("categories", "相談分野を1つ以上選んでください。"),
+        ("stage", "選んでください。"),
+    ] {
+        assert_eq!(
+            browser.text(&format!("#{field}-error")).await,
+            says,
+            "{field}"
+        );
+    }
+    browser
+        .screenshot(&format!("{backend:?}-case-new-errors-ja"))
+        .await;
+    browser.close().await;
+
+    // The API keeps its English messages.
+    let refused = app
+        .post("/api/v1/cases", Some(&founder.token), &json!({"title": ""}))
+        .await;
+    assert_eq!(refused.status(), reqwest::StatusCode::UNPROCESSABLE_ENTITY);
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert!(body.to_string().contains("must not be empty"), "{body}");
 }
