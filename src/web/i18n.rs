@@ -31,7 +31,7 @@ macro_rules! label_files {
 
 type Sources = &'static [(&'static str, &'static str)];
 
-const LABEL_FILES: (Sources, Sources) = label_files!("core", "problems");
+const LABEL_FILES: (Sources, Sources) = label_files!("core", "problems", "quality");
 
 fn parse(sources: Sources, language: &str) -> Table {
     let mut merged = Table::new();

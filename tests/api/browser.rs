@@ -235,6 +235,20 @@ impl Browser {
         panic!("{css} cannot be reached with Tab");
     }
 
+    /// Waits (up to a minute, however slow the machine) until the text of
+    /// `css` contains `text`, without navigating.
+    pub async fn wait_for_text(&self, css: &str, text: &str) {
+        for _ in 0..600 {
+            if let Ok(element) = self.client.find(Locator::Css(css)).await
+                && element.text().await.is_ok_and(|t| t.contains(text))
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("{css} never showed {text:?}");
+    }
+
     async fn root(&self) -> fantoccini::elements::Element {
         self.client
             .find(Locator::Css("html"))

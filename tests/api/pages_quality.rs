@@ -12,6 +12,9 @@ on_both_backends!(
     every_page_passes_the_accessibility_check,
     every_form_can_be_filled_and_sent_with_the_keyboard,
     form_errors_are_in_the_viewers_language,
+    case_tables_become_cards_on_a_phone,
+    the_queue_and_the_messages_refresh_themselves,
+    an_idle_session_ends_and_a_signed_out_one_opens_nothing,
 );
 
 /// Signs in through the form and lands on `next`.
@@ -210,4 +213,218 @@ async fn form_errors_are_in_the_viewers_language(backend: Backend) {
     assert_eq!(refused.status(), reqwest::StatusCode::UNPROCESSABLE_ENTITY);
     let body: serde_json::Value = refused.json().await.unwrap();
     assert!(body.to_string().contains("must not be empty"), "{body}");
+}
+
+async fn case_tables_become_cards_on_a_phone(backend: Backend) {
+    let app = TestApp::spawn_with(backend, &[("MEDESK_TRIAGE_REMINDER_DAYS", "0")]).await;
+    let founder = app.applicant("スマートフォン医療株式会社").await;
+    for title in [
+        "在宅医療向けの遠隔モニタリング機器の保険適用について",
+        "海外展開",
+    ] {
+        app.new_case_with(
+            &founder.token,
+            &json!({"title": title, "description": "電話から確認", "product_type": "medical_device",
+                    "categories": ["reimbursement"], "stage": "clinical"}),
+        )
+        .await;
+    }
+    let supporter = app.staff("supporter").await;
+    let browser = Browser::open(&app.address, "ja").await;
+    browser.resize(390, 844).await;
+    let width = browser.run("return window.innerWidth").await;
+    assert!(width.as_u64().is_some_and(|w| w <= 400), "{width}");
+
+    for (who, path) in [(&founder, "/cases"), (&supporter, "/queue")] {
+        sign_in(&browser, &who.email, path).await;
+        // Rows are cards: the column headers are hidden, each cell names its
+        // column, and nothing is wider than the screen.
+        let layout = browser
+            .run(
+                "const cell = document.querySelector('table.cases tbody td');
+                 return [getComputedStyle(cell).display,
+                         getComputedStyle(cell, '::before').content,
+                         document.querySelector('table.cases thead').getBoundingClientRect().width,
+                         document.documentElement.scrollWidth];",
+            )
+            .await;
+        assert_eq!(layout[0], "block", "{path}: {layout}");
+        // The label in the viewer's language (the supporter reads English).
+        assert!(
+            ["\"番号\"", "\"Number\""].contains(&layout[1].as_str().unwrap()),
+            "{path}: {layout}"
+        );
+        assert!(layout[2].as_f64().unwrap() <= 1.0, "{path}: {layout}");
+        assert!(layout[3].as_u64().unwrap() <= 390, "{path}: {layout}");
+        browser.assert_accessible().await;
+        browser
+            .screenshot(&format!("{backend:?}-phone{}", path.replace('/', "-")))
+            .await;
+        browser.click_through("form[action='/logout'] button").await;
+    }
+    browser.close().await;
+}
+
+async fn the_queue_and_the_messages_refresh_themselves(backend: Backend) {
+    let app = TestApp::spawn_with(backend, &[("MEDESK_PAGE_REFRESH_SECONDS", "1")]).await;
+    let founder = app.applicant("Refresh KK").await;
+    let first = app
+        .new_case_with(
+            &founder.token,
+            &json!({"title": "First request", "description": "one", "product_type": "drug",
+                    "categories": ["regulatory"], "stage": "basic_research"}),
+        )
+        .await;
+    let supporter = app.staff("supporter").await;
+    let browser = Browser::open(&app.address, "en").await;
+    sign_in(&browser, &supporter.email, "/queue").await;
+
+    // htmx is loaded from medesk under the CSP, configured by the meta tag
+    // (no eval, no injected style), and the page is not reloaded.
+    let htmx = browser
+        .run(
+            "window.stillTheSamePage = true;
+             return window.htmx ? [htmx.version, htmx.config.allowEval,
+                                   htmx.config.includeIndicatorStyles,
+                                   document.querySelectorAll('style').length] : null;",
+        )
+        .await;
+    assert_eq!(htmx, json!(["2.0.11", false, false, 0]), "htmx: {htmx}");
+    let served = app
+        .client
+        .get(app.url("/static/htmx.min.js"))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        served.headers()["cache-control"]
+            .to_str()
+            .unwrap()
+            .contains("max-age=31536000")
+    );
+
+    // A case filed meanwhile appears in the queue by itself.
+    app.new_case_with(
+        &founder.token,
+        &json!({"title": "Filed while watching", "description": "two", "product_type": "drug",
+                "categories": ["fundraising"], "stage": "basic_research"}),
+    )
+    .await;
+    browser
+        .wait_for_text("#queue-entries", "Filed while watching")
+        .await;
+    assert_eq!(browser.run("return window.stillTheSamePage").await, true);
+    assert_eq!(browser.path().await, "/queue");
+    browser.assert_accessible().await;
+
+    // The case page's messages too, while a draft is being typed.
+    browser.goto(&format!("/cases/{}", first["id"])).await;
+    browser
+        .run("window.stillTheSamePage = true; return 0")
+        .await;
+    browser.fill("#body", "a draft").await;
+    app.claimed(&supporter.token, &first["id"]).await;
+    app.post_message(
+        &founder.token,
+        &first["id"],
+        &json!({"body": "Any news?"}),
+        None,
+    )
+    .await;
+    browser.wait_for_text("#case-messages", "Any news?").await;
+    assert_eq!(browser.run("return window.stillTheSamePage").await, true);
+    assert_eq!(browser.value("#body").await, "a draft");
+    browser.close().await;
+}
+
+/// Moves every browser session's last request `minutes` into the past.
+async fn age_sessions(app: &TestApp, minutes: i64) {
+    app.execute_sql(&format!(
+        "UPDATE browser_sessions SET last_seen_at = last_seen_at - {}",
+        minutes * 60 * 1_000_000
+    ))
+    .await;
+}
+
+async fn an_idle_session_ends_and_a_signed_out_one_opens_nothing(backend: Backend) {
+    let app = TestApp::spawn_with(
+        backend,
+        &[
+            ("MEDESK_SESSION_IDLE_MINUTES", "5"),
+            ("MEDESK_PAGE_REFRESH_SECONDS", "1"),
+        ],
+    )
+    .await;
+    let founder = app.applicant("Idle KK").await;
+    let case = app
+        .new_case_with(
+            &founder.token,
+            &json!({"title": "Left open", "description": "idle", "product_type": "drug",
+                    "categories": ["regulatory"], "stage": "basic_research"}),
+        )
+        .await;
+    let supporter = app.staff("supporter").await;
+    app.claimed(&supporter.token, &case["id"]).await;
+    let browser = Browser::open(&app.address, "en").await;
+    let case_path = format!("/cases/{}", case["id"]);
+
+    // Idle longer than allowed: the next page is the sign-in page.
+    sign_in(&browser, &founder.email, "/cases").await;
+    age_sessions(&app, 6).await;
+    browser.goto(&case_path).await;
+    assert_eq!(browser.path().await, "/login");
+
+    // A page left open refreshes itself, but that is not activity: four
+    // idle minutes, refreshes meanwhile, two more, and the session has
+    // ended — the open page goes to the sign-in page by itself.
+    sign_in(&browser, &founder.email, "/cases").await;
+    browser.goto(&case_path).await;
+    age_sessions(&app, 4).await;
+    app.post_message(
+        &supporter.token,
+        &case["id"],
+        &json!({"body": "Seen by a refresh", "visibility": "applicant"}),
+        None,
+    )
+    .await;
+    browser
+        .wait_for_text("#case-messages", "Seen by a refresh")
+        .await;
+    age_sessions(&app, 2).await;
+    for _ in 0..600 {
+        if browser.path().await == "/login" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(browser.path().await, "/login");
+
+    // Signing out ends the session: its cookie opens nothing any more.
+    sign_in(&browser, &founder.email, "/cases").await;
+    let cookie = browser
+        .client
+        .get_named_cookie("medesk_session")
+        .await
+        .expect("the session cookie");
+    let cookie = format!("medesk_session={}", cookie.value());
+    let open = |path: &'static str| {
+        app.client
+            .get(app.url(path))
+            .header(reqwest::header::COOKIE, cookie.clone())
+            .send()
+    };
+    assert_eq!(
+        open("/cases").await.unwrap().status(),
+        reqwest::StatusCode::OK
+    );
+    browser.click_through("form[action='/logout'] button").await;
+    let after = open("/cases").await.unwrap();
+    assert_eq!(after.status(), reqwest::StatusCode::SEE_OTHER);
+    assert!(
+        after.headers()[reqwest::header::LOCATION]
+            .to_str()
+            .unwrap()
+            .starts_with("/login")
+    );
+    browser.close().await;
 }
