@@ -58,10 +58,11 @@ async fn landing(viewer: Viewer) -> HttpResponse {
 
 #[get("/static/medesk.css")]
 async fn stylesheet() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/css; charset=utf-8")
-        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
-        .body(include_str!("../../static/medesk.css"))
+    static_file(
+        "text/css; charset=utf-8",
+        "public, max-age=3600",
+        include_str!("../../static/medesk.css"),
+    )
 }
 
 /// htmx 2 (`static/htmx.min.js`, BSD-0 licence in `static/htmx.LICENSE`),
@@ -69,10 +70,18 @@ async fn stylesheet() -> HttpResponse {
 /// (`?v=`), so a long cache is safe across upgrades.
 #[get("/static/htmx.min.js")]
 async fn htmx() -> HttpResponse {
+    static_file(
+        "text/javascript; charset=utf-8",
+        "public, max-age=31536000, immutable",
+        include_str!("../../static/htmx.min.js"),
+    )
+}
+
+fn static_file(content_type: &str, cache: &'static str, body: &'static str) -> HttpResponse {
     HttpResponse::Ok()
-        .content_type("text/javascript; charset=utf-8")
-        .insert_header((header::CACHE_CONTROL, "public, max-age=31536000, immutable"))
-        .body(include_str!("../../static/htmx.min.js"))
+        .content_type(content_type)
+        .insert_header((header::CACHE_CONTROL, cache))
+        .body(body)
 }
 
 #[derive(serde::Deserialize)]

@@ -249,6 +249,12 @@ impl Browser {
         panic!("{css} never showed {text:?}");
     }
 
+    /// Reaches `css` with Tab (see [`Browser::tab_to`]) and types `keys`.
+    pub async fn tab_and_type(&self, css: &str, keys: &str) {
+        self.tab_to(css).await;
+        self.press(keys).await;
+    }
+
     async fn root(&self) -> fantoccini::elements::Element {
         self.client
             .find(Locator::Css("html"))

@@ -26,6 +26,50 @@ async fn sign_in(browser: &Browser, email: &str, next: &str) {
     assert_eq!(browser.path().await, next);
 }
 
+/// A filing's body with this title.
+fn filing(title: &str) -> serde_json::Value {
+    json!({"title": title, "description": "画面の確認", "product_type": "medical_device",
+           "categories": ["regulatory"], "stage": "clinical"})
+}
+
+/// The desk writes to the applicant (on the API).
+async fn desk_writes(app: &TestApp, token: &str, id: &serde_json::Value, body: &str) {
+    let posted = app
+        .post_message(
+            token,
+            id,
+            &json!({"body": body, "visibility": "applicant"}),
+            None,
+        )
+        .await;
+    assert_eq!(posted.status(), reqwest::StatusCode::CREATED);
+}
+
+/// Each field's error beside it says exactly this.
+async fn assert_errors(browser: &Browser, expected: &[(&str, &str)]) {
+    for (field, says) in expected {
+        assert_eq!(
+            browser.text(&format!("#{field}-error")).await,
+            *says,
+            "{field}"
+        );
+    }
+}
+
+/// A founder of `organization`, their case `title`, and the supporter who
+/// claimed it.
+async fn claimed_case(
+    app: &TestApp,
+    organization: &str,
+    title: &str,
+) -> (User, serde_json::Value, User) {
+    let founder = app.applicant(organization).await;
+    let case = app.new_case_with(&founder.token, &filing(title)).await;
+    let supporter = app.staff("supporter").await;
+    app.claimed(&supporter.token, &case["id"]).await;
+    (founder, case, supporter)
+}
+
 /// Visits `path` and checks it.
 async fn check(browser: &Browser, path: &str) {
     browser.goto(path).await;
@@ -34,21 +78,12 @@ async fn check(browser: &Browser, path: &str) {
 
 async fn every_page_passes_the_accessibility_check(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let founder = app.applicant("Accessible KK").await;
-    let case = app
-        .new_case_with(
-            &founder.token,
-            &json!({"title": "読みやすい相談", "description": "画面の確認", "product_type": "drug",
-                    "categories": ["regulatory"], "stage": "basic_research"}),
-        )
-        .await;
-    let supporter = app.staff("supporter").await;
-    app.claimed(&supporter.token, &case["id"]).await;
-    app.post_message(
+    let (founder, case, supporter) = claimed_case(&app, "Accessible KK", "読みやすい相談").await;
+    desk_writes(
+        &app,
         &supporter.token,
         &case["id"],
-        &json!({"body": "追加の資料はありますか？", "visibility": "applicant"}),
-        None,
+        "追加の資料はありますか？",
     )
     .await;
 
@@ -85,14 +120,14 @@ async fn every_form_can_be_filled_and_sent_with_the_keyboard(backend: Backend) {
 
     // Register: Tab from field to field, Enter sends.
     browser.goto("/register").await;
-    browser.tab_to("#name").await;
-    browser.press("鍵盤 太郎").await;
-    browser.tab_to("#organization").await;
-    browser.press("キーボード株式会社").await;
-    browser.tab_to("#email").await;
-    browser.press("keys@keyboard.example").await;
-    browser.tab_to("#password").await;
-    browser.press(PASSWORD).await;
+    browser.tab_and_type("#name", "鍵盤 太郎").await;
+    browser
+        .tab_and_type("#organization", "キーボード株式会社")
+        .await;
+    browser
+        .tab_and_type("#email", "keys@keyboard.example")
+        .await;
+    browser.tab_and_type("#password", PASSWORD).await;
     browser.press_through(&enter).await;
     assert_eq!(browser.path().await, "/cases");
 
@@ -101,16 +136,17 @@ async fn every_form_can_be_filled_and_sent_with_the_keyboard(backend: Backend) {
     browser.tab_to("main a.button").await;
     browser.press_through(&enter).await;
     assert_eq!(browser.path().await, "/cases/new");
-    browser.tab_to("#title").await;
-    browser.press("キーボードだけで申し込む").await;
-    browser.tab_to("#description").await;
-    browser.press("マウスを使わずに記入しました。").await;
-    browser.tab_to("input[name=product_type]").await;
-    browser.press(space).await;
-    browser.tab_to("input[name=categories]").await;
-    browser.press(space).await;
-    browser.tab_to("#stage").await;
-    browser.press(&Key::Down.to_string()).await;
+    browser
+        .tab_and_type("#title", "キーボードだけで申し込む")
+        .await;
+    browser
+        .tab_and_type("#description", "マウスを使わずに記入しました。")
+        .await;
+    browser
+        .tab_and_type("input[name=product_type]", space)
+        .await;
+    browser.tab_and_type("input[name=categories]", space).await;
+    browser.tab_and_type("#stage", &Key::Down.to_string()).await;
     browser.tab_to("form.card button[type=submit]").await;
     browser.press_through(&enter).await;
     assert!(
@@ -121,18 +157,19 @@ async fn every_form_can_be_filled_and_sent_with_the_keyboard(backend: Backend) {
     assert!(browser.text(".notice").await.contains("受け付けました"));
 
     // A message, then sign out and in again.
-    browser.tab_to("#body").await;
-    browser.press("キーボードからの追記です。").await;
+    browser
+        .tab_and_type("#body", "キーボードからの追記です。")
+        .await;
     browser.tab_to("form[action$='/messages'] button").await;
     browser.press_through(&enter).await;
     assert!(browser.text(".notice").await.contains("送信しました"));
     browser.tab_to("form[action='/logout'] button").await;
     browser.press_through(&enter).await;
     browser.goto("/login").await;
-    browser.tab_to("#email").await;
-    browser.press("keys@keyboard.example").await;
-    browser.tab_to("#password").await;
-    browser.press(PASSWORD).await;
+    browser
+        .tab_and_type("#email", "keys@keyboard.example")
+        .await;
+    browser.tab_and_type("#password", PASSWORD).await;
     browser.press_through(&enter).await;
     assert_eq!(browser.path().await, "/cases");
     assert!(
@@ -155,22 +192,19 @@ async fn form_errors_are_in_the_viewers_language(backend: Backend) {
     browser.fill("#email", "not an address").await;
     browser.fill("#password", "short").await;
     browser.click_through("form.card button[type=submit]").await;
-    assert_eq!(
-        browser.text("#name-error").await,
-        "文字の表示順を変える制御文字（U+202E）は使えません。"
-    );
-    assert_eq!(
-        browser.text("#organization-error").await,
-        "入力してください。"
-    );
-    assert_eq!(
-        browser.text("#email-error").await,
-        "メールアドレスの形式が正しくありません。"
-    );
-    assert_eq!(
-        browser.text("#password-error").await,
-        "12文字以上で入力してください。"
-    );
+    assert_errors(
+        &browser,
+        &[
+            (
+                "name",
+                "文字の表示順を変える制御文字（U+202E）は使えません。",
+            ),
+            ("organization", "入力してください。"),
+            ("email", "メールアドレスの形式が正しくありません。"),
+            ("password", "12文字以上で入力してください。"),
+        ],
+    )
+    .await;
     // A taken address.
     browser.fill("#name", "二重 登録").await;
     browser.fill("#organization", "二重登録株式会社").await;
@@ -188,19 +222,17 @@ async fn form_errors_are_in_the_viewers_language(backend: Backend) {
     sign_in(&browser, &founder.email, "/cases").await;
     browser.goto("/cases/new").await;
     browser.click_through("form.card button[type=submit]").await;
-    for (field, says) in [
-        ("title", "入力してください。"),
-        ("description", "入力してください。"),
-        ("product_type", "選んでください。"),
-        ("categories", "相談分野を1つ以上選んでください。"),
-        ("stage", "選んでください。"),
-    ] {
-        assert_eq!(
-            browser.text(&format!("#{field}-error")).await,
-            says,
-            "{field}"
-        );
-    }
+    assert_errors(
+        &browser,
+        &[
+            ("title", "入力してください。"),
+            ("description", "入力してください。"),
+            ("product_type", "選んでください。"),
+            ("categories", "相談分野を1つ以上選んでください。"),
+            ("stage", "選んでください。"),
+        ],
+    )
+    .await;
     browser
         .screenshot(&format!("{backend:?}-case-new-errors-ja"))
         .await;
@@ -222,12 +254,7 @@ async fn case_tables_become_cards_on_a_phone(backend: Backend) {
         "在宅医療向けの遠隔モニタリング機器の保険適用について",
         "海外展開",
     ] {
-        app.new_case_with(
-            &founder.token,
-            &json!({"title": title, "description": "電話から確認", "product_type": "medical_device",
-                    "categories": ["reimbursement"], "stage": "clinical"}),
-        )
-        .await;
+        app.new_case_with(&founder.token, &filing(title)).await;
     }
     let supporter = app.staff("supporter").await;
     let browser = Browser::open(&app.address, "ja").await;
@@ -269,11 +296,7 @@ async fn the_queue_and_the_messages_refresh_themselves(backend: Backend) {
     let app = TestApp::spawn_with(backend, &[("MEDESK_PAGE_REFRESH_SECONDS", "1")]).await;
     let founder = app.applicant("Refresh KK").await;
     let first = app
-        .new_case_with(
-            &founder.token,
-            &json!({"title": "First request", "description": "one", "product_type": "drug",
-                    "categories": ["regulatory"], "stage": "basic_research"}),
-        )
+        .new_case_with(&founder.token, &filing("First request"))
         .await;
     let supporter = app.staff("supporter").await;
     let browser = Browser::open(&app.address, "en").await;
@@ -304,12 +327,8 @@ async fn the_queue_and_the_messages_refresh_themselves(backend: Backend) {
     );
 
     // A case filed meanwhile appears in the queue by itself.
-    app.new_case_with(
-        &founder.token,
-        &json!({"title": "Filed while watching", "description": "two", "product_type": "drug",
-                "categories": ["fundraising"], "stage": "basic_research"}),
-    )
-    .await;
+    app.new_case_with(&founder.token, &filing("Filed while watching"))
+        .await;
     browser
         .wait_for_text("#queue-entries", "Filed while watching")
         .await;
@@ -355,16 +374,7 @@ async fn an_idle_session_ends_and_a_signed_out_one_opens_nothing(backend: Backen
         ],
     )
     .await;
-    let founder = app.applicant("Idle KK").await;
-    let case = app
-        .new_case_with(
-            &founder.token,
-            &json!({"title": "Left open", "description": "idle", "product_type": "drug",
-                    "categories": ["regulatory"], "stage": "basic_research"}),
-        )
-        .await;
-    let supporter = app.staff("supporter").await;
-    app.claimed(&supporter.token, &case["id"]).await;
+    let (founder, case, supporter) = claimed_case(&app, "Idle KK", "Left open").await;
     let browser = Browser::open(&app.address, "en").await;
     let case_path = format!("/cases/{}", case["id"]);
 
@@ -380,13 +390,7 @@ async fn an_idle_session_ends_and_a_signed_out_one_opens_nothing(backend: Backen
     sign_in(&browser, &founder.email, "/cases").await;
     browser.goto(&case_path).await;
     age_sessions(&app, 4).await;
-    app.post_message(
-        &supporter.token,
-        &case["id"],
-        &json!({"body": "Seen by a refresh", "visibility": "applicant"}),
-        None,
-    )
-    .await;
+    desk_writes(&app, &supporter.token, &case["id"], "Seen by a refresh").await;
     browser
         .wait_for_text("#case-messages", "Seen by a refresh")
         .await;
