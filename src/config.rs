@@ -126,6 +126,9 @@ pub struct Config {
     pub reminder_interval: std::time::Duration,
     /// How long signed-in browsers stay signed in.
     pub browser_sessions: crate::desk::sessions::SessionPolicy,
+    /// How often the queue and a case's messages refresh themselves in a
+    /// browser with JavaScript (htmx).
+    pub page_refresh_seconds: u32,
 }
 
 /// A string that never appears in debug output or logs.
@@ -334,6 +337,7 @@ impl Config {
                 ),
                 ..Default::default()
             },
+            page_refresh_seconds: parse_number(vars, "MEDESK_PAGE_REFRESH_SECONDS", 30, 1, 3600)?,
             public_url: get("MEDESK_PUBLIC_URL").map(|u| u.trim_end_matches('/').to_owned()),
             triage_reminder_days: parse_number(vars, "MEDESK_TRIAGE_REMINDER_DAYS", 3, 0, 60)?,
             holidays: match get("MEDESK_HOLIDAYS") {

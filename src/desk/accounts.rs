@@ -32,7 +32,7 @@ use crate::domain::account::{
     EmailAddress, Locale, NAME_MAX_CHARS, NewPassword, ORGANIZATION_MAX_CHARS, parse_display_name,
 };
 use crate::domain::role::{Caller, Role};
-use crate::domain::validation::Problems;
+use crate::domain::validation::{Code, Invalid, Problems, Refusal};
 use crate::mail::templates;
 
 /// Who creates accounts of any role on the API.
@@ -137,7 +137,11 @@ impl AccountForm<'_> {
             .and_then(|n| problems.check("name", parse_display_name(n, NAME_MAX_CHARS)));
         let locale = match self.locale {
             None => Some(Locale::default()),
-            Some(l) => problems.check("locale", l.parse::<Locale>()),
+            Some(l) => problems.check(
+                "locale",
+                l.parse::<Locale>()
+                    .map_err(|e| Refusal::new(Code::NotAllowed, e)),
+            ),
         };
         Some(AccountDetails {
             email: email?,
@@ -163,9 +167,9 @@ pub enum Membership {
 /// given (the rule of `medesk user add` and `POST /users`): applicants need
 /// one, which is created for them; other roles belong to none, and a name
 /// given for them is ignored. The error is about the organisation field.
-pub fn membership_for(role: Role, organization: Option<&str>) -> Result<Membership, String> {
+pub fn membership_for(role: Role, organization: Option<&str>) -> Result<Membership, Refusal> {
     match (role, organization) {
-        (Role::Applicant, None) => Err("is required for applicants".to_owned()),
+        (Role::Applicant, None) => Err(Refusal::new(Code::Required, "is required for applicants")),
         (Role::Applicant, Some(name)) => {
             parse_display_name(name, ORGANIZATION_MAX_CHARS).map(Membership::NewOrganization)
         }
@@ -403,10 +407,13 @@ async fn create(
                     let organization_id =
                         organizations::redeem_invitation(conn, &token_hash, &email, now)?
                             .ok_or_else(|| {
-                                DeskError::field(
+                                DeskError::Invalid(vec![Invalid::refused(
                                     "invitation_token",
-                                    "is unknown, used, expired or meant for another address",
-                                )
+                                    Refusal::new(
+                                        Code::InvitationUnusable,
+                                        "is unknown, used, expired or meant for another address",
+                                    ),
+                                )])
                             })?;
                     users::insert(
                         conn,

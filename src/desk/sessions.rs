@@ -121,11 +121,14 @@ pub async fn open_browser_session(
     })
 }
 
-/// The live session a cookie's token opens, if any; records the activity.
+/// The live session a cookie's token opens, if any; records the activity
+/// unless the request is not the person's (`activity` false: a page
+/// refreshing itself in the background keeps no session alive).
 pub async fn browser_session(
     desk: &Desk,
     policy: SessionPolicy,
     token: String,
+    activity: bool,
 ) -> Result<Option<BrowserSession>, DeskError> {
     let token_hash = tokens::hash_refresh_token(&token);
     let now = clock::now_micros();
@@ -144,7 +147,7 @@ pub async fn browser_session(
     else {
         return Ok(None);
     };
-    if now - live.last_seen_at >= TOUCH_EVERY_MICROS {
+    if activity && now - live.last_seen_at >= TOUCH_EVERY_MICROS {
         desk.write(move |conn| Ok(browser_sessions::touch(conn, &token_hash, now)?))
             .await?;
     }

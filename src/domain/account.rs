@@ -4,25 +4,30 @@
 use std::fmt;
 use std::str::FromStr;
 
+use super::validation::{Code, Refusal};
+
 /// A syntactically valid, lower-cased e-mail address.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct EmailAddress(String);
 
 impl EmailAddress {
-    pub fn parse(raw: &str) -> Result<Self, &'static str> {
+    pub fn parse(raw: &str) -> Result<Self, Refusal> {
         let trimmed = raw.trim();
         if trimmed.len() > 254 {
-            return Err("must be at most 254 characters");
+            return Err(Refusal::new(
+                Code::TooLong { max: 254 },
+                "must be at most 254 characters",
+            ));
         }
         // Addresses are compared case-insensitively: one account per mailbox.
         let lowered = trimmed.to_lowercase();
         if !email_address::EmailAddress::is_valid(&lowered) {
-            return Err("is not a valid e-mail address");
+            return Err(Refusal::new(Code::Email, "is not a valid e-mail address"));
         }
         // A desk mails these people: require a domain with a dot, no display names.
         let domain = lowered.rsplit_once('@').map(|(_, d)| d).unwrap_or("");
         if !domain.contains('.') || lowered.contains(['<', '>', ' ']) {
-            return Err("is not a valid e-mail address");
+            return Err(Refusal::new(Code::Email, "is not a valid e-mail address"));
         }
         Ok(Self(lowered))
     }
@@ -42,6 +47,14 @@ impl fmt::Display for EmailAddress {
     }
 }
 
+/// "must be at most `max` characters".
+pub fn too_long(max: usize) -> Refusal {
+    Refusal::new(
+        Code::TooLong { max },
+        format!("must be at most {max} characters"),
+    )
+}
+
 pub const MIN_PASSWORD_CHARS: usize = 12;
 /// argon2 accepts long inputs, but hashing megabytes per request is a DoS vector.
 pub const MAX_PASSWORD_CHARS: usize = 1024;
@@ -51,16 +64,21 @@ pub const MAX_PASSWORD_CHARS: usize = 1024;
 pub struct NewPassword(String);
 
 impl NewPassword {
-    pub fn parse(raw: &str) -> Result<Self, String> {
+    pub fn parse(raw: &str) -> Result<Self, Refusal> {
         let chars = raw.chars().count();
         if chars < MIN_PASSWORD_CHARS {
-            return Err(format!("must be at least {MIN_PASSWORD_CHARS} characters"));
+            return Err(Refusal::new(
+                Code::TooShort {
+                    min: MIN_PASSWORD_CHARS,
+                },
+                format!("must be at least {MIN_PASSWORD_CHARS} characters"),
+            ));
         }
         if chars > MAX_PASSWORD_CHARS {
-            return Err(format!("must be at most {MAX_PASSWORD_CHARS} characters"));
+            return Err(too_long(MAX_PASSWORD_CHARS));
         }
         if raw.trim().is_empty() {
-            return Err("must not be only spaces".to_owned());
+            return Err(Refusal::new(Code::OnlySpaces, "must not be only spaces"));
         }
         Ok(Self(raw.to_owned()))
     }
@@ -120,16 +138,19 @@ pub const AFFILIATION_MAX_CHARS: usize = 200;
 /// Every name field of the API goes through here: user, registrant and
 /// organisation names, an expert's name, affiliation and conflicts, a
 /// referral's organisation.
-pub fn parse_display_name(raw: &str, max_chars: usize) -> Result<String, String> {
+pub fn parse_display_name(raw: &str, max_chars: usize) -> Result<String, Refusal> {
     let trimmed = raw.trim();
     if trimmed.is_empty() {
-        return Err("must not be empty".to_owned());
+        return Err(Refusal::new(Code::Required, "must not be empty"));
     }
     if trimmed.chars().count() > max_chars {
-        return Err(format!("must be at most {max_chars} characters"));
+        return Err(too_long(max_chars));
     }
     if trimmed.chars().any(char::is_control) {
-        return Err("must not contain control characters".to_owned());
+        return Err(Refusal::new(
+            Code::ControlCharacters,
+            "must not contain control characters",
+        ));
     }
     check_shown_as_stored(trimmed)?;
     Ok(trimmed.to_owned())
@@ -174,18 +195,23 @@ pub fn is_invisible(c: char) -> bool {
 /// names that differ only by one would look alike. Everything else is kept
 /// as typed: Japanese (full-width forms included), emoji, and zero-width
 /// joiners inside an emoji sequence (👩‍💻).
-pub fn check_shown_as_stored(text: &str) -> Result<(), String> {
+pub fn check_shown_as_stored(text: &str) -> Result<(), Refusal> {
     if let Some(c) = text.chars().find(|&c| is_bidi_control(c)) {
-        return Err(format!(
-            "must not contain the bidirectional control character U+{:04X}: it changes how the text around it is displayed",
-            c as u32
+        return Err(Refusal::new(
+            Code::BidiControl {
+                code_point: c as u32,
+            },
+            format!(
+                "must not contain the bidirectional control character U+{:04X}: it changes how the text around it is displayed",
+                c as u32
+            ),
         ));
     }
     if text.chars().all(is_invisible) {
-        return Err(
-            "must contain a visible character (not only spaces, zero-width characters or combining marks)"
-                .to_owned(),
-        );
+        return Err(Refusal::new(
+            Code::Invisible,
+            "must contain a visible character (not only spaces, zero-width characters or combining marks)",
+        ));
     }
     Ok(())
 }
@@ -286,13 +312,15 @@ mod tests {
             match refused {
                 None => assert_eq!(result.as_deref(), Ok(raw.trim()), "{raw:?}"),
                 Some(says) => assert!(
-                    result.as_ref().is_err_and(|e| e.starts_with(says)),
+                    result.as_ref().is_err_and(|e| e.message.starts_with(says)),
                     "{raw:?}: {result:?}"
                 ),
             }
         }
         assert_eq!(
-            parse_display_name("Acme\u{202E}cba", 100).unwrap_err(),
+            parse_display_name("Acme\u{202E}cba", 100)
+                .unwrap_err()
+                .message,
             "must not contain the bidirectional control character U+202E: it changes how the text around it is displayed"
         );
     }

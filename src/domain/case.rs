@@ -15,17 +15,18 @@ pub const DESCRIPTION_MAX_CHARS: usize = 20_000;
 pub const MESSAGE_MAX_CHARS: usize = 20_000;
 pub const NOTE_MAX_CHARS: usize = 5_000;
 
-use super::validation::{Invalid, Problems};
+use super::validation::{Code, Invalid, Problems, Refusal};
 
 /// Text stored verbatim: only its length (in characters) and emptiness are checked.
-pub fn parse_text(raw: &str, max_chars: usize) -> Result<String, String> {
+pub fn parse_text(raw: &str, max_chars: usize) -> Result<String, Refusal> {
     if raw.trim().is_empty() {
-        return Err("must not be empty".to_owned());
+        return Err(Refusal::new(Code::Required, "must not be empty"));
     }
     let chars = raw.chars().count();
     if chars > max_chars {
-        return Err(format!(
-            "must be at most {max_chars} characters (got {chars})"
+        return Err(Refusal::new(
+            Code::TooLong { max: max_chars },
+            format!("must be at most {max_chars} characters (got {chars})"),
         ));
     }
     Ok(raw.to_owned())
@@ -36,29 +37,31 @@ pub fn parse_text(raw: &str, max_chars: usize) -> Result<String, String> {
 /// like a name ([`super::account::check_shown_as_stored`]: a visible
 /// character, no bidirectional controls). Descriptions and messages are
 /// free text and keep whatever they are given.
-pub fn parse_title(raw: &str) -> Result<String, String> {
+pub fn parse_title(raw: &str) -> Result<String, Refusal> {
     let title = parse_text(raw, TITLE_MAX_CHARS)?;
     super::account::check_shown_as_stored(&title)?;
     Ok(title)
 }
 
 /// At least one known category, none twice; kept in the canonical order.
-pub fn parse_categories(raw: &[String]) -> Result<Vec<Category>, String> {
+pub fn parse_categories(raw: &[String]) -> Result<Vec<Category>, Refusal> {
     if raw.is_empty() {
-        return Err("must name at least one category".to_owned());
+        return Err(no_category());
     }
     let mut categories = Vec::with_capacity(raw.len());
     for code in raw {
-        let category: Category = code
-            .parse()
-            .map_err(|e: super::vocabulary::UnknownCode| e.to_string())?;
+        let category: Category = code.parse()?;
         if categories.contains(&category) {
-            return Err(format!("lists {code:?} twice"));
+            return Err(Refusal::new(Code::Twice, format!("lists {code:?} twice")));
         }
         categories.push(category);
     }
     categories.sort();
     Ok(categories)
+}
+
+fn no_category() -> Refusal {
+    Refusal::new(Code::NoCategory, "must name at least one category")
 }
 
 /// A validated consultation request.
@@ -102,7 +105,7 @@ impl IntakeForm<'_> {
             .and_then(|p| problems.check("product_type", p.parse::<ProductType>()));
         let categories = match self.categories {
             None => {
-                problems.push("categories", "must name at least one category");
+                problems.push("categories", no_category());
                 None
             }
             Some(raw) => problems.check("categories", parse_categories(raw)),

@@ -584,10 +584,10 @@ fn keep<T>(
     errors: &mut Vec<LineError>,
     line: u64,
     field: &str,
-    result: Result<T, String>,
+    result: Result<T, impl Into<String>>,
 ) -> Option<T> {
     result
-        .map_err(|message| errors.push(LineError::new(line, field, message)))
+        .map_err(|message| errors.push(LineError::new(line, field, message.into())))
         .ok()
 }
 

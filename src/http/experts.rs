@@ -23,7 +23,7 @@ use crate::domain::account::{
     parse_display_name,
 };
 use crate::domain::conflicts::normalize_organization_name;
-use crate::domain::validation::Problems;
+use crate::domain::validation::{Problems, Refusal};
 use crate::domain::vocabulary::{Category, Lang, ProductType};
 
 #[derive(Debug, Serialize, Deserialize, ToSchema, Clone)]
@@ -180,7 +180,7 @@ fn unique_codes<T: std::str::FromStr + PartialEq + Copy>(
     raw: &[String],
 ) -> Option<Vec<T>>
 where
-    T::Err: ToString,
+    T::Err: Into<Refusal>,
 {
     let mut parsed = Vec::with_capacity(raw.len());
     for code in raw {

@@ -169,7 +169,7 @@ pub async fn reset(req: HttpRequest, viewer: Viewer, form: Form) -> HttpResponse
             &viewer,
             StatusCode::UNPROCESSABLE_ENTITY,
             &token,
-            errors_by_field(&problems.0),
+            errors_by_field(viewer.locale, &problems.0),
         );
     };
     let state = session::state(&req);
@@ -186,7 +186,7 @@ pub async fn reset(req: HttpRequest, viewer: Viewer, form: Form) -> HttpResponse
             &viewer,
             StatusCode::UNPROCESSABLE_ENTITY,
             &token,
-            errors_by_field(&problems),
+            errors_by_field(viewer.locale, &problems),
         ),
         Err(error) => desk_error(&viewer, error),
     }
@@ -252,7 +252,7 @@ pub async fn change_password(req: HttpRequest, viewer: Viewer, form: Form) -> Ht
             &req,
             &viewer,
             StatusCode::UNPROCESSABLE_ENTITY,
-            errors_by_field(&problems.0),
+            errors_by_field(viewer.locale, &problems.0),
         )
         .await;
     };
@@ -265,7 +265,12 @@ pub async fn change_password(req: HttpRequest, viewer: Viewer, form: Form) -> Ht
             .map(|c| c.value().to_owned()),
         from: client_address(&req, state.config.trust_forwarded_for),
     };
-    let wrong = |key: &str| errors_by_field(&[Invalid::new("current_password", viewer.text(key))]);
+    let wrong = |key: &str| {
+        errors_by_field(
+            viewer.locale,
+            &[Invalid::new("current_password", viewer.text(key))],
+        )
+    };
     match accounts::change_password(
         &state.desk,
         &state.hasher,

@@ -6,6 +6,7 @@ use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use serde::Serialize;
 
 use super::auth::see_other;
+use super::i18n;
 use super::page::{desk_error, local_time, signed_in, signed_in_form};
 use super::render::Viewer;
 use super::session;
@@ -123,11 +124,11 @@ pub async fn decline(
     let typed = form.get("reason").unwrap_or("").to_owned();
     let reason = match parse_text(&typed, NOTE_MAX_CHARS) {
         Ok(reason) => reason,
-        Err(message) => {
+        Err(refusal) => {
             let error = if typed.trim().is_empty() {
                 viewer.text("assignment_reason_missing")
             } else {
-                message
+                i18n::problem(viewer.locale, refusal.code, &refusal.message)
             };
             return assignments_page(
                 &req,

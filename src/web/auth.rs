@@ -11,6 +11,7 @@ use super::session::{self, check_form, expired_session_cookie, session_cookie};
 use crate::desk::accounts::{self, AccountForm, RegistrationForm, SignIn};
 use crate::desk::sessions::{self, BrowserSignIn};
 use crate::domain::role::Role;
+use crate::domain::validation::{Code, Invalid, Refusal};
 use crate::http::extract::client_address;
 
 /// Where to go after signing in: a local path only, never another site;
@@ -211,7 +212,7 @@ pub async fn register(req: HttpRequest, viewer: Viewer, form: Form) -> HttpRespo
                 StatusCode::UNPROCESSABLE_ENTITY,
                 &form,
                 &invitation,
-                errors_by_field(&problems),
+                errors_by_field(viewer.locale, &problems),
             );
         }
     };
@@ -224,17 +225,21 @@ pub async fn register(req: HttpRequest, viewer: Viewer, form: Form) -> HttpRespo
                 StatusCode::UNPROCESSABLE_ENTITY,
                 &form,
                 &invitation,
-                errors_by_field(&problems),
+                errors_by_field(viewer.locale, &problems),
             );
         }
         Err(crate::desk::DeskError::Conflict { detail, .. }) => {
-            let problems = [crate::domain::validation::Invalid::new("email", detail)];
+            // The one conflict of a registration: the address is taken.
+            let problems = [Invalid::refused(
+                "email",
+                Refusal::new(Code::EmailTaken, detail),
+            )];
             return register_form(
                 &viewer,
                 StatusCode::CONFLICT,
                 &form,
                 &invitation,
-                errors_by_field(&problems),
+                errors_by_field(viewer.locale, &problems),
             );
         }
         Err(error) => return PageError::from_desk(error, viewer.locale).page(&viewer),

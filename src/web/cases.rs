@@ -21,6 +21,7 @@ use crate::desk::{Caller, DeskError};
 use crate::domain::case::{self, CaseView, IntakeForm, parse_text};
 use crate::domain::lifecycle::ActionKind;
 use crate::domain::role::Role;
+use crate::domain::validation::{Code, Invalid, Refusal};
 use crate::domain::vocabulary::{
     CaseStatus, Category, Lang, MessageVisibility, ProductType, Stage,
 };
@@ -249,9 +250,9 @@ pub async fn file(req: HttpRequest, viewer: Viewer, form: Form) -> HttpResponse 
     }
     .validate();
     let applicant_id = match form.filled("applicant_id").map(|v| v.trim().parse::<i64>()) {
-        Some(Err(_)) => Err(vec![crate::domain::validation::Invalid::new(
+        Some(Err(_)) => Err(vec![Invalid::refused(
             "applicant_id",
-            "must be a number",
+            Refusal::new(Code::NotANumber, "must be a number"),
         )]),
         Some(Ok(id)) => Ok(Some(id)),
         None => Ok(None),
@@ -268,7 +269,7 @@ pub async fn file(req: HttpRequest, viewer: Viewer, form: Form) -> HttpResponse 
                 &viewer,
                 StatusCode::UNPROCESSABLE_ENTITY,
                 &form,
-                errors_by_field(&problems),
+                errors_by_field(viewer.locale, &problems),
             );
         }
     };
@@ -278,7 +279,7 @@ pub async fn file(req: HttpRequest, viewer: Viewer, form: Form) -> HttpResponse 
             &viewer,
             StatusCode::UNPROCESSABLE_ENTITY,
             &form,
-            errors_by_field(&problems),
+            errors_by_field(viewer.locale, &problems),
         ),
         Err(error) => desk_error(&viewer, error),
     }
@@ -485,11 +486,11 @@ pub async fn message(
     let typed = form.get("body").unwrap_or("").to_owned();
     let body = match parse_text(&typed, case::MESSAGE_MAX_CHARS) {
         Ok(body) => body,
-        Err(message) => {
+        Err(refusal) => {
             let error = if typed.trim().is_empty() {
                 viewer.text("message_empty")
             } else {
-                message
+                i18n::problem(viewer.locale, refusal.code, &refusal.message)
             };
             let draft = Draft {
                 body: typed,
@@ -510,8 +511,8 @@ pub async fn message(
                 body: typed,
                 error: Some(
                     problems
-                        .into_iter()
-                        .map(|p| p.message)
+                        .iter()
+                        .map(|p| i18n::problem(viewer.locale, p.code, &p.message))
                         .collect::<Vec<_>>()
                         .join(" "),
                 ),

@@ -40,7 +40,10 @@ impl PageError {
                 locale,
                 detail: problems
                     .iter()
-                    .map(|p| format!("{}: {}", p.field, p.message))
+                    .map(|p| {
+                        let problem = super::i18n::problem(locale, p.code, &p.message);
+                        format!("{}: {problem}", p.field)
+                    })
                     .collect::<Vec<_>>()
                     .join("; "),
             },

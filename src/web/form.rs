@@ -77,8 +77,10 @@ impl FromRequest for Form {
     }
 }
 
-/// Validation problems by field, as the form templates show them.
+/// Validation problems by field, in the viewer's language, as the form
+/// templates show them.
 pub fn errors_by_field(
+    locale: crate::domain::account::Locale,
     problems: &[crate::domain::validation::Invalid],
 ) -> BTreeMap<String, Vec<String>> {
     let mut by_field: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -86,7 +88,22 @@ pub fn errors_by_field(
         by_field
             .entry(problem.field.clone())
             .or_default()
-            .push(problem.message.clone());
+            .push(field_problem(locale, problem));
     }
     by_field
+}
+
+/// The fields the pages offer as choices (radios, boxes, selects): nothing
+/// chosen is "choose one" rather than "fill this in".
+const CHOICE_FIELDS: &[&str] = &["product_type", "stage", "language", "locale", "visibility"];
+
+fn field_problem(
+    locale: crate::domain::account::Locale,
+    problem: &crate::domain::validation::Invalid,
+) -> String {
+    use crate::domain::validation::Code;
+    if problem.code == Some(Code::Required) && CHOICE_FIELDS.contains(&problem.field.as_str()) {
+        return i18n::text(locale, "problem_not_chosen");
+    }
+    i18n::problem(locale, problem.code, &problem.message)
 }

@@ -9,6 +9,7 @@ use actix_web::http::header;
 use minijinja::value::{Object, Value};
 
 use crate::domain::account::Locale;
+use crate::domain::validation::Code;
 use crate::domain::vocabulary::Lang;
 
 /// The cookie that remembers a visitor's choice before sign-in.
@@ -30,7 +31,14 @@ macro_rules! label_files {
 
 type Sources = &'static [(&'static str, &'static str)];
 
-const LABEL_FILES: (Sources, Sources) = label_files!("core", "desk", "account", "statistics");
+const LABEL_FILES: (Sources, Sources) = label_files!(
+    "core",
+    "problems",
+    "quality",
+    "desk",
+    "account",
+    "statistics"
+);
 
 fn parse(sources: Sources, language: &str) -> Table {
     let mut merged = Table::new();
@@ -64,6 +72,19 @@ pub fn text(locale: Locale, key: &str) -> String {
         .get(key)
         .cloned()
         .unwrap_or_else(|| key.to_owned())
+}
+
+/// A validation problem in `locale`: its code's label (`problem_*`) with
+/// the values it names filled in, else the domain's English message.
+pub fn problem(locale: Locale, code: Option<Code>, message: &str) -> String {
+    let Some(code) = code else {
+        return message.to_owned();
+    };
+    let mut text = text(locale, code.key());
+    for (name, value) in code.params() {
+        text = text.replace(&format!("{{{name}}}"), &value);
+    }
+    text
 }
 
 /// Whether `key` is a known text.
@@ -151,6 +172,26 @@ mod tests {
         for (key, value) in JA.iter().chain(EN.iter()) {
             assert!(!value.trim().is_empty(), "{key} is empty");
         }
+    }
+
+    #[test]
+    fn every_validation_code_has_a_text_in_both_languages() {
+        for code in Code::EXAMPLES {
+            for locale in [Locale::Ja, Locale::En] {
+                assert!(
+                    table(locale).contains_key(code.key()),
+                    "{code:?} has no {} label",
+                    locale.as_str()
+                );
+                let text = problem(locale, Some(code), "english");
+                assert!(!text.contains(['{', '}']), "{code:?}: {text}");
+            }
+        }
+        assert_eq!(
+            problem(Locale::Ja, Some(Code::TooLong { max: 200 }), "x"),
+            "200文字以内で入力してください。"
+        );
+        assert_eq!(problem(Locale::Ja, None, "is odd"), "is odd");
     }
 
     #[test]

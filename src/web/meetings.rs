@@ -275,7 +275,7 @@ async fn after_meeting<T>(
             let refused = Refused {
                 which,
                 form: Some(form),
-                errors: errors_by_field(&problems),
+                errors: errors_by_field(viewer.locale, &problems),
             };
             meetings_view(
                 req,
@@ -493,7 +493,9 @@ pub async fn write_plan(
     let body = match parse_text(typed, meetings::PLAN_MAX_CHARS) {
         Ok(body) => body,
         Err(_) if typed.trim().is_empty() => return refused(viewer.text("plan_empty")).await,
-        Err(message) => return refused(message).await,
+        Err(refusal) => {
+            return refused(i18n::problem(viewer.locale, refusal.code, &refusal.message)).await;
+        }
     };
     let desk = &session::state(&req).desk;
     match meetings::write_plan(desk, caller, id, WritePlan { body }).await {

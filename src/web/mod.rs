@@ -40,6 +40,7 @@ use render::Viewer;
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(landing)
         .service(stylesheet)
+        .service(htmx)
         .service(switch_language)
         .service(auth::login_page)
         .service(auth::login)
@@ -71,10 +72,30 @@ async fn landing(viewer: Viewer) -> HttpResponse {
 
 #[get("/static/medesk.css")]
 async fn stylesheet() -> HttpResponse {
+    static_file(
+        "text/css; charset=utf-8",
+        "public, max-age=3600",
+        include_str!("../../static/medesk.css"),
+    )
+}
+
+/// htmx 2 (`static/htmx.min.js`, BSD-0 licence in `static/htmx.LICENSE`),
+/// served by medesk itself: no CDN. The layout names it with its version
+/// (`?v=`), so a long cache is safe across upgrades.
+#[get("/static/htmx.min.js")]
+async fn htmx() -> HttpResponse {
+    static_file(
+        "text/javascript; charset=utf-8",
+        "public, max-age=31536000, immutable",
+        include_str!("../../static/htmx.min.js"),
+    )
+}
+
+fn static_file(content_type: &str, cache: &'static str, body: &'static str) -> HttpResponse {
     HttpResponse::Ok()
-        .content_type("text/css; charset=utf-8")
-        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
-        .body(include_str!("../../static/medesk.css"))
+        .content_type(content_type)
+        .insert_header((header::CACHE_CONTROL, cache))
+        .body(body)
 }
 
 #[derive(serde::Deserialize)]
@@ -162,7 +183,7 @@ pub async fn security_headers(
         headers.insert(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(
-                "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
+                "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; \
                  form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
             ),
         );
@@ -186,6 +207,8 @@ impl Viewer {
             new_visitor_csrf: false,
             notice: None,
             path: "/".to_owned(),
+            url: "/".to_owned(),
+            refresh_seconds: 30,
             secure_cookies: false,
         }
     }

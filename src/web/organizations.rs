@@ -107,7 +107,7 @@ pub async fn invite(
     }
     let typed = form.get("email").unwrap_or("").trim().to_owned();
     let refused = |problems: Vec<Invalid>, status| {
-        let errors = errors_by_field(&problems);
+        let errors = errors_by_field(viewer.locale, &problems);
         organization_page(&req, &viewer, caller, id, status, &typed, errors)
     };
     let email = match EmailAddress::parse(&typed) {

@@ -26,7 +26,16 @@ pub fn signed_in(req: &HttpRequest, viewer: &Viewer) -> Result<Caller, HttpRespo
         None => {
             let back = req.uri().path_and_query().map_or("/cases", |p| p.as_str());
             let encoded: String = url::form_urlencoded::byte_serialize(back.as_bytes()).collect();
-            Err(see_other(&format!("/login?next={encoded}")))
+            let login = format!("/login?next={encoded}");
+            if super::session::is_background(req) {
+                // A refresh in the background after the session ended: the
+                // whole page goes to the sign-in page (htmx follows
+                // `HX-Redirect`), rather than a part of it being replaced.
+                return Err(HttpResponse::NoContent()
+                    .insert_header(("HX-Redirect", login))
+                    .finish());
+            }
+            Err(see_other(&login))
         }
     }
 }

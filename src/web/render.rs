@@ -71,6 +71,11 @@ pub struct Viewer {
     pub notice: Option<String>,
     /// The path shown, for the language switch to return to.
     pub path: String,
+    /// The path and query shown, for a part of the page that refreshes
+    /// itself.
+    pub url: String,
+    /// How often such parts refresh (`MEDESK_PAGE_REFRESH_SECONDS`).
+    pub refresh_seconds: u32,
     pub secure_cookies: bool,
 }
 
@@ -102,6 +107,8 @@ impl Viewer {
             user => user,
             csrf => &self.csrf,
             path => &self.path,
+            url => &self.url,
+            refresh_seconds => self.refresh_seconds,
             notice => &self.notice,
         };
         let context = minijinja::context! { ..context, ..layout };

@@ -75,6 +75,7 @@ async fn viewer(req: &HttpRequest) -> Result<Viewer, PageError> {
             &state.desk,
             session_policy(state),
             cookie.value().to_owned(),
+            !is_background(req),
         )
         .await
         .map_err(|error| PageError::from_desk(error, visitor_locale))?,
@@ -102,8 +103,22 @@ async fn viewer(req: &HttpRequest) -> Result<Viewer, PageError> {
         new_visitor_csrf,
         notice,
         path: req.uri().path().to_owned(),
+        url: req
+            .uri()
+            .path_and_query()
+            .map_or_else(|| req.uri().path().to_owned(), |p| p.as_str().to_owned()),
+        refresh_seconds: state.config.page_refresh_seconds,
         secure_cookies: secure_cookies(req),
     })
+}
+
+/// The header a page's own background refresh sends (`hx-headers` in the
+/// templates): such a request is not the person's activity.
+pub const BACKGROUND_HEADER: &str = "medesk-background";
+
+/// Whether a request is a page refreshing itself, not a person's.
+pub fn is_background(req: &HttpRequest) -> bool {
+    req.headers().contains_key(BACKGROUND_HEADER)
 }
 
 #[derive(serde::Deserialize)]

@@ -149,7 +149,7 @@ async fn page(req: HttpRequest, viewer: Viewer, query: web::Query<RangeForm>) ->
             BTreeMap::new(),
         ),
         Err(DeskError::Invalid(problems)) => {
-            let errors = errors_by_field(&problems);
+            let errors = errors_by_field(viewer.locale, &problems);
             render(
                 &viewer,
                 StatusCode::UNPROCESSABLE_ENTITY,

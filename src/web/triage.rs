@@ -215,7 +215,7 @@ async fn refused_form(
         refused: Some(Refused {
             which,
             fields: form.fields(),
-            errors: errors_by_field(problems),
+            errors: errors_by_field(viewer.locale, problems),
         }),
         ..Draft::default()
     };

@@ -182,15 +182,88 @@ impl Browser {
     }
 
     /// Clicks a link or a submit button and waits until the next page has
-    /// loaded: the old page's root is gone and the new one is complete (a
-    /// click does not wait for the navigation it starts).
+    /// loaded (a click does not wait for the navigation it starts).
     pub async fn click_through(&self, css: &str) {
-        let old_root = self
-            .client
+        let old_root = self.root().await;
+        self.click(css).await;
+        self.wait_for_next_page(old_root, css).await;
+    }
+
+    /// Types `keys` into the focused element (`fantoccini::key::Key` for
+    /// Tab, Enter, arrows…).
+    pub async fn press(&self, keys: &str) {
+        self.client
+            .active_element()
+            .await
+            .expect("a focused element")
+            .send_keys(keys)
+            .await
+            .unwrap_or_else(|e| panic!("typing {keys:?}: {e}"));
+    }
+
+    /// Presses keys that leave the page (Enter in a form) and waits for the
+    /// next page.
+    pub async fn press_through(&self, keys: &str) {
+        let old_root = self.root().await;
+        self.press(keys).await;
+        self.wait_for_next_page(old_root, keys).await;
+    }
+
+    /// Presses Tab until the element `css` has the focus (at most 60 times),
+    /// and checks that the focus is visible: an outline is drawn.
+    pub async fn tab_to(&self, css: &str) {
+        let matches = format!(
+            "return document.activeElement && document.activeElement.matches({})",
+            serde_json::Value::from(css)
+        );
+        for _ in 0..60 {
+            self.press(&fantoccini::key::Key::Tab.to_string()).await;
+            if self.run(&matches).await == true {
+                let outline = self
+                    .run(
+                        "const s = getComputedStyle(document.activeElement);
+                         return [s.outlineStyle, s.outlineWidth];",
+                    )
+                    .await;
+                assert!(
+                    outline[0] != "none" && outline[1] != "0px",
+                    "{css} has the focus but shows no outline: {outline}"
+                );
+                return;
+            }
+        }
+        panic!("{css} cannot be reached with Tab");
+    }
+
+    /// Waits (up to a minute, however slow the machine) until the text of
+    /// `css` contains `text`, without navigating.
+    pub async fn wait_for_text(&self, css: &str, text: &str) {
+        for _ in 0..600 {
+            if let Ok(element) = self.client.find(Locator::Css(css)).await
+                && element.text().await.is_ok_and(|t| t.contains(text))
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("{css} never showed {text:?}");
+    }
+
+    /// Reaches `css` with Tab (see [`Browser::tab_to`]) and types `keys`.
+    pub async fn tab_and_type(&self, css: &str, keys: &str) {
+        self.tab_to(css).await;
+        self.press(keys).await;
+    }
+
+    async fn root(&self) -> fantoccini::elements::Element {
+        self.client
             .find(Locator::Css("html"))
             .await
-            .expect("a page");
-        self.click(css).await;
+            .expect("a page")
+    }
+
+    /// Waits until `old_root`'s page is gone and the next one is complete.
+    async fn wait_for_next_page(&self, old_root: fantoccini::elements::Element, after: &str) {
         for _ in 0..400 {
             if old_root.tag_name().await.is_err() {
                 break;
@@ -207,7 +280,7 @@ impl Browser {
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
-        panic!("the page after clicking {css} did not load");
+        panic!("the page after {after:?} did not load");
     }
 
     pub async fn select(&self, css: &str, value: &str) {
@@ -220,12 +293,100 @@ impl Browser {
             .expect("select");
     }
 
-    /// Saves a screenshot under `target/screenshots/` (for people to look at).
+    /// Saves a screenshot under `target/screenshots/` (for people to look
+    /// at); with `MEDESK_DOCS_SCREENSHOTS=1` also under `docs/screenshots/`,
+    /// so that running the browser tests refreshes the docs' pictures.
     pub async fn screenshot(&self, name: &str) {
         let png = self.client.screenshot().await.expect("screenshot");
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
-        std::fs::create_dir_all(&dir).expect("screenshot folder");
-        std::fs::write(dir.join(format!("{name}.png")), png).expect("screenshot written");
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut dirs = vec![root.join("target/screenshots")];
+        if std::env::var("MEDESK_DOCS_SCREENSHOTS").is_ok_and(|v| v == "1") {
+            dirs.push(root.join("docs/screenshots"));
+        }
+        for dir in dirs {
+            std::fs::create_dir_all(&dir).expect("screenshot folder");
+            std::fs::write(dir.join(format!("{name}.png")), &png).expect("screenshot written");
+        }
+    }
+
+    /// Resizes the window (headless: the viewport), e.g. to a phone's
+    /// 390×844.
+    pub async fn resize(&self, width: u32, height: u32) {
+        self.client
+            .set_window_size(width, height)
+            .await
+            .expect("window size");
+    }
+
+    /// Runs a script in the page (WebDriver's execute is not subject to the
+    /// page's Content-Security-Policy).
+    pub async fn run(&self, script: &str) -> serde_json::Value {
+        self.client
+            .execute(script, vec![])
+            .await
+            .unwrap_or_else(|e| panic!("{script}: {e}"))
+    }
+
+    /// Checks the page with axe-core (`tests/browser/axe.min.js`, injected
+    /// for the check only: medesk never serves it) and fails listing every
+    /// violation of impact "serious" or "critical": rule, elements, help.
+    pub async fn assert_accessible(&self) {
+        const AXE: &str = include_str!("../browser/axe.min.js");
+        if self.run("return typeof window.axe").await != "object" {
+            self.run(&format!("{AXE}\n;return true;")).await;
+        }
+        let result = self
+            .client
+            .execute_async(
+                "const done = arguments[arguments.length - 1];
+                 axe.run(document, { resultTypes: ['violations'] })
+                   .then(r => done(JSON.stringify({ rules: r.passes.length + r.violations.length,
+                                                    violations: r.violations })))
+                   .catch(e => done(JSON.stringify({ error: String(e) })));",
+                vec![],
+            )
+            .await
+            .expect("axe runs");
+        let text = result.as_str().expect("axe's answer");
+        let answer: serde_json::Value = serde_json::from_str(text).expect("axe's JSON");
+        let (Some(rules), Some(violations)) =
+            (answer["rules"].as_u64(), answer["violations"].as_array())
+        else {
+            panic!("axe failed: {answer}");
+        };
+        assert!(rules > 10, "axe checked only {rules} rules: {answer}");
+        let path = self.path().await;
+        for minor in violations
+            .iter()
+            .filter(|v| !matches!(v["impact"].as_str(), Some("serious" | "critical")))
+        {
+            // Reported for people to read, not failing the test.
+            eprintln!("{path}: axe ({}): {}", minor["impact"], minor["help"]);
+        }
+        let serious: Vec<String> = violations
+            .iter()
+            .filter(|v| matches!(v["impact"].as_str(), Some("serious" | "critical")))
+            .map(|v| {
+                let targets: Vec<String> = v["nodes"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|n| n["target"].to_string())
+                    .collect();
+                format!(
+                    "{} ({}): {} — {}",
+                    v["id"].as_str().unwrap_or("?"),
+                    v["impact"].as_str().unwrap_or("?"),
+                    v["help"].as_str().unwrap_or(""),
+                    targets.join(", ")
+                )
+            })
+            .collect();
+        assert!(
+            serious.is_empty(),
+            "{path}: accessibility violations:\n{}",
+            serious.join("\n")
+        );
     }
 
     pub async fn close(self) {
