@@ -298,15 +298,19 @@ impl Browser {
     /// so that running the browser tests refreshes the docs' pictures.
     pub async fn screenshot(&self, name: &str) {
         let png = self.client.screenshot().await.expect("screenshot");
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-        let mut dirs = vec![root.join("target/screenshots")];
-        if std::env::var("MEDESK_DOCS_SCREENSHOTS").is_ok_and(|v| v == "1") {
-            dirs.push(root.join("docs/screenshots"));
-        }
-        for dir in dirs {
-            std::fs::create_dir_all(&dir).expect("screenshot folder");
-            std::fs::write(dir.join(format!("{name}.png")), &png).expect("screenshot written");
-        }
+        save_screenshot(name, &png);
+    }
+
+    /// A screenshot of the element `css` alone (a window's screenshot shows
+    /// only the page's head), stored as [`Browser::screenshot`] stores it.
+    pub async fn screenshot_of(&self, css: &str, name: &str) {
+        let element = self
+            .client
+            .find(fantoccini::Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"));
+        let png = element.screenshot().await.expect("screenshot");
+        save_screenshot(name, &png);
     }
 
     /// Resizes the window (headless: the viewport), e.g. to a phone's
@@ -391,5 +395,23 @@ impl Browser {
 
     pub async fn close(self) {
         let _ = self.client.close().await;
+    }
+}
+
+/// Writes a screenshot as `target/screenshots/NAME.png`; with
+/// `MEDESK_DOCS_SCREENSHOTS=1`, the SQLite run's pictures also go to
+/// `docs/screenshots/` without the backend's prefix (`Sqlite-queue` →
+/// `queue.png`: both backends show the same page).
+fn save_screenshot(name: &str, png: &[u8]) {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut places = vec![(root.join("target/screenshots"), name)];
+    if std::env::var("MEDESK_DOCS_SCREENSHOTS").is_ok_and(|v| v == "1")
+        && let Some(page) = name.strip_prefix("Sqlite-")
+    {
+        places.push((root.join("docs/screenshots"), page));
+    }
+    for (dir, file) in places {
+        std::fs::create_dir_all(&dir).expect("screenshot folder");
+        std::fs::write(dir.join(format!("{file}.png")), png).expect("screenshot written");
     }
 }

@@ -41,6 +41,7 @@ async fn a_founder_registers_files_in_japanese_and_answers_the_desks_question(ba
 
     browser.goto("/").await;
     assert!(browser.text("h1").await.contains("医療系ベンチャー"));
+    browser.screenshot(&format!("{backend:?}-landing")).await;
     browser.click_through("a.button").await;
     assert_eq!(browser.path().await, "/register");
     browser.fill("#name", "山田 花子").await;

@@ -25,20 +25,6 @@ fn id_of(case: &Value) -> String {
     case["id"].to_string().trim_matches('"').to_owned()
 }
 
-/// A screenshot of the element `css` alone, as `Browser::screenshot`
-/// names and stores it (a window's screenshot shows only the page's head).
-async fn screenshot_of(browser: &Browser, css: &str, name: &str) {
-    let element = browser
-        .client
-        .find(fantoccini::Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"));
-    let png = element.screenshot().await.expect("screenshot");
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
-    std::fs::create_dir_all(&dir).expect("screenshot folder");
-    std::fs::write(dir.join(format!("{name}.png")), png).expect("screenshot written");
-}
-
 /// The case page as the holder of `cookie` sees it: status and HTML.
 async fn page(app: &TestApp, cookie: &str, path: &str) -> (StatusCode, String) {
     let response = app
@@ -103,12 +89,13 @@ async fn a_supporter_triages_to_an_expert_assigns_a_lead_and_closes_the_case(bac
     let categories = browser.text("#categories").await;
     assert!(categories.contains("The applicant chose"), "{categories}");
     assert!(categories.contains("Regulatory"), "{categories}");
-    screenshot_of(
-        &browser,
-        "section[aria-labelledby=triage-title]",
-        &format!("{backend:?}-desk-triage"),
-    )
-    .await;
+    browser.screenshot(&format!("{backend:?}-desk-case")).await;
+    browser
+        .screenshot_of(
+            "section[aria-labelledby=triage-title]",
+            &format!("{backend:?}-desk-triage"),
+        )
+        .await;
 
     browser.select("#priority", "high").await;
     // Confirmed: regulatory only (the applicant also chose reimbursement).
@@ -138,12 +125,12 @@ async fn a_supporter_triages_to_an_expert_assigns_a_lead_and_closes_the_case(bac
     let suggestions = browser.text(".suggestions").await;
     assert!(suggestions.contains("Sato Regulatory"), "{suggestions}");
     assert!(suggestions.contains("score"), "{suggestions}");
-    screenshot_of(
-        &browser,
-        "section[aria-labelledby=experts-title]",
-        &format!("{backend:?}-desk-suggestions"),
-    )
-    .await;
+    browser
+        .screenshot_of(
+            "section[aria-labelledby=experts-title]",
+            &format!("{backend:?}-desk-suggestions"),
+        )
+        .await;
 
     let expert_id = expert.id.to_string();
     browser.select(&format!("#role-{expert_id}"), "lead").await;
