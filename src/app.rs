@@ -69,6 +69,8 @@ impl Application {
             notifier(&config, listener.local_addr().map_or(config.bind, |a| a))?;
         let desk =
             Desk::new(db.clone(), notifier.clone(), mail_signal.clone()).with_clock(clock.clone());
+        // MEDESK_HOLIDAYS seeds the holidays admins then keep.
+        crate::desk::open_hours::seed_holidays(&desk, &config.holidays).await?;
         let hasher = PasswordHasher::new(config.password_hash_concurrency);
         if let Some(admin) = &config.admin
             && bootstrap_admin(&desk, &hasher, admin).await?
@@ -87,12 +89,9 @@ impl Application {
         ));
         background.push(crate::memory::spawn_trimmer(stopping.clone()));
         background.push(crate::mail::reminders::spawn(
-            db,
+            desk.clone(),
             notifier,
-            crate::mail::reminders::ReminderPolicy {
-                days: config.triage_reminder_days,
-                calendar: crate::domain::calendar::BusinessCalendar::new(config.holidays.clone()),
-            },
+            config.triage_reminder_days,
             config.reminder_interval,
             mail_signal,
             stopping.clone(),

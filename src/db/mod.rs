@@ -45,6 +45,7 @@ pub mod duplicates;
 pub mod experts;
 pub mod idempotency;
 pub mod import;
+pub mod open_hours;
 pub mod notices;
 pub mod organizations;
 pub mod outbox;

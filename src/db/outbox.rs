@@ -144,6 +144,20 @@ pub fn rewrite_waiting(conn: &mut AnyConnection, id: i64, mail: &NewMail) -> DbR
         == 1)
 }
 
+/// Takes back a queued mail no worker has taken yet (the reminder of a
+/// cancelled booking); false when it is claimed, sent or given up already.
+pub fn withdraw_waiting(conn: &mut AnyConnection, id: i64) -> DbResult<bool> {
+    Ok(diesel::delete(
+        outbox::table
+            .find(id)
+            .filter(outbox::state.eq(MailState::Pending.as_str()))
+            .filter(outbox::attempts.eq(0))
+            .filter(outbox::locked_until.is_null()),
+    )
+    .execute(conn)?
+        == 1)
+}
+
 #[derive(Debug, Clone, Queryable)]
 pub struct OutboxRow {
     pub id: i64,

@@ -386,6 +386,65 @@ diesel::joinable!(case_events -> cases (case_id));
 diesel::joinable!(case_messages -> cases (case_id));
 diesel::joinable!(case_access_log -> cases (case_id));
 
+diesel::table! {
+    holidays (day) {
+        day -> Text,
+        name -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    open_hours_settings (id) {
+        id -> Integer,
+        times -> Text,
+        duration_minutes -> Integer,
+        weekday_capacities -> Text,
+        horizon_days -> Integer,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    open_hours_slots (id) {
+        id -> BigInt,
+        starts_at -> BigInt,
+        ends_at -> BigInt,
+        capacity -> Nullable<Integer>,
+        booked -> Integer,
+        closed -> Bool,
+        closed_reason -> Nullable<Text>,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    open_hours_bookings (id) {
+        id -> BigInt,
+        slot_id -> BigInt,
+        starts_at -> BigInt,
+        ends_at -> BigInt,
+        organization_id -> BigInt,
+        applicant_id -> BigInt,
+        topic -> Text,
+        product_type -> Nullable<Text>,
+        categories -> Text,
+        language -> Text,
+        status -> Text,
+        case_id -> Nullable<BigInt>,
+        attended -> Nullable<Bool>,
+        note -> Nullable<Text>,
+        reminder_mail_id -> Nullable<BigInt>,
+        created_at -> BigInt,
+        cancelled_at -> Nullable<BigInt>,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::joinable!(open_hours_bookings -> open_hours_slots (slot_id));
+diesel::joinable!(open_hours_bookings -> organizations (organization_id));
+diesel::joinable!(open_hours_bookings -> users (applicant_id));
+
 diesel::allow_tables_to_appear_in_same_query!(
     cases,
     case_categories,
@@ -411,4 +470,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     stats_daily_cases,
     stats_daily_categories,
     case_duplicates,
+    holidays,
+    open_hours_settings,
+    open_hours_slots,
+    open_hours_bookings,
 );

@@ -271,103 +271,148 @@ pub async fn file_case(
     };
 
     let now = clock::now_micros();
-    let received_on = case::desk_date(now);
-    let year = chrono::Datelike::year(&received_on);
-    // SQLite's writer takes the number inside the intake at no cost; only
-    // PostgreSQL pays a round trip for it (see reserve_sequence).
-    let reserved = match desk.backend() {
-        Backend::Sqlite => None,
-        Backend::Postgres => {
-            desk.read(move |conn| Ok(store::reserve_sequence(conn, year)?))
-                .await?
-        }
-    };
+    let reserved = reserve_number(desk, now).await?;
     let notifier = desk.notifier.clone();
     let snapshot = desk
         .write_and_mail(move |conn| {
-            let (applicant_id, organization_id) = match on_behalf {
-                None => (
-                    caller.id,
-                    caller
-                        .organization_id
-                        .ok_or(DeskError::Forbidden("your account has no organisation"))?,
-                ),
-                Some(applicant_id) => users::find_by_id(conn, applicant_id)?
-                    .filter(|u| u.role == Role::Applicant.as_str())
-                    .and_then(|u| u.organization_id.map(|org| (u.id, org)))
-                    .ok_or_else(|| DeskError::field("applicant_id", "is not an applicant"))?,
-            };
-            let (registered_name, registered_kind) =
-                store::organization(conn, organization_id)?.ok_or(DeskError::NotFound)?;
-            let sequence = match reserved {
-                Some(sequence) => sequence,
-                None => store::next_sequence(conn, year)?,
-            };
-            let number = case::case_number(received_on, sequence);
-            let kind = match intake.organization_kind {
-                Some(kind) => kind.as_str().to_owned(),
-                None => registered_kind,
-            };
-            let row = store::insert(
+            insert_case(
                 conn,
-                &store::NewCase {
-                    number: &number,
-                    organization_id,
-                    applicant_id: Some(applicant_id),
-                    filed_by: Some(caller.id),
-                    title: &intake.title,
-                    description: &intake.description,
-                    product_type: intake.product_type.as_str(),
-                    stage: intake.stage.as_str(),
-                    language: intake.language.as_str(),
-                    // The case records the organisation as registered: typing
-                    // another organisation's name never moves the case there.
-                    organization_name: &registered_name,
-                    organization_kind: &kind,
-                    status: CaseStatus::Submitted.as_str(),
-                    effective_product_type: intake.product_type.as_str(),
-                    outcome: None,
-                    received_on: &received_on.to_string(),
-                    received_at: now,
-                    updated_at: now,
-                    closed_at: None,
+                &notifier,
+                NewIntake {
+                    caller,
+                    on_behalf,
+                    intake,
+                    reserved,
+                    now,
                 },
-            )?;
-            let codes: Vec<&str> = intake.categories.iter().map(|c| c.as_str()).collect();
-            store::insert_applicant_categories(conn, row.id, &codes)?;
-            notifier.case_submitted(conn, &row, &codes, now)?;
-            store::insert_event(
-                conn,
-                NewEvent {
-                    case_id: row.id,
-                    at: now,
-                    actor_id: Some(caller.id),
-                    kind: "submitted",
-                    from_status: None,
-                    to_status: Some(CaseStatus::Submitted.as_str()),
-                    detail: Some(json!({"number": number}).to_string()),
-                    desk_only: false,
-                },
-            )?;
-            // Last: on PostgreSQL the day's statistics rows stay locked until
-            // commit, and every intake of the day updates the same rows.
-            crate::db::stats::count_case(
-                conn,
-                &row.received_on,
-                row.effective_product_type.as_str(),
-                &codes,
-                1,
-            )?;
-            let view = view_of(&caller, &row, None);
-            let categories = CaseCategories {
-                applicant: intake.categories.clone(),
-                confirmed: Vec::new(),
-            };
-            Ok(CaseSnapshot::new(row, categories, view, &caller))
+            )
         })
         .await?;
     tracing::info!(case_id = snapshot.row.id, number = %snapshot.row.number, "case submitted");
     Ok(snapshot)
+}
+
+
+/// A case's number reserved ahead of its transaction (PostgreSQL only:
+/// SQLite's writer takes it inside the intake at no cost; see
+/// `reserve_sequence`).
+pub(crate) async fn reserve_number(desk: &Desk, now: i64) -> Result<Option<i64>, DeskError> {
+    let year = chrono::Datelike::year(&case::desk_date(now));
+    match desk.backend() {
+        Backend::Sqlite => Ok(None),
+        Backend::Postgres => {
+            desk.read(move |conn| Ok(store::reserve_sequence(conn, year)?))
+                .await
+        }
+    }
+}
+
+/// What [`insert_case`] files.
+pub(crate) struct NewIntake {
+    pub caller: Caller,
+    /// The applicant staff file for (`None`: the caller, an applicant).
+    pub on_behalf: Option<i64>,
+    pub intake: Intake,
+    /// From [`reserve_number`].
+    pub reserved: Option<i64>,
+    pub now: i64,
+}
+
+/// Files a case inside the caller's transaction: number, row, categories,
+/// acknowledgement mail, timeline event and statistics.
+pub(crate) fn insert_case(
+    conn: &mut AnyConnection,
+    notifier: &Notifier,
+    new: NewIntake,
+) -> Result<CaseSnapshot, DeskError> {
+    let NewIntake {
+        caller,
+        on_behalf,
+        intake,
+        reserved,
+        now,
+    } = new;
+    let received_on = case::desk_date(now);
+    let year = chrono::Datelike::year(&received_on);
+    let (applicant_id, organization_id) = match on_behalf {
+        None => (
+            caller.id,
+            caller
+                .organization_id
+                .ok_or(DeskError::Forbidden("your account has no organisation"))?,
+        ),
+        Some(applicant_id) => users::find_by_id(conn, applicant_id)?
+            .filter(|u| u.role == Role::Applicant.as_str())
+            .and_then(|u| u.organization_id.map(|org| (u.id, org)))
+            .ok_or_else(|| DeskError::field("applicant_id", "is not an applicant"))?,
+    };
+    let (registered_name, registered_kind) =
+        store::organization(conn, organization_id)?.ok_or(DeskError::NotFound)?;
+    let sequence = match reserved {
+        Some(sequence) => sequence,
+        None => store::next_sequence(conn, year)?,
+    };
+    let number = case::case_number(received_on, sequence);
+    let kind = match intake.organization_kind {
+        Some(kind) => kind.as_str().to_owned(),
+        None => registered_kind,
+    };
+    let row = store::insert(
+        conn,
+        &store::NewCase {
+            number: &number,
+            organization_id,
+            applicant_id: Some(applicant_id),
+            filed_by: Some(caller.id),
+            title: &intake.title,
+            description: &intake.description,
+            product_type: intake.product_type.as_str(),
+            stage: intake.stage.as_str(),
+            language: intake.language.as_str(),
+            // The case records the organisation as registered: typing
+            // another organisation's name never moves the case there.
+            organization_name: &registered_name,
+            organization_kind: &kind,
+            status: CaseStatus::Submitted.as_str(),
+            effective_product_type: intake.product_type.as_str(),
+            outcome: None,
+            received_on: &received_on.to_string(),
+            received_at: now,
+            updated_at: now,
+            closed_at: None,
+        },
+    )?;
+    let codes: Vec<&str> = intake.categories.iter().map(|c| c.as_str()).collect();
+    store::insert_applicant_categories(conn, row.id, &codes)?;
+    notifier.case_submitted(conn, &row, &codes, now)?;
+    store::insert_event(
+        conn,
+        NewEvent {
+            case_id: row.id,
+            at: now,
+            actor_id: Some(caller.id),
+            kind: "submitted",
+            from_status: None,
+            to_status: Some(CaseStatus::Submitted.as_str()),
+            detail: Some(json!({"number": number}).to_string()),
+            desk_only: false,
+        },
+    )?;
+    // Last: on PostgreSQL the day's statistics rows stay locked until
+    // commit, and every intake of the day updates the same rows.
+    crate::db::stats::count_case(
+        conn,
+        &row.received_on,
+        row.effective_product_type.as_str(),
+        &codes,
+        1,
+    )?;
+    let view = view_of(&caller, &row, None);
+    let categories = CaseCategories {
+        applicant: intake.categories.clone(),
+        confirmed: Vec::new(),
+    };
+    Ok(CaseSnapshot::new(row, categories, view, &caller))
 }
 
 // ---------------------------------------------------------------- corrections

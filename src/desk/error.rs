@@ -22,6 +22,9 @@ pub enum DeskError {
         detail: String,
         context: Option<serde_json::Map<String, serde_json::Value>>,
     },
+    /// No seat is left in the Open Hours slot (409, type `slot_full`).
+    #[error("no seat is left in this slot")]
+    SlotFull,
     /// The caller acted on a version that is no longer current.
     #[error("the resource has changed since version {expected} was read")]
     StaleVersion { expected: i64 },

@@ -27,6 +27,7 @@ mod error;
 pub mod experts;
 pub mod import;
 pub mod meetings;
+pub mod open_hours;
 pub mod organizations;
 mod reads;
 pub mod sessions;
@@ -61,6 +62,8 @@ pub struct Desk {
     pub(crate) sessions: Arc<SessionRegistry>,
     /// The time of use cases whose rules wait (message notices).
     pub(crate) clock: Clock,
+    /// The Open Hours rules and the holidays last read (`open_hours`).
+    pub(crate) setup: Arc<open_hours::SetupCache>,
 }
 
 impl Desk {
@@ -72,6 +75,7 @@ impl Desk {
             listing_views: Default::default(),
             sessions: Default::default(),
             clock: Clock::system(),
+            setup: Default::default(),
         }
     }
 

@@ -13,6 +13,7 @@ pub mod lifecycle;
 pub mod matching;
 pub mod meeting;
 pub mod notice;
+pub mod open_hours;
 pub mod plan;
 pub mod role;
 pub mod statistics;

@@ -230,6 +230,9 @@ pub enum ApiError {
         detail: String,
         extra: Option<serde_json::Map<String, serde_json::Value>>,
     },
+    /// No seat is left in an Open Hours slot (409, `/problems/slot_full`).
+    #[error("no seat is left in this slot")]
+    SlotFull,
     #[error("the resource has changed since version {0} was read")]
     PreconditionFailed(String),
     /// Carries the operation's limit, in bytes.
@@ -274,6 +277,7 @@ impl ApiError {
             ApiError::NotFound | ApiError::NoSuchPath(_) => "not-found",
             ApiError::MethodNotAllowed(_) => "method-not-allowed",
             ApiError::Conflict { .. } => "conflict",
+            ApiError::SlotFull => "slot_full",
             ApiError::PreconditionFailed(_) => "stale-version",
             ApiError::PayloadTooLarge { .. } => "payload-too-large",
             ApiError::UnsupportedMediaType(_) => "unsupported-media-type",
@@ -338,6 +342,7 @@ impl From<DeskError> for ApiError {
                 detail,
                 extra: context,
             },
+            DeskError::SlotFull => ApiError::SlotFull,
             DeskError::StaleVersion { expected } => {
                 ApiError::PreconditionFailed(expected.to_string())
             }
@@ -366,7 +371,7 @@ impl ResponseError for ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound | ApiError::NoSuchPath(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::Conflict { .. } | ApiError::SlotFull => StatusCode::CONFLICT,
             ApiError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,

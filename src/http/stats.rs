@@ -16,7 +16,6 @@ use super::schema::{
 use crate::desk::statistics::{
     self as desk, CategoryReport, DateRange, Duplicates, MedianSpan, PipelineQuery, Rollup,
 };
-use crate::domain::calendar::BusinessCalendar;
 use crate::domain::statistics::{self, CsvHeaders, Interval, PerCategory, TableRow};
 use crate::domain::validation::Problems;
 use crate::domain::vocabulary::{Category, Lang, ProductType};
@@ -393,7 +392,7 @@ pub async fn pipeline(
         range,
         duplicates,
         triage_due_days: state.config.triage_reminder_days,
-        calendar: BusinessCalendar::new(state.config.holidays.clone()),
+        calendar: state.desk.calendar().await?,
     };
     let pipeline = desk::pipeline(&state.desk, caller, query).await?;
     let median = |span: MedianSpan| Median {

@@ -115,6 +115,16 @@ fn write_eml(dir: &std::path::Path, name: &str, bytes: &[u8]) -> std::io::Result
     std::fs::rename(&partial, dir.join(format!("{name}.eml")))
 }
 
+/// The iTIP method the calendar document declares (`REQUEST` when none):
+/// the attachment's content type must say the same (RFC 6047).
+fn calendar_method(ics: &str) -> &str {
+    ics.lines()
+        .find_map(|line| line.strip_prefix("METHOD:"))
+        .map(str::trim)
+        .filter(|method| method.chars().all(|c| c.is_ascii_alphabetic()) && !method.is_empty())
+        .unwrap_or("REQUEST")
+}
+
 pub fn build_message(row: &OutboxRow, from: &Mailbox) -> Result<Message, String> {
     let to: Mailbox = row
         .recipient
@@ -145,8 +155,11 @@ pub fn build_message(row: &OutboxRow, from: &Mailbox) -> Result<Message, String>
         Some(ics) => MultiPart::mixed().multipart(body).singlepart(
             Attachment::new("invite.ics".to_owned()).body(
                 ics.clone(),
-                ContentType::parse("text/calendar; charset=utf-8; method=REQUEST")
-                    .map_err(|e| e.to_string())?,
+                ContentType::parse(&format!(
+                    "text/calendar; charset=utf-8; method={}",
+                    calendar_method(ics)
+                ))
+                .map_err(|e| e.to_string())?,
             ),
         ),
         None => body,

@@ -9,6 +9,7 @@ use minijinja::context;
 use crate::clock;
 use crate::db::cases::CaseRow;
 use crate::db::outbox::{self, NewMail};
+use crate::db::open_hours::BookingRow;
 use crate::db::{AnyConnection, DbResult, StoredCodes, assignments, notices, users};
 use crate::domain::account::Locale;
 use crate::domain::notice::{self, Audience, CasePeople, Notice, Plan};
@@ -72,7 +73,7 @@ fn supporters(conn: &mut AnyConnection) -> DbResult<Vec<Contact>> {
 fn to_every_supporter(
     conn: &mut AnyConnection,
     kind: &'static str,
-    case: &CaseRow,
+    case_id: Option<i64>,
     mut context_in: impl FnMut(Locale) -> minijinja::Value,
 ) -> DbResult<Vec<NewMail>> {
     let mut rendered: Vec<(Locale, NewMail)> = Vec::with_capacity(2);
@@ -83,7 +84,7 @@ fn to_every_supporter(
             None => {
                 let template = mail(
                     kind,
-                    Some(case.id),
+                    case_id,
                     "",
                     supporter.locale,
                     context_in(supporter.locale),
@@ -198,7 +199,7 @@ impl Notifier {
         mails.extend(to_every_supporter(
             conn,
             "case_submitted_desk",
-            case,
+            Some(case.id),
             |locale| {
                 context! { number => case.number, title => case.title,
                 organization => case.organization_name,
@@ -534,11 +535,154 @@ impl Notifier {
         days: u32,
         now: i64,
     ) -> DbResult<()> {
-        let mails = to_every_supporter(conn, "triage_overdue", case, |_| {
+        let mails = to_every_supporter(conn, "triage_overdue", Some(case.id), |_| {
             context! { number => case.number, title => case.title, days => days,
             link => self.case_link(case.id) }
         })?;
         outbox::enqueue_all(conn, &mails, now)?;
         Ok(())
+    }
+
+    // ------------------------------------------------------------ Open Hours
+
+    /// The Open Hours page, where an applicant sees and cancels bookings.
+    fn open_hours_link(&self) -> String {
+        format!("{}/open-hours", self.base_url)
+    }
+
+    /// The desk's day view of a booking's day.
+    fn open_hours_day_link(&self, booking: &BookingRow) -> String {
+        let day = clock::to_datetime(booking.starts_at)
+            .with_timezone(&crate::domain::case::desk_offset())
+            .date_naive();
+        format!("{}/desk/open-hours?date={day}", self.base_url)
+    }
+
+    /// The booking's calendar entry: `REQUEST` when booked, `CANCEL` of the
+    /// same UID when cancelled (RFC 5546), so the applicant's calendar
+    /// updates the one entry.
+    fn open_hours_calendar(
+        &self,
+        booking: &BookingRow,
+        applicant: &Contact,
+        method: &str,
+        now: i64,
+    ) -> String {
+        let mut event = Event::new();
+        event
+            .uid(&format!("open-hours-{}@medesk", booking.id))
+            .timestamp(clock::to_datetime(now))
+            .starts(clock::to_datetime(booking.starts_at))
+            .ends(clock::to_datetime(booking.ends_at))
+            .summary(&format!("MEDISO Open Hours: {}", booking.topic))
+            .location("online")
+            .append_property(
+                Property::new("ORGANIZER", format!("mailto:{}", self.from_address)).done(),
+            )
+            .append_multi_property(
+                Property::new("ATTENDEE", format!("mailto:{}", applicant.email))
+                    .add_parameter("CN", &applicant.name)
+                    .add_parameter("ROLE", "REQ-PARTICIPANT")
+                    .done(),
+            );
+        if method == "CANCEL" {
+            event.status(icalendar::EventStatus::Cancelled);
+            // A cancellation supersedes the invitation (RFC 5546 3.2.5).
+            event.sequence(1);
+        } else {
+            event.sequence(0);
+        }
+        let mut calendar = Calendar::new();
+        calendar.append_property(("METHOD", method));
+        calendar.push(event.done());
+        calendar.done().to_string()
+    }
+
+    fn booking_context(&self, booking: &BookingRow, person: &Contact) -> minijinja::Value {
+        context! { name => person.name, topic => booking.topic,
+        starts_at => desk_time(booking.starts_at, person.locale),
+        link => self.open_hours_link() }
+    }
+
+    /// The applicant gets the booking with an invitation (.ics); every
+    /// supporter is told.
+    pub fn open_hours_booked(
+        &self,
+        conn: &mut AnyConnection,
+        booking: &crate::desk::open_hours::Booking,
+        now: i64,
+    ) -> DbResult<()> {
+        self.open_hours_change(conn, booking, "open_hours_booked", "REQUEST", now)
+    }
+
+    /// The applicant gets the cancellation of the calendar entry (.ics
+    /// CANCEL, same UID); every supporter is told.
+    pub fn open_hours_cancelled(
+        &self,
+        conn: &mut AnyConnection,
+        booking: &crate::desk::open_hours::Booking,
+        now: i64,
+    ) -> DbResult<()> {
+        self.open_hours_change(conn, booking, "open_hours_cancelled", "CANCEL", now)
+    }
+
+    fn open_hours_change(
+        &self,
+        conn: &mut AnyConnection,
+        booking: &crate::desk::open_hours::Booking,
+        kind: &'static str,
+        method: &str,
+        now: i64,
+    ) -> DbResult<()> {
+        let row = &booking.row;
+        let mut mails = Vec::new();
+        if let Some(applicant) = contact(conn, Some(row.applicant_id))? {
+            let mut m = mail(
+                kind,
+                row.case_id,
+                &applicant.email,
+                applicant.locale,
+                self.booking_context(row, &applicant),
+            );
+            m.calendar = Some(self.open_hours_calendar(row, &applicant, method, now));
+            mails.push(m);
+        }
+        let desk_kind = if method == "CANCEL" {
+            "open_hours_cancelled_desk"
+        } else {
+            "open_hours_booked_desk"
+        };
+        let codes = row.category_codes();
+        mails.extend(to_every_supporter(conn, desk_kind, row.case_id, |locale| {
+            context! { organization => booking.organization_name,
+            applicant => booking.applicant_name, topic => row.topic,
+            starts_at => desk_time(row.starts_at, locale),
+            categories => categories_label(&codes, locale),
+            link => self.open_hours_day_link(row) }
+        })?);
+        outbox::enqueue_all(conn, &mails, now)
+    }
+
+    /// The reminder of a booking, queued to go at `due_at` (the business
+    /// day before); its outbox id, so a cancellation can take it back.
+    pub fn open_hours_reminder(
+        &self,
+        conn: &mut AnyConnection,
+        booking: &crate::desk::open_hours::Booking,
+        now: i64,
+        due_at: i64,
+    ) -> DbResult<i64> {
+        let row = &booking.row;
+        let Some(applicant) = contact(conn, Some(row.applicant_id))? else {
+            return Ok(0);
+        };
+        let m = mail(
+            "open_hours_reminder",
+            row.case_id,
+            &applicant.email,
+            applicant.locale,
+            self.booking_context(row, &applicant),
+        );
+        outbox::enqueue_due(conn, &m, now, due_at)
     }
 }

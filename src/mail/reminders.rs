@@ -62,10 +62,12 @@ pub async fn remind_overdue(
     Ok(sent)
 }
 
+/// Every `every`, queues the reminders of cases that became overdue, on the
+/// desk's calendar as it is then (admins change the holidays).
 pub fn spawn(
-    db: Database,
+    desk: crate::desk::Desk,
     notifier: Notifier,
-    policy: ReminderPolicy,
+    days: u32,
     every: Duration,
     signal: MailSignal,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
@@ -77,7 +79,15 @@ pub fn spawn(
                 _ = tick.tick() => {}
                 _ = shutdown.changed() => return,
             }
-            match remind_overdue(&db, &notifier, &policy).await {
+            let calendar = match desk.calendar().await {
+                Ok(calendar) => calendar,
+                Err(e) => {
+                    tracing::error!(error = %e, "triage reminders: the desk calendar");
+                    continue;
+                }
+            };
+            let policy = ReminderPolicy { days, calendar };
+            match remind_overdue(desk.database(), &notifier, &policy).await {
                 Ok(0) => {}
                 Ok(n) => {
                     tracing::info!(cases = n, "triage reminders queued");

@@ -39,6 +39,11 @@ const TEMPLATES: &[(&str, &str)] = mail_templates!(
     "expert_welcome",
     "password_reset",
     "message_posted",
+    "open_hours_booked",
+    "open_hours_booked_desk",
+    "open_hours_cancelled",
+    "open_hours_cancelled_desk",
+    "open_hours_reminder",
 );
 
 static ENVIRONMENT: LazyLock<Environment<'static>> = LazyLock::new(|| {

@@ -633,7 +633,10 @@ pub async fn queue(req: HttpRequest, viewer: Viewer, query: web::Query<ListQuery
         Ok(entries) => entries,
         Err(error) => return desk_error(&viewer, error),
     };
-    let calendar = crate::domain::calendar::BusinessCalendar::new(state.config.holidays.clone());
+    let calendar = match state.desk.calendar().await {
+        Ok(calendar) => calendar,
+        Err(error) => return desk_error(&viewer, error),
+    };
     let desk_date = |micros: i64| {
         DateTime::from_timestamp_micros(micros)
             .unwrap_or_default()

@@ -48,6 +48,10 @@ impl PageError {
                     .join("; "),
             },
             DeskError::Conflict { detail, .. } => PageError::Conflict { locale, detail },
+            DeskError::SlotFull => PageError::Conflict {
+                locale,
+                detail: super::i18n::text(locale, "open_hours_slot_full"),
+            },
             DeskError::StaleVersion { .. } => PageError::Conflict {
                 locale,
                 detail: super::i18n::text(locale, "notice_stale"),

@@ -37,7 +37,8 @@ const LABEL_FILES: (Sources, Sources) = label_files!(
     "quality",
     "desk",
     "account",
-    "statistics"
+    "statistics",
+    "open_hours"
 );
 
 fn parse(sources: Sources, language: &str) -> Table {
