@@ -38,6 +38,38 @@ macro_rules! on_both_backends {
     };
 }
 
+/// Like [`on_both_backends`] for page tests: the `both` tests run on SQLite
+/// and PostgreSQL, the `sqlite` ones on SQLite only. A page calls the same
+/// use cases as the JSON API, whose tests run every use case on both
+/// backends; what a page adds (HTML, forms, accessibility, keyboard) does
+/// not depend on the database, so only the main stories run twice.
+macro_rules! pages_on_backends {
+    (both: $($both:ident),* $(,)?; sqlite: $($sqlite:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $both() {
+                    super::$both($crate::helpers::Backend::Sqlite).await
+                }
+            )*
+            $(
+                #[tokio::test]
+                async fn $sqlite() {
+                    super::$sqlite($crate::helpers::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $both() {
+                    super::$both($crate::helpers::Backend::Postgres).await
+                }
+            )*
+        }
+    };
+}
+
 pub const ADMIN_EMAIL: &str = "admin@medesk.example";
 pub const ADMIN_PASSWORD: &str = "admin password for tests";
 pub const PASSWORD: &str = "a sufficiently long password";

@@ -10,12 +10,13 @@ use crate::helpers::*;
 
 const FOUNDER_PASSWORD: &str = "創業者のパスワード 2026";
 
-on_both_backends!(
-    a_founder_registers_files_in_japanese_and_answers_the_desks_question,
-    a_form_from_another_site_or_without_its_token_is_refused_and_changes_nothing,
-    a_signed_out_session_cookie_opens_nothing,
-    error_pages_are_pages_in_the_visitors_language_with_security_headers,
-    a_supporter_claims_the_oldest_case_from_the_queue,
+pages_on_backends!(
+    both: a_founder_registers_files_in_japanese_and_answers_the_desks_question,
+        a_supporter_claims_the_oldest_case_from_the_queue;
+    sqlite:
+        a_form_from_another_site_or_without_its_token_is_refused_and_changes_nothing,
+        a_signed_out_session_cookie_opens_nothing,
+        error_pages_are_pages_in_the_visitors_language_with_security_headers,
 );
 
 /// The value of `name="csrf"` in a page's form.

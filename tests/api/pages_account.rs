@@ -15,16 +15,17 @@ use crate::pages::{csrf_in, set_cookie, signed_in_cookie};
 
 const NEW_PASSWORD: &str = "a brand new password 2026";
 
-on_both_backends!(
-    a_founder_resets_a_forgotten_password_through_the_mailed_link,
-    the_owner_invites_a_teammate_who_registers_through_the_link,
-    an_expert_accepts_an_assignment_from_their_assignments,
-    staff_schedule_a_meeting_and_write_the_plan_the_applicant_then_reads,
-    forged_account_and_organisation_forms_are_refused_and_change_nothing,
-    another_organisations_page_is_the_not_found_page_and_names_nothing,
-    an_expert_sees_only_their_own_assignments,
-    a_used_or_wrong_reset_token_is_refused,
-    a_wrong_current_password_is_an_error_beside_the_field,
+pages_on_backends!(
+    both: staff_schedule_a_meeting_and_write_the_plan_the_applicant_then_reads,
+        an_expert_accepts_an_assignment_from_their_assignments;
+    sqlite:
+        a_founder_resets_a_forgotten_password_through_the_mailed_link,
+        the_owner_invites_a_teammate_who_registers_through_the_link,
+        forged_account_and_organisation_forms_are_refused_and_change_nothing,
+        another_organisations_page_is_the_not_found_page_and_names_nothing,
+        an_expert_sees_only_their_own_assignments,
+        a_used_or_wrong_reset_token_is_refused,
+        a_wrong_current_password_is_an_error_beside_the_field,
 );
 
 /// `value` as a path segment (ids are JSON numbers or strings).

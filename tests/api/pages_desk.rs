@@ -11,14 +11,15 @@ use crate::browser::Browser;
 use crate::helpers::*;
 use crate::pages::{csrf_in, signed_in_cookie};
 
-on_both_backends!(
-    a_supporter_triages_to_an_expert_assigns_a_lead_and_closes_the_case,
-    a_stale_triage_form_changes_nothing_and_shows_the_case_as_it_is,
-    an_invalid_triage_form_keeps_what_was_typed_with_the_error_by_the_field,
-    an_applicant_cannot_post_the_desks_forms,
-    a_step_the_lifecycle_does_not_allow_is_not_offered_and_is_refused,
-    the_case_list_and_the_queue_filter_by_what_the_supporter_chooses,
-    a_supporters_message_says_who_sees_it_and_notes_are_kept_apart,
+pages_on_backends!(
+    both: a_supporter_triages_to_an_expert_assigns_a_lead_and_closes_the_case;
+    sqlite:
+        a_stale_triage_form_changes_nothing_and_shows_the_case_as_it_is,
+        an_invalid_triage_form_keeps_what_was_typed_with_the_error_by_the_field,
+        an_applicant_cannot_post_the_desks_forms,
+        a_step_the_lifecycle_does_not_allow_is_not_offered_and_is_refused,
+        the_case_list_and_the_queue_filter_by_what_the_supporter_chooses,
+        a_supporters_message_says_who_sees_it_and_notes_are_kept_apart,
 );
 
 fn id_of(case: &Value) -> String {

@@ -8,13 +8,15 @@ use serde_json::json;
 use crate::browser::Browser;
 use crate::helpers::*;
 
-on_both_backends!(
-    every_page_passes_the_accessibility_check,
-    every_form_can_be_filled_and_sent_with_the_keyboard,
-    form_errors_are_in_the_viewers_language,
-    case_tables_become_cards_on_a_phone,
-    the_queue_and_the_messages_refresh_themselves,
-    an_idle_session_ends_and_a_signed_out_one_opens_nothing,
+pages_on_backends!(
+    both: ;
+    sqlite:
+        every_page_passes_the_accessibility_check,
+        every_form_can_be_filled_and_sent_with_the_keyboard,
+        form_errors_are_in_the_viewers_language,
+        case_tables_become_cards_on_a_phone,
+        the_queue_and_the_messages_refresh_themselves,
+        an_idle_session_ends_and_a_signed_out_one_opens_nothing,
 );
 
 /// Signs in through the form and lands on `next`.

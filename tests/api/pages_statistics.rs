@@ -9,10 +9,11 @@ use crate::browser::Browser;
 use crate::helpers::*;
 use crate::pages::signed_in_cookie;
 
-on_both_backends!(
-    a_manager_reads_the_category_table_and_downloads_it_for_excel,
-    the_statistics_page_refuses_bad_dates_beside_the_field_and_keeps_them,
-    applicants_and_experts_get_no_statistics_page,
+pages_on_backends!(
+    both: a_manager_reads_the_category_table_and_downloads_it_for_excel;
+    sqlite:
+        the_statistics_page_refuses_bad_dates_beside_the_field_and_keeps_them,
+        applicants_and_experts_get_no_statistics_page,
 );
 
 /// Two cases: a drug (regulatory + fundraising) and a device (regulatory).
