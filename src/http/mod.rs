@@ -10,6 +10,7 @@ pub mod extract;
 pub mod fallback;
 pub mod idempotency;
 pub mod import;
+pub mod open_hours;
 pub mod openapi;
 pub mod organizations;
 pub mod problem;
@@ -108,5 +109,18 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(stats::pipeline)
         .service(stats::experts)
         .service(stats::verify)
-        .service(import::import_cases);
+        .service(import::import_cases)
+        .service(open_hours::list_slots)
+        .service(open_hours::change_slot)
+        .service(open_hours::get_rules)
+        .service(open_hours::change_rules)
+        .service(open_hours::list_holidays)
+        .service(open_hours::put_holiday)
+        .service(open_hours::delete_holiday)
+        .service(open_hours::book)
+        .service(open_hours::list_bookings)
+        .service(open_hours::get_booking)
+        .service(open_hours::cancel_booking)
+        .service(open_hours::record_attendance)
+        .service(open_hours::open_case);
 }

@@ -14,8 +14,8 @@ use utoipa::{Modify, OpenApi, ToSchema};
 use utoipa_swagger_ui::SwaggerUi;
 
 use super::{
-    accounts, actions, admin, assignments, cases, experts, import, organizations, problem, schema,
-    service, stats, terms, vocabulary,
+    accounts, actions, admin, assignments, cases, experts, import, open_hours, organizations,
+    problem, schema, service, stats, terms, vocabulary,
 };
 
 #[derive(OpenApi)]
@@ -87,6 +87,19 @@ use super::{
         stats::experts,
         stats::verify,
         import::import_cases,
+        open_hours::list_slots,
+        open_hours::change_slot,
+        open_hours::get_rules,
+        open_hours::change_rules,
+        open_hours::list_holidays,
+        open_hours::put_holiday,
+        open_hours::delete_holiday,
+        open_hours::book,
+        open_hours::list_bookings,
+        open_hours::get_booking,
+        open_hours::cancel_booking,
+        open_hours::record_attendance,
+        open_hours::open_case,
     ),
     // Schemas that only parameters use (bodies bring their own along).
     components(schemas(
@@ -109,6 +122,7 @@ use super::{
         (name = "admin", description = "Operator views"),
         (name = "statistics", description = "Aggregates for program managers: category table, trend, pipeline, experts"),
         (name = "import", description = "Import of historical cases from CSV"),
+        (name = "open-hours", description = "Open Hours: weekday slots, bookings, attendance, cases from bookings; the rules, slot changes and holidays of admins"),
     )
 )]
 pub struct ApiDoc;

@@ -40,12 +40,12 @@ on_both_backends!(
 );
 
 const FROM: &str = "medesk@localhost";
-const WAIT: Duration = Duration::from_secs(30);
+pub(crate) const WAIT: Duration = Duration::from_secs(30);
 
 // ------------------------------------------------------------------ helpers
 
 /// An app delivering over SMTP to a fresh test server, with `extra` settings.
-async fn smtp_app(backend: Backend, extra: &[(&str, &str)]) -> (TestApp, SmtpServer) {
+pub(crate) async fn smtp_app(backend: Backend, extra: &[(&str, &str)]) -> (TestApp, SmtpServer) {
     let smtp = SmtpServer::start().await;
     let url = smtp.url();
     let mut vars = vec![("MEDESK_SMTP_URL", url.as_str())];
@@ -55,7 +55,12 @@ async fn smtp_app(backend: Backend, extra: &[(&str, &str)]) -> (TestApp, SmtpSer
 }
 
 /// Registers and signs in an applicant of a new organisation with `locale`.
-async fn applicant_in(app: &TestApp, locale: &str, name: &str, organization: &str) -> User {
+pub(crate) async fn applicant_in(
+    app: &TestApp,
+    locale: &str,
+    name: &str,
+    organization: &str,
+) -> User {
     applicant_at(app, locale, name, organization, &person_email("founder")).await
 }
 
@@ -85,7 +90,7 @@ async fn applicant_at(
 }
 
 /// Creates (as the admin) and signs in desk staff of `role` with `locale`.
-async fn staff_in(app: &TestApp, admin: &str, role: &str, locale: &str) -> User {
+pub(crate) async fn staff_in(app: &TestApp, admin: &str, role: &str, locale: &str) -> User {
     let email = person_email(role);
     let user = json_body(
         app.create_user(
@@ -206,7 +211,7 @@ fn the_mail<'a>(mails: &'a [ReceivedMail], address: &str, number: &str) -> &'a R
     found[0]
 }
 
-fn subjects(mails: &[ReceivedMail]) -> Vec<String> {
+pub(crate) fn subjects(mails: &[ReceivedMail]) -> Vec<String> {
     mails
         .iter()
         .map(|m| format!("{:?} -> {}", m.envelope_to, m.subject))
@@ -238,7 +243,7 @@ fn is_japanese(text: &str) -> bool {
 }
 
 /// The lines of an iCalendar document with folded lines joined (RFC 5545 §3.1).
-fn unfolded(ics: &str) -> Vec<String> {
+pub(crate) fn unfolded(ics: &str) -> Vec<String> {
     ics.replace("\r\n", "\n")
         .replace("\n ", "")
         .replace("\n\t", "")
@@ -248,7 +253,7 @@ fn unfolded(ics: &str) -> Vec<String> {
 }
 
 /// The lines of property `name` (`NAME:…` or `NAME;params:…`).
-fn property<'a>(lines: &'a [String], name: &str) -> Vec<&'a str> {
+pub(crate) fn property<'a>(lines: &'a [String], name: &str) -> Vec<&'a str> {
     lines
         .iter()
         .filter(|line| {

@@ -22,6 +22,7 @@ mod mail;
 mod mailbox;
 mod meetings;
 mod notifications;
+mod open_hours;
 mod openapi;
 mod organizations;
 mod pages;

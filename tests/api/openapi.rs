@@ -270,3 +270,78 @@ fn a_new_case_links_to_what_can_be_done_with_it() {
     }
     assert!(linked >= 20, "{linked} links");
 }
+
+#[test]
+fn open_hours_operations_declare_every_answer() {
+    let doc = document();
+    let statuses = |path: &str, method: &str| -> Vec<String> {
+        let operation = &doc["paths"][path][method];
+        let mut found: Vec<String> = operation["responses"]
+            .as_object()
+            .unwrap_or_else(|| panic!("{method} {path} is documented"))
+            .keys()
+            .cloned()
+            .collect();
+        found.sort();
+        found
+    };
+    let slots = "/api/v1/open-hours/slots";
+    let bookings = "/api/v1/open-hours/bookings";
+    for (path, method, expected) in [
+        (slots, "get", vec!["200", "401", "422", "503"]),
+        (
+            "/api/v1/open-hours/slots/{id}",
+            "put",
+            vec![
+                "200", "400", "401", "403", "404", "409", "413", "415", "422", "503",
+            ],
+        ),
+        (
+            bookings,
+            "post",
+            vec![
+                "201", "400", "401", "403", "409", "413", "415", "422", "503",
+            ],
+        ),
+        (bookings, "get", vec!["200", "401", "403", "422", "503"]),
+        (
+            "/api/v1/open-hours/bookings/{id}",
+            "get",
+            vec!["200", "401", "403", "404", "503"],
+        ),
+        (
+            "/api/v1/open-hours/bookings/{id}/cancel",
+            "post",
+            vec!["200", "401", "403", "404", "409", "422", "503"],
+        ),
+        (
+            "/api/v1/open-hours/bookings/{id}/case",
+            "post",
+            vec!["201", "401", "403", "404", "409", "422", "503"],
+        ),
+        (
+            "/api/v1/holidays/{date}",
+            "put",
+            vec![
+                "200", "201", "400", "401", "403", "404", "413", "415", "422", "503",
+            ],
+        ),
+        (
+            "/api/v1/holidays/{date}",
+            "delete",
+            vec!["204", "401", "403", "404", "503"],
+        ),
+        ("/api/v1/holidays", "get", vec!["200", "401", "503"]),
+    ] {
+        assert_eq!(statuses(path, method), expected, "{method} {path}");
+    }
+    let booking = &doc["paths"][bookings]["post"];
+    assert_eq!(booking["tags"], serde_json::json!(["open-hours"]));
+    let conflict = response(&doc, booking, "409").unwrap();
+    assert!(
+        conflict["description"]
+            .as_str()
+            .unwrap()
+            .contains("slot_full")
+    );
+}
