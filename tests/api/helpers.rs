@@ -227,6 +227,39 @@ async fn start(vars: &HashMap<String, String>, clock: &Clock) -> (String, Runnin
     (address, Running { handle, task })
 }
 
+/// A second instance of an app on the same database, as a second server
+/// behind a load balancer would be, going by the same clock; stopped when
+/// dropped.
+pub struct OtherInstance {
+    pub address: String,
+    running: Option<Running>,
+}
+
+impl OtherInstance {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+}
+
+impl Drop for OtherInstance {
+    fn drop(&mut self) {
+        if let Some(running) = self.running.take() {
+            drop(running.handle.stop(false));
+        }
+    }
+}
+
+impl TestApp {
+    /// Starts another instance on this app's database and configuration.
+    pub async fn another_instance(&self) -> OtherInstance {
+        let (address, running) = start(&self.vars, &self.clock).await;
+        OtherInstance {
+            address,
+            running: Some(running),
+        }
+    }
+}
+
 impl Drop for TestApp {
     fn drop(&mut self) {
         if let Some(running) = self.running.take() {

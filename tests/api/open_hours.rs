@@ -1125,13 +1125,25 @@ async fn applicants(app: &TestApp, count: usize) -> Vec<User> {
 /// Every applicant books `slot` at the same moment; the statuses and
 /// problem types in the order of the applicants.
 async fn race(app: &TestApp, racers: &[User], slot: &Value) -> Vec<(StatusCode, Value)> {
+    race_on(app, &[app.url(BOOKINGS)], racers, slot).await
+}
+
+/// [`race`] with the racers spread over the instances whose booking URLs
+/// are `urls`, in turn.
+async fn race_on(
+    app: &TestApp,
+    urls: &[String],
+    racers: &[User],
+    slot: &Value,
+) -> Vec<(StatusCode, Value)> {
     let barrier = Arc::new(tokio::sync::Barrier::new(racers.len()));
     let tasks: Vec<_> = racers
         .iter()
-        .map(|racer| {
+        .enumerate()
+        .map(|(i, racer)| {
             let barrier = barrier.clone();
             let client = app.client.clone();
-            let url = app.url(BOOKINGS);
+            let url = urls[i % urls.len()].clone();
             let token = racer.token.clone();
             let body = booking_body(slot);
             tokio::spawn(async move {
@@ -1210,6 +1222,55 @@ async fn hundred_race_for(backend: Backend, seats: u64) {
     listed.sort_by_key(|v| v.as_i64());
     winners.sort_by_key(|v| v.as_i64());
     assert_eq!(listed, winners);
+}
+
+/// Two instances on one PostgreSQL database (the deployment that outgrows
+/// one machine), sixty applicants racing for three seats through both at
+/// once: three bookings, the slot counts three, on either instance.
+#[tokio::test]
+async fn two_instances_on_one_postgres_database_never_overbook() {
+    let app = TestApp::spawn_with(
+        Backend::Postgres,
+        &[
+            ("MEDESK_LOGIN_PER_ADDRESS_PER_MINUTE", "100000"),
+            ("MEDESK_DB_POOL_SIZE", "8"),
+        ],
+    )
+    .await;
+    let other = app.another_instance().await;
+    let admin = app.admin_token().await;
+    let racers = applicants(&app, 60).await;
+    let target = next_slot(&app, &admin).await;
+    with_capacity(&app, &admin, &target, 3).await;
+    let urls = [app.url(BOOKINGS), other.url(BOOKINGS)];
+    let results = race_on(&app, &urls, &racers, &target).await;
+    let won = results
+        .iter()
+        .filter(|(s, _)| *s == StatusCode::CREATED)
+        .count();
+    assert_eq!(won, 3, "{results:?}");
+    for (status, body) in results.iter().filter(|(s, _)| *s != StatusCode::CREATED) {
+        assert_eq!(*status, StatusCode::CONFLICT, "{body}");
+        assert!(problem_type(body).ends_with("slot_full"), "{body}");
+    }
+    // Both instances read the same count.
+    assert_eq!(slot(&app, &admin, &target).await["booked"], 3);
+    let on_other = app
+        .client
+        .get(other.url(&format!(
+            "/api/v1/open-hours/slots?from={day}&to={day}",
+            day = starts(&target).date_naive()
+        )))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    let listed = items(json_body(on_other, StatusCode::OK).await);
+    let seen = listed
+        .iter()
+        .find(|s| s["id"] == target["id"])
+        .expect("the slot on the other instance");
+    assert_eq!(seen["booked"], 3, "{seen}");
 }
 
 async fn one_seat_taken_by_a_hundred_at_once_gives_one_booking(backend: Backend) {
