@@ -259,7 +259,10 @@ pub struct BookingRow {
 
 impl BookingRow {
     pub fn category_codes(&self) -> Vec<&str> {
-        self.categories.split(',').filter(|c| !c.is_empty()).collect()
+        self.categories
+            .split(',')
+            .filter(|c| !c.is_empty())
+            .collect()
     }
 }
 

@@ -131,7 +131,10 @@ fn slot_view(viewer: &Viewer, slot: &Slot, now: i64, mine: bool) -> SlotView {
     } else if available == 1 {
         ("open", with_count(viewer, "open_hours_seats_left_one", 1))
     } else {
-        ("open", with_count(viewer, "open_hours_seats_left", available))
+        (
+            "open",
+            with_count(viewer, "open_hours_seats_left", available),
+        )
     };
     SlotView {
         id: slot.planned.id,
@@ -377,7 +380,9 @@ pub async fn book_submit(req: HttpRequest, viewer: Viewer, form: Form) -> HttpRe
         Ok(caller) => caller,
         Err(response) => return response,
     };
-    let slot_id = form.get("slot_id").and_then(|v| v.trim().parse::<i64>().ok());
+    let slot_id = form
+        .get("slot_id")
+        .and_then(|v| v.trim().parse::<i64>().ok());
     let categories = form.all("categories");
     let checked = BookingForm {
         slot_id,
@@ -607,7 +612,11 @@ fn desk_time(micros: i64) -> String {
 }
 
 #[get("/desk/open-hours")]
-pub async fn day_page(req: HttpRequest, viewer: Viewer, query: web::Query<DayQuery>) -> HttpResponse {
+pub async fn day_page(
+    req: HttpRequest,
+    viewer: Viewer,
+    query: web::Query<DayQuery>,
+) -> HttpResponse {
     let caller = match signed_in(&req, &viewer) {
         Ok(caller) => caller,
         Err(response) => return response,
@@ -839,7 +848,14 @@ pub async fn admin_page(req: HttpRequest, viewer: Viewer) -> HttpResponse {
         Ok(caller) => caller,
         Err(response) => return response,
     };
-    admin_view(&req, &viewer, caller, StatusCode::OK, AdminRefused::default()).await
+    admin_view(
+        &req,
+        &viewer,
+        caller,
+        StatusCode::OK,
+        AdminRefused::default(),
+    )
+    .await
 }
 
 /// What an admin form leads to: the page with `notice`, the page again
@@ -875,7 +891,8 @@ async fn after_admin<T>(
 
 /// A whole number typed in `field`.
 fn number(problems: &mut Problems, field: &str, raw: Option<&str>) -> Option<i64> {
-    problems.required(field, raw.filter(|v| !v.trim().is_empty()))
+    problems
+        .required(field, raw.filter(|v| !v.trim().is_empty()))
         .and_then(|v| {
             problems.check(
                 field,
@@ -900,7 +917,11 @@ pub async fn rules_submit(req: HttpRequest, viewer: Viewer, form: Form) -> HttpR
         .filter(|t| !t.trim().is_empty())
         .map(|t| t.trim().to_owned())
         .collect();
-    let duration = number(&mut problems, "duration_minutes", form.get("duration_minutes"));
+    let duration = number(
+        &mut problems,
+        "duration_minutes",
+        form.get("duration_minutes"),
+    );
     let capacities: Option<Vec<i64>> = {
         let typed = form.all("weekday_capacities");
         let parsed: Option<Vec<i64>> = typed.iter().map(|c| c.trim().parse().ok()).collect();
