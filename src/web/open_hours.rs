@@ -162,6 +162,8 @@ fn slot_view(viewer: &Viewer, slot: &Slot, now: i64, mine: bool) -> SlotView {
 #[derive(Serialize)]
 struct DayView {
     date: String,
+    /// 0 (Monday) to 6.
+    weekday: u32,
     label: String,
     slots: Vec<SlotView>,
 }
@@ -194,6 +196,7 @@ fn weeks(viewer: &Viewer, slots: Vec<SlotView>) -> Vec<WeekView> {
         if week.days.last().is_none_or(|d| d.date != slot.date) {
             week.days.push(DayView {
                 date: slot.date.clone(),
+                weekday: date.weekday().num_days_from_monday(),
                 label: day_text(viewer.locale, date),
                 slots: Vec::new(),
             });

@@ -103,6 +103,15 @@ fn bookable(html: &str, time: &str) -> Vec<String> {
         .collect()
 }
 
+/// The item of `slot` on an Open Hours page.
+fn slot_html(html: &str, slot: &str) -> String {
+    let start = html
+        .find(&format!("id=\"slot-{slot}\""))
+        .unwrap_or_else(|| panic!("slot {slot} is not listed"));
+    let item = &html[start..];
+    item[..item.find("</li>").expect("the item's end")].to_owned()
+}
+
 /// The dates of the days listed on an Open Hours page.
 fn listed_days(html: &str) -> Vec<String> {
     html.split("data-date=\"")
@@ -282,6 +291,18 @@ async fn a_founder_books_ten_oclock_and_the_desk_turns_it_into_a_case(backend: B
     browser
         .screenshot(&format!("{backend:?}-desk-open-hours"))
         .await;
+    // On a phone the table's rows are cards, each cell labelled.
+    browser.resize(390, 844).await;
+    let label = browser
+        .run(&format!(
+            "return getComputedStyle(document.querySelector('{row} td'), '::before').content"
+        ))
+        .await;
+    assert_eq!(label, "\"Time\"");
+    browser
+        .screenshot(&format!("{backend:?}-desk-open-hours-phone"))
+        .await;
+    browser.resize(1200, 1000).await;
 
     browser
         .click_through(&format!(
@@ -437,8 +458,8 @@ async fn a_slot_filled_meanwhile_says_so_and_keeps_the_typed_topic(backend: Back
     );
     let (_, html) = page(&app, &cookie, "/open-hours").await;
     assert!(!bookable(&html, "10:00").contains(&slot));
-    let listed = &html[html.find(&format!("id=\"slot-{slot}\"")).unwrap()..];
-    assert!(listed[..400].contains("満席"), "{}", &listed[..400]);
+    let listed = slot_html(&html, &slot);
+    assert!(listed.contains("満席"), "{listed}");
 }
 
 async fn applicants_get_no_desk_or_admin_page(backend: Backend) {
@@ -524,6 +545,7 @@ async fn the_admin_adds_a_holiday_and_its_slots_disappear(backend: Backend) {
     let (_, html) = page(&app, &cookie, "/open-hours").await;
     let days = listed_days(&html);
     let holiday = days[3].clone();
+    let closing = bookable(&html, "11:00")[1].clone();
     let browser = Browser::open(&app.address, "en").await;
 
     sign_in(&browser, ADMIN_EMAIL, ADMIN_PASSWORD, "/cases").await;
@@ -558,12 +580,39 @@ async fn the_admin_adds_a_holiday_and_its_slots_disappear(backend: Backend) {
     browser
         .screenshot(&format!("{backend:?}-admin-open-hours"))
         .await;
+    // One slot closed, with its reason.
+    browser
+        .fill(&format!("#reason-{closing}"), "窓口の研修のため")
+        .await;
+    browser
+        .click(&format!("#slot-{closing} input[name=closed]"))
+        .await;
+    browser
+        .click_through(&format!(
+            "form[action='/admin/open-hours/slots/{closing}'] button"
+        ))
+        .await;
+    assert!(browser.text(".notice").await.contains("枠を変更しました"));
+    let slots = browser.text(".oh-admin-slots tbody").await;
+    assert!(slots.contains("10:00–10:45"), "{slots}");
+    browser
+        .run("document.querySelector('.oh-admin-slots').scrollIntoView(); return true")
+        .await;
+    browser
+        .screenshot_of(
+            ".oh-admin-slots",
+            &format!("{backend:?}-admin-open-hours-slots"),
+        )
+        .await;
     browser.close().await;
 
     let (_, html) = page(&app, &cookie, "/open-hours").await;
     let now_listed = listed_days(&html);
     assert!(!now_listed.contains(&holiday), "{now_listed:?}");
     assert!(now_listed.contains(&days[2]) && now_listed.contains(&days[4]));
+    let closed = slot_html(&html, &closing);
+    assert!(closed.contains("休止 (窓口の研修のため)"), "{}", closed);
+    assert!(!bookable(&html, "11:00").contains(&closing));
 }
 
 async fn forged_open_hours_forms_change_nothing(backend: Backend) {
