@@ -544,6 +544,18 @@ pub async fn bookings(
     .await
 }
 
+/// The desk's view of one day: every organisation's bookings of `date`,
+/// cancelled ones included, for supporters and admins only (an applicant
+/// reads their own with [`bookings`]).
+pub async fn day_bookings(
+    desk: &Desk,
+    caller: Caller,
+    date: NaiveDate,
+) -> Result<Vec<Booking>, DeskError> {
+    caller.require(DESK_STAFF)?;
+    bookings(desk, caller, Some(date)).await
+}
+
 /// One booking the caller may read.
 pub async fn booking(desk: &Desk, caller: Caller, id: i64) -> Result<Booking, DeskError> {
     caller.require(BOOKING_READERS)?;

@@ -8,7 +8,7 @@
 //! - `error`: error pages;
 //! - one module per area of pages (`auth`, `cases`, `triage`: the
 //!   supporter's side of a case, `account`, `organizations`, `assignments`,
-//!   `meetings`, `statistics`).
+//!   `meetings`, `statistics`, `open_hours`).
 
 pub mod account;
 pub mod assignments;
@@ -18,6 +18,7 @@ pub mod error;
 pub mod form;
 pub mod i18n;
 pub mod meetings;
+pub mod open_hours;
 pub mod organizations;
 pub mod page;
 pub mod render;
@@ -53,7 +54,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(organizations::routes)
         .configure(assignments::routes)
         .configure(meetings::routes)
-        .configure(statistics::routes);
+        .configure(statistics::routes)
+        .configure(open_hours::routes);
 }
 
 #[get("/")]

@@ -44,6 +44,10 @@ const TEMPLATES: &[(&str, &str)] = page_templates!(
     "terms.html",
     "meetings.html",
     "plan.html",
+    "open_hours.html",
+    "open_hours_book.html",
+    "open_hours_desk.html",
+    "open_hours_admin.html",
 );
 
 static ENVIRONMENT: LazyLock<Environment<'static>> = LazyLock::new(|| {

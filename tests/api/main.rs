@@ -28,6 +28,7 @@ mod organizations;
 mod pages;
 mod pages_account;
 mod pages_desk;
+mod pages_open_hours;
 mod pages_quality;
 mod pages_statistics;
 mod reasons;
