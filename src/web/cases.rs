@@ -420,6 +420,11 @@ pub(crate) async fn case_page(
             answering,
             can_message => reads_messages && caller.role != Role::Manager && snapshot.row.status != CaseStatus::Closed,
             can_withdraw => snapshot.allowed_actions.contains(&ActionKind::Withdraw) && !staff,
+            // The desk suggested a short Open Hours talk: the applicant
+            // books one for this case.
+            can_book_open_hours => caller.role == Role::Applicant
+                && snapshot.row.route == Some(crate::domain::vocabulary::Route::OpenHours)
+                && snapshot.row.status != CaseStatus::Closed,
             message_draft => draft.body,
             message_error => draft.error,
         },

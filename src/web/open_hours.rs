@@ -221,7 +221,11 @@ struct OwnBooking {
 }
 
 #[get("/open-hours")]
-pub async fn applicant_page(req: HttpRequest, viewer: Viewer) -> HttpResponse {
+pub async fn applicant_page(
+    req: HttpRequest,
+    viewer: Viewer,
+    query: web::Query<CaseQuery>,
+) -> HttpResponse {
     let caller = match signed_in(&req, &viewer) {
         Ok(caller) => caller,
         Err(response) => return response,
@@ -268,6 +272,9 @@ pub async fn applicant_page(req: HttpRequest, viewer: Viewer) -> HttpResponse {
             bookings,
             booker,
             staff => caller.role.is_desk_staff(),
+            // From a case the desk routed to Open Hours: its booking links
+            // to it.
+            case_id => query.case_id,
         },
     )
 }

@@ -21,6 +21,7 @@ pages_on_backends!(
         applicants_get_no_desk_or_admin_page,
         the_admin_adds_a_holiday_and_its_slots_disappear,
         forged_open_hours_forms_change_nothing,
+        a_case_routed_to_open_hours_offers_a_booking_for_it,
 );
 
 /// Signs `email` in on the browser's sign-in page, going on to `next`.
@@ -636,4 +637,60 @@ async fn forged_open_hours_forms_change_nothing(backend: Backend) {
     assert!(!html.contains("forged"));
     let (_, html) = page(&app, &admin, "/admin/open-hours").await;
     assert!(!html.contains("forged"));
+}
+
+/// A case the desk routed to Open Hours offers its applicant a booking for
+/// it; the booking made through that link is linked to the case. A case on
+/// another route offers none.
+async fn a_case_routed_to_open_hours_offers_a_booking_for_it(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (founder_user, cookie) = founder(&app, "Routed KK").await;
+    let supporter = app.staff("supporter").await;
+    let routed = app.new_case(&founder_user.token).await;
+    app.triaged(&supporter.token, &routed["id"], "open_hours")
+        .await;
+    let direct = app.new_case(&founder_user.token).await;
+    app.triaged(&supporter.token, &direct["id"], "direct").await;
+
+    let link = format!("/open-hours?case_id={}", routed["id"]);
+    let (status, html) = page(&app, &cookie, &format!("/cases/{}", routed["id"])).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains(&link), "{html}");
+    let (_, html) = page(&app, &cookie, &format!("/cases/{}", direct["id"])).await;
+    assert!(!html.contains("/open-hours?case_id="), "{html}");
+
+    let (_, html) = page(&app, &cookie, &link).await;
+    let book_link = format!("/book?case_id={}", routed["id"]);
+    assert!(html.contains(&book_link), "{html}");
+    let slot = bookable(&html, "10:00")[0].clone();
+    let (_, form) = page(
+        &app,
+        &cookie,
+        &format!("/open-hours/slots/{slot}/book?case_id={}", routed["id"]),
+    )
+    .await;
+    let csrf = csrf_in(&form);
+    let case_id = routed["id"].to_string();
+    let (status, _) = post_form(
+        &app,
+        &cookie,
+        "/open-hours/bookings",
+        &[
+            ("csrf", &csrf),
+            ("slot_id", &slot),
+            ("topic", "承認経路の確認"),
+            ("language", "ja"),
+            ("case_id", &case_id),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let mine = json_body(
+        app.get("/api/v1/open-hours/bookings", Some(&founder_user.token))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    let booked = &items(mine)[0];
+    assert_eq!(booked["case_id"], routed["id"], "{booked}");
 }
