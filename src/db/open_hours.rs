@@ -259,7 +259,10 @@ pub struct BookingRow {
 
 impl BookingRow {
     pub fn category_codes(&self) -> Vec<&str> {
-        self.categories.split(',').filter(|c| !c.is_empty()).collect()
+        self.categories
+            .split(',')
+            .filter(|c| !c.is_empty())
+            .collect()
     }
 }
 
@@ -416,4 +419,17 @@ pub fn bookings_for_statistics(
             open_hours_bookings::case_id,
         ))
         .load(conn)?)
+}
+
+/// The first and the last start of a live booking (for a statistics
+/// range's defaults); None when there is none.
+pub fn live_booking_span(conn: &mut AnyConnection) -> DbResult<(Option<i64>, Option<i64>)> {
+    use diesel::dsl::{max, min};
+    Ok(open_hours_bookings::table
+        .filter(open_hours_bookings::status.eq("booked"))
+        .select((
+            min(open_hours_bookings::starts_at),
+            max(open_hours_bookings::starts_at),
+        ))
+        .first(conn)?)
 }

@@ -292,7 +292,6 @@ pub async fn file_case(
     Ok(snapshot)
 }
 
-
 /// A case's number reserved ahead of its transaction (PostgreSQL only:
 /// SQLite's writer takes it inside the intake at no cost; see
 /// `reserve_sequence`).

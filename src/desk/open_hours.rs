@@ -499,15 +499,18 @@ pub async fn book(
             }
             let booking = booking_of(conn, row)?;
             notifier.open_hours_booked(conn, &booking, now)?;
-            if let Some(due) = rules::reminder_at(&setup.calendar, slot.planned.starts_at, now)
-            {
+            if let Some(due) = rules::reminder_at(&setup.calendar, slot.planned.starts_at, now) {
                 let mail_id = notifier.open_hours_reminder(conn, &booking, now, due)?;
                 store::set_reminder(conn, booking.row.id, mail_id)?;
             }
             Ok(booking)
         })
         .await?;
-    tracing::info!(booking_id = booking.row.id, slot_id = booking.row.slot_id, "open hours booked");
+    tracing::info!(
+        booking_id = booking.row.id,
+        slot_id = booking.row.slot_id,
+        "open hours booked"
+    );
     Ok(booking)
 }
 
@@ -653,7 +656,9 @@ pub async fn open_case(desk: &Desk, caller: Caller, id: i64) -> Result<CaseSnaps
             },
         )?;
         if !store::link_case(conn, id, snapshot.row.id, now)? {
-            return Err(DeskError::conflict("the booking is linked to a case already"));
+            return Err(DeskError::conflict(
+                "the booking is linked to a case already",
+            ));
         }
         Ok(snapshot)
     })
@@ -710,8 +715,7 @@ pub async fn booking_of_case(
         let Some(row) = store::booking_of_case(conn, case_id)? else {
             return Ok(None);
         };
-        if caller.role == Role::Applicant && caller.organization_id != Some(row.organization_id)
-        {
+        if caller.role == Role::Applicant && caller.organization_id != Some(row.organization_id) {
             return Ok(None);
         }
         Ok(Some(booking_of(conn, row)?))

@@ -15,7 +15,6 @@ use super::case::{desk_offset, parse_title};
 use super::validation::{Code, Invalid, Problems, Refusal};
 use super::vocabulary::{Category, Lang, ProductType};
 
-
 /// The longest a booking's topic may be, in characters.
 pub const TOPIC_MAX_CHARS: usize = 200;
 /// The longest attendance note, in characters.

@@ -85,6 +85,8 @@ use super::{
         stats::trend,
         stats::pipeline,
         stats::experts,
+        stats::open_hours,
+        stats::open_hours_csv,
         stats::verify,
         import::import_cases,
     ),
@@ -107,7 +109,7 @@ use super::{
         (name = "experts", description = "Expert registry, suggestions, assignments, meetings"),
         (name = "organizations", description = "Organisations, members and invitations"),
         (name = "admin", description = "Operator views"),
-        (name = "statistics", description = "Aggregates for program managers: category table, trend, pipeline, experts"),
+        (name = "statistics", description = "Aggregates for program managers: category table, trend, pipeline, experts, Open Hours"),
         (name = "import", description = "Import of historical cases from CSV"),
     )
 )]

@@ -8,8 +8,8 @@ use minijinja::context;
 
 use crate::clock;
 use crate::db::cases::CaseRow;
-use crate::db::outbox::{self, NewMail};
 use crate::db::open_hours::BookingRow;
+use crate::db::outbox::{self, NewMail};
 use crate::db::{AnyConnection, DbResult, StoredCodes, assignments, notices, users};
 use crate::domain::account::Locale;
 use crate::domain::notice::{self, Audience, CasePeople, Notice, Plan};
@@ -653,13 +653,18 @@ impl Notifier {
             "open_hours_booked_desk"
         };
         let codes = row.category_codes();
-        mails.extend(to_every_supporter(conn, desk_kind, row.case_id, |locale| {
-            context! { organization => booking.organization_name,
-            applicant => booking.applicant_name, topic => row.topic,
-            starts_at => desk_time(row.starts_at, locale),
-            categories => categories_label(&codes, locale),
-            link => self.open_hours_day_link(row) }
-        })?);
+        mails.extend(to_every_supporter(
+            conn,
+            desk_kind,
+            row.case_id,
+            |locale| {
+                context! { organization => booking.organization_name,
+                applicant => booking.applicant_name, topic => row.topic,
+                starts_at => desk_time(row.starts_at, locale),
+                categories => categories_label(&codes, locale),
+                link => self.open_hours_day_link(row) }
+            },
+        )?);
         outbox::enqueue_all(conn, &mails, now)
     }
 
