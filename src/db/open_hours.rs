@@ -401,13 +401,17 @@ pub fn link_case(conn: &mut AnyConnection, id: i64, case_id: i64, now: i64) -> D
         == 1)
 }
 
+/// What the statistics read of a booking: `(starts_at, categories,
+/// attended, case_id)`.
+pub type StatisticsRow = (i64, String, Option<bool>, Option<i64>);
+
 /// Bookings made (not cancelled) with a start from `from` to before
-/// `until`, for the statistics: `(starts_at, categories, attended, case_id)`.
+/// `until`, for the statistics.
 pub fn bookings_for_statistics(
     conn: &mut AnyConnection,
     from: i64,
     until: i64,
-) -> DbResult<Vec<(i64, String, Option<bool>, Option<i64>)>> {
+) -> DbResult<Vec<StatisticsRow>> {
     Ok(open_hours_bookings::table
         .filter(open_hours_bookings::starts_at.ge(from))
         .filter(open_hours_bookings::starts_at.lt(until))

@@ -68,10 +68,10 @@ impl RulesForm<'_> {
     pub fn apply(&self, current: &SlotRules) -> Result<SlotRules, Vec<Invalid>> {
         let mut problems = Problems::default();
         let mut rules = current.clone();
-        if let Some(times) = self.times {
-            if let Some(parsed) = problems.check("times", parse_times(times)) {
-                rules.times = parsed;
-            }
+        if let Some(times) = self.times
+            && let Some(parsed) = problems.check("times", parse_times(times))
+        {
+            rules.times = parsed;
         }
         if let Some(minutes) = self.duration_minutes {
             match u32::try_from(minutes) {

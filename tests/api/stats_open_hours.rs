@@ -468,4 +468,39 @@ async fn bookings_count_by_slot_month_and_each_category(backend: Backend) {
     )
     .await;
     assert_eq!(before["total"], zero_counts());
+
+    // The page shows the same cells, and the total row counts each booking once.
+    let session = signed_in_cookie(&app, &manager.email, PASSWORD).await;
+    let html = app
+        .client
+        .get(app.url("/statistics"))
+        .header(COOKIE, &session)
+        .header("Accept-Language", "en")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let table = html
+        .split("class=\"stats open-hours-stats\"")
+        .nth(1)
+        .expect("the Open Hours table")
+        .split("</table>")
+        .next()
+        .unwrap();
+    assert_eq!(
+        table.matches("<tr").count(),
+        1 + expected.len() + 1,
+        "header, one row per cell, total: {table}"
+    );
+    assert!(table.contains("IP strategy"), "{table}");
+    assert!(table.contains("No category"), "{table}");
+    let total_row = table.split("class=\"total\"").nth(1).expect("total row");
+    let numbers: Vec<&str> = total_row
+        .split("<td class=\"number\">")
+        .skip(1)
+        .map(|cell| cell.split('<').next().unwrap())
+        .collect();
+    assert_eq!(numbers, ["3", "1", "1"], "bookings, attended, cases");
 }
