@@ -4,7 +4,9 @@
 //!
 //! ```text
 //! cargo bench --bench load -- [--backend sqlite|postgres] [--duration SECS]
-//!     [--concurrency N] [--cases N] [--scenarios health,intake,read,queue,pages,stats,login,mixed]
+//!     [--concurrency N] [--cases N]
+//!     [--scenarios health,intake,read,queue,pages,stats,login,mixed,booking-storm]
+//!     [--storm-clients N] [--storm-slots N] [--storm-capacity N]
 //!     [--json PATH]
 //! ```
 //!
@@ -30,6 +32,8 @@
 //! - [`server`]: the `medesk serve` child process;
 //! - [`seeding`]: what each scenario needs seeded, and the unmeasured requests;
 //! - [`scenarios`]: the scenarios, each a function over the runner;
+//! - [`storm`]: the `booking-storm` scenario (its own clients, one booking
+//!   per slot each, and the capacity check after it);
 //! - [`requests`] and [`payloads`]: the measured requests and what they send;
 //! - [`runner`]: the load generation (clients, pacing, latency histograms);
 //! - [`sampling`]: CPU and memory of the server and the machine, from `/proc`;
@@ -72,6 +76,7 @@ mod scenarios;
 mod seeding;
 mod server;
 mod settings;
+mod storm;
 
 use common::{Backend, PgDatabase};
 use report::{ScenarioResult, round3};

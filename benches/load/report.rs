@@ -203,7 +203,10 @@ fn target_checks(results: &[ScenarioResult]) -> Vec<TargetCheck> {
         }
     }
     for result in results {
-        if matches!(result.name.as_str(), "health" | "login") {
+        // booking-storm is a burst of --storm-clients at one moment on
+        // purpose (issue 18 asks only that no slot is overbooked): its
+        // latency is reported, not held to issue 8's target.
+        if matches!(result.name.as_str(), "health" | "login" | "booking-storm") {
             continue;
         }
         for phase in &result.phases {

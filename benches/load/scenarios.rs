@@ -129,6 +129,17 @@ pub const SCENARIOS: &[Scenario] = &[
         },
         run: |bench| Box::pin(mixed_scenario(bench)),
     },
+    Scenario {
+        name: "booking-storm",
+        about: "--storm-clients applicants (one organisation each) race for the seats of the \
+                next --storm-slots Open Hours slots, booking slot after slot; checks that no \
+                slot ends above its capacity",
+        needs: |settings| Needs {
+            accounts: settings.storm_clients,
+            ..Needs::default()
+        },
+        run: |bench| Box::pin(crate::storm::booking_storm_scenario(bench)),
+    },
 ];
 
 async fn health_scenario(bench: &Bench) -> anyhow::Result<ScenarioReport> {

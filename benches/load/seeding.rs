@@ -71,6 +71,11 @@ fn admin_account() -> Credentials {
 }
 
 impl Bench {
+    /// The start-up admin's access token.
+    pub fn admin_token(&self) -> &str {
+        &self.seeded.admin
+    }
+
     pub fn manager_token(&self) -> anyhow::Result<&str> {
         self.ctx
             .manager
@@ -302,7 +307,7 @@ impl Api {
     }
 
     /// Signs in; returns the access token.
-    async fn login(&self, account: &Credentials) -> anyhow::Result<String> {
+    pub async fn login(&self, account: &Credentials) -> anyhow::Result<String> {
         let body = json!({"email": account.email, "password": account.password});
         let request = self.http.post(self.url("/api/v1/auth/login")).json(&body);
         let what = format!("signing in as {}", account.email);

@@ -28,7 +28,7 @@ pub struct Args {
           value_parser = clap::value_parser!(u32).range(1..=4096))]
     concurrency: u32,
     /// Comma-separated scenarios to run: health, intake, read, queue, pages, stats,
-    /// login, mixed (default: all, in that order). health, the reference
+    /// login, mixed, booking-storm (default: all, in that order). health, the reference
     /// rate, is added to any choice but login alone.
     #[arg(long, value_delimiter = ',', value_name = "NAMES")]
     scenarios: Vec<String>,
@@ -71,6 +71,20 @@ pub struct Args {
     /// back to back (which on 2 cores saturates the machine by itself).
     #[arg(long, value_name = "MS", default_value_t = 5)]
     probe_interval_ms: u64,
+    /// Applicants racing in booking-storm, each of its own organisation
+    /// (registered and signed in before the storm).
+    #[arg(long, value_name = "N", default_value_t = 64,
+          value_parser = clap::value_parser!(u32).range(1..=1024))]
+    storm_clients: u32,
+    /// The next open Open Hours slots booking-storm races for.
+    #[arg(long, value_name = "N", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..=100))]
+    storm_slots: u32,
+    /// Seats an admin gives each of those slots before the storm (where
+    /// `PUT /api/v1/open-hours/slots/{id}` exists; else the weekday's).
+    #[arg(long, value_name = "N", default_value_t = 3,
+          value_parser = clap::value_parser!(u32).range(1..=50))]
+    storm_capacity: u32,
     /// PostgreSQL server (no database name) where a scratch database is created
     /// and dropped; must be on this machine.
     #[arg(
@@ -105,6 +119,9 @@ pub struct Settings {
     pub login_clients: usize,
     pub probe_clients: usize,
     pub probe_pace: Option<Duration>,
+    pub storm_clients: usize,
+    pub storm_slots: usize,
+    pub storm_capacity: u32,
     pub postgres_url: String,
     pub postgres_params: String,
     pub server_env: Vec<(String, String)>,
@@ -172,6 +189,9 @@ impl Settings {
             probe_clients: args.probe_clients as usize,
             probe_pace: (args.probe_interval_ms > 0)
                 .then(|| Duration::from_millis(args.probe_interval_ms)),
+            storm_clients: args.storm_clients as usize,
+            storm_slots: args.storm_slots as usize,
+            storm_capacity: args.storm_capacity,
             postgres_url: args.postgres_url.trim_end_matches('/').to_owned(),
             postgres_params: args.postgres_params.trim_start_matches('?').to_owned(),
             server_env,
@@ -195,6 +215,10 @@ impl Settings {
             "200",
             "--untriaged",
             "20",
+            "--storm-clients",
+            "8",
+            "--storm-slots",
+            "3",
         ]);
         let (mut settings, scenarios) = Self::from_args(args).expect("smoke settings are valid");
         settings.smoke = true;

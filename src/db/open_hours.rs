@@ -401,9 +401,9 @@ pub fn link_case(conn: &mut AnyConnection, id: i64, case_id: i64, now: i64) -> D
         == 1)
 }
 
-/// A booking as the statistics count it: `(starts_at, categories,
+/// What the statistics read of a booking: `(starts_at, categories,
 /// attended, case_id)`.
-pub type BookingFacts = (i64, String, Option<bool>, Option<i64>);
+pub type StatisticsRow = (i64, String, Option<bool>, Option<i64>);
 
 /// Bookings made (not cancelled) with a start from `from` to before
 /// `until`, for the statistics.
@@ -411,7 +411,7 @@ pub fn bookings_for_statistics(
     conn: &mut AnyConnection,
     from: i64,
     until: i64,
-) -> DbResult<Vec<BookingFacts>> {
+) -> DbResult<Vec<StatisticsRow>> {
     Ok(open_hours_bookings::table
         .filter(open_hours_bookings::starts_at.ge(from))
         .filter(open_hours_bookings::starts_at.lt(until))
@@ -423,4 +423,17 @@ pub fn bookings_for_statistics(
             open_hours_bookings::case_id,
         ))
         .load(conn)?)
+}
+
+/// The first and the last start of a live booking (for a statistics
+/// range's defaults); None when there is none.
+pub fn live_booking_span(conn: &mut AnyConnection) -> DbResult<(Option<i64>, Option<i64>)> {
+    use diesel::dsl::{max, min};
+    Ok(open_hours_bookings::table
+        .filter(open_hours_bookings::status.eq("booked"))
+        .select((
+            min(open_hours_bookings::starts_at),
+            max(open_hours_bookings::starts_at),
+        ))
+        .first(conn)?)
 }

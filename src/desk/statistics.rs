@@ -10,15 +10,17 @@
 
 use std::collections::BTreeMap;
 
-use chrono::NaiveDate;
+use chrono::{NaiveDate, TimeZone};
 
 use super::{Desk, DeskError};
 use crate::clock;
 use crate::db::AnyConnection;
+use crate::db::open_hours as open_hours_store;
 pub use crate::db::stats::Rollup;
 use crate::db::stats::{self as store, Cell, ExpertLoad, Span};
 use crate::domain::calendar::BusinessCalendar;
-use crate::domain::case::desk_date;
+use crate::domain::case::{desk_date, desk_offset};
+use crate::domain::open_hours_stats::{self, BookingFacts, OpenHoursTable};
 use crate::domain::role::{Caller, Role};
 use crate::domain::statistics::{self, CategoryTable, Interval, TrendPoint};
 use crate::domain::vocabulary::CaseStatus;
@@ -349,6 +351,74 @@ pub async fn expert_utilisation(
             }
         })
         .collect())
+}
+
+// ---------------------------------------------------------------- open hours
+
+/// Open Hours bookings of a range of slot dates, by month and category.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenHoursReport {
+    /// The range as resolved (defaults filled in).
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub table: OpenHoursTable,
+}
+
+/// The first moment of a desk date (JST), in microseconds.
+fn desk_day_start(date: NaiveDate) -> i64 {
+    desk_offset()
+        .from_local_datetime(&date.and_hms_opt(0, 0, 0).expect("midnight"))
+        .single()
+        .expect("a fixed offset has no gaps")
+        .timestamp_micros()
+}
+
+/// Live (not cancelled) Open Hours bookings whose slot falls in the range
+/// (desk dates, inclusive), by the slot's month in JST and by each category
+/// they name: attended, no-show, not marked, and linked to a case.
+///
+/// Defaults: `from` the first live booking's slot date, `to` the last
+/// one's, or today when that is later (both today when there is none).
+pub async fn open_hours(
+    desk: &Desk,
+    caller: Caller,
+    range: DateRange,
+) -> Result<OpenHoursReport, DeskError> {
+    caller.require(READERS)?;
+    let today = today();
+    desk.read(move |conn| {
+        let (first, last) = open_hours_store::live_booking_span(conn)?;
+        let to = range
+            .to()
+            .unwrap_or_else(|| last.map(desk_date).unwrap_or(today).max(today));
+        let from = match range.from() {
+            Some(from) if from > to => {
+                return Err(DeskError::field(
+                    "from",
+                    format!(
+                        "must not be after to ({from} > {to}; to defaults to the last booking or today)"
+                    ),
+                ));
+            }
+            Some(from) => from,
+            None => first.map(desk_date).unwrap_or(today).min(to),
+        };
+        let until = to
+            .succ_opt()
+            .map_or(i64::MAX, desk_day_start);
+        let rows = open_hours_store::bookings_for_statistics(conn, desk_day_start(from), until)?;
+        let table = open_hours_stats::open_hours_table(rows.into_iter().map(
+            |(starts_at, categories, attended, case_id)| BookingFacts {
+                starts_at,
+                categories,
+                attended,
+                has_case: case_id.is_some(),
+            },
+        ))
+        .map_err(|e| DeskError::internal(anyhow::anyhow!("stored Open Hours booking: {e}")))?;
+        Ok(OpenHoursReport { from, to, table })
+    })
+    .await
 }
 
 // ---------------------------------------------------------------- verification

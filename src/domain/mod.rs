@@ -14,6 +14,7 @@ pub mod matching;
 pub mod meeting;
 pub mod notice;
 pub mod open_hours;
+pub mod open_hours_stats;
 pub mod plan;
 pub mod role;
 pub mod statistics;

@@ -108,6 +108,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(stats::trend)
         .service(stats::pipeline)
         .service(stats::experts)
+        .service(stats::open_hours)
+        .service(stats::open_hours_csv)
         .service(stats::verify)
         .service(import::import_cases)
         .service(open_hours::list_slots)

@@ -85,6 +85,8 @@ use super::{
         stats::trend,
         stats::pipeline,
         stats::experts,
+        stats::open_hours,
+        stats::open_hours_csv,
         stats::verify,
         import::import_cases,
         open_hours::list_slots,
@@ -120,7 +122,7 @@ use super::{
         (name = "experts", description = "Expert registry, suggestions, assignments, meetings"),
         (name = "organizations", description = "Organisations, members and invitations"),
         (name = "admin", description = "Operator views"),
-        (name = "statistics", description = "Aggregates for program managers: category table, trend, pipeline, experts"),
+        (name = "statistics", description = "Aggregates for program managers: category table, trend, pipeline, experts, Open Hours"),
         (name = "import", description = "Import of historical cases from CSV"),
         (name = "open-hours", description = "Open Hours: weekday slots, bookings, attendance, cases from bookings; the rules, slot changes and holidays of admins"),
     )

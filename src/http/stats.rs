@@ -14,8 +14,10 @@ use super::schema::{
     IsoDate, OpenPerStatus, PerCategoryCounts, PerCategoryPercents, PerProductType, TrendInterval,
 };
 use crate::desk::statistics::{
-    self as desk, CategoryReport, DateRange, Duplicates, MedianSpan, PipelineQuery, Rollup,
+    self as desk, CategoryReport, DateRange, Duplicates, MedianSpan, OpenHoursReport,
+    PipelineQuery, Rollup,
 };
+use crate::domain::open_hours_stats;
 use crate::domain::statistics::{self, CsvHeaders, Interval, PerCategory, TableRow};
 use crate::domain::validation::Problems;
 use crate::domain::vocabulary::{Category, Lang, ProductType};
@@ -479,6 +481,191 @@ pub async fn experts(
         })
         .collect();
     Ok(HttpResponse::Ok().json(ExpertUtilisationList { items }))
+}
+
+// ---------------------------------------------------------------- open hours
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct OpenHoursQuery {
+    /// First slot date (JST), inclusive; when absent the first live
+    /// booking's slot date (today when there is none). Not after `to` (422).
+    #[param(value_type = IsoDate, required = false)]
+    pub from: Option<String>,
+    /// Last slot date (JST), inclusive; when absent the last live booking's
+    /// slot date, or today when that is later.
+    #[param(value_type = IsoDate, required = false)]
+    pub to: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct OpenHoursCsvQuery {
+    /// As for the JSON answer.
+    #[param(value_type = IsoDate, required = false)]
+    pub from: Option<String>,
+    /// As for the JSON answer.
+    #[param(value_type = IsoDate, required = false)]
+    pub to: Option<String>,
+    /// `ja` or `en` for labelled headers and category names; absent: API
+    /// codes (`regulatory`, `none`).
+    #[param(value_type = Lang, required = false)]
+    pub lang: Option<String>,
+}
+
+/// Live bookings of one month and category, or of one category over the
+/// range.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OpenHoursCounts {
+    /// Live (not cancelled) bookings.
+    #[schema(minimum = 0)]
+    pub bookings: i64,
+    /// Marked attended by the desk.
+    #[schema(minimum = 0)]
+    pub attended: i64,
+    /// Marked no-show by the desk.
+    #[schema(minimum = 0)]
+    pub no_show: i64,
+    /// Not marked yet.
+    #[schema(minimum = 0)]
+    pub unmarked: i64,
+    /// Linked to a case (turned into one by the desk, or booked for one).
+    #[schema(minimum = 0)]
+    pub cases: i64,
+}
+
+impl From<open_hours_stats::OpenHoursCounts> for OpenHoursCounts {
+    fn from(c: open_hours_stats::OpenHoursCounts) -> Self {
+        OpenHoursCounts {
+            bookings: c.bookings,
+            attended: c.attended,
+            no_show: c.no_show,
+            unmarked: c.unmarked,
+            cases: c.cases,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OpenHoursMonth {
+    /// `YYYY-MM` of the slot's start in JST.
+    #[schema(example = "2026-12")]
+    pub month: String,
+    /// A category code, or `none` for bookings that name no category.
+    #[schema(example = "regulatory")]
+    pub category: String,
+    #[serde(flatten)]
+    pub counts: OpenHoursCounts,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OpenHoursCategoryTotal {
+    /// A category code, or `none`.
+    pub category: String,
+    #[serde(flatten)]
+    pub counts: OpenHoursCounts,
+}
+
+/// Open Hours bookings by month and category.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OpenHoursStatsResponse {
+    #[schema(format = Date, example = "2026-12-01")]
+    pub from: String,
+    #[schema(format = Date, example = "2027-03-31")]
+    pub to: String,
+    /// Months ascending, then categories in PRODUCT.md's order and `none`
+    /// last; only the cells with a booking. A booking naming two
+    /// categories counts in both.
+    pub months: Vec<OpenHoursMonth>,
+    /// Per category over the range, every category and `none` present.
+    pub totals: Vec<OpenHoursCategoryTotal>,
+    /// Every booking of the range once, whatever its categories.
+    pub total: OpenHoursCounts,
+}
+
+/// Open Hours bookings, attendance and conversion to cases per month (of
+/// the slot, JST) and category; cancelled bookings are not counted.
+#[utoipa::path(
+    tag = "statistics",
+    security(("bearer" = [])),
+    params(OpenHoursQuery),
+    responses(
+        (status = 200, body = OpenHoursStatsResponse),
+        (status = 403, description = "applicants and experts"),
+        (status = 422, description = "a bad date, or from after to"),
+    )
+)]
+#[get("/api/v1/stats/open-hours")]
+pub async fn open_hours(
+    state: web::Data<AppState>,
+    caller: AuthUser,
+    query: web::Query<OpenHoursQuery>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(desk::READERS)?;
+    let range = parse_range(query.from.as_deref(), query.to.as_deref())?;
+    let OpenHoursReport { from, to, table } = desk::open_hours(&state.desk, caller, range).await?;
+    Ok(HttpResponse::Ok().json(OpenHoursStatsResponse {
+        from: from.to_string(),
+        to: to.to_string(),
+        months: table
+            .months
+            .into_iter()
+            .map(|row| OpenHoursMonth {
+                month: row.month,
+                category: row.bucket.as_str().to_owned(),
+                counts: row.counts.into(),
+            })
+            .collect(),
+        totals: table
+            .totals
+            .into_iter()
+            .map(|(bucket, counts)| OpenHoursCategoryTotal {
+                category: bucket.as_str().to_owned(),
+                counts: counts.into(),
+            })
+            .collect(),
+        total: table.total.into(),
+    }))
+}
+
+/// The Open Hours statistics as CSV for Excel: UTF-8 with BOM, CRLF, one
+/// line per month and category, then a `total` line per category and the
+/// total of every booking (`total,all`).
+#[utoipa::path(
+    tag = "statistics",
+    security(("bearer" = [])),
+    params(OpenHoursCsvQuery),
+    responses(
+        (status = 200, description = "UTF-8 with a BOM, CRLF line ends, as an attachment", content_type = "text/csv; charset=utf-8", body = String,
+            headers(("Content-Disposition" = String, description = "`attachment; filename=\"medesk-open-hours-FROM_TO.csv\"`"))),
+        (status = 403, description = "applicants and experts"),
+        (status = 422, description = "a bad date or language, or from after to"),
+    )
+)]
+#[get("/api/v1/stats/open-hours.csv")]
+pub async fn open_hours_csv(
+    state: web::Data<AppState>,
+    caller: AuthUser,
+    query: web::Query<OpenHoursCsvQuery>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(desk::READERS)?;
+    // The language is checked first, alone (as for the category CSV).
+    let mut problems = Problems::default();
+    let headers = match query.lang.as_deref() {
+        None => Some(CsvHeaders::Codes),
+        Some(lang) => problems
+            .check("lang", lang.parse::<Lang>().map_err(|_| "must be ja or en"))
+            .map(CsvHeaders::Labels),
+    };
+    let headers = problems.finish(|| headers)?;
+    let range = parse_range(query.from.as_deref(), query.to.as_deref())?;
+    let OpenHoursReport { from, to, table } = desk::open_hours(&state.desk, caller, range).await?;
+    let file_name = format!("medesk-open-hours-{from}_{to}.csv");
+    Ok(HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{file_name}\""),
+        ))
+        .body(open_hours_stats::open_hours_csv(&table, headers)))
 }
 
 // ---------------------------------------------------------------- verification

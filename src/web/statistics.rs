@@ -1,6 +1,7 @@
 //! The statistics page for program managers and the desk: the category
 //! table of a range of received dates, as the API gives it, and its CSV for
-//! Excel with the labels in the viewer's language.
+//! Excel with the labels in the viewer's language; under it the Open Hours
+//! bookings of the same range of slot dates, with their CSV.
 
 use std::collections::BTreeMap;
 
@@ -13,14 +14,17 @@ use super::i18n;
 use super::page::{desk_error, signed_in};
 use super::render::Viewer;
 use super::session;
-use crate::desk::statistics::{self as desk, CategoryReport, DateRange, Duplicates};
+use crate::desk::statistics::{
+    self as desk, CategoryReport, DateRange, Duplicates, OpenHoursReport,
+};
 use crate::desk::{Caller, DeskError};
+use crate::domain::open_hours_stats;
 use crate::domain::statistics::{self, CsvHeaders};
 use crate::domain::validation::{Invalid, Problems};
 use crate::domain::vocabulary::Category;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(page).service(csv);
+    cfg.service(page).service(csv).service(open_hours_csv);
 }
 
 /// The range form as typed: kept as strings so a bad date is shown back.
@@ -63,6 +67,14 @@ impl RangeForm {
         }
         query.finish()
     }
+
+    /// The query string of the Open Hours range (for its CSV link).
+    fn open_hours_query(from: &str, to: &str) -> String {
+        url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("from", from)
+            .append_pair("to", to)
+            .finish()
+    }
 }
 
 #[derive(Serialize)]
@@ -97,13 +109,60 @@ fn rows(report: &CategoryReport, viewer: &Viewer) -> Vec<Row> {
         .collect()
 }
 
+/// A line of the Open Hours table: a month and category, or the total.
+#[derive(Serialize)]
+struct OpenHoursRow {
+    month: String,
+    category: String,
+    bookings: i64,
+    attended: i64,
+    cases: i64,
+    total: bool,
+}
+
+fn open_hours_rows(report: &OpenHoursReport, viewer: &Viewer) -> Vec<OpenHoursRow> {
+    let lang = i18n::lang(viewer.locale);
+    let table = &report.table;
+    let mut rows: Vec<OpenHoursRow> = table
+        .months
+        .iter()
+        .map(|row| OpenHoursRow {
+            month: row.month.clone(),
+            category: row.bucket.label(lang).to_owned(),
+            bookings: row.counts.bookings,
+            attended: row.counts.attended,
+            cases: row.counts.cases,
+            total: false,
+        })
+        .collect();
+    rows.push(OpenHoursRow {
+        month: viewer.text("stats_total"),
+        category: viewer.text("stats_oh_all_categories"),
+        bookings: table.total.bookings,
+        attended: table.total.attended,
+        cases: table.total.cases,
+        total: true,
+    });
+    rows
+}
+
 fn render(
     viewer: &Viewer,
     status: StatusCode,
     form: &RangeForm,
-    report: Option<&CategoryReport>,
+    reports: Option<(&CategoryReport, &OpenHoursReport)>,
     errors: BTreeMap<String, Vec<String>>,
 ) -> HttpResponse {
+    let report = reports.map(|(report, _)| report);
+    let open_hours = reports.map(|(_, report)| {
+        let (from, to) = (report.from.to_string(), report.to.to_string());
+        minijinja::context! {
+            rows => open_hours_rows(report, viewer),
+            empty => report.table.total.bookings == 0,
+            csv_query => RangeForm::open_hours_query(&from, &to),
+            from, to,
+        }
+    });
     let lang = i18n::lang(viewer.locale);
     let categories: Vec<&str> = Category::ALL.iter().map(|c| c.label(lang)).collect();
     let table = report.map(|report| {
@@ -117,7 +176,7 @@ fn render(
     viewer.render(
         status,
         "statistics.html",
-        minijinja::context! { form, categories, table, errors },
+        minijinja::context! { form, categories, table, open_hours, errors },
     )
 }
 
@@ -133,6 +192,17 @@ async fn category_report(
     desk::category_table_with(&session::state(req).desk, caller, range, form.duplicates()).await
 }
 
+/// The Open Hours bookings of the form's range of dates (slot dates here).
+async fn open_hours_report(
+    req: &HttpRequest,
+    caller: Caller,
+    form: &RangeForm,
+) -> Result<OpenHoursReport, DeskError> {
+    caller.require(desk::READERS)?;
+    let range = form.range().map_err(DeskError::Invalid)?;
+    desk::open_hours(&session::state(req).desk, caller, range).await
+}
+
 #[get("/statistics")]
 async fn page(req: HttpRequest, viewer: Viewer, query: web::Query<RangeForm>) -> HttpResponse {
     let caller = match signed_in(&req, &viewer) {
@@ -140,12 +210,18 @@ async fn page(req: HttpRequest, viewer: Viewer, query: web::Query<RangeForm>) ->
         Err(response) => return response,
     };
     let form = query.into_inner();
-    match category_report(&req, caller, &form).await {
-        Ok(report) => render(
+    let reports = match category_report(&req, caller, &form).await {
+        Ok(report) => open_hours_report(&req, caller, &form)
+            .await
+            .map(|open_hours| (report, open_hours)),
+        Err(error) => Err(error),
+    };
+    match reports {
+        Ok((report, open_hours)) => render(
             &viewer,
             StatusCode::OK,
             &form,
-            Some(&report),
+            Some((&report, &open_hours)),
             BTreeMap::new(),
         ),
         Err(DeskError::Invalid(problems)) => {
@@ -181,6 +257,34 @@ async fn csv(req: HttpRequest, viewer: Viewer, query: web::Query<RangeForm>) -> 
                 ))
                 .insert_header((header::CACHE_CONTROL, "no-store"))
                 .body(statistics::category_csv(&table, headers))
+        }
+        Err(error) => desk_error(&viewer, error),
+    }
+}
+
+/// The Open Hours statistics as the API's CSV (UTF-8 with a BOM, CRLF),
+/// headed in the viewer's language, as a download.
+#[get("/statistics/open-hours.csv")]
+async fn open_hours_csv(
+    req: HttpRequest,
+    viewer: Viewer,
+    query: web::Query<RangeForm>,
+) -> HttpResponse {
+    let caller = match signed_in(&req, &viewer) {
+        Ok(caller) => caller,
+        Err(response) => return response,
+    };
+    match open_hours_report(&req, caller, &query).await {
+        Ok(OpenHoursReport { from, to, table }) => {
+            let headers = CsvHeaders::Labels(i18n::lang(viewer.locale));
+            HttpResponse::Ok()
+                .content_type("text/csv; charset=utf-8")
+                .insert_header((
+                    header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"medesk-open-hours-{from}_{to}.csv\""),
+                ))
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .body(open_hours_stats::open_hours_csv(&table, headers))
         }
         Err(error) => desk_error(&viewer, error),
     }

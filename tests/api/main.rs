@@ -35,4 +35,5 @@ mod reasons;
 mod service;
 mod smtp;
 mod stats;
+mod stats_open_hours;
 mod walkthrough;
