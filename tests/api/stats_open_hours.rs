@@ -242,7 +242,7 @@ async fn the_statistics_page_shows_the_open_hours_table_and_its_csv(backend: Bac
 
 // ---------------------------------------------------------------- with bookings
 
-/// Enabled once the Open Hours JSON API (API.md "Open Hours") is merged.
+/// Bookings made, attended and turned into cases through the Open Hours API.
 mod with_bookings {
     use super::*;
 
