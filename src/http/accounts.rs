@@ -447,8 +447,12 @@ pub struct PeopleParams {
     pub cursor: Option<String>,
 }
 
+/// An organisation a person belongs to, by id and name. (Named apart from
+/// the case's `OrganizationRef`, which has its kind too: two schemas of one
+/// name would be one in the OpenAPI document, and the other's answers would
+/// not match it.)
 #[derive(Debug, Serialize, ToSchema)]
-pub struct OrganizationRef {
+pub struct PersonOrganization {
     pub id: i64,
     pub name: String,
 }
@@ -465,7 +469,7 @@ pub struct PersonResponse {
     pub locale: String,
     /// The organisations the person belongs to (applicants: theirs; staff
     /// and experts: none).
-    pub organizations: Vec<OrganizationRef>,
+    pub organizations: Vec<PersonOrganization>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -488,7 +492,7 @@ fn person_response(person: Person) -> PersonResponse {
         locale: account.locale.as_str().to_owned(),
         organizations: organizations
             .into_iter()
-            .map(|(id, name)| OrganizationRef { id, name })
+            .map(|(id, name)| PersonOrganization { id, name })
             .collect(),
     }
 }

@@ -508,7 +508,16 @@ impl Modify for ResourceLinks {
                 matches!(post.responses.responses.get("201"), Some(RefOr::T(r)) if has_id(r));
             let collection = path.rsplit('/').next().unwrap_or_default();
             if creates && !collection.starts_with('{') {
-                creators.push((path.clone(), format!("/api/v1/{collection}/{{")));
+                // A top-level collection's items live under it
+                // (`/api/v1/open-hours/bookings/{id}`); one created under
+                // another resource lives at the top level
+                // (`/api/v1/cases/{id}/assignments` → `/api/v1/assignments/{id}`).
+                let items = if path.contains('{') {
+                    format!("/api/v1/{collection}/{{")
+                } else {
+                    format!("{path}/{{")
+                };
+                creators.push((path.clone(), items));
             }
         }
         let mut targets: Vec<(String, Vec<LinkTarget>)> = Vec::new();

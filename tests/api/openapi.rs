@@ -269,6 +269,21 @@ fn a_new_case_links_to_what_can_be_done_with_it() {
         }
     }
     assert!(linked >= 20, "{linked} links");
+    // A new booking leads to its cancellation, attendance and case; a new
+    // assignment (created under a case) to its answers.
+    let booked = &doc["paths"]["/api/v1/open-hours/bookings"]["post"]["responses"]["201"]["links"];
+    for target in [
+        "cancel_booking",
+        "record_attendance",
+        "open_case",
+        "get_booking",
+    ] {
+        assert_eq!(booked[target]["operationId"], target, "{booked}");
+        assert_eq!(booked[target]["parameters"]["id"], "$response.body#/id");
+    }
+    let assigned =
+        &doc["paths"]["/api/v1/cases/{id}/assignments"]["post"]["responses"]["201"]["links"];
+    assert_eq!(assigned["accept"]["operationId"], "accept", "{assigned}");
 }
 
 #[test]
