@@ -198,27 +198,40 @@ pub async fn categories_csv(
     query: web::Query<CsvQuery>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(desk::READERS)?;
-    // The language is checked first, alone (as the API always did).
-    let mut problems = Problems::default();
-    let headers = match query.lang.as_deref() {
-        None => Some(CsvHeaders::Codes),
-        Some(lang) => problems
-            .check("lang", lang.parse::<Lang>().map_err(|_| "must be ja or en"))
-            .map(CsvHeaders::Labels),
-    };
-    let headers = problems.finish(|| headers)?;
+    let headers = csv_headers(query.lang.as_deref())?;
     let range = parse_range(query.from.as_deref(), query.to.as_deref())?;
     let duplicates = parse_duplicates(query.include_duplicates.as_deref())?;
     let CategoryReport { from, to, table } =
         desk::category_table_with(&state.desk, caller, range, duplicates).await?;
     let file_name = format!("medesk-categories-{from}_{to}.csv");
-    Ok(HttpResponse::Ok()
+    Ok(csv_attachment(
+        &file_name,
+        statistics::category_csv(&table, headers),
+    ))
+}
+
+/// The headings a CSV asks for with `lang`: codes, or labels in `ja` or
+/// `en`. Checked first, alone (as the API always did).
+fn csv_headers(lang: Option<&str>) -> Result<CsvHeaders, ApiError> {
+    let mut problems = Problems::default();
+    let headers = match lang {
+        None => Some(CsvHeaders::Codes),
+        Some(lang) => problems
+            .check("lang", lang.parse::<Lang>().map_err(|_| "must be ja or en"))
+            .map(CsvHeaders::Labels),
+    };
+    Ok(problems.finish(|| headers)?)
+}
+
+/// A CSV for Excel as a download named `file_name`.
+fn csv_attachment(file_name: &str, body: Vec<u8>) -> HttpResponse {
+    HttpResponse::Ok()
         .content_type("text/csv; charset=utf-8")
         .insert_header((
             header::CONTENT_DISPOSITION,
             format!("attachment; filename=\"{file_name}\""),
         ))
-        .body(statistics::category_csv(&table, headers)))
+        .body(body)
 }
 
 // ---------------------------------------------------------------- trend
@@ -647,25 +660,14 @@ pub async fn open_hours_csv(
     query: web::Query<OpenHoursCsvQuery>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(desk::READERS)?;
-    // The language is checked first, alone (as for the category CSV).
-    let mut problems = Problems::default();
-    let headers = match query.lang.as_deref() {
-        None => Some(CsvHeaders::Codes),
-        Some(lang) => problems
-            .check("lang", lang.parse::<Lang>().map_err(|_| "must be ja or en"))
-            .map(CsvHeaders::Labels),
-    };
-    let headers = problems.finish(|| headers)?;
+    let headers = csv_headers(query.lang.as_deref())?;
     let range = parse_range(query.from.as_deref(), query.to.as_deref())?;
     let OpenHoursReport { from, to, table } = desk::open_hours(&state.desk, caller, range).await?;
     let file_name = format!("medesk-open-hours-{from}_{to}.csv");
-    Ok(HttpResponse::Ok()
-        .content_type("text/csv; charset=utf-8")
-        .insert_header((
-            header::CONTENT_DISPOSITION,
-            format!("attachment; filename=\"{file_name}\""),
-        ))
-        .body(open_hours_stats::open_hours_csv(&table, headers)))
+    Ok(csv_attachment(
+        &file_name,
+        open_hours_stats::open_hours_csv(&table, headers),
+    ))
 }
 
 // ---------------------------------------------------------------- verification
