@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::auth::see_other;
 use super::form::{Form, errors_by_field};
 use super::i18n;
-use super::page::{choices, desk_error, local_time, path_id, signed_in, signed_in_form};
+use super::page::{choices, desk_error, local_time, path_id, signed_in, signed_in_form_on};
 use super::render::Viewer;
 use super::session;
 use crate::desk::assignments::{self, CaseAssignment};
@@ -328,12 +328,8 @@ async fn meeting_form(
     form: Form,
     timing: Timing,
 ) -> HttpResponse {
-    let caller = match signed_in_form(&req, &viewer, form.get("csrf")) {
-        Ok(caller) => caller,
-        Err(response) => return response,
-    };
-    let id = match path_id(&viewer, &id) {
-        Ok(id) => id,
+    let (caller, id) = match signed_in_form_on(&req, &viewer, &form, &id) {
+        Ok(found) => found,
         Err(response) => return response,
     };
     let desk = &session::state(&req).desk;
@@ -470,12 +466,8 @@ pub async fn write_plan(
     id: web::Path<String>,
     form: Form,
 ) -> HttpResponse {
-    let caller = match signed_in_form(&req, &viewer, form.get("csrf")) {
-        Ok(caller) => caller,
-        Err(response) => return response,
-    };
-    let id = match path_id(&viewer, &id) {
-        Ok(id) => id,
+    let (caller, id) = match signed_in_form_on(&req, &viewer, &form, &id) {
+        Ok(found) => found,
         Err(response) => return response,
     };
     let typed = form.get("body").unwrap_or("");

@@ -13,7 +13,9 @@ use serde::{Deserialize, Serialize};
 use super::auth::see_other;
 use super::form::{Form, errors_by_field};
 use super::i18n;
-use super::page::{choices, desk_error, local_time, path_id, signed_in, signed_in_form};
+use super::page::{
+    choices, desk_error, local_time, path_id, signed_in, signed_in_form, signed_in_form_on,
+};
 use super::render::Viewer;
 use super::session;
 use crate::desk::cases;
@@ -454,12 +456,8 @@ pub async fn cancel_booking(
     id: web::Path<String>,
     form: Form,
 ) -> HttpResponse {
-    let caller = match signed_in_form(&req, &viewer, form.get("csrf")) {
-        Ok(caller) => caller,
-        Err(response) => return response,
-    };
-    let id = match path_id(&viewer, &id) {
-        Ok(id) => id,
+    let (caller, id) = match signed_in_form_on(&req, &viewer, &form, &id) {
+        Ok(found) => found,
         Err(response) => return response,
     };
     match open_hours::cancel(desk_of(&req), caller, id).await {
@@ -647,12 +645,8 @@ pub async fn record_attendance(
     id: web::Path<String>,
     form: Form,
 ) -> HttpResponse {
-    let caller = match signed_in_form(&req, &viewer, form.get("csrf")) {
-        Ok(caller) => caller,
-        Err(response) => return response,
-    };
-    let id = match path_id(&viewer, &id) {
-        Ok(id) => id,
+    let (caller, id) = match signed_in_form_on(&req, &viewer, &form, &id) {
+        Ok(found) => found,
         Err(response) => return response,
     };
     let desk = desk_of(&req);
@@ -712,12 +706,8 @@ pub async fn turn_into_case(
     id: web::Path<String>,
     form: Form,
 ) -> HttpResponse {
-    let caller = match signed_in_form(&req, &viewer, form.get("csrf")) {
-        Ok(caller) => caller,
-        Err(response) => return response,
-    };
-    let id = match path_id(&viewer, &id) {
-        Ok(id) => id,
+    let (caller, id) = match signed_in_form_on(&req, &viewer, &form, &id) {
+        Ok(found) => found,
         Err(response) => return response,
     };
     match open_hours::open_case(desk_of(&req), caller, id).await {
@@ -1029,12 +1019,8 @@ pub async fn slot_submit(
     id: web::Path<String>,
     form: Form,
 ) -> HttpResponse {
-    let caller = match signed_in_form(&req, &viewer, form.get("csrf")) {
-        Ok(caller) => caller,
-        Err(response) => return response,
-    };
-    let id = match path_id(&viewer, &id) {
-        Ok(id) => id,
+    let (caller, id) = match signed_in_form_on(&req, &viewer, &form, &id) {
+        Ok(found) => found,
         Err(response) => return response,
     };
     let mut problems = Problems::default();

@@ -8,7 +8,7 @@ use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use super::auth::see_other;
 use super::form::{Form, errors_by_field};
 use super::i18n;
-use super::page::{desk_error, path_id, signed_in, signed_in_form};
+use super::page::{desk_error, path_id, signed_in, signed_in_form_on};
 use super::render::Viewer;
 use super::session;
 use crate::desk::organizations::{self, Invite};
@@ -93,12 +93,8 @@ pub async fn invite(
     id: web::Path<String>,
     form: Form,
 ) -> HttpResponse {
-    let caller = match signed_in_form(&req, &viewer, form.get("csrf")) {
-        Ok(caller) => caller,
-        Err(response) => return response,
-    };
-    let id = match path_id(&viewer, &id) {
-        Ok(id) => id,
+    let (caller, id) = match signed_in_form_on(&req, &viewer, &form, &id) {
+        Ok(found) => found,
         Err(response) => return response,
     };
     // A non-member learns nothing, not even whether the address was valid.

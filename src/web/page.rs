@@ -67,6 +67,23 @@ pub fn path_id(viewer: &Viewer, raw: &str) -> Result<i64, HttpResponse> {
         .map_err(|_| desk_error(viewer, DeskError::NotFound))
 }
 
+/// A state-changing form about the record a path names (`/…/{id}/…`):
+/// the caller as [`signed_in_form`] accepts them, and the id as
+/// [`path_id`] reads it; anything else is the response (the `Err`).
+#[allow(
+    clippy::result_large_err,
+    reason = "the Err is the response itself, returned at once"
+)]
+pub fn signed_in_form_on(
+    req: &HttpRequest,
+    viewer: &Viewer,
+    form: &super::form::Form,
+    raw_id: &str,
+) -> Result<(Caller, i64), HttpResponse> {
+    let caller = signed_in_form(req, viewer, form.get("csrf"))?;
+    Ok((caller, path_id(viewer, raw_id)?))
+}
+
 /// The error page for a use case's refusal or fault.
 pub fn desk_error(viewer: &Viewer, error: DeskError) -> HttpResponse {
     PageError::from_desk(error, viewer.locale).page(viewer)
