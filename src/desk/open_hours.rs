@@ -497,6 +497,7 @@ pub async fn book(
                 // Closed since it was read, or the last seat went first.
                 return Err(DeskError::SlotFull);
             }
+            record_link(conn, &row, caller.id, now)?;
             let booking = booking_of(conn, row)?;
             notifier.open_hours_booked(conn, &booking, now)?;
             if let Some(due) = rules::reminder_at(&setup.calendar, slot.planned.starts_at, now) {
@@ -672,9 +673,47 @@ pub async fn open_case(desk: &Desk, caller: Caller, id: i64) -> Result<CaseSnaps
                 "the booking is linked to a case already",
             ));
         }
+        let linked = BookingRow {
+            case_id: Some(snapshot.row.id),
+            ..row
+        };
+        record_link(conn, &linked, caller.id, now)?;
         Ok(snapshot)
     })
     .await
+}
+
+/// The case's timeline records the booking linked to it (the other half of
+/// the link: the booking names its case).
+fn record_link(
+    conn: &mut AnyConnection,
+    booking: &BookingRow,
+    actor_id: i64,
+    now: i64,
+) -> Result<(), DeskError> {
+    let Some(case_id) = booking.case_id else {
+        return Ok(());
+    };
+    case_store::insert_event(
+        conn,
+        case_store::NewEvent {
+            case_id,
+            at: now,
+            actor_id: Some(actor_id),
+            kind: "open_hours_linked",
+            from_status: None,
+            to_status: None,
+            detail: Some(
+                serde_json::json!({
+                    "booking_id": booking.id,
+                    "starts_at": clock::to_rfc3339(booking.starts_at),
+                })
+                .to_string(),
+            ),
+            desk_only: false,
+        },
+    )?;
+    Ok(())
 }
 
 /// A case's intake from a booking: its topic as title, what was said in

@@ -830,6 +830,13 @@ async fn the_desk_records_attendance_and_opens_one_case_from_a_booking(backend: 
     )
     .await;
     assert_eq!(linked["case_id"], case["id"]);
+    // The case's timeline names its booking, for the applicant too.
+    let events = app.event_items(&applicant.token, &case["id"]).await;
+    let link = events
+        .iter()
+        .find(|e| e["kind"] == "open_hours_linked")
+        .expect("the case's timeline names its booking");
+    assert_eq!(link["detail"]["booking_id"], booking["id"], "{link}");
     let twice = problem(
         app.post(&case_path, Some(&supporter.token), &json!({}))
             .await,
