@@ -488,6 +488,8 @@ struct DeskBooking {
     product_type: Option<&'static str>,
     language: &'static str,
     cancelled: bool,
+    /// Booked and not started: the desk may cancel it for the applicant.
+    can_cancel: bool,
     /// `attended`, `no_show` or `unrecorded`.
     attendance: &'static str,
     note: Option<String>,
@@ -577,6 +579,7 @@ async fn day_view(
                 .map(|p| p.label(lang)),
             language: b.row.language.parse::<Lang>().map_or("", |l| l.label(lang)),
             cancelled: !is_booked(&b),
+            can_cancel: is_booked(&b) && b.row.starts_at > now(req),
             attendance: match b.row.attended {
                 Some(true) => "attended",
                 Some(false) => "no_show",

@@ -22,6 +22,7 @@ pages_on_backends!(
         the_admin_adds_a_holiday_and_its_slots_disappear,
         forged_open_hours_forms_change_nothing,
         a_case_routed_to_open_hours_offers_a_booking_for_it,
+        a_supporter_cancels_a_booking_from_the_day_view,
 );
 
 /// Signs `email` in on the browser's sign-in page, going on to `next`.
@@ -693,4 +694,51 @@ async fn a_case_routed_to_open_hours_offers_a_booking_for_it(backend: Backend) {
     .await;
     let booked = &items(mine)[0];
     assert_eq!(booked["case_id"], routed["id"], "{booked}");
+}
+
+/// A supporter cancels a booking from the day view for the applicant (who
+/// phoned in): the booking is cancelled and the seat free again.
+async fn a_supporter_cancels_a_booking_from_the_day_view(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (user, cookie) = founder(&app, "Phoned In KK").await;
+    let (_, html) = page(&app, &cookie, "/open-hours").await;
+    let slot = bookable(&html, "10:00")[0].clone();
+    assert_eq!(
+        booked(&app, &cookie, &slot, "電話で取消予定").await,
+        StatusCode::SEE_OTHER
+    );
+    let day = slot_day(&app, &cookie, &slot).await;
+    let supporter = app.staff("supporter").await;
+    let desk = signed_in_cookie(&app, &supporter.email, PASSWORD).await;
+    let mine = items(
+        json_body(
+            app.get("/api/v1/open-hours/bookings", Some(&user.token))
+                .await,
+            StatusCode::OK,
+        )
+        .await,
+    );
+    let booking = mine[0]["id"].to_string();
+    let day_path = format!("/desk/open-hours?date={day}");
+    let (_, html) = page(&app, &desk, &day_path).await;
+    let action = format!("/open-hours/bookings/{booking}/cancel");
+    assert!(html.contains(&action), "{html}");
+    let token = csrf_in(&html);
+    let (status, _) = post_form(&app, &desk, &action, &[("csrf", &token)]).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let now = json_body(
+        app.get(
+            &format!("/api/v1/open-hours/bookings/{booking}"),
+            Some(&user.token),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(now["status"], "cancelled", "{now}");
+    // Cancelled: no cancel button any more, and the slot is bookable again.
+    let (_, html) = page(&app, &desk, &day_path).await;
+    assert!(!html.contains(&action));
+    let (_, html) = page(&app, &cookie, "/open-hours").await;
+    assert!(bookable(&html, "10:00").contains(&slot));
 }
