@@ -77,6 +77,7 @@ mod seeding;
 mod server;
 mod settings;
 mod storm;
+mod wrk;
 
 use common::{Backend, PgDatabase};
 use report::{ScenarioResult, round3};

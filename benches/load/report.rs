@@ -126,19 +126,30 @@ pub struct ScenarioResult {
 /// Adds each phase's share of the `/health` rate, then prints the table and
 /// the JSON document (to stdout, or into `--json PATH`).
 pub fn publish(settings: &Settings, results: &mut [ScenarioResult]) -> anyhow::Result<()> {
-    let health_rps = results
-        .iter()
-        .find(|r| r.name == "health")
-        .and_then(|r| r.phases.first())
-        .map(|p| p.requests_per_second)
+    let health = results.iter().find(|r| r.name == "health");
+    let wrk_rps = health
+        .and_then(|r| r.summary.get(crate::scenarios::WRK_HEALTH_KEY))
+        .and_then(Value::as_f64);
+    // wrk's rate when it ran (the server's ceiling), else this client's.
+    let health_rps = wrk_rps
+        .or_else(|| {
+            health
+                .and_then(|r| r.phases.first())
+                .map(|p| p.requests_per_second)
+        })
         .filter(|rps| *rps > 0.0);
+    let reference = if wrk_rps.is_some() {
+        "wrk -t1"
+    } else {
+        "this load generator"
+    };
     if let Some(health_rps) = health_rps {
         for phase in results.iter_mut().flat_map(|r| &mut r.phases) {
             phase.percent_of_health = Some(round3(100.0 * phase.requests_per_second / health_rps));
         }
     }
     let targets = target_checks(results);
-    print_table(settings, results, health_rps, &targets);
+    print_table(settings, results, health_rps, reference, &targets);
     let document = json!({
         "backend": settings.backend,
         "postgres_params": (settings.backend == Backend::Postgres).then_some(&settings.postgres_params),
@@ -156,6 +167,7 @@ pub fn publish(settings: &Settings, results: &mut [ScenarioResult]) -> anyhow::R
         "cores": std::thread::available_parallelism().map_or(1, |n| n.get()),
         "smoke": settings.smoke,
         "health_requests_per_second": health_rps,
+        "health_measured_by": reference,
         "targets": targets,
         "scenarios": results,
     });
@@ -256,6 +268,7 @@ fn print_table(
     settings: &Settings,
     results: &[ScenarioResult],
     health_rps: Option<f64>,
+    reference: &str,
     targets: &[TargetCheck],
 ) {
     println!(
@@ -339,7 +352,7 @@ fn print_table(
          this load generator (gen), PostgreSQL (db) and all other processes (oth).",
         health_rps.map_or_else(
             || " (not measured: add health to --scenarios)".to_owned(),
-            |rps| format!(" ({rps:.1} req/s)")
+            |rps| format!(" ({rps:.1} req/s, measured by {reference})")
         ),
     );
     for result in results {

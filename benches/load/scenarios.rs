@@ -149,8 +149,43 @@ async fn health_scenario(bench: &Bench) -> anyhow::Result<ScenarioReport> {
         bench.settings.duration,
     );
     let result = bench.run_phase(phase, get_health).await?;
-    Ok(ScenarioReport::new(vec![result]))
+    let mut report = ScenarioReport::new(vec![result]);
+    // The same load from wrk, whose rate (not capped by this client's CPU)
+    // is then the reference of %health.
+    let url = format!("{}/health", bench.ctx.base_url);
+    let (clients, duration) = (bench.settings.concurrency, bench.settings.duration);
+    let measured =
+        tokio::task::spawn_blocking(move || crate::wrk::measure(&url, clients, duration)).await?;
+    match measured {
+        Ok(Some(wrk)) => {
+            report.summary.insert(
+                WRK_HEALTH_KEY.to_owned(),
+                json!(round3(wrk.requests_per_second)),
+            );
+            report
+                .summary
+                .insert("wrk_p99_ms".to_owned(), json!(wrk.p99_ms.map(round3)));
+            report.notes.push(format!(
+                "wrk -t1 -c{clients} -d{}s: {:.1} req/s, p99 {} ms — the reference of %health",
+                duration.as_secs().max(1),
+                wrk.requests_per_second,
+                wrk.p99_ms.map_or("?".to_owned(), |p| format!("{p:.3}")),
+            ));
+        }
+        Ok(None) => report.notes.push(
+            "wrk is not installed: %health divides by this client's own /health rate, \
+             which its CPU (the gen column) may cap"
+                .to_owned(),
+        ),
+        Err(e) => report.notes.push(format!(
+            "wrk failed ({e}): %health divides by this client's own /health rate"
+        )),
+    }
+    Ok(report)
 }
+
+/// The health scenario's summary key of wrk's rate.
+pub const WRK_HEALTH_KEY: &str = "wrk_requests_per_second";
 
 /// Issue 4's intake figure: one authenticated POST per request, each client
 /// filing as its own applicant (one organisation each).
