@@ -121,17 +121,31 @@ pub fn links_of(
             },
         );
     }
-    let duplicates: Vec<(i64, i64, String, i64)> = case_duplicates::table
-        .inner_join(cases::table.on(cases::id.eq(case_duplicates::case_id)))
-        .filter(case_duplicates::original_id.eq_any(case_ids))
-        .select((
-            case_duplicates::original_id,
-            cases::id,
-            cases::number,
-            cases::organization_id,
-        ))
-        .order(cases::id.asc())
-        .load(conn)?;
+    let columns = (
+        case_duplicates::original_id,
+        cases::id,
+        cases::number,
+        cases::organization_id,
+    );
+    let joined =
+        case_duplicates::table.inner_join(cases::table.on(cases::id.eq(case_duplicates::case_id)));
+    let duplicates: Vec<(i64, i64, String, i64)> = match case_ids {
+        // Every read of one case asks this: with `=` (not `IN`) the
+        // statement is prepared once per connection and then taken from
+        // its cache, where an `IN` list is parsed and planned every time.
+        [case_id] => {
+            let query = joined
+                .filter(case_duplicates::original_id.eq(*case_id))
+                .select(columns)
+                .order(cases::id.asc());
+            on_backend!(conn, |c| query.load(c))?
+        }
+        _ => joined
+            .filter(case_duplicates::original_id.eq_any(case_ids))
+            .select(columns)
+            .order(cases::id.asc())
+            .load(conn)?,
+    };
     for (original_id, id, number, organization_id) in duplicates {
         links
             .duplicates
