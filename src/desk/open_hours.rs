@@ -537,10 +537,16 @@ pub async fn bookings(
         None => (day_start(today), i64::MAX),
     };
     desk.read(move |conn| {
-        store::bookings(conn, organization, from, until, MAX_LISTED_BOOKINGS)?
-            .into_iter()
-            .map(|row| booking_of(conn, row))
-            .collect()
+        Ok(
+            store::bookings(conn, organization, from, until, MAX_LISTED_BOOKINGS)?
+                .into_iter()
+                .map(|(row, organization_name, applicant_name)| Booking {
+                    row,
+                    organization_name,
+                    applicant_name,
+                })
+                .collect(),
+        )
     })
     .await
 }
