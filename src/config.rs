@@ -258,11 +258,12 @@ impl Config {
         }
 
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        // SQLite reads are CPU-bound: connections beyond a few per core only
-        // queue inside SQLite and add page caches and allocator arenas.
-        // PostgreSQL connections mostly wait on the network.
+        // SQLite reads are CPU-bound: a reader thread per core serves them
+        // back to back (more only switch between threads and add page
+        // caches and allocator arenas; docs/performance.md). PostgreSQL
+        // connections mostly wait on the network.
         let default_pool_size = match &database {
-            DatabaseUrl::Sqlite(_) => (4 * cores as u32).clamp(4, 64),
+            DatabaseUrl::Sqlite(_) => (cores as u32).clamp(2, 64),
             DatabaseUrl::Postgres(_) => 16,
         };
         Ok(Self {
@@ -428,7 +429,7 @@ mod tests {
     fn the_default_pool_follows_the_database() {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
         let sqlite = Config::from_vars(&vars(&[])).unwrap();
-        assert_eq!(sqlite.database_pool_size, (4 * cores).clamp(4, 64));
+        assert_eq!(sqlite.database_pool_size, cores.clamp(2, 64));
         let postgres =
             Config::from_vars(&vars(&[("DATABASE_URL", "postgres://localhost/medesk")])).unwrap();
         assert_eq!(postgres.database_pool_size, 16);

@@ -49,6 +49,7 @@ pub mod notices;
 pub mod open_hours;
 pub mod organizations;
 pub mod outbox;
+mod readers;
 pub mod schema;
 pub mod stats;
 pub mod tokens;
@@ -264,6 +265,9 @@ impl CustomizeConnection<AnyConnection, diesel::r2d2::Error> for ConnectionSetup
     }
 }
 
+/// On SQLite, how many reads may wait for each reader thread.
+const READS_QUEUED_PER_READER: usize = 16;
+
 /// The database handle shared by every request.
 #[derive(Clone)]
 pub struct Database {
@@ -275,6 +279,10 @@ pub struct Database {
     /// (writer.rs). None on PostgreSQL, where writes run on pooled
     /// connections in transactions of their own.
     sqlite_writer: Option<writer::SqliteWriter>,
+    /// SQLite's reads run on threads of their own (readers.rs). None on
+    /// PostgreSQL, whose reads wait on round trips and so take a pooled
+    /// connection on the blocking pool.
+    sqlite_readers: Option<readers::SqliteReaders>,
 }
 
 impl Database {
@@ -295,19 +303,33 @@ impl Database {
         let database = Self {
             pool,
             backend,
-            permits: Arc::new(Semaphore::new(pool_size as usize)),
+            permits: Arc::new(Semaphore::new(match backend {
+                // Reads wait in the readers' queue, not on a thread, and a
+                // queue keeps the readers busy back to back.
+                Backend::Sqlite => pool_size as usize * READS_QUEUED_PER_READER,
+                Backend::Postgres => pool_size as usize,
+            })),
             sqlite_writer: None,
+            sqlite_readers: None,
         };
         database.migrate()?;
-        let sqlite_writer = match backend {
-            Backend::Sqlite => Some(writer::SqliteWriter::start(
-                &connection_url,
-                setup_connection,
-            )?),
-            Backend::Postgres => None,
+        let (sqlite_writer, sqlite_readers) = match backend {
+            Backend::Sqlite => (
+                Some(writer::SqliteWriter::start(
+                    &connection_url,
+                    setup_connection,
+                )?),
+                Some(readers::SqliteReaders::start(
+                    &connection_url,
+                    pool_size as usize,
+                    setup_connection,
+                )?),
+            ),
+            Backend::Postgres => (None, None),
         };
         Ok(Self {
             sqlite_writer,
+            sqlite_readers,
             ..database
         })
     }
@@ -334,6 +356,15 @@ impl Database {
             .acquire()
             .await
             .expect("semaphore never closed");
+        if let Some(readers) = &self.sqlite_readers {
+            return readers.submit(work).await.unwrap_or_else(|_| {
+                // Readers run while a handle exists: only a panic of
+                // `work` drops its answer. A bug, not a fault (500).
+                Err(E::from(DbError::Commit(
+                    "the read ended without an answer (it panicked)".into(),
+                )))
+            });
+        }
         let pool = self.pool.clone();
         tokio::task::spawn_blocking(move || {
             let mut conn = pool.get().map_err(DbError::from)?;

@@ -271,8 +271,9 @@ fn checkpoint_loop(mut conn: AnyConnection, alive: Weak<()>) {
     }
 }
 
+/// A scratch SQLite database with a `probe` table, shared with the readers' tests.
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use diesel::RunQueryDsl;
     use diesel::sql_types::BigInt;
 
@@ -285,19 +286,19 @@ mod tests {
         n: i64,
     }
 
-    fn rows(conn: &mut AnyConnection) -> Result<i64, DbError> {
+    pub(in crate::db) fn rows(conn: &mut AnyConnection) -> Result<i64, DbError> {
         let count: Count = diesel::sql_query("SELECT COUNT(*) AS n FROM probe").get_result(conn)?;
         Ok(count.n)
     }
 
-    fn insert(conn: &mut AnyConnection, value: i64) -> Result<(), DbError> {
+    pub(in crate::db) fn insert(conn: &mut AnyConnection, value: i64) -> Result<(), DbError> {
         diesel::sql_query("INSERT INTO probe (value) VALUES (?)")
             .bind::<BigInt, _>(value)
             .execute(conn)?;
         Ok(())
     }
 
-    async fn scratch_database() -> (tempfile::TempDir, Database) {
+    pub(in crate::db) async fn scratch_database() -> (tempfile::TempDir, Database) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("writer.db").to_string_lossy().into_owned();
         let db = Database::connect(&DatabaseUrl::Sqlite(path), 4).unwrap();
