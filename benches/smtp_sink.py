@@ -11,6 +11,11 @@ distinct Message-IDs (a mail delivered twice shows as fewer ids than
 mails), the connections, and the rate over the span from the first mail to
 the last. It speaks just enough SMTP for lettre: EHLO/HELO, MAIL, RCPT,
 DATA, RSET, NOOP, QUIT; it checks nothing and stores nothing.
+
+The load benchmark now has its own sink (benches/load/smtp_sink.rs, used
+by its mail-drain and two-instances scenarios, which check exactly-once
+themselves); this one stays for by-hand runs of any scenario over SMTP
+and for pointing a server started by hand at a sink.
 """
 
 import argparse

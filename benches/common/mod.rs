@@ -100,8 +100,23 @@ impl Drop for PgDatabase {
 }
 
 fn psql(server_url: &str, statement: &str) -> anyhow::Result<()> {
+    run_psql(&format!("{server_url}/postgres"), statement, &[]).map(drop)
+}
+
+/// What `query` returns on the database `database_url` (a scratch
+/// database's URL, parameters allowed), as psql prints it unaligned and
+/// without headers: one row a line, columns separated by `|`.
+#[allow(
+    dead_code,
+    reason = "the load benchmark's checks; the stats benchmark has none"
+)]
+pub fn query(database_url: &str, query: &str) -> anyhow::Result<String> {
+    run_psql(database_url, query, &["--no-align", "--tuples-only"])
+}
+
+fn run_psql(url: &str, statement: &str, options: &[&str]) -> anyhow::Result<String> {
     let output = Command::new("psql")
-        .arg(format!("{server_url}/postgres"))
+        .arg(url)
         .args([
             "--no-psqlrc",
             "--quiet",
@@ -110,6 +125,7 @@ fn psql(server_url: &str, statement: &str) -> anyhow::Result<()> {
             "-c",
             statement,
         ])
+        .args(options)
         .stdin(Stdio::null())
         .output()
         .context("running psql (is the PostgreSQL client installed?)")?;
@@ -118,5 +134,5 @@ fn psql(server_url: &str, statement: &str) -> anyhow::Result<()> {
         "psql {statement:?}: {}",
         String::from_utf8_lossy(&output.stderr).trim()
     );
-    Ok(())
+    Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
 }

@@ -5,9 +5,10 @@
 //! ```text
 //! cargo bench --bench load -- [--backend sqlite|postgres] [--duration SECS]
 //!     [--concurrency N] [--cases N]
-//!     [--scenarios health,intake,read,queue,pages,stats,login,mixed,booking-storm]
+//!     [--scenarios health,intake,read,queue,pages,stats,login,mixed,booking-storm,
+//!                  mail-drain,two-instances]
 //!     [--storm-clients N] [--storm-slots N] [--storm-capacity N]
-//!     [--json PATH]
+//!     [--medesk PATH] [--json PATH]
 //! ```
 //!
 //! `cargo bench --bench load -- --help` lists every flag; docs/performance.md
@@ -19,7 +20,10 @@
 //! machine (which disturbs the figures), and the server's peak RSS; then the
 //! issue's targets, met or not. The table goes to stdout, followed by the same
 //! results as JSON (or only into `--json PATH`). The exit status is non-zero
-//! when any request failed or the server died.
+//! when any request failed, a scenario's check failed (`booking-storm`,
+//! `mail-drain`, `two-instances`) or the server died. `--medesk PATH` starts
+//! another medesk binary than this build's (a build of an older commit), and
+//! the table and the JSON say so.
 //!
 //! The load generator runs in this process on a multi-threaded tokio runtime
 //! and shares the machine's cores with the server: on a 2-core machine the
@@ -29,17 +33,22 @@
 //! The modules, in the order a run uses them:
 //!
 //! - [`settings`]: the command line and the settings it gives;
-//! - [`server`]: the `medesk serve` child process;
+//! - [`server`]: the `medesk serve` child process (or two);
+//! - [`smtp_sink`]: the loopback SMTP sink every instance delivers to when a
+//!   chosen scenario needs it (otherwise the mail is dropped as files);
 //! - [`seeding`]: what each scenario needs seeded, and the unmeasured requests;
 //! - [`scenarios`]: the scenarios, each a function over the runner;
 //! - [`storm`]: the `booking-storm` scenario (its own clients, one booking
 //!   per slot each, and the capacity check after it);
+//! - [`drain`]: the `mail-drain` and `two-instances` scenarios (the mail
+//!   awaited at the sink, the exactly-once and case-number checks, the
+//!   second instance);
 //! - [`requests`] and [`payloads`]: the measured requests and what they send;
 //! - [`runner`]: the load generation (clients, pacing, latency histograms);
 //! - [`sampling`]: CPU and memory of the server and the machine, from `/proc`;
 //! - [`report`]: the results, the targets, the table and the JSON;
 //! - `common` (`benches/common/`, shared with the stats benchmark): the
-//!   backend choice and the scratch PostgreSQL database.
+//!   backend choice and the scratch PostgreSQL database (and a query on it).
 //!
 //! This file starts the server, drives the scenarios one after the other and
 //! hands the results to the report.
@@ -48,7 +57,7 @@
 //! [`requests`], and a scenario function that runs one or more
 //! [`runner::Phase`]s with [`runner::Bench::run_phase`]; then add a line to
 //! [`scenarios::SCENARIOS`] saying what it needs seeded
-//! ([`scenarios::Needs`]). The runner handles the clients, their pacing, the
+//! ([`scenarios::Needs`], which also asks for the SMTP sink). The runner handles the clients, their pacing, the
 //! time limit and the latency histograms; the driver seeds, samples the
 //! server's memory around every scenario and waits for the mail it queued to
 //! be sent before the next one starts.
@@ -61,12 +70,13 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context as _, anyhow};
+use anyhow::{Context as _, anyhow, bail};
 use clap::Parser;
 use serde_json::json;
 
 #[path = "../common/mod.rs"]
 mod common;
+mod drain;
 mod payloads;
 mod report;
 mod requests;
@@ -76,6 +86,7 @@ mod scenarios;
 mod seeding;
 mod server;
 mod settings;
+mod smtp_sink;
 mod storm;
 mod wrk;
 
@@ -84,8 +95,9 @@ use report::{ScenarioResult, round3};
 use runner::Bench;
 use scenarios::Scenario;
 use seeding::{Api, MAIL_DRAIN_TIMEOUT, Seeded};
-use server::{Server, mail_drop_dir};
+use server::{Launch, Server, mail_drop_dir};
 use settings::{Args, Settings};
+use smtp_sink::SmtpSink;
 
 fn main() -> ExitCode {
     // cargo bench passes --bench; cargo test (harness = false) passes none and
@@ -122,15 +134,42 @@ fn run(settings: Settings, scenarios: &[&'static Scenario]) -> anyhow::Result<Ex
         Some(pg) => format!("{}?{}", pg.url(), settings.postgres_params),
         None => format!("sqlite://{}", dir.path().join("medesk.db").display()),
     };
-    // Started from the main thread: the parent-death signal follows this thread.
-    let mut server = Server::start(dir.path(), mail_dir.path(), &database_url, &settings)?;
+    // The SMTP sink listens before the server starts, for the whole run.
+    let sink_listener = if scenarios.iter().any(|s| (s.needs)(&settings).smtp_sink) {
+        let overridden = settings
+            .server_env
+            .iter()
+            .find(|(key, _)| key == "MEDESK_SMTP_URL" || key == "MEDESK_MAIL_DIR");
+        if let Some((key, _)) = overridden {
+            bail!(
+                "--server-env {key}: the chosen scenarios send the mail to the benchmark's SMTP sink"
+            );
+        }
+        Some(SmtpSink::bind()?)
+    } else {
+        None
+    };
+    let launch = Launch {
+        dir: dir.path().to_owned(),
+        mail_dir: mail_dir.path().to_owned(),
+        database_url,
+        smtp_url: sink_listener.as_ref().map(SmtpSink::url_of).transpose()?,
+    };
+    // Started from the main thread: the parent-death signal follows this
+    // thread (a second instance is started from the scenario, which
+    // `block_on` also runs on this thread).
+    let mut server = Server::start(&launch, &settings, 1)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the tokio runtime")?;
     let outcome = runtime.block_on(async {
+        let sink = sink_listener
+            .map(SmtpSink::start)
+            .transpose()?
+            .map(Arc::new);
         tokio::select! {
-            outcome = drive(&mut server, &settings, scenarios) => outcome,
+            outcome = drive(&mut server, &settings, scenarios, launch, sink) => outcome,
             _ = tokio::signal::ctrl_c() => Err(anyhow!("interrupted")),
         }
     });
@@ -164,14 +203,18 @@ async fn drive(
     server: &mut Server,
     settings: &Settings,
     scenarios: &[&'static Scenario],
+    launch: Launch,
+    sink: Option<Arc<SmtpSink>>,
 ) -> anyhow::Result<Vec<ScenarioResult>> {
     eprintln!(
-        "load: medesk (pid {}) on {} ({}), {:?} per phase (login {:?})",
+        "load: {} (pid {}) on {} ({}), {:?} per phase (login {:?}), mail to {}",
+        settings.medesk.display(),
         server.pid(),
         server.base_url,
         settings.backend.name(),
         settings.duration,
-        settings.login_duration
+        settings.login_duration,
+        launch.smtp_url.as_deref().unwrap_or("files")
     );
     server.wait_until_ready(settings.backend).await?;
     let mut bench = Bench {
@@ -180,6 +223,8 @@ async fn drive(
         server_pid: server.pid(),
         api: Api::new(&server.base_url)?,
         seeded: Seeded::default(),
+        launch,
+        sink,
     };
     let mut results = Vec::new();
     for scenario in scenarios {

@@ -164,6 +164,8 @@ pub fn publish(settings: &Settings, results: &mut [ScenarioResult]) -> anyhow::R
         "probe_clients": settings.probe_clients,
         "probe_interval_ms": settings.probe_pace.map(|p| p.as_secs_f64() * 1000.0),
         "server_env": settings.server_env.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>(),
+        "medesk_binary": settings.medesk.display().to_string(),
+        "medesk_binary_is_this_build": settings.other_medesk().is_none(),
         "cores": std::thread::available_parallelism().map_or(1, |n| n.get()),
         "smoke": settings.smoke,
         "health_requests_per_second": health_rps,
@@ -374,6 +376,12 @@ fn print_table(
                 println!("{} / {}: {count} x {kind}", result.name, phase.label);
             }
         }
+    }
+    if let Some(binary) = settings.other_medesk() {
+        println!(
+            "\nmedesk binary: {} (--medesk), not the one this build made",
+            binary.display()
+        );
     }
     if !targets.is_empty() {
         println!(

@@ -44,6 +44,30 @@ pub async fn post_case(worker: Worker, offset: usize) -> Outcome {
     expect_success(response).await
 }
 
+/// As [`post_case`], insisting on 201 Created: the mail scenarios expect
+/// the mail of every case answered 201, and of no other.
+pub async fn file_case(worker: Worker, offset: usize) -> Outcome {
+    let applicant = worker.applicant(offset);
+    let response = worker
+        .http
+        .post(worker.url("/api/v1/cases"))
+        .bearer_auth(&applicant.token)
+        .json(&case_body(worker.next()))
+        .send()
+        .await;
+    match response {
+        Ok(response)
+            if response.status() != reqwest::StatusCode::CREATED
+                && response.status().is_success() =>
+        {
+            let status = response.status();
+            let _ = response.bytes().await;
+            Err(format!("HTTP {status}, not 201 Created"))
+        }
+        response => expect_success(response).await,
+    }
+}
+
 pub async fn get_own_case(worker: Worker, offset: usize) -> Outcome {
     let applicant = worker.applicant(offset);
     let path = format!("/api/v1/cases/{}", applicant.case_id);

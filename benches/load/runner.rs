@@ -18,7 +18,9 @@ use crate::requests::Outcome;
 use crate::sampling::{self, CpuCores, CpuTimes};
 use crate::scenarios::Scenario;
 use crate::seeding::{Api, Seeded};
+use crate::server::Launch;
 use crate::settings::Settings;
+use crate::smtp_sink::SmtpSink;
 
 /// One request never waits longer than this (reqwest and the runner both enforce it).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -211,6 +213,11 @@ pub struct Bench {
     pub api: Api,
     /// What has been seeded so far; `ctx` is rebuilt from it.
     pub seeded: Seeded,
+    /// How the server was started: a scenario may start another instance.
+    pub launch: Launch,
+    /// The SMTP sink every instance delivers to, when a chosen scenario
+    /// needs it ([`crate::scenarios::Needs::smtp_sink`]).
+    pub sink: Option<Arc<SmtpSink>>,
 }
 
 impl Bench {
@@ -222,8 +229,26 @@ impl Bench {
         F: Fn(Worker) -> Fut + Clone + Send + Sync + 'static,
         Fut: Future<Output = Outcome> + Send + 'static,
     {
+        self.run_phase_on(self.ctx.clone(), &[self.server_pid], phase, request)
+            .await
+    }
+
+    /// As [`Self::run_phase`], against the server `ctx` names (its
+    /// `base_url`), with the CPU of the instances `server_pids` as the
+    /// server's: for a second instance (`two-instances`).
+    pub async fn run_phase_on<F, Fut>(
+        &self,
+        ctx: Arc<Ctx>,
+        server_pids: &[u32],
+        phase: Phase,
+        request: F,
+    ) -> anyhow::Result<PhaseResult>
+    where
+        F: Fn(Worker) -> Fut + Clone + Send + Sync + 'static,
+        Fut: Future<Output = Outcome> + Send + 'static,
+    {
         ensure!(phase.clients > 0, "{}: no clients", phase.label);
-        let cpu_before = CpuTimes::now(self.server_pid, self.settings.backend);
+        let cpu_before = CpuTimes::now(server_pids, self.settings.backend);
         let started = Instant::now();
         let deadline = started + phase.duration;
         let mut clients = JoinSet::new();
@@ -231,7 +256,7 @@ impl Bench {
             let worker = Worker {
                 id,
                 http: http_client()?,
-                ctx: self.ctx.clone(),
+                ctx: ctx.clone(),
                 steps: Arc::default(),
             };
             let request = request.clone();
@@ -264,7 +289,7 @@ impl Bench {
         let seconds = started.elapsed().as_secs_f64();
         let cpu = CpuCores::between(
             &cpu_before,
-            &CpuTimes::now(self.server_pid, self.settings.backend),
+            &CpuTimes::now(server_pids, self.settings.backend),
             seconds,
         );
 

@@ -21,9 +21,13 @@ pub struct CpuTimes {
 }
 
 impl CpuTimes {
-    pub fn now(server_pid: u32, backend: Backend) -> Self {
+    /// `server_pids`: the server's instances (one, or two in `two-instances`), summed.
+    pub fn now(server_pids: &[u32], backend: Backend) -> Self {
         Self {
-            server: cpu_seconds(&server_pid.to_string()),
+            server: server_pids
+                .iter()
+                .map(|pid| cpu_seconds(&pid.to_string()))
+                .sum(),
             loadgen: cpu_seconds("self"),
             machine: machine_cpu_seconds(),
             database: database_cpu_seconds(backend),

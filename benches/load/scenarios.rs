@@ -10,6 +10,7 @@ use futures_util::future::{BoxFuture, join_all};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+use crate::common::Backend;
 use crate::payloads::STATS_RANGES;
 use crate::report::{PhaseResult, ScenarioReport, round3};
 use crate::requests::{
@@ -50,6 +51,10 @@ pub struct Needs {
     pub untriaged: usize,
     /// A signed-in manager.
     pub manager: bool,
+    /// The benchmark's SMTP sink: when any chosen scenario asks for it, it
+    /// is started before the server, and every instance delivers its mail
+    /// there for the whole run (instead of dropping files).
+    pub smtp_sink: bool,
 }
 
 /// The desk every case scenario runs against: one applicant per client.
@@ -139,6 +144,31 @@ pub const SCENARIOS: &[Scenario] = &[
             ..Needs::default()
         },
         run: |bench| Box::pin(crate::storm::booking_storm_scenario(bench)),
+    },
+    Scenario {
+        name: "mail-drain",
+        about: "applicants file cases for --duration, then the mail they queued is awaited \
+                at the benchmark's SMTP sink; checks every mail arrived exactly once \
+                (target: >= 500 mails/s per instance)",
+        needs: |settings| Needs {
+            smtp_sink: true,
+            ..desk(settings)
+        },
+        run: |bench| Box::pin(crate::drain::mail_drain_scenario(bench)),
+    },
+    Scenario {
+        name: "two-instances",
+        about: "PostgreSQL only: intake on one instance, then split over two instances on \
+                the same database; checks no error, unique case numbers and every mail sent \
+                exactly once",
+        needs: |settings| match settings.backend {
+            Backend::Postgres => Needs {
+                smtp_sink: true,
+                ..desk(settings)
+            },
+            Backend::Sqlite => Needs::default(),
+        },
+        run: |bench| Box::pin(crate::drain::two_instances_scenario(bench)),
     },
 ];
 

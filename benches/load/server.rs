@@ -1,7 +1,10 @@
 //! The server under test: `medesk serve` started as a child process on a
-//! free port of 127.0.0.1 with the benchmark's environment, its log, and the
-//! directory it drops its mail into.
+//! free port of 127.0.0.1 with the benchmark's environment, its log, and
+//! where its mail goes (a directory it drops files into, or the benchmark's
+//! SMTP sink). A scenario may start a second instance on the same database
+//! (`two-instances`) from the same [`Launch`].
 
+use std::ffi::OsStr;
 use std::fs::File;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -24,6 +27,18 @@ const JWT_SECRET: &str = "medesk-load-benchmark-secret-0123456789abcdef";
 /// How long the server may take to answer `/health` after start (migrations included).
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// How to start an instance: the same for every instance of a run.
+#[derive(Debug, Clone)]
+pub struct Launch {
+    /// The run's temporary directory (the SQLite database, the logs).
+    pub dir: PathBuf,
+    /// Where the mail goes without `smtp_url`.
+    pub mail_dir: PathBuf,
+    pub database_url: String,
+    /// The benchmark's SMTP sink (`MEDESK_SMTP_URL`), when the run uses it.
+    pub smtp_url: Option<String>,
+}
+
 /// The `medesk serve` child process, killed on drop (also when panicking).
 pub struct Server {
     child: Child,
@@ -32,19 +47,19 @@ pub struct Server {
 }
 
 impl Server {
-    pub fn start(
-        dir: &Path,
-        mail_dir: &Path,
-        database_url: &str,
-        settings: &Settings,
-    ) -> anyhow::Result<Self> {
+    /// Starts instance number `instance` (1, 2, …: its log is
+    /// `server.log`, `server-2.log`, …) on a free port.
+    pub fn start(launch: &Launch, settings: &Settings, instance: usize) -> anyhow::Result<Self> {
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|listener| listener.local_addr())
             .context("finding a free port")?
             .port();
-        let log_path = dir.join("server.log");
+        let log_path = match instance {
+            1 => launch.dir.join("server.log"),
+            n => launch.dir.join(format!("server-{n}.log")),
+        };
         let log = File::create(&log_path).context("creating the server log")?;
-        let mut command = Command::new(env!("CARGO_BIN_EXE_medesk"));
+        let mut command = Command::new(&settings.medesk);
         command.arg("serve");
         // Only the settings below count, not the caller's own MEDESK_* variables.
         for (key, _) in std::env::vars_os() {
@@ -54,14 +69,17 @@ impl Server {
         }
         command
             .env("MEDESK_BIND", format!("127.0.0.1:{port}"))
-            .env("DATABASE_URL", database_url)
+            .env("DATABASE_URL", &launch.database_url)
             .env("MEDESK_ADMIN_EMAIL", ADMIN_EMAIL)
             .env("MEDESK_ADMIN_PASSWORD", ADMIN_PASSWORD)
             .env("MEDESK_JWT_SECRET", JWT_SECRET)
             .env("MEDESK_LOGIN_PER_ACCOUNT_PER_MINUTE", "1000000")
             .env("MEDESK_LOGIN_PER_ADDRESS_PER_MINUTE", "1000000")
-            .env("MEDESK_MAIL_DIR", mail_dir)
             .env("RUST_LOG", "warn")
+            .envs(match &launch.smtp_url {
+                Some(url) => [("MEDESK_SMTP_URL", OsStr::new(url))],
+                None => [("MEDESK_MAIL_DIR", launch.mail_dir.as_os_str())],
+            })
             .envs(
                 settings
                     .db_pool_size
@@ -85,7 +103,7 @@ impl Server {
         }
         let child = command
             .spawn()
-            .with_context(|| format!("starting {}", env!("CARGO_BIN_EXE_medesk")))?;
+            .with_context(|| format!("starting {}", settings.medesk.display()))?;
         Ok(Self {
             child,
             base_url: format!("http://127.0.0.1:{port}"),
@@ -157,6 +175,30 @@ impl Server {
 
     pub fn log_line_count(&self) -> usize {
         std::fs::read_to_string(&self.log_path).map_or(0, |log| log.lines().count())
+    }
+
+    /// Stops the server as an operator would (SIGTERM: it finishes the
+    /// requests and the delivery under way), killing it after `grace`.
+    pub async fn stop(mut self, grace: Duration) -> anyhow::Result<()> {
+        if self.child.try_wait()?.is_some() {
+            return Ok(());
+        }
+        let pid = libc::pid_t::try_from(self.child.id()).context("the server's pid")?;
+        // SAFETY: kill only sends a signal to our own child, still running.
+        unsafe {
+            libc::kill(pid, libc::SIGTERM);
+        }
+        let started = Instant::now();
+        while started.elapsed() < grace {
+            if self.child.try_wait()?.is_some() {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        bail!(
+            "the server did not stop within {grace:?} of SIGTERM (killed){}",
+            self.log_tail()
+        )
     }
 }
 

@@ -1,7 +1,7 @@
 //! The command line (its doc comments are the `--help` text) and the
 //! settings a run uses, checked; and the short smoke run `cargo test` makes.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{anyhow, ensure};
@@ -23,13 +23,16 @@ pub struct Args {
     #[arg(long, value_name = "SECS", default_value_t = 5.0)]
     duration: f64,
     /// Clients of the throughput scenarios (health, intake, read, queue,
-    /// stats, mixed); as many applicants are seeded, one per client.
+    /// stats, mixed, mail-drain, two-instances: half per instance); as many
+    /// applicants are seeded, one per client.
     #[arg(long, value_name = "N", default_value_t = 32,
           value_parser = clap::value_parser!(u32).range(1..=4096))]
     concurrency: u32,
     /// Comma-separated scenarios to run: health, intake, read, queue, pages, stats,
-    /// login, mixed, booking-storm (default: all, in that order). health, the reference
-    /// rate, is added to any choice but login alone.
+    /// login, mixed, booking-storm, mail-drain, two-instances (default: all, in that
+    /// order). health, the reference rate, is added to any choice but login alone.
+    /// With mail-drain or two-instances (PostgreSQL only) every instance sends its
+    /// mail to the benchmark's SMTP sink for the whole run.
     #[arg(long, value_delimiter = ',', value_name = "NAMES")]
     scenarios: Vec<String>,
     /// Data volume: closed historical cases imported (one CSV import) before
@@ -101,10 +104,17 @@ pub struct Args {
     /// Extra environment for the server, e.g. MEDESK_WORKERS=1 (repeatable).
     #[arg(long = "server-env", value_name = "KEY=VALUE")]
     server_env: Vec<String>,
+    /// The medesk binary to start (default: the one this build made), e.g.
+    /// a build of an older commit to measure it with this benchmark.
+    #[arg(long, value_name = "PATH", default_value = THIS_BUILD)]
+    medesk: PathBuf,
     /// Passed by `cargo bench`; without it only a short smoke run is made.
     #[arg(long, hide = true)]
     bench: bool,
 }
+
+/// The medesk binary cargo built beside this benchmark: `--medesk`'s default.
+pub const THIS_BUILD: &str = env!("CARGO_BIN_EXE_medesk");
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -125,6 +135,8 @@ pub struct Settings {
     pub postgres_url: String,
     pub postgres_params: String,
     pub server_env: Vec<(String, String)>,
+    /// The medesk binary started (`--medesk`).
+    pub medesk: PathBuf,
     pub json: Option<PathBuf>,
     pub smoke: bool,
 }
@@ -176,6 +188,11 @@ impl Settings {
         if args.backend == Backend::Postgres {
             check_local_postgres_url(&args.postgres_url)?;
         }
+        ensure!(
+            args.medesk.is_file(),
+            "--medesk {}: no such file",
+            args.medesk.display()
+        );
         let settings = Self {
             backend: args.backend,
             duration: Duration::from_secs_f64(args.duration),
@@ -195,6 +212,7 @@ impl Settings {
             postgres_url: args.postgres_url.trim_end_matches('/').to_owned(),
             postgres_params: args.postgres_params.trim_start_matches('?').to_owned(),
             server_env,
+            medesk: args.medesk,
             json: args.json,
             smoke: false,
         };
@@ -202,6 +220,11 @@ impl Settings {
     }
 
     /// Under `cargo test` (no `--bench`): every scenario, briefly, on SQLite.
+    /// The medesk binary started when it is not the one this build made.
+    pub fn other_medesk(&self) -> Option<&Path> {
+        (self.medesk != Path::new(THIS_BUILD)).then_some(self.medesk.as_path())
+    }
+
     pub fn smoke() -> (Self, Vec<&'static Scenario>) {
         let args = Args::parse_from([
             "load",

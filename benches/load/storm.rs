@@ -408,7 +408,7 @@ pub async fn booking_storm_scenario(bench: &Bench) -> anyhow::Result<ScenarioRep
         ));
     }
     start.wait().await;
-    let cpu_before = CpuTimes::now(bench.server_pid, settings.backend);
+    let cpu_before = CpuTimes::now(&[bench.server_pid], settings.backend);
     let started = Instant::now();
     let mut tally = Tally::new(slots.len());
     while let Some(joined) = tasks.join_next().await {
@@ -426,7 +426,7 @@ pub async fn booking_storm_scenario(bench: &Bench) -> anyhow::Result<ScenarioRep
     let seconds = started.elapsed().as_secs_f64();
     let cpu = CpuCores::between(
         &cpu_before,
-        &CpuTimes::now(bench.server_pid, settings.backend),
+        &CpuTimes::now(&[bench.server_pid], settings.backend),
         seconds,
     );
 
