@@ -35,10 +35,11 @@ pub struct Args {
     /// mail to the benchmark's SMTP sink for the whole run.
     #[arg(long, value_delimiter = ',', value_name = "NAMES")]
     scenarios: Vec<String>,
-    /// Data volume: closed historical cases imported (one CSV import) before
-    /// the first case scenario, received April 2019 to March 2026.
+    /// Data volume: closed historical cases imported (CSV imports of up to
+    /// 100,000 rows) before the first case scenario, received April 2019 to
+    /// March 2026.
     #[arg(long, value_name = "N", default_value_t = 5000,
-          value_parser = clap::value_parser!(u32).range(0..=100_000))]
+          value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
     cases: u32,
     /// Supporter accounts (every intake mails each of them).
     #[arg(long, value_name = "N", default_value_t = 3,
