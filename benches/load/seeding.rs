@@ -419,26 +419,36 @@ impl Api {
     /// only when that one is out is the pending filter asked (which scans
     /// the pending mail: polled often, it would itself slow the draining).
     async fn mail_pending(&self, admin: &str) -> anyhow::Result<bool> {
-        let newest = self
-            .http
-            .get(self.url("/api/v1/admin/outbox?limit=1"))
-            .bearer_auth(admin);
-        let page = self
-            .call(newest, StatusCode::OK, "reading the outbox")
-            .await?;
-        if page["items"][0]["state"] == "pending" {
-            return Ok(true);
+        // Mail due later (the desk day's message notices, an Open Hours
+        // reminder) is not a backlog: only what is due now counts, or the
+        // driver would wait out its whole timeout for it.
+        let now = chrono::Utc::now();
+        let due_now = |item: &Value| {
+            item["state"] == "pending"
+                && item["next_attempt_at"]
+                    .as_str()
+                    .and_then(|at| chrono::DateTime::parse_from_rfc3339(at).ok())
+                    .is_none_or(|at| at <= now)
+        };
+        let mut cursor: Option<i64> = None;
+        loop {
+            let mut url = String::from("/api/v1/admin/outbox?state=pending&limit=500");
+            if let Some(cursor) = cursor {
+                url.push_str(&format!("&cursor={cursor}"));
+            }
+            let request = self.http.get(self.url(&url)).bearer_auth(admin);
+            let page = self
+                .call(request, StatusCode::OK, "reading the outbox")
+                .await?;
+            let items = page["items"].as_array().cloned().unwrap_or_default();
+            if items.iter().any(due_now) {
+                return Ok(true);
+            }
+            match page["next_cursor"].as_i64() {
+                Some(next) => cursor = Some(next),
+                None => return Ok(false),
+            }
         }
-        let pending = self
-            .http
-            .get(self.url("/api/v1/admin/outbox?state=pending&limit=1"))
-            .bearer_auth(admin);
-        let page = self
-            .call(pending, StatusCode::OK, "reading the outbox")
-            .await?;
-        Ok(page["items"]
-            .as_array()
-            .is_some_and(|items| !items.is_empty()))
     }
 
     /// The status of one category-table request (is the endpoint there?).
