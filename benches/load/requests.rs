@@ -31,30 +31,27 @@ pub async fn post_login(worker: Worker) -> Outcome {
     expect_success(response).await
 }
 
-/// Files a case as the client's applicant (client `id + offset`).
-pub async fn post_case(worker: Worker, offset: usize) -> Outcome {
+/// Sends a new case as the client's applicant (client `id + offset`).
+async fn send_case(worker: &Worker, offset: usize) -> reqwest::Result<reqwest::Response> {
     let applicant = worker.applicant(offset);
-    let response = worker
+    worker
         .http
         .post(worker.url("/api/v1/cases"))
         .bearer_auth(&applicant.token)
         .json(&case_body(worker.next()))
         .send()
-        .await;
-    expect_success(response).await
+        .await
+}
+
+/// Files a case as the client's applicant (client `id + offset`).
+pub async fn post_case(worker: Worker, offset: usize) -> Outcome {
+    expect_success(send_case(&worker, offset).await).await
 }
 
 /// As [`post_case`], insisting on 201 Created: the mail scenarios expect
 /// the mail of every case answered 201, and of no other.
 pub async fn file_case(worker: Worker, offset: usize) -> Outcome {
-    let applicant = worker.applicant(offset);
-    let response = worker
-        .http
-        .post(worker.url("/api/v1/cases"))
-        .bearer_auth(&applicant.token)
-        .json(&case_body(worker.next()))
-        .send()
-        .await;
+    let response = send_case(&worker, offset).await;
     match response {
         Ok(response)
             if response.status() != reqwest::StatusCode::CREATED
