@@ -237,19 +237,54 @@ pub fn renew_claim(conn: &mut AnyConnection, id: i64, held: i64, until: i64) -> 
         == 1)
 }
 
-/// Marks a mail sent, if this worker still holds it.
-pub fn mark_sent(conn: &mut AnyConnection, id: i64, held: i64, now: i64) -> DbResult<bool> {
-    Ok(
-        diesel::update(outbox::table.find(id).filter(outbox::locked_until.eq(held)))
-            .set((
-                outbox::state.eq(MailState::Sent.as_str()),
-                outbox::sent_at.eq(now),
-                outbox::locked_until.eq(None::<i64>),
-                outbox::last_error.eq(None::<String>),
-            ))
-            .execute(conn)?
-            == 1,
-    )
+/// What became of one claimed mail, to be written back with [`settle`].
+#[derive(Debug, Clone)]
+pub enum Settlement {
+    /// Handed to the transport.
+    Sent { id: i64, held: i64 },
+    /// Not sent: tried again at `retry_at`, or failed for good without one.
+    Failed {
+        id: i64,
+        held: i64,
+        error: String,
+        retry_at: Option<i64>,
+    },
+}
+
+/// Writes back the outcomes of several deliveries, each only if this worker
+/// still holds the mail (call inside one transaction). The sent mails take
+/// one statement per lease value (usually one: a claim's mails share it),
+/// so a batch costs one commit where a mail each cost one; `now` is their
+/// `sent_at`. Returns how many rows were still held and so written.
+pub fn settle(conn: &mut AnyConnection, settlements: &[Settlement], now: i64) -> DbResult<usize> {
+    let mut sent_by_lease: std::collections::BTreeMap<i64, Vec<i64>> = Default::default();
+    let mut written = 0;
+    for settlement in settlements {
+        match settlement {
+            Settlement::Sent { id, held } => sent_by_lease.entry(*held).or_default().push(*id),
+            Settlement::Failed {
+                id,
+                held,
+                error,
+                retry_at,
+            } => written += usize::from(mark_attempt_failed(conn, *id, *held, error, *retry_at)?),
+        }
+    }
+    for (held, ids) in sent_by_lease {
+        written += diesel::update(
+            outbox::table
+                .filter(outbox::id.eq_any(&ids))
+                .filter(outbox::locked_until.eq(held)),
+        )
+        .set((
+            outbox::state.eq(MailState::Sent.as_str()),
+            outbox::sent_at.eq(now),
+            outbox::locked_until.eq(None::<i64>),
+            outbox::last_error.eq(None::<String>),
+        ))
+        .execute(conn)?;
+    }
+    Ok(written)
 }
 
 /// Records a failed attempt, if this worker still holds the mail: retried
@@ -323,4 +358,91 @@ pub fn find(conn: &mut AnyConnection, id: i64) -> DbResult<Option<OutboxRow>> {
         .select(outbox::all_columns)
         .first(conn)
         .optional()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::DatabaseUrl;
+    use crate::db::Database;
+
+    fn mail(n: usize) -> NewMail {
+        NewMail {
+            kind: "case_submitted_applicant",
+            case_id: None,
+            recipient: format!("person{n}@example.com"),
+            subject: format!("mail {n}"),
+            body_text: "text".into(),
+            locale: "en",
+            link: None,
+            calendar: None,
+        }
+    }
+
+    /// One settle writes the sent mails still held in one statement, takes
+    /// the failed ones back for a retry, and leaves alone a mail whose claim
+    /// another worker holds now.
+    #[tokio::test]
+    async fn settling_writes_only_mails_still_held() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("outbox.db").to_string_lossy().into_owned();
+        let db = Database::connect(&DatabaseUrl::Sqlite(path), 2).unwrap();
+        let claimed = db
+            .write(|conn| {
+                enqueue_all(conn, &[mail(1), mail(2), mail(3), mail(4)], 100)?;
+                claim_due(conn, 200, 1_000, 10)
+            })
+            .await
+            .unwrap();
+        let held = claimed[0].locked_until.unwrap();
+        assert_eq!(held, 1_200);
+        let ids: Vec<i64> = claimed.iter().map(|row| row.id).collect();
+        let settlements = vec![
+            Settlement::Sent { id: ids[0], held },
+            Settlement::Sent { id: ids[1], held },
+            // Its lease ran out and another worker claimed it since.
+            Settlement::Sent {
+                id: ids[2],
+                held: 999,
+            },
+            Settlement::Failed {
+                id: ids[3],
+                held,
+                error: "421 try later".into(),
+                retry_at: Some(5_000),
+            },
+        ];
+        let written = db
+            .write(move |conn| settle(conn, &settlements, 300))
+            .await
+            .unwrap();
+        assert_eq!(written, 3);
+        let rows = db
+            .read(move |conn| {
+                ids.iter()
+                    .map(|id| find(conn, *id).map(Option::unwrap))
+                    .collect::<DbResult<Vec<_>>>()
+            })
+            .await
+            .unwrap();
+        for sent in &rows[..2] {
+            assert_eq!(
+                (sent.state.as_str(), sent.sent_at, sent.locked_until),
+                ("sent", Some(300), None)
+            );
+        }
+        assert_eq!(
+            (rows[2].state.as_str(), rows[2].locked_until),
+            ("pending", Some(held))
+        );
+        assert_eq!(
+            (
+                rows[3].state.as_str(),
+                rows[3].next_attempt_at,
+                rows[3].last_error.as_deref(),
+                rows[3].locked_until
+            ),
+            ("pending", 5_000, Some("421 try later"), None)
+        );
+    }
 }
