@@ -2,10 +2,9 @@
 
 use std::collections::HashMap;
 
-use diesel::connection::SimpleConnection as _;
 use diesel::prelude::*;
 
-use super::counters::NextSequence;
+use super::counters::{NextSequence, ReserveSequence};
 use super::schema::{
     case_access_log, case_categories, case_events, case_messages, cases, organizations, users,
 };
@@ -171,20 +170,18 @@ pub fn next_sequence(conn: &mut AnyConnection, year: i32) -> DbResult<i64> {
 }
 
 /// On PostgreSQL, takes the next number of `year` in a transaction of its
-/// own, before the intake's: the year's counter row is then locked for one
-/// statement instead of the whole intake and its commit, which otherwise
-/// queues every concurrent intake behind it. Its commit need not wait for
-/// the disk: the intake's own (synchronous) commit comes later in the WAL and
-/// flushes it too, and a crash before that only leaves a gap (numbers are
-/// unique, not gapless). None on SQLite, whose single writer takes the
-/// number inside the intake's transaction at no cost.
+/// own (one statement, `ReserveSequence`), before the intake's: the year's
+/// counter row is then locked for one statement instead of the whole intake
+/// and its commit, which otherwise queues every concurrent intake behind
+/// it. Its commit need not wait for the disk: the intake's own (synchronous)
+/// commit comes later in the WAL and flushes it too, and a crash before
+/// that only leaves a gap (numbers are unique, not gapless). None on
+/// SQLite, whose single writer takes the number inside the intake's
+/// transaction at no cost.
 pub fn reserve_sequence(conn: &mut AnyConnection, year: i32) -> DbResult<Option<i64>> {
     match conn {
         AnyConnection::Sqlite(_) => Ok(None),
-        AnyConnection::Postgres(_) => conn.transaction(|conn| {
-            conn.batch_execute("SET LOCAL synchronous_commit = off")?;
-            next_sequence(conn, year).map(Some)
-        }),
+        AnyConnection::Postgres(c) => Ok(Some(ReserveSequence { year }.get_result(c)?)),
     }
 }
 

@@ -550,6 +550,37 @@ async fn case_numbers_stay_unique_under_concurrent_intake(backend: Backend) {
     assert_eq!(listed_numbers, numbers);
 }
 
+/// PostgreSQL takes a case's number in a statement of its own whose commit
+/// does not wait for the disk (`db::cases::reserve_sequence`); the setting
+/// must end with that statement, or the intake that follows on the same
+/// pooled connection would commit without waiting for the disk either.
+#[tokio::test]
+async fn postgres_a_reserved_number_leaves_its_connection_committing_durably() {
+    use diesel::{Connection, RunQueryDsl};
+    #[derive(diesel::QueryableByName)]
+    struct Setting {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        synchronous_commit: String,
+    }
+    let app = TestApp::spawn(Backend::Postgres).await;
+    let url = app.database_url();
+    tokio::task::spawn_blocking(move || {
+        let mut conn = medesk::db::AnyConnection::establish(&url).unwrap();
+        let reserve = |conn: &mut _| medesk::db::cases::reserve_sequence(conn, 2031).unwrap();
+        assert_eq!(reserve(&mut conn), Some(1));
+        assert_eq!(reserve(&mut conn), Some(2));
+        let medesk::db::AnyConnection::Postgres(pg) = &mut conn else {
+            unreachable!("a PostgreSQL app")
+        };
+        let setting: Setting = diesel::sql_query("SHOW synchronous_commit")
+            .get_result(pg)
+            .unwrap();
+        assert_eq!(setting.synchronous_commit, "on");
+    })
+    .await
+    .unwrap();
+}
+
 // ---------------------------------------------------------------- who sees what
 
 /// Every per-case call a stranger might try: `(what, status, body)`.

@@ -190,6 +190,13 @@ impl TestApp {
 }
 
 impl TestApp {
+    /// The app's `DATABASE_URL`.
+    pub fn database_url(&self) -> String {
+        self.vars["DATABASE_URL"].clone()
+    }
+}
+
+impl TestApp {
     /// Simulates a PostgreSQL outage of this app's database: with `false`,
     /// every open connection is cut and new ones are refused; with `true`,
     /// connections are accepted again. Panics on SQLite.
