@@ -321,16 +321,10 @@ impl Settling {
                 first_error.get_or_insert(error);
             }
         }
-        // What arrived while a write was failing: no writer took it.
-        let left = std::mem::take(&mut lock(&self.queue).waiting);
-        if !left.is_empty() {
-            let clock = clock.clone();
-            let written = db
-                .write(move |conn| outbox::settle(conn, &left, clock.now_micros()))
-                .await;
-            if let Err(error) = written {
-                first_error.get_or_insert(error);
-            }
+        // What arrived while a write was failing, which no writer took:
+        // every writer has stopped, so one more takes it here.
+        if let Err(error) = write_settlements(self.queue, db.clone(), clock.clone()).await {
+            first_error.get_or_insert(error);
         }
         first_error.map_or(Ok(()), Err)
     }
