@@ -140,8 +140,11 @@ where
     }
 }
 
+// `None` binds NULL rather than writing `DEFAULT` into the SQL: one text
+// for every case, so the insert is prepared once per connection instead of
+// parsed and planned on every intake.
 #[derive(Debug, Insertable)]
-#[diesel(table_name = cases)]
+#[diesel(table_name = cases, treat_none_as_default_value = false)]
 pub struct NewCase<'a> {
     pub number: &'a str,
     pub organization_id: i64,
@@ -204,14 +207,35 @@ pub fn insert_applicant_categories(
     case_id: i64,
     categories: &[&str],
 ) -> DbResult<()> {
+    insert_categories(conn, case_id, APPLICANT, categories, true)
+}
+
+/// Stores one case's categories of one `kind`.
+fn insert_categories(
+    conn: &mut AnyConnection,
+    case_id: i64,
+    kind: &str,
+    categories: &[&str],
+    effective: bool,
+) -> DbResult<()> {
+    if let AnyConnection::Postgres(c) = conn {
+        super::arrays::CategoriesOfCase {
+            case_id,
+            kind,
+            categories,
+            effective,
+        }
+        .execute(c)?;
+        return Ok(());
+    }
     let rows: Vec<_> = categories
         .iter()
         .map(|category| {
             (
                 case_categories::case_id.eq(case_id),
-                case_categories::kind.eq(APPLICANT),
+                case_categories::kind.eq(kind),
                 case_categories::category.eq(*category),
-                case_categories::effective.eq(true),
+                case_categories::effective.eq(effective),
             )
         })
         .collect();
@@ -237,22 +261,7 @@ pub fn confirm_categories(
     diesel::update(case_categories::table.filter(case_categories::case_id.eq(case_id)))
         .set(case_categories::effective.eq(false))
         .execute(conn)?;
-    let rows: Vec<_> = categories
-        .iter()
-        .map(|category| {
-            (
-                case_categories::case_id.eq(case_id),
-                case_categories::kind.eq(CONFIRMED),
-                case_categories::category.eq(*category),
-                case_categories::effective.eq(true),
-            )
-        })
-        .collect();
-    insert_rows!(conn, rows, |values| diesel::insert_into(
-        case_categories::table
-    )
-    .values(values))?;
-    Ok(())
+    insert_categories(conn, case_id, CONFIRMED, categories, true)
 }
 
 #[derive(Debug, Default, Clone)]
@@ -440,22 +449,7 @@ pub fn replace_applicant_categories(
             .filter(case_categories::kind.eq(APPLICANT)),
     )
     .execute(conn)?;
-    let rows: Vec<_> = categories
-        .iter()
-        .map(|category| {
-            (
-                case_categories::case_id.eq(case_id),
-                case_categories::kind.eq(APPLICANT),
-                case_categories::category.eq(*category),
-                case_categories::effective.eq(effective),
-            )
-        })
-        .collect();
-    insert_rows!(conn, rows, |values| diesel::insert_into(
-        case_categories::table
-    )
-    .values(values))?;
-    Ok(())
+    insert_categories(conn, case_id, APPLICANT, categories, effective)
 }
 
 /// Bumps the version when something hangs off the case changed (a message).

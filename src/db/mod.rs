@@ -37,6 +37,7 @@ macro_rules! insert_rows {
     };
 }
 
+mod arrays;
 pub mod assignments;
 pub mod browser_sessions;
 pub mod cases;
@@ -49,6 +50,7 @@ pub mod notices;
 pub mod open_hours;
 pub mod organizations;
 pub mod outbox;
+mod pool;
 mod readers;
 pub mod schema;
 pub mod stats;
@@ -61,7 +63,7 @@ use std::time::Duration;
 
 use diesel::Connection;
 use diesel::connection::SimpleConnection;
-use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool};
+use diesel::r2d2::{CustomizeConnection, Pool};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use tokio::sync::Semaphore;
 
@@ -254,8 +256,8 @@ fn setup_connection(conn: &mut AnyConnection) -> DbResult<()> {
 #[derive(Debug)]
 struct ConnectionSetup;
 
-impl CustomizeConnection<AnyConnection, diesel::r2d2::Error> for ConnectionSetup {
-    fn on_acquire(&self, conn: &mut AnyConnection) -> Result<(), diesel::r2d2::Error> {
+impl CustomizeConnection<pool::Connection, diesel::r2d2::Error> for ConnectionSetup {
+    fn on_acquire(&self, conn: &mut pool::Connection) -> Result<(), diesel::r2d2::Error> {
         setup_connection(conn).map_err(|error| match error {
             DbError::Query(error) => diesel::r2d2::Error::QueryError(error),
             other => diesel::r2d2::Error::QueryError(diesel::result::Error::QueryBuilderError(
@@ -271,7 +273,7 @@ const READS_QUEUED_PER_READER: usize = 16;
 /// The database handle shared by every request.
 #[derive(Clone)]
 pub struct Database {
-    pool: Pool<ConnectionManager<AnyConnection>>,
+    pool: Pool<pool::Connections>,
     backend: Backend,
     /// Bounds requests waiting for a connection without holding a thread each.
     permits: Arc<Semaphore>,
@@ -292,7 +294,7 @@ impl Database {
             DatabaseUrl::Sqlite(path) => (Backend::Sqlite, path.clone()),
             DatabaseUrl::Postgres(url) => (Backend::Postgres, url.clone()),
         };
-        let manager = ConnectionManager::<AnyConnection>::new(connection_url.clone());
+        let manager = pool::Connections::new(connection_url.clone());
         let pool = Pool::builder()
             .max_size(pool_size)
             .min_idle(Some(1))
@@ -351,27 +353,21 @@ impl Database {
         T: Send + 'static,
         E: From<DbError> + Send + 'static,
     {
+        let Some(readers) = &self.sqlite_readers else {
+            return self.on_pooled(work).await;
+        };
         let _permit = self
             .permits
             .acquire()
             .await
             .expect("semaphore never closed");
-        if let Some(readers) = &self.sqlite_readers {
-            return readers.submit(work).await.unwrap_or_else(|_| {
-                // Readers run while a handle exists: only a panic of
-                // `work` drops its answer. A bug, not a fault (500).
-                Err(E::from(DbError::Commit(
-                    "the read ended without an answer (it panicked)".into(),
-                )))
-            });
-        }
-        let pool = self.pool.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut conn = pool.get().map_err(DbError::from)?;
-            work(&mut conn)
+        readers.submit(work).await.unwrap_or_else(|_| {
+            // Readers run while a handle exists: only a panic of
+            // `work` drops its answer. A bug, not a fault (500).
+            Err(E::from(DbError::Commit(
+                "the read ended without an answer (it panicked)".into(),
+            )))
         })
-        .await
-        .map_err(DbError::from)?
     }
 
     /// Runs `work` in one transaction, off the async threads; any error rolls
@@ -401,6 +397,34 @@ impl Database {
         self.write_in(true, work).await
     }
 
+    /// Like [`write`](Self::write), with `before` run first on the same
+    /// connection: on PostgreSQL outside the transaction, so its statements
+    /// commit by themselves and hold their locks only that long (a case
+    /// number, `reserve_sequence`), without a second connection and its
+    /// round trips; on SQLite's writer inside the write's savepoint.
+    pub async fn write_after<B, T, E, P, F>(&self, before: P, work: F) -> Result<T, E>
+    where
+        P: FnOnce(&mut AnyConnection) -> Result<B, E> + Send + 'static,
+        F: FnOnce(&mut AnyConnection, B) -> Result<T, E> + Send + 'static,
+        B: Send + 'static,
+        T: Send + 'static,
+        E: From<DbError> + From<diesel::result::Error> + Send + 'static,
+    {
+        if self.sqlite_writer.is_some() {
+            return self
+                .write_in(false, move |conn| {
+                    let prepared = before(conn)?;
+                    work(conn, prepared)
+                })
+                .await;
+        }
+        self.on_pooled(move |conn| {
+            let prepared = before(conn)?;
+            conn.transaction(|conn| work(conn, prepared))
+        })
+        .await
+    }
+
     async fn write_in<T, E, F>(&self, alone: bool, work: F) -> Result<T, E>
     where
         F: FnOnce(&mut AnyConnection) -> Result<T, E> + Send + 'static,
@@ -414,6 +438,16 @@ impl Database {
                 )))
             });
         }
+        self.on_pooled(move |conn| conn.transaction(work)).await
+    }
+
+    /// Runs `work` on a pooled connection, off the async threads.
+    async fn on_pooled<T, E, F>(&self, work: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut AnyConnection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<DbError> + Send + 'static,
+    {
         let _permit = self
             .permits
             .acquire()
@@ -422,8 +456,9 @@ impl Database {
         let pool = self.pool.clone();
         tokio::task::spawn_blocking(move || {
             let mut pooled = pool.get().map_err(DbError::from)?;
-            let conn: &mut AnyConnection = &mut pooled;
-            conn.transaction(work)
+            let result = work(&mut pooled);
+            pooled.note_outcome(result.is_ok());
+            result
         })
         .await
         .map_err(DbError::from)?

@@ -75,6 +75,22 @@ pub fn enqueue_all(conn: &mut AnyConnection, mails: &[NewMail], now: i64) -> DbR
     if mails.is_empty() {
         return Ok(());
     }
+    if let AnyConnection::Postgres(c) = conn {
+        super::arrays::QueuedMails {
+            message_ids: mails.iter().map(|_| new_message_id(now)).collect(),
+            kinds: mails.iter().map(|m| m.kind).collect(),
+            case_ids: mails.iter().map(|m| m.case_id).collect(),
+            recipients: mails.iter().map(|m| m.recipient.as_str()).collect(),
+            subjects: mails.iter().map(|m| m.subject.as_str()).collect(),
+            bodies: mails.iter().map(|m| m.body_text.as_str()).collect(),
+            locales: mails.iter().map(|m| m.locale).collect(),
+            links: mails.iter().map(|m| m.link.as_deref()).collect(),
+            calendars: mails.iter().map(|m| m.calendar.as_deref()).collect(),
+            now,
+        }
+        .execute(c)?;
+        return Ok(());
+    }
     let rows: Vec<_> = mails
         .iter()
         .map(|mail| {

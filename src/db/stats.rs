@@ -15,7 +15,7 @@ use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 use diesel::upsert::excluded;
 
-use super::counters::AddToCell;
+use super::counters::{AddToCell, CountOneCase};
 use super::schema::{
     assignments, case_categories, cases, experts, stats_daily_cases, stats_daily_categories,
     stats_daily_duplicate_categories, stats_daily_duplicates, stats_monthly_cases,
@@ -59,8 +59,26 @@ pub fn count_case(
     categories: &[&str],
     delta: i64,
 ) -> DbResult<()> {
-    let case_cells = [(day.to_owned(), product_type.to_owned(), delta)];
-    let category_cells: Vec<_> = categories
+    if let AnyConnection::Postgres(c) = conn {
+        return count_one_case(c, Rollup::All, day, product_type, categories, delta);
+    }
+    let (case_cells, category_cells) = cells_of_case(day, product_type, categories, delta);
+    add_counts(conn, &case_cells, &category_cells)
+}
+
+/// The daily cells one case counts in.
+#[allow(clippy::type_complexity)]
+fn cells_of_case(
+    day: &str,
+    product_type: &str,
+    categories: &[&str],
+    delta: i64,
+) -> (
+    Vec<(String, String, i64)>,
+    Vec<(String, String, String, i64)>,
+) {
+    let case_cells = vec![(day.to_owned(), product_type.to_owned(), delta)];
+    let category_cells = categories
         .iter()
         .map(|c| {
             (
@@ -71,7 +89,45 @@ pub fn count_case(
             )
         })
         .collect();
-    add_counts(conn, &case_cells, &category_cells)
+    (case_cells, category_cells)
+}
+
+/// PostgreSQL: one case's cells of `rollup`, daily and monthly, in one
+/// prepared statement ([`CountOneCase`]).
+fn count_one_case(
+    conn: &mut diesel::PgConnection,
+    rollup: Rollup,
+    day: &str,
+    product_type: &str,
+    categories: &[&str],
+    delta: i64,
+) -> DbResult<()> {
+    let mut categories = categories.to_vec();
+    categories.sort_unstable();
+    categories.dedup();
+    CountOneCase {
+        tables: match rollup {
+            Rollup::All => [
+                "stats_daily_cases",
+                "stats_monthly_cases",
+                "stats_daily_categories",
+                "stats_monthly_categories",
+            ],
+            Rollup::Duplicates => [
+                "stats_daily_duplicates",
+                "stats_monthly_duplicates",
+                "stats_daily_duplicate_categories",
+                "stats_monthly_duplicate_categories",
+            ],
+        },
+        day,
+        month: month_of(day),
+        product_type,
+        categories: &categories,
+        delta,
+    }
+    .execute(conn)?;
+    Ok(())
 }
 
 /// Moves a case from one cell set to another (triage confirming other
@@ -293,18 +349,10 @@ pub fn count_duplicate(
     categories: &[&str],
     delta: i64,
 ) -> DbResult<()> {
-    let case_cells = [(day.to_owned(), product_type.to_owned(), delta)];
-    let category_cells: Vec<_> = categories
-        .iter()
-        .map(|c| {
-            (
-                day.to_owned(),
-                product_type.to_owned(),
-                (*c).to_owned(),
-                delta,
-            )
-        })
-        .collect();
+    if let AnyConnection::Postgres(c) = conn {
+        return count_one_case(c, Rollup::Duplicates, day, product_type, categories, delta);
+    }
+    let (case_cells, category_cells) = cells_of_case(day, product_type, categories, delta);
     write_cells(conn, Rollup::Duplicates, &case_cells, &category_cells)
 }
 

@@ -13,7 +13,7 @@ use super::{Desk, DeskError, check_version};
 use crate::clock;
 use crate::db::cases::{self as store, CaseCategories, CaseChanges, CaseFilter, CaseRow, NewEvent};
 use crate::db::duplicates::{self as links, LinkedCase};
-use crate::db::{AnyConnection, Backend, assignments, users};
+use crate::db::{AnyConnection, assignments, users};
 use crate::domain::case::{self, CaseView, Intake, VisibilityRefusal, case_view};
 use crate::domain::duplicate;
 use crate::domain::lifecycle::{self, Action, ActionKind, Actor, CaseState, Refusal};
@@ -271,10 +271,9 @@ pub async fn file_case(
     };
 
     let now = clock::now_micros();
-    let reserved = reserve_number(desk, now).await?;
     let notifier = desk.notifier.clone();
     let snapshot = desk
-        .write_and_mail(move |conn| {
+        .write_and_mail_after(reserve_number(now), move |conn, reserved| {
             insert_case(
                 conn,
                 &notifier,
@@ -292,18 +291,14 @@ pub async fn file_case(
     Ok(snapshot)
 }
 
-/// A case's number reserved ahead of its transaction (PostgreSQL only:
-/// SQLite's writer takes it inside the intake at no cost; see
-/// `reserve_sequence`).
-pub(crate) async fn reserve_number(desk: &Desk, now: i64) -> Result<Option<i64>, DeskError> {
+/// Reserves a case's number ahead of its transaction, on the intake's
+/// connection (`Desk::write_and_mail_after`): PostgreSQL only, SQLite's
+/// writer takes it inside the intake at no cost (see `reserve_sequence`).
+pub(crate) fn reserve_number(
+    now: i64,
+) -> impl FnOnce(&mut AnyConnection) -> Result<Option<i64>, DeskError> + Send + 'static {
     let year = chrono::Datelike::year(&case::desk_date(now));
-    match desk.backend() {
-        Backend::Sqlite => Ok(None),
-        Backend::Postgres => {
-            desk.read(move |conn| Ok(store::reserve_sequence(conn, year)?))
-                .await
-        }
-    }
+    move |conn| Ok(store::reserve_sequence(conn, year)?)
 }
 
 /// What [`insert_case`] files.

@@ -121,6 +121,21 @@ impl Desk {
         Ok(value)
     }
 
+    /// [`write_and_mail`](Self::write_and_mail) with `before` run first on
+    /// the same connection, outside the transaction on PostgreSQL
+    /// (`Database::write_after`).
+    async fn write_and_mail_after<B, T, P, F>(&self, before: P, work: F) -> Result<T, DeskError>
+    where
+        P: FnOnce(&mut AnyConnection) -> Result<B, DeskError> + Send + 'static,
+        F: FnOnce(&mut AnyConnection, B) -> Result<T, DeskError> + Send + 'static,
+        B: Send + 'static,
+        T: Send + 'static,
+    {
+        let value = self.db.write_after(before, work).await?;
+        self.mail_signal.queued();
+        Ok(value)
+    }
+
     /// Runs `work` on a pooled read connection.
     async fn read<T, F>(&self, work: F) -> Result<T, DeskError>
     where

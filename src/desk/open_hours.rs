@@ -642,9 +642,8 @@ pub async fn record_attendance(
 pub async fn open_case(desk: &Desk, caller: Caller, id: i64) -> Result<CaseSnapshot, DeskError> {
     caller.require(DESK_STAFF)?;
     let now = clock::now_micros();
-    let reserved = reserve_number(desk, now).await?;
     let notifier = desk.notifier.clone();
-    desk.write_and_mail(move |conn| {
+    desk.write_and_mail_after(reserve_number(now), move |conn, reserved| {
         let row = visible_booking(conn, &caller, id)?;
         if let Some(case_id) = row.case_id {
             let number = case_store::find(conn, case_id)?.map(|c| c.number);

@@ -1,0 +1,107 @@
+//! PostgreSQL: rows inserted from arrays (`INSERT … SELECT … FROM
+//! unnest(…)`), so that one statement text serves any number of rows and is
+//! prepared once per connection. Diesel's multi-row `VALUES` has a text per
+//! row count and is never prepared: PostgreSQL parsed and planned it on
+//! every intake.
+
+use diesel::pg::Pg;
+use diesel::query_builder::{AstPass, QueryFragment, QueryId};
+use diesel::sql_types::{Array, BigInt, Bool, Nullable, Text};
+use diesel::{QueryResult, RunQueryDsl};
+
+/// `case_categories` rows of one case: one per category, all of `kind`.
+#[derive(Debug, Clone, Copy)]
+pub struct CategoriesOfCase<'a> {
+    pub case_id: i64,
+    pub kind: &'a str,
+    pub categories: &'a [&'a str],
+    pub effective: bool,
+}
+
+impl QueryFragment<Pg> for CategoriesOfCase<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        out.push_sql("INSERT INTO case_categories (case_id, kind, category, effective) SELECT ");
+        out.push_bind_param::<BigInt, i64>(&self.case_id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, str>(self.kind)?;
+        out.push_sql(", category, ");
+        out.push_bind_param::<Bool, bool>(&self.effective)?;
+        out.push_sql(" FROM unnest(");
+        out.push_bind_param::<Array<Text>, [&str]>(self.categories)?;
+        out.push_sql(") AS category");
+        Ok(())
+    }
+}
+
+impl<Conn> RunQueryDsl<Conn> for CategoriesOfCase<'_> {}
+
+/// The prepared-statement cache's key of [`CategoriesOfCase`]: its SQL never varies.
+pub struct CategoriesOfCaseStatement;
+
+impl QueryId for CategoriesOfCase<'_> {
+    type QueryId = CategoriesOfCaseStatement;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+/// `outbox` rows, one per element of the (equally long) columns, due at
+/// `now`.
+#[derive(Debug, Clone)]
+pub struct QueuedMails<'a> {
+    pub message_ids: Vec<String>,
+    pub kinds: Vec<&'a str>,
+    pub case_ids: Vec<Option<i64>>,
+    pub recipients: Vec<&'a str>,
+    pub subjects: Vec<&'a str>,
+    pub bodies: Vec<&'a str>,
+    pub locales: Vec<&'a str>,
+    pub links: Vec<Option<&'a str>>,
+    pub calendars: Vec<Option<&'a str>>,
+    pub now: i64,
+}
+
+impl QueryFragment<Pg> for QueuedMails<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        out.push_sql(
+            "INSERT INTO outbox (message_id, kind, case_id, recipient, subject, body_text, \
+             locale, link, calendar, next_attempt_at, created_at) \
+             SELECT message_id, kind, case_id, recipient, subject, body_text, locale, link, \
+             calendar, ",
+        );
+        out.push_bind_param::<BigInt, i64>(&self.now)?;
+        out.push_sql(", ");
+        out.push_bind_param::<BigInt, i64>(&self.now)?;
+        out.push_sql(" FROM unnest(");
+        out.push_bind_param::<Array<Text>, Vec<String>>(&self.message_ids)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Text>, Vec<&str>>(&self.kinds)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Nullable<BigInt>>, Vec<Option<i64>>>(&self.case_ids)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Text>, Vec<&str>>(&self.recipients)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Text>, Vec<&str>>(&self.subjects)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Text>, Vec<&str>>(&self.bodies)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Text>, Vec<&str>>(&self.locales)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Nullable<Text>>, Vec<Option<&str>>>(&self.links)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Nullable<Text>>, Vec<Option<&str>>>(&self.calendars)?;
+        out.push_sql(
+            ") AS mail (message_id, kind, case_id, recipient, subject, body_text, locale, link, \
+             calendar)",
+        );
+        Ok(())
+    }
+}
+
+impl<Conn> RunQueryDsl<Conn> for QueuedMails<'_> {}
+
+/// The prepared-statement cache's key of [`QueuedMails`]: its SQL never varies.
+pub struct QueuedMailsStatement;
+
+impl QueryId for QueuedMails<'_> {
+    type QueryId = QueuedMailsStatement;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
