@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::StreamExt as _;
 use lettre::Message;
 use lettre::message::header::ContentType;
 use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
@@ -51,6 +52,15 @@ impl Transport {
         match self {
             Transport::Smtp(smtp) => smtp.bound(),
             Transport::Files(_) => Duration::ZERO,
+        }
+    }
+
+    /// How many deliveries may run at once.
+    fn parallelism(&self) -> usize {
+        match self {
+            Transport::Smtp(_) => smtp::PARALLEL_DELIVERIES,
+            // Each file is written on a blocking thread of its own.
+            Transport::Files(_) => smtp::PARALLEL_DELIVERIES,
         }
     }
 
@@ -222,58 +232,86 @@ pub async fn deliver_due(
         .await?;
     let count = claimed.len();
     let mut settling = Settling::default();
-    for row in claimed {
-        let id = row.id;
-        let mut held = row.locked_until.unwrap_or_default();
-        // The claim must outlast this delivery, or another instance could
-        // take (and send) the same mail meanwhile.
-        if held - clock.now_micros() < lease.renew_below_micros {
-            let until = clock.now_micros() + lease.micros;
-            if !db
-                .write(move |conn| outbox::renew_claim(conn, id, held, until))
-                .await?
-            {
-                continue;
-            }
-            held = until;
-        }
-        let result = match build_message(&row, from) {
-            Ok(message) => transport.deliver(message, &row.message_id).await,
-            Err(e) => Err(DeliveryError {
-                message: e,
-                permanent: true,
-            }),
-        };
-        let settlement = match result {
-            Ok(()) => {
-                tracing::info!(outbox_id = id, kind = %row.kind, "mail sent");
-                Settlement::Sent { id, held }
-            }
+    let mut deliveries = futures_util::stream::iter(
+        claimed
+            .into_iter()
+            .map(|row| deliver_claimed(db, transport, from, lease, clock, row)),
+    )
+    .buffer_unordered(transport.parallelism());
+    // An error ends no other delivery: one cut off mid-exchange could have
+    // been sent and never be marked.
+    let mut first_error = None;
+    while let Some(delivered) = deliveries.next().await {
+        match delivered {
+            Ok(Some(settlement)) => settling.push(db, clock, settlement),
+            // The claim was lost to another instance, which delivers it.
+            Ok(None) => {}
             Err(error) => {
-                let jitter: f64 = rand::thread_rng().r#gen();
-                let retry_at = (!error.permanent)
-                    .then(|| retry::next_delay_micros(row.attempts, jitter))
-                    .flatten()
-                    .map(|delay| clock.now_micros() + delay);
-                tracing::warn!(
-                    outbox_id = id,
-                    attempts = row.attempts,
-                    permanent = error.permanent,
-                    error = %error.message,
-                    "mail not sent"
-                );
-                Settlement::Failed {
-                    id,
-                    held,
-                    error: error.message,
-                    retry_at,
-                }
+                first_error.get_or_insert(error);
             }
-        };
-        settling.push(db, clock, settlement);
+        }
     }
     settling.finish(db, clock).await?;
-    Ok(count)
+    first_error.map_or(Ok(count), Err)
+}
+
+/// Delivers one claimed mail; its outcome to settle, or None when the claim
+/// could not be renewed (another instance took the mail).
+async fn deliver_claimed(
+    db: &Database,
+    transport: &Transport,
+    from: &Mailbox,
+    lease: Lease,
+    clock: &Clock,
+    row: OutboxRow,
+) -> Result<Option<Settlement>, DbError> {
+    let id = row.id;
+    let mut held = row.locked_until.unwrap_or_default();
+    // The claim must outlast this delivery, or another instance could
+    // take (and send) the same mail meanwhile.
+    if held - clock.now_micros() < lease.renew_below_micros {
+        let until = clock.now_micros() + lease.micros;
+        if !db
+            .write(move |conn| outbox::renew_claim(conn, id, held, until))
+            .await?
+        {
+            return Ok(None);
+        }
+        held = until;
+    }
+    let result = match build_message(&row, from) {
+        Ok(message) => transport.deliver(message, &row.message_id).await,
+        Err(e) => Err(DeliveryError {
+            message: e,
+            permanent: true,
+        }),
+    };
+    Ok(Some(match result {
+        Ok(()) => {
+            tracing::info!(outbox_id = id, kind = %row.kind, "mail sent");
+            Settlement::Sent { id, held }
+        }
+        Err(error) => {
+            let jitter: f64 = rand::thread_rng().r#gen();
+            let retry_at = (!error.permanent)
+                .then(|| retry::next_delay_micros(row.attempts, jitter))
+                .flatten()
+                .map(|delay| clock.now_micros() + delay);
+            tracing::warn!(
+                outbox_id = id,
+                attempts = row.attempts,
+                permanent = error.permanent,
+                error = %error.message,
+                "mail not sent"
+            );
+            Settlement::Failed {
+                id,
+                held,
+                error: error.message,
+                retry_at,
+            }
+        }
+    }))
 }
 
 /// The outcomes of a round's deliveries on their way to the outbox.

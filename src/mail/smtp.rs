@@ -16,7 +16,7 @@
 //! lettre's cannot have.
 
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use lettre::Message;
 use lettre::transport::smtp::authentication::{Credentials, DEFAULT_MECHANISMS};
@@ -116,8 +116,25 @@ pub struct SmtpSender {
     /// For TLS modes: the certificate checks, built once.
     tls: Option<TlsParameters>,
     bound: Duration,
-    /// The connection of the last delivery, if it ended well.
-    idle: Mutex<Option<AsyncSmtpConnection>>,
+    /// Connections whose last delivery ended well, the latest last; at most
+    /// one per delivery that may run at once.
+    idle: Mutex<Vec<IdleConnection>>,
+}
+
+/// How many deliveries may run at once, each on a connection of its own.
+/// Over loopback one delivery is four round trips, latency rather than
+/// work: one connection at a time left medesk, its database and the relay
+/// mostly waiting (docs/performance.md).
+pub const PARALLEL_DELIVERIES: usize = 4;
+
+/// A kept connection is used without asking first (`NOOP`) when its last
+/// delivery ended this recently: a relay closes an idle connection after
+/// minutes (RFC 5321 asks for at least five), not seconds.
+const TRUSTED_WHILE_IDLE: Duration = Duration::from_secs(2);
+
+struct IdleConnection {
+    connection: AsyncSmtpConnection,
+    since: Instant,
 }
 
 impl SmtpSender {
@@ -130,7 +147,7 @@ impl SmtpSender {
             relay,
             tls,
             bound,
-            idle: Mutex::new(None),
+            idle: Mutex::new(Vec::with_capacity(PARALLEL_DELIVERIES)),
         })
     }
 
@@ -152,33 +169,43 @@ impl SmtpSender {
             .map_err(|_| timed_out(self.bound))?;
         if let Some(connection) = connection.filter(|c| !c.has_broken()) {
             let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-            // A second connection (from a concurrent delivery) is closed.
-            idle.get_or_insert(connection);
+            // One more than may be used at once is dropped (closed).
+            if idle.len() < PARALLEL_DELIVERIES {
+                idle.push(IdleConnection {
+                    connection,
+                    since: Instant::now(),
+                });
+            }
         }
         result
     }
 
-    /// Says QUIT on the kept connection, if any (within the bound).
+    /// Says QUIT on the kept connections (within the bound).
     pub async fn close(&self) {
-        if let Some(mut connection) = self.take_idle() {
-            let _ = tokio::time::timeout(self.bound, connection.quit()).await;
+        while let Some(mut idle) = self.take_idle() {
+            let _ = tokio::time::timeout(self.bound, idle.connection.quit()).await;
         }
     }
 
-    fn take_idle(&self) -> Option<AsyncSmtpConnection> {
-        self.idle.lock().unwrap_or_else(|e| e.into_inner()).take()
+    fn take_idle(&self) -> Option<IdleConnection> {
+        self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop()
     }
 
     /// One delivery on `reused` if it still answers, else on a new
     /// connection; returns the connection with the outcome.
     async fn exchange(
         &self,
-        reused: Option<AsyncSmtpConnection>,
+        reused: Option<IdleConnection>,
         envelope: &lettre::address::Envelope,
         data: &[u8],
     ) -> (Result<(), DeliveryError>, Option<AsyncSmtpConnection>) {
         let answering = match reused {
-            Some(mut connection) => connection.test_connected().await.then_some(connection),
+            Some(idle) if idle.since.elapsed() < TRUSTED_WHILE_IDLE => Some(idle.connection),
+            Some(mut idle) => idle
+                .connection
+                .test_connected()
+                .await
+                .then_some(idle.connection),
             None => None,
         };
         let mut connection = match answering {
