@@ -351,7 +351,9 @@ pub(crate) fn insert_case(
         Some(kind) => kind.as_str().to_owned(),
         None => registered_kind,
     };
-    let row = store::insert(
+    let codes: Vec<&str> = intake.categories.iter().map(|c| c.as_str()).collect();
+    let detail = json!({"number": number}).to_string();
+    let row = store::insert_filed(
         conn,
         &store::NewCase {
             number: &number,
@@ -375,23 +377,14 @@ pub(crate) fn insert_case(
             updated_at: now,
             closed_at: None,
         },
-    )?;
-    let codes: Vec<&str> = intake.categories.iter().map(|c| c.as_str()).collect();
-    store::insert_applicant_categories(conn, row.id, &codes)?;
-    notifier.case_submitted(conn, &row, &codes, now)?;
-    store::insert_event(
-        conn,
-        NewEvent {
-            case_id: row.id,
-            at: now,
-            actor_id: Some(caller.id),
+        &codes,
+        store::FilingEvent {
+            actor_id: caller.id,
             kind: "submitted",
-            from_status: None,
-            to_status: Some(CaseStatus::Submitted.as_str()),
-            detail: Some(json!({"number": number}).to_string()),
-            desk_only: false,
+            detail: &detail,
         },
     )?;
+    notifier.case_submitted(conn, &row, &codes, now)?;
     // Last: on PostgreSQL the day's statistics rows stay locked until
     // commit, and every intake of the day updates the same rows.
     crate::db::stats::count_case(
