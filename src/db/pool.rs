@@ -78,29 +78,42 @@ impl ManageConnection for Connections {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use diesel::connection::{Connection as _, InstrumentationEvent};
+
     use super::*;
 
-    fn sqlite() -> Connection {
-        Connections::new(":memory:".into()).connect().unwrap()
+    /// A connection from `manager` and how many statements it has run since.
+    fn counted(manager: &Connections) -> (Connection, Arc<AtomicUsize>) {
+        let mut conn = manager.connect().unwrap();
+        let statements = Arc::new(AtomicUsize::new(0));
+        let seen = statements.clone();
+        conn.set_instrumentation(move |event: InstrumentationEvent<'_>| {
+            if let InstrumentationEvent::StartQuery { .. } = event {
+                seen.fetch_add(1, Ordering::SeqCst);
+            }
+        });
+        (conn, statements)
     }
 
     #[test]
-    fn a_connection_is_trusted_only_just_after_a_success() {
+    fn a_connection_is_pinged_unless_its_last_work_succeeded_just_now() {
         let manager = Connections::new(":memory:".into());
-        let mut conn = sqlite();
-        assert!(
-            conn.succeeded_at.is_none(),
-            "a new connection is pinged first"
-        );
+        let (mut conn, statements) = counted(&manager);
+        let pings = |conn: &mut Connection| {
+            let before = statements.load(Ordering::SeqCst);
+            manager.is_valid(conn).unwrap();
+            statements.load(Ordering::SeqCst) - before
+        };
+        assert_eq!(pings(&mut conn), 1, "a new connection is pinged");
         conn.note_outcome(true);
-        assert!(conn.succeeded_at.is_some());
-        assert!(manager.is_valid(&mut conn).is_ok());
+        assert_eq!(pings(&mut conn), 0, "trusted just after a success");
         conn.note_outcome(false);
-        assert!(
-            conn.succeeded_at.is_none(),
-            "a failure takes the trust away"
-        );
+        assert_eq!(pings(&mut conn), 1, "a failure takes the trust away");
+        conn.note_outcome(true);
         conn.succeeded_at = Some(Instant::now() - TRUSTED_AFTER_SUCCESS * 2);
-        assert!(manager.is_valid(&mut conn).is_ok(), "pinged: alive");
+        assert_eq!(pings(&mut conn), 1, "the trust runs out");
     }
 }

@@ -55,15 +55,6 @@ impl Transport {
         }
     }
 
-    /// How many deliveries may run at once.
-    fn parallelism(&self) -> usize {
-        match self {
-            Transport::Smtp(_) => smtp::PARALLEL_DELIVERIES,
-            // Each file is written on a blocking thread of its own.
-            Transport::Files(_) => smtp::PARALLEL_DELIVERIES,
-        }
-    }
-
     /// Ends an SMTP session politely at shutdown.
     async fn close(&self) {
         if let Transport::Smtp(smtp) = self {
@@ -237,7 +228,8 @@ pub async fn deliver_due(
             .into_iter()
             .map(|row| deliver_claimed(db, transport, from, lease, clock, row)),
     )
-    .buffer_unordered(transport.parallelism());
+    // Files too: each is written on a blocking thread of its own.
+    .buffer_unordered(smtp::PARALLEL_DELIVERIES);
     // An error ends no other delivery: one cut off mid-exchange could have
     // been sent and never be marked.
     let mut first_error = None;
