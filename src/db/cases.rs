@@ -5,9 +5,7 @@ use std::collections::HashMap;
 use diesel::prelude::*;
 
 use super::counters::{NextSequence, ReserveSequence};
-use super::schema::{
-    case_access_log, case_categories, case_events, case_messages, cases, organizations, users,
-};
+use super::schema::{case_access_log, case_categories, case_events, case_messages, cases, users};
 use super::{AnyConnection, DbError, DbResult, StoredCodes, UnknownStoredValue};
 use crate::domain::vocabulary::{
     CaseStatus, Category, Lang, OrganizationKind, Outcome, Priority, ProductType, Route, Stage,
@@ -926,14 +924,6 @@ pub fn access_log(
         query = query.filter(case_access_log::id.lt(before));
     }
     Ok(query.load(conn)?)
-}
-
-/// The organisation's name and kind, for a case filed on its behalf.
-pub fn organization(conn: &mut AnyConnection, id: i64) -> DbResult<Option<(String, String)>> {
-    let query = organizations::table
-        .find(id)
-        .select((organizations::name, organizations::kind));
-    Ok(on_backend!(conn, |c| query.first(c).optional())?)
 }
 
 /// Untriaged cases received before `received_before` that supporters have

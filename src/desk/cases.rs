@@ -340,8 +340,13 @@ pub(crate) fn insert_case(
             .and_then(|u| u.organization_id.map(|org| (u.id, org)))
             .ok_or_else(|| DeskError::field("applicant_id", "is not an applicant"))?,
     };
-    let (registered_name, registered_kind) =
-        store::organization(conn, organization_id)?.ok_or(DeskError::NotFound)?;
+    let parties = users::filing_parties(
+        conn,
+        applicant_id,
+        organization_id,
+        Role::Supporter.as_str(),
+    )?;
+    let (registered_name, registered_kind) = parties.organization.ok_or(DeskError::NotFound)?;
     let sequence = match reserved {
         Some(sequence) => sequence,
         None => store::next_sequence(conn, year)?,
@@ -384,7 +389,14 @@ pub(crate) fn insert_case(
             detail: &detail,
         },
     )?;
-    notifier.case_submitted(conn, &row, &codes, now)?;
+    notifier.case_submitted(
+        conn,
+        &row,
+        &codes,
+        parties.applicant,
+        parties.supporters,
+        now,
+    )?;
     // Last: on PostgreSQL the day's statistics rows stay locked until
     // commit, and every intake of the day updates the same rows.
     crate::db::stats::count_case(

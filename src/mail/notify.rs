@@ -10,6 +10,7 @@ use crate::clock;
 use crate::db::cases::CaseRow;
 use crate::db::open_hours::BookingRow;
 use crate::db::outbox::{self, NewMail};
+use crate::db::users::ContactRow;
 use crate::db::{AnyConnection, DbResult, StoredCodes, assignments, notices, users};
 use crate::domain::account::Locale;
 use crate::domain::notice::{self, Audience, CasePeople, Notice, Plan};
@@ -48,37 +49,45 @@ fn contact(conn: &mut AnyConnection, user_id: Option<i64>) -> DbResult<Option<Co
     let Some(user) = users::find_by_id(conn, id)? else {
         return Ok(None);
     };
-    Ok(Some(Contact {
-        locale: StoredCodes::new("users", user.id).parse("locale", &user.locale)?,
-        email: user.email,
-        name: user.name,
-    }))
+    Contact::of((user.id, user.email, user.name, user.locale)).map(Some)
 }
 
-fn supporters(conn: &mut AnyConnection) -> DbResult<Vec<Contact>> {
-    users::contacts_with_role(conn, Role::Supporter.as_str())?
-        .into_iter()
-        .map(|(id, email, name, locale)| {
-            Ok(Contact {
-                locale: StoredCodes::new("users", id).parse("locale", &locale)?,
-                email,
-                name,
-            })
+impl Contact {
+    fn of((id, email, name, locale): ContactRow) -> DbResult<Contact> {
+        Ok(Contact {
+            locale: StoredCodes::new("users", id).parse("locale", &locale)?,
+            email,
+            name,
         })
-        .collect()
+    }
 }
 
-/// One mail per supporter. The desk's mails name no person, so each
-/// language is rendered once and copied.
+fn supporters(conn: &mut AnyConnection) -> DbResult<Vec<ContactRow>> {
+    users::contacts_with_role(conn, Role::Supporter.as_str())
+}
+
+/// One mail per supporter.
 fn to_every_supporter(
     conn: &mut AnyConnection,
+    kind: &'static str,
+    case_id: Option<i64>,
+    context_in: impl FnMut(Locale) -> minijinja::Value,
+) -> DbResult<Vec<NewMail>> {
+    to_each_supporter(supporters(conn)?, kind, case_id, context_in)
+}
+
+/// One mail per supporter of `supporters`. The desk's mails name no
+/// person, so each language is rendered once and copied.
+fn to_each_supporter(
+    supporters: Vec<ContactRow>,
     kind: &'static str,
     case_id: Option<i64>,
     mut context_in: impl FnMut(Locale) -> minijinja::Value,
 ) -> DbResult<Vec<NewMail>> {
     let mut rendered: Vec<(Locale, NewMail)> = Vec::with_capacity(2);
-    let mut mails = Vec::new();
-    for supporter in supporters(conn)? {
+    let mut mails = Vec::with_capacity(supporters.len());
+    for supporter in supporters {
+        let supporter = Contact::of(supporter)?;
         let template = match rendered.iter().find(|(l, _)| *l == supporter.locale) {
             Some((_, template)) => template.clone(),
             None => {
@@ -178,15 +187,19 @@ impl Notifier {
     }
 
     /// Acknowledgement to the applicant; "new case" to every supporter.
+    /// `applicant` and `supporters` as read with the organisation
+    /// (`users::filing_parties`).
     pub fn case_submitted(
         &self,
         conn: &mut AnyConnection,
         case: &CaseRow,
         categories: &[&str],
+        applicant: Option<ContactRow>,
+        supporters: Vec<ContactRow>,
         now: i64,
     ) -> DbResult<()> {
-        let mut mails = Vec::new();
-        if let Some(applicant) = contact(conn, case.applicant_id)? {
+        let mut mails = Vec::with_capacity(supporters.len() + 1);
+        if let Some(applicant) = applicant.map(Contact::of).transpose()? {
             mails.push(mail(
                 "case_submitted_applicant",
                 Some(case.id),
@@ -196,8 +209,8 @@ impl Notifier {
                 link => self.case_link(case.id) },
             ));
         }
-        mails.extend(to_every_supporter(
-            conn,
+        mails.extend(to_each_supporter(
+            supporters,
             "case_submitted_desk",
             Some(case.id),
             |locale| {
