@@ -5,7 +5,10 @@ use std::collections::HashMap;
 use diesel::prelude::*;
 
 use super::counters::{NextSequence, ReserveSequence};
-use super::schema::{case_access_log, case_categories, case_events, case_messages, cases, users};
+use super::duplicates::LinkedCase;
+use super::schema::{
+    case_access_log, case_categories, case_duplicates, case_events, case_messages, cases, users,
+};
 use super::{AnyConnection, DbError, DbResult, StoredCodes, UnknownStoredValue};
 use crate::domain::vocabulary::{
     CaseStatus, Category, Lang, OrganizationKind, Outcome, Priority, ProductType, Route, Stage,
@@ -418,23 +421,108 @@ pub fn categories_of(
     };
     let mut map: HashMap<i64, CaseCategories> = HashMap::new();
     for (case_id, kind, code) in rows {
-        let category = StoredCodes::new("case_categories of case", case_id)
-            .parse("category", &code)
-            .map_err(DbError::from)?;
-        let entry = map.entry(case_id).or_default();
-        if kind == CONFIRMED {
-            entry.confirmed.push(category);
-        } else {
-            entry.applicant.push(category);
-        }
+        map.entry(case_id).or_default().add(case_id, &kind, &code)?;
     }
-    // Rows come back in storage order; every table and export uses the
-    // canonical category order (the enum's).
     for entry in map.values_mut() {
-        entry.applicant.sort();
-        entry.confirmed.sort();
+        entry.sort();
     }
     Ok(map)
+}
+
+impl CaseCategories {
+    /// Adds a stored `case_categories` row of case `case_id`.
+    fn add(&mut self, case_id: i64, kind: &str, code: &str) -> DbResult<()> {
+        let category = StoredCodes::new("case_categories of case", case_id)
+            .parse("category", code)
+            .map_err(DbError::from)?;
+        if kind == CONFIRMED {
+            self.confirmed.push(category);
+        } else {
+            self.applicant.push(category);
+        }
+        Ok(())
+    }
+
+    /// Rows come back in storage order; every table and export uses the
+    /// canonical category order (the enum's).
+    fn sort(&mut self) {
+        self.applicant.sort();
+        self.confirmed.sort();
+    }
+}
+
+/// A case with its categories and the cases closed as its duplicates.
+#[derive(Debug)]
+pub struct FullCase {
+    pub row: CaseRow,
+    pub categories: CaseCategories,
+    /// By id.
+    pub duplicates: Vec<LinkedCase>,
+}
+
+/// [`FullCase`] in one statement, where [`find`], [`categories_of`] and
+/// `duplicates::links_of` take three: every read of a case asks for all
+/// of it, and on PostgreSQL each statement is a round trip and a wait of
+/// the blocking thread. The joins give a row per category and duplicate
+/// (a handful); they are told apart here.
+pub fn find_full(conn: &mut AnyConnection, id: i64) -> DbResult<Option<FullCase>> {
+    let duplicate = diesel::alias!(cases as duplicate);
+    let query = cases::table
+        .left_join(case_categories::table.on(case_categories::case_id.eq(cases::id)))
+        .left_join(case_duplicates::table.on(case_duplicates::original_id.eq(cases::id)))
+        .left_join(duplicate.on(duplicate.field(cases::id).eq(case_duplicates::case_id)))
+        .filter(cases::id.eq(id))
+        .select((
+            cases::all_columns,
+            (case_categories::kind, case_categories::category).nullable(),
+            (
+                duplicate.field(cases::id),
+                duplicate.field(cases::number),
+                duplicate.field(cases::organization_id),
+            )
+                .nullable(),
+        ));
+    type Joined = (
+        CaseRow,
+        Option<(String, String)>,
+        Option<(i64, String, i64)>,
+    );
+    let rows: Vec<Joined> = on_backend!(conn, |c| query.load(c))?;
+    let mut rows = rows.into_iter();
+    let Some((row, first_category, first_duplicate)) = rows.next() else {
+        return Ok(None);
+    };
+    let mut seen_categories = Vec::new();
+    let mut duplicates: Vec<LinkedCase> = Vec::new();
+    for (category, linked) in
+        std::iter::once((first_category, first_duplicate)).chain(rows.map(|(_, c, d)| (c, d)))
+    {
+        if let Some(category) = category
+            && !seen_categories.contains(&category)
+        {
+            seen_categories.push(category);
+        }
+        if let Some((id, number, organization_id)) = linked
+            && !duplicates.iter().any(|d| d.id == id)
+        {
+            duplicates.push(LinkedCase {
+                id,
+                number,
+                organization_id,
+            });
+        }
+    }
+    let mut categories = CaseCategories::default();
+    for (kind, code) in &seen_categories {
+        categories.add(row.id, kind, code)?;
+    }
+    categories.sort();
+    duplicates.sort_by_key(|d| d.id);
+    Ok(Some(FullCase {
+        row,
+        categories,
+        duplicates,
+    }))
 }
 
 /// One case by id, on the concrete connection: through `AnyConnection`

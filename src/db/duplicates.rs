@@ -97,30 +97,7 @@ pub fn links_of(
     if case_ids.is_empty() {
         return Ok(links);
     }
-    let originals: Vec<(i64, i64, String, i64)> = if duplicate_ids.is_empty() {
-        Vec::new()
-    } else {
-        case_duplicates::table
-            .inner_join(cases::table.on(cases::id.eq(case_duplicates::original_id)))
-            .filter(case_duplicates::case_id.eq_any(duplicate_ids))
-            .select((
-                case_duplicates::case_id,
-                cases::id,
-                cases::number,
-                cases::organization_id,
-            ))
-            .load(conn)?
-    };
-    for (case_id, id, number, organization_id) in originals {
-        links.originals.insert(
-            case_id,
-            LinkedCase {
-                id,
-                number,
-                organization_id,
-            },
-        );
-    }
+    links.originals = originals_of(conn, duplicate_ids)?;
     let columns = (
         case_duplicates::original_id,
         cases::id,
@@ -158,6 +135,37 @@ pub fn links_of(
             });
     }
     Ok(links)
+}
+
+/// The originals of `duplicate_ids`, by duplicate.
+pub fn originals_of(
+    conn: &mut AnyConnection,
+    duplicate_ids: &[i64],
+) -> DbResult<HashMap<i64, LinkedCase>> {
+    if duplicate_ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let originals: Vec<(i64, i64, String, i64)> = case_duplicates::table
+        .inner_join(cases::table.on(cases::id.eq(case_duplicates::original_id)))
+        .filter(case_duplicates::case_id.eq_any(duplicate_ids))
+        .select((
+            case_duplicates::case_id,
+            cases::id,
+            cases::number,
+            cases::organization_id,
+        ))
+        .load(conn)?;
+    Ok(originals
+        .into_iter()
+        .map(|(case_id, id, number, organization_id)| {
+            let original = LinkedCase {
+                id,
+                number,
+                organization_id,
+            };
+            (case_id, original)
+        })
+        .collect())
 }
 
 /// The id, number and organisation of each of `ids` that exists.

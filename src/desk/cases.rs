@@ -137,14 +137,24 @@ pub(crate) fn visible_case(
     id: i64,
 ) -> Result<(CaseRow, CaseView), DeskError> {
     let row = store::find(conn, id)?.ok_or(DeskError::NotFound)?;
+    let view = visibility(conn, caller, &row)?;
+    Ok((row, view))
+}
+
+/// How the caller sees `row`; `NotFound` when not at all.
+fn visibility(
+    conn: &mut AnyConnection,
+    caller: &Caller,
+    row: &CaseRow,
+) -> Result<CaseView, DeskError> {
     let assignment = if caller.role == Role::Expert {
         assignments::caller_assignment(conn, row.id, caller.id)?
     } else {
         None
     };
-    match view_of(caller, &row, assignment) {
+    match view_of(caller, row, assignment) {
         CaseView::Hidden => Err(DeskError::NotFound),
-        view => Ok((row, view)),
+        view => Ok(view),
     }
 }
 
@@ -207,12 +217,27 @@ fn with_links(
     snapshots: &mut [CaseSnapshot],
 ) -> Result<(), DeskError> {
     let ids: Vec<i64> = snapshots.iter().map(|s| s.row.id).collect();
-    let duplicate_ids: Vec<i64> = snapshots
+    let found = links::links_of(conn, &ids, &duplicate_ids(snapshots))?;
+    show_links(conn, caller, snapshots, found)
+}
+
+/// The cases closed as duplicates among `snapshots`.
+fn duplicate_ids(snapshots: &[CaseSnapshot]) -> Vec<i64> {
+    snapshots
         .iter()
         .filter(|s| s.row.outcome == Some(Outcome::Duplicate))
         .map(|s| s.row.id)
-        .collect();
-    let mut found = links::links_of(conn, &ids, &duplicate_ids)?;
+        .collect()
+}
+
+/// Sets the links `found` of `snapshots`, each shown only where the caller
+/// may read its other end.
+fn show_links(
+    conn: &mut AnyConnection,
+    caller: &Caller,
+    snapshots: &mut [CaseSnapshot],
+    mut found: links::Links,
+) -> Result<(), DeskError> {
     let others: Vec<&LinkedCase> = found
         .originals
         .values()
@@ -544,11 +569,20 @@ fn not_editable(row: &CaseRow, status: CaseStatus, caller: &Caller, view: CaseVi
 pub async fn read_case(desk: &Desk, caller: Caller, id: i64) -> Result<CaseSnapshot, DeskError> {
     refuse_managers(&caller)?;
     desk.read_logged(&caller, move |conn, seen| {
-        let (row, view) = visible_case(conn, &caller, id)?;
+        let full = store::find_full(conn, id)?.ok_or(DeskError::NotFound)?;
+        let view = visibility(conn, &caller, &full.row)?;
         if view.is_logged() {
-            seen.record(&[row.id], "case");
+            seen.record(&[full.row.id], "case");
         }
-        snapshot(conn, row, view, &caller)
+        let id = full.row.id;
+        let mut snapshots = [CaseSnapshot::new(full.row, full.categories, view, &caller)];
+        let found = links::Links {
+            originals: links::originals_of(conn, &duplicate_ids(&snapshots))?,
+            duplicates: std::collections::HashMap::from([(id, full.duplicates)]),
+        };
+        show_links(conn, &caller, &mut snapshots, found)?;
+        let [snapshot] = snapshots;
+        Ok(snapshot)
     })
     .await
 }

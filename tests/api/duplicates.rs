@@ -155,6 +155,20 @@ async fn closing_as_a_duplicate_links_both_cases_and_both_timelines(backend: Bac
     };
     assert_eq!(listed(&copy["id"])["duplicate_of"], link(&original));
     assert_eq!(listed(&original["id"])["duplicates"], json!([link(&copy)]));
+
+    // Two categories and two duplicates: the one statement that reads a
+    // case joins a row per pair, and each appears once.
+    let second = app.new_case(&applicant.token).await;
+    app.moved(&supporter.token, &second["id"], duplicate_of(&original))
+        .await;
+    let both = app.case(&supporter.token, &original["id"]).await;
+    assert_eq!(both["duplicates"], json!([link(&copy), link(&second)]));
+    assert_eq!(both["categories"], original["categories"]);
+    assert_eq!(
+        original["categories"].as_array().map(Vec::len),
+        Some(2),
+        "{original}"
+    );
     assert_rollups_exact(&app).await;
 }
 
