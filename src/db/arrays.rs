@@ -1,13 +1,18 @@
-//! PostgreSQL: rows inserted from arrays (`INSERT … SELECT … FROM
-//! unnest(…)`), so that one statement text serves any number of rows and is
-//! prepared once per connection. Diesel's multi-row `VALUES` has a text per
-//! row count and is never prepared: PostgreSQL parsed and planned it on
-//! every intake.
+//! PostgreSQL statements diesel's DSL cannot say in one piece. Rows
+//! inserted from arrays (`INSERT … SELECT … FROM unnest(…)`), so that one
+//! statement text serves any number of rows and is prepared once per
+//! connection: diesel's multi-row `VALUES` has a text per row count and is
+//! never prepared, so PostgreSQL parsed and planned it on every intake. And
+//! the mail worker's claim, an `UPDATE` of the rows a locking subquery
+//! picks.
 
 use diesel::pg::Pg;
-use diesel::query_builder::{AstPass, QueryFragment, QueryId};
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::sql_types::{Array, BigInt, Bool, Nullable, Text};
 use diesel::{QueryResult, RunQueryDsl};
+
+use super::outbox::MailState;
+use super::schema::outbox;
 
 /// `case_categories` rows of one case: one per category, all of `kind`.
 #[derive(Debug, Clone, Copy)]
@@ -103,5 +108,46 @@ pub struct QueuedMailsStatement;
 
 impl QueryId for QueuedMails<'_> {
     type QueryId = QueuedMailsStatement;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+/// Claims up to `limit` due mails until `until`: `UPDATE outbox … WHERE id
+/// IN (SELECT … FOR UPDATE SKIP LOCKED) RETURNING` every column, in
+/// `OutboxRow`'s order (`outbox::claim_due`).
+#[derive(Debug, Clone, Copy)]
+pub struct ClaimDue {
+    pub now: i64,
+    pub until: i64,
+    pub limit: i64,
+}
+
+impl QueryFragment<Pg> for ClaimDue {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        out.push_sql("UPDATE outbox SET locked_until = ");
+        out.push_bind_param::<BigInt, i64>(&self.until)?;
+        out.push_sql(", attempts = attempts + 1 WHERE id IN (SELECT id FROM outbox WHERE state = ");
+        out.push_bind_param::<Text, str>(MailState::Pending.as_str())?;
+        out.push_sql(" AND next_attempt_at <= ");
+        out.push_bind_param::<BigInt, i64>(&self.now)?;
+        out.push_sql(" AND (locked_until IS NULL OR locked_until < ");
+        out.push_bind_param::<BigInt, i64>(&self.now)?;
+        out.push_sql(") ORDER BY next_attempt_at, id LIMIT ");
+        out.push_bind_param::<BigInt, i64>(&self.limit)?;
+        out.push_sql(" FOR UPDATE SKIP LOCKED) RETURNING ");
+        outbox::all_columns.walk_ast(out.reborrow())
+    }
+}
+
+impl Query for ClaimDue {
+    type SqlType = outbox::SqlType;
+}
+
+impl<Conn> RunQueryDsl<Conn> for ClaimDue {}
+
+/// The prepared-statement cache's key of [`ClaimDue`]: its SQL never varies.
+pub struct ClaimDueStatement;
+
+impl QueryId for ClaimDue {
+    type QueryId = ClaimDueStatement;
     const HAS_STATIC_QUERY_ID: bool = true;
 }
