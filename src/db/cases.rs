@@ -488,15 +488,12 @@ pub fn find_full(conn: &mut AnyConnection, id: i64) -> DbResult<Option<FullCase>
         Option<(i64, String, i64)>,
     );
     let rows: Vec<Joined> = on_backend!(conn, |c| query.load(c))?;
-    let mut rows = rows.into_iter();
-    let Some((row, first_category, first_duplicate)) = rows.next() else {
-        return Ok(None);
-    };
+    // Every joined row repeats the case: the first one's is kept.
+    let mut case = None;
     let mut seen_categories = Vec::new();
     let mut duplicates: Vec<LinkedCase> = Vec::new();
-    for (category, linked) in
-        std::iter::once((first_category, first_duplicate)).chain(rows.map(|(_, c, d)| (c, d)))
-    {
+    for (row, category, linked) in rows {
+        case.get_or_insert(row);
         if let Some(category) = category
             && !seen_categories.contains(&category)
         {
@@ -512,6 +509,9 @@ pub fn find_full(conn: &mut AnyConnection, id: i64) -> DbResult<Option<FullCase>
             });
         }
     }
+    let Some(row) = case else {
+        return Ok(None);
+    };
     let mut categories = CaseCategories::default();
     for (kind, code) in &seen_categories {
         categories.add(row.id, kind, code)?;

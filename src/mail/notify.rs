@@ -62,10 +62,6 @@ impl Contact {
     }
 }
 
-fn supporters(conn: &mut AnyConnection) -> DbResult<Vec<ContactRow>> {
-    users::contacts_with_role(conn, Role::Supporter.as_str())
-}
-
 /// One mail per supporter.
 fn to_every_supporter(
     conn: &mut AnyConnection,
@@ -73,7 +69,8 @@ fn to_every_supporter(
     case_id: Option<i64>,
     context_in: impl FnMut(Locale) -> minijinja::Value,
 ) -> DbResult<Vec<NewMail>> {
-    to_each_supporter(supporters(conn)?, kind, case_id, context_in)
+    let supporters = users::contacts_with_role(conn, Role::Supporter.as_str())?;
+    to_each_supporter(supporters, kind, case_id, context_in)
 }
 
 /// One mail per supporter of `supporters`. The desk's mails name no
