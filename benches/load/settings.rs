@@ -52,7 +52,8 @@ pub struct Args {
     untriaged: u32,
     /// The server's connection pool (MEDESK_DB_POOL_SIZE); without it the
     /// server's default (SQLite: one reader thread per core, at least 2;
-    /// PostgreSQL: 16). A --server-env setting wins.
+    /// PostgreSQL: two per core and two more, 4 to 32). A --server-env
+    /// setting wins.
     #[arg(long, value_name = "N",
           value_parser = clap::value_parser!(u32).range(1..=512))]
     db_pool_size: Option<u32>,
