@@ -108,6 +108,10 @@ impl Application {
             state.desk.database().clone(),
             stopping.clone(),
         ));
+        background.push(crate::desk::statistics::spawn_fold(
+            state.desk.clone(),
+            stopping.clone(),
+        ));
         background.push(spawn_limiter_cleanup(
             [state.login_limiter.clone(), state.reset_limiter.clone()],
             stopping.clone(),

@@ -248,8 +248,9 @@ pub fn insert_filed(
 }
 
 /// PostgreSQL: `WITH new_case AS (INSERT INTO cases … RETURNING …),
-/// <categories>, <event> SELECT * FROM new_case`, the categories and the
-/// event taking the new case's id from the first statement.
+/// <categories>, <event>, <pending> SELECT * FROM new_case`, the categories,
+/// the event and the case's place in the statistics' queue
+/// (`stats_pending`) taking the new case's id from the first statement.
 struct FileCase<'a, Insert> {
     insert: Insert,
     categories: &'a [&'a str],
@@ -301,7 +302,11 @@ where
         out.push_bind_param::<Text, str>(self.event.detail)?;
         out.push_sql(", ");
         out.push_bind_param::<Text, str>(AUDIENCE_ALL)?;
-        out.push_sql(" FROM new_case) SELECT * FROM new_case");
+        // Queued for the statistics fold (`stats::fold_pending`).
+        out.push_sql(
+            " FROM new_case), pending AS (INSERT INTO stats_pending (case_id) \
+             SELECT id FROM new_case) SELECT * FROM new_case",
+        );
         Ok(())
     }
 }

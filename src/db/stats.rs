@@ -130,15 +130,37 @@ fn count_one_case(
     Ok(())
 }
 
+/// Counts a case just filed. On SQLite in the writer's batch
+/// ([`add_counts`]); on PostgreSQL nothing is left to do here:
+/// `cases::insert_filed` queued the case for the fold (`stats_pending`) in
+/// the statement that filed it.
+pub fn count_filed_case(
+    conn: &mut AnyConnection,
+    day: &str,
+    product_type: &str,
+    categories: &[&str],
+) -> DbResult<()> {
+    if let AnyConnection::Postgres(_) = conn {
+        return Ok(());
+    }
+    count_case(conn, day, product_type, categories, 1)
+}
+
 /// Moves a case from one cell set to another (triage confirming other
-/// product type / categories than the applicant chose).
+/// product type / categories than the applicant chose, a correction). A
+/// case still pending on PostgreSQL moves nothing: the fold counts it as it
+/// is when it takes it.
 pub fn recount_case(
     conn: &mut AnyConnection,
+    case_id: i64,
     day: &str,
     before: (&str, &[&str]),
     after: (&str, &[&str]),
 ) -> DbResult<()> {
     if before.0 == after.0 && before.1 == after.1 {
+        return Ok(());
+    }
+    if still_pending(conn, case_id)? {
         return Ok(());
     }
     count_case(conn, day, before.0, before.1, -1)?;
@@ -456,6 +478,175 @@ pub fn analyze_rollups(conn: &mut AnyConnection) -> DbResult<()> {
     Ok(())
 }
 
+// ---------------------------------------------------------------- pending cases (PostgreSQL)
+
+/// Pending cases one fold takes at most.
+pub const FOLD_BATCH: usize = 10_000;
+
+#[derive(QueryableByName)]
+struct PendingCase {
+    #[diesel(sql_type = BigInt)]
+    case_id: i64,
+}
+
+/// The fold's second statement: the cases `$1` counted as they are now,
+/// added to the four rollups, each cell once, in key order (two folds, or a
+/// fold and a triage, then lock shared cells in the same order).
+const FOLD_COUNTED: &str = "\
+WITH counted AS (
+    SELECT id, received_on AS day, effective_product_type AS product_type
+    FROM cases WHERE id = ANY($1)
+), counted_categories AS (
+    SELECT counted.day, counted.product_type, case_categories.category
+    FROM counted JOIN case_categories
+        ON case_categories.case_id = counted.id AND case_categories.effective
+), daily AS (
+    INSERT INTO stats_daily_cases AS cell (day, product_type, cases)
+    SELECT day, product_type, count(*) FROM counted
+    GROUP BY day, product_type ORDER BY day, product_type
+    ON CONFLICT (day, product_type) DO UPDATE SET cases = cell.cases + excluded.cases
+), monthly AS (
+    INSERT INTO stats_monthly_cases AS cell (month, product_type, cases)
+    SELECT substr(day, 1, 7), product_type, count(*) FROM counted
+    GROUP BY 1, 2 ORDER BY 1, 2
+    ON CONFLICT (month, product_type) DO UPDATE SET cases = cell.cases + excluded.cases
+), daily_categories AS (
+    INSERT INTO stats_daily_categories AS cell (day, product_type, category, cases)
+    SELECT day, product_type, category, count(*) FROM counted_categories
+    GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+    ON CONFLICT (day, product_type, category) DO UPDATE SET cases = cell.cases + excluded.cases
+)
+INSERT INTO stats_monthly_categories AS cell (month, product_type, category, cases)
+SELECT substr(day, 1, 7), product_type, category, count(*) FROM counted_categories
+GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+ON CONFLICT (month, product_type, category) DO UPDATE SET cases = cell.cases + excluded.cases";
+
+/// PostgreSQL: moves up to [`FOLD_BATCH`] pending cases into the rollups,
+/// in the caller's transaction; returns how many. Nothing to do on SQLite.
+///
+/// An intake on PostgreSQL only queues its case (`stats_pending`): updating
+/// the day's rollup rows in every intake was a third of its work. Exact at
+/// every commit all the same: the pending rows go in the transaction that
+/// counts them, the statistics add the cases still pending
+/// ([`pending_cells`]), and a triage or correction of a pending case locks
+/// its row and leaves the rollups to the fold ([`recount_case`]).
+pub fn fold_pending(conn: &mut AnyConnection) -> DbResult<usize> {
+    use diesel::connection::SimpleConnection as _;
+    use diesel::sql_types::Array;
+    let AnyConnection::Postgres(c) = conn else {
+        return Ok(0);
+    };
+    // A fold waiting behind a triage that moves the same cells (in another
+    // order) could deadlock with it: it gives up instead, and the next fold
+    // takes the cases again.
+    c.batch_execute("SET LOCAL lock_timeout = '200ms'")?;
+    let taken: Vec<PendingCase> = diesel::sql_query(
+        "DELETE FROM stats_pending WHERE case_id IN \
+         (SELECT case_id FROM stats_pending LIMIT $1 FOR UPDATE SKIP LOCKED) \
+         RETURNING case_id",
+    )
+    .bind::<BigInt, _>(FOLD_BATCH as i64)
+    .load(c)?;
+    if taken.is_empty() {
+        return Ok(0);
+    }
+    let ids: Vec<i64> = taken.into_iter().map(|p| p.case_id).collect();
+    // A second statement: under READ COMMITTED its snapshot is taken now,
+    // after the rows above were locked, so it sees the changes of a triage
+    // that held one of them until it committed.
+    diesel::sql_query(FOLD_COUNTED)
+        .bind::<Array<BigInt>, _>(&ids)
+        .execute(c)?;
+    Ok(ids.len())
+}
+
+/// PostgreSQL: whether the case still waits for the fold. Its pending row
+/// stays locked to the end of the caller's transaction, so no fold counts
+/// the case before the caller's change commits; a fold that took the row
+/// first has committed by the time this answers false (and counted the
+/// case as it was before the caller's change).
+fn still_pending(conn: &mut AnyConnection, case_id: i64) -> DbResult<bool> {
+    let AnyConnection::Postgres(c) = conn else {
+        return Ok(false);
+    };
+    let rows: Vec<PendingCase> =
+        diesel::sql_query("SELECT case_id FROM stats_pending WHERE case_id = $1 FOR UPDATE")
+            .bind::<BigInt, _>(case_id)
+            .load(c)?;
+    Ok(!rows.is_empty())
+}
+
+/// A daily cell of the cases still pending: `(day, product_type, category)`
+/// with `category` None for the per-product case count.
+#[derive(QueryableByName, Debug)]
+struct PendingCell {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    day: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    product_type: String,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    category: Option<String>,
+    #[diesel(sql_type = BigInt)]
+    cases: i64,
+}
+
+/// The daily cells of the cases not yet folded into the rollups (none on
+/// SQLite). Read in the snapshot of the rollups ([`consistent_read`]), a
+/// case is either pending or counted, never both.
+fn pending_cells(conn: &mut AnyConnection) -> DbResult<Vec<PendingCell>> {
+    let AnyConnection::Postgres(c) = conn else {
+        return Ok(Vec::new());
+    };
+    Ok(diesel::sql_query(
+        "SELECT c.received_on AS day, c.effective_product_type AS product_type, \
+                NULL::text AS category, count(*) AS cases \
+         FROM stats_pending p JOIN cases c ON c.id = p.case_id \
+         GROUP BY 1, 2 \
+         UNION ALL \
+         SELECT c.received_on, c.effective_product_type, cc.category, count(*) \
+         FROM stats_pending p JOIN cases c ON c.id = p.case_id \
+         JOIN case_categories cc ON cc.case_id = c.id AND cc.effective \
+         GROUP BY 1, 2, 3",
+    )
+    .load(c)?)
+}
+
+/// How many cases wait for the fold (0 on SQLite).
+pub fn pending_count(conn: &mut AnyConnection) -> DbResult<i64> {
+    let AnyConnection::Postgres(c) = conn else {
+        return Ok(0);
+    };
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+    let count: Count =
+        diesel::sql_query("SELECT count(*) AS n FROM stats_pending").get_result(c)?;
+    Ok(count.n)
+}
+
+/// Runs `work`, statements that read the rollups, in one snapshot: on
+/// PostgreSQL a read-only REPEATABLE READ transaction, so that a fold
+/// committing between two of them neither counts a case twice nor misses
+/// it. SQLite's reads already run in one read transaction each.
+pub fn consistent_read<T, E>(
+    conn: &mut AnyConnection,
+    work: impl FnOnce(&mut AnyConnection) -> Result<T, E>,
+) -> Result<T, E>
+where
+    E: From<diesel::result::Error>,
+{
+    if let AnyConnection::Sqlite(_) = conn {
+        return work(conn);
+    }
+    conn.transaction(|conn| {
+        diesel::sql_query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(conn)?;
+        work(conn)
+    })
+}
+
 // ---------------------------------------------------------------- reading
 
 /// `SUM(cases)` as BIGINT on both backends (diesel's `sum` would be NUMERIC).
@@ -567,7 +758,29 @@ pub fn category_counts_of(
     plan: &RangePlan,
 ) -> DbResult<CategoryCounts> {
     match rollup {
-        Rollup::All => all_category_counts(conn, plan),
+        Rollup::All => {
+            let mut counts = all_category_counts(conn, plan)?;
+            for cell in pending_cells(conn)? {
+                if !plan.covers(&cell.day) {
+                    continue;
+                }
+                let row = || format!("the pending cases of {}", cell.day);
+                let product_type = stored(
+                    "cases.effective_product_type",
+                    row,
+                    cell.product_type.parse(),
+                )?;
+                match &cell.category {
+                    None => counts.add_cases(product_type, cell.cases),
+                    Some(category) => counts.add_category(
+                        product_type,
+                        stored("case_categories.category", row, category.parse())?,
+                        cell.cases,
+                    ),
+                }
+            }
+            Ok(counts)
+        }
         Rollup::Duplicates => duplicate_category_counts(conn, plan),
     }
 }
@@ -636,13 +849,26 @@ rollup_cells_fn!(
 
 /// Every non-zero cell of the four rollup tables.
 pub fn rollup_cells(conn: &mut AnyConnection) -> DbResult<BTreeMap<Cell, i64>> {
-    all_rollup_cells(conn)
+    rollup_cells_of(conn, Rollup::All)
 }
 
 /// Every non-zero cell of one set of four rollup tables.
 pub fn rollup_cells_of(conn: &mut AnyConnection, rollup: Rollup) -> DbResult<BTreeMap<Cell, i64>> {
     match rollup {
-        Rollup::All => all_rollup_cells(conn),
+        Rollup::All => {
+            // The cases still pending count in the cells the fold will add
+            // them to.
+            let mut cells = all_rollup_cells(conn)?;
+            for cell in pending_cells(conn)? {
+                let month = month_of(&cell.day).to_owned();
+                let (product_type, category) = (cell.product_type, cell.category);
+                *cells
+                    .entry((month, product_type.clone(), category.clone()))
+                    .or_default() += cell.cases;
+                *cells.entry((cell.day, product_type, category)).or_default() += cell.cases;
+            }
+            Ok(cells)
+        }
         Rollup::Duplicates => duplicate_rollup_cells(conn),
     }
 }
@@ -719,10 +945,15 @@ pub fn recount_cells_of(conn: &mut AnyConnection, rollup: Rollup) -> DbResult<BT
 
 /// The first received date with a case, if any.
 pub fn earliest_day(conn: &mut AnyConnection) -> DbResult<Option<NaiveDate>> {
-    let day: Option<String> = stats_daily_cases::table
+    let counted: Option<String> = stats_daily_cases::table
         .filter(stats_daily_cases::cases.gt(0))
         .select(min(stats_daily_cases::day))
         .first(conn)?;
+    let pending = pending_cells(conn)?.into_iter().map(|cell| cell.day).min();
+    let day = match (counted, pending) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
     day.map(|day| {
         let row = || format!("the earliest row ({day:?})");
         stored("stats_daily_cases.day", row, parse_date(&day))
@@ -795,7 +1026,7 @@ pub fn cases_by_period(
     conn: &mut AnyConnection,
     plan: &RangePlan,
 ) -> DbResult<Vec<(NaiveDate, ProductType, i64)>> {
-    all_cases_by_period(conn, plan)
+    cases_by_period_of(conn, Rollup::All, plan)
 }
 
 /// [`cases_by_period`] of one set of rollups.
@@ -805,7 +1036,25 @@ pub fn cases_by_period_of(
     plan: &RangePlan,
 ) -> DbResult<Vec<(NaiveDate, ProductType, i64)>> {
     match rollup {
-        Rollup::All => all_cases_by_period(conn, plan),
+        Rollup::All => {
+            let mut rows = all_cases_by_period(conn, plan)?;
+            for cell in pending_cells(conn)? {
+                if cell.category.is_some() || !plan.covers(&cell.day) {
+                    continue;
+                }
+                let row = || format!("the pending cases of {}", cell.day);
+                rows.push((
+                    stored("cases.received_on", row, parse_date(&cell.day))?,
+                    stored(
+                        "cases.effective_product_type",
+                        row,
+                        cell.product_type.parse(),
+                    )?,
+                    cell.cases,
+                ));
+            }
+            Ok(rows)
+        }
         Rollup::Duplicates => duplicate_cases_by_period(conn, plan),
     }
 }

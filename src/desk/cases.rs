@@ -422,14 +422,11 @@ pub(crate) fn insert_case(
         parties.supporters,
         now,
     )?;
-    // Last: on PostgreSQL the day's statistics rows stay locked until
-    // commit, and every intake of the day updates the same rows.
-    crate::db::stats::count_case(
+    crate::db::stats::count_filed_case(
         conn,
         &row.received_on,
         row.effective_product_type.as_str(),
         &codes,
-        1,
     )?;
     let view = view_of(&caller, &row, None);
     let categories = CaseCategories {
@@ -521,6 +518,7 @@ pub async fn edit_case(
         // The statistics follow the case to the cells it now counts in.
         crate::db::stats::recount_case(
             conn,
+            row.id,
             &row.received_on,
             (row.effective_product_type.as_str(), &before),
             (effective_type.as_str(), &after),
@@ -1053,6 +1051,7 @@ pub(crate) fn apply(
         let before: Vec<&str> = before.iter().map(|c| c.as_str()).collect();
         crate::db::stats::recount_case(
             conn,
+            row.id,
             &row.received_on,
             (row.effective_product_type.as_str(), &before),
             (product_type, categories),

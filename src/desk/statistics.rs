@@ -148,16 +148,18 @@ pub async fn category_table_with(
     caller.require(READERS)?;
     let today = today();
     desk.read(move |conn| {
-        let (from, to) = range.resolve(conn, today)?;
-        let plan = statistics::plan_range(from, to);
-        let mut counts = store::category_counts(conn, &plan)?;
-        if duplicates == Duplicates::Excluded {
-            counts.subtract(&store::category_counts_of(conn, Rollup::Duplicates, &plan)?);
-        }
-        Ok(CategoryReport {
-            from,
-            to,
-            table: counts.table(),
+        store::consistent_read(conn, |conn| {
+            let (from, to) = range.resolve(conn, today)?;
+            let plan = statistics::plan_range(from, to);
+            let mut counts = store::category_counts(conn, &plan)?;
+            if duplicates == Duplicates::Excluded {
+                counts.subtract(&store::category_counts_of(conn, Rollup::Duplicates, &plan)?);
+            }
+            Ok(CategoryReport {
+                from,
+                to,
+                table: counts.table(),
+            })
         })
     })
     .await
@@ -192,15 +194,17 @@ pub async fn trend(desk: &Desk, caller: Caller, query: TrendQuery) -> Result<Tre
     let duplicates = query.duplicates;
     let (from, to, rows) = desk
         .read(move |conn| {
-            let (from, to) = range.resolve(conn, today)?;
-            let plan = statistics::plan_range(from, to);
-            let mut rows = store::cases_by_period(conn, &plan)?;
-            if duplicates == Duplicates::Excluded {
-                // Subtracted in the buckets they fall in.
-                let counted = store::cases_by_period_of(conn, Rollup::Duplicates, &plan)?;
-                rows.extend(counted.into_iter().map(|(day, p, n)| (day, p, -n)));
-            }
-            Ok((from, to, rows))
+            store::consistent_read(conn, |conn| {
+                let (from, to) = range.resolve(conn, today)?;
+                let plan = statistics::plan_range(from, to);
+                let mut rows = store::cases_by_period(conn, &plan)?;
+                if duplicates == Duplicates::Excluded {
+                    // Subtracted in the buckets they fall in.
+                    let counted = store::cases_by_period_of(conn, Rollup::Duplicates, &plan)?;
+                    rows.extend(counted.into_iter().map(|(day, p, n)| (day, p, -n)));
+                }
+                Ok((from, to, rows))
+            })
         })
         .await?;
     let periods = query
@@ -421,6 +425,58 @@ pub async fn open_hours(
     .await
 }
 
+// ---------------------------------------------------------------- the fold
+
+/// How often PostgreSQL's cases still to count are folded into the rollups
+/// (`db::stats::fold_pending`). The statistics count pending cases on
+/// their own, so this bounds only how many each read adds.
+pub const FOLD_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// On PostgreSQL, folds the filed cases into the statistics rollups every
+/// [`FOLD_INTERVAL`] until `stopping`; on SQLite it returns at once. A
+/// failed fold (database down, a lock it would wait for) changes nothing
+/// and the next one takes the same cases.
+pub fn spawn_fold(
+    desk: Desk,
+    mut stopping: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        if desk.backend() != crate::db::Backend::Postgres {
+            return;
+        }
+        let mut tick = tokio::time::interval(FOLD_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut failing = false;
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = stopping.changed() => return,
+            }
+            loop {
+                match desk.database().write(store::fold_pending).await {
+                    Ok(folded) => {
+                        if failing {
+                            tracing::info!("statistics fold: working again");
+                            failing = false;
+                        }
+                        if folded < store::FOLD_BATCH {
+                            break;
+                        }
+                    }
+                    Err(error) => {
+                        // Once per failing streak: an outage would log every tick.
+                        if !failing {
+                            tracing::warn!(%error, "statistics fold failed; retrying");
+                            failing = true;
+                        }
+                        break;
+                    }
+                }
+            }
+        }
+    })
+}
+
 // ---------------------------------------------------------------- verification
 
 /// A rollup cell that differs from the recount.
@@ -443,6 +499,9 @@ pub struct RollupCheck {
     pub differing: usize,
     /// The first [`MAX_DIFFERENCES`] differing cells, in cell order.
     pub differences: Vec<RollupDifference>,
+    /// Cases the statistics fold has yet to add to the rollups (PostgreSQL;
+    /// always 0 on SQLite). They are counted with the rollups above.
+    pub pending: i64,
 }
 
 impl RollupCheck {
@@ -459,16 +518,22 @@ pub async fn verify_rollups(desk: &Desk, caller: Caller) -> Result<RollupCheck, 
     caller.require(AUDITORS)?;
     let checks = desk
         .read(|conn| {
-            let mut checks = Vec::new();
-            for rollup in [Rollup::All, Rollup::Duplicates] {
-                let rollups = store::rollup_cells_of(conn, rollup)?;
-                let recount = store::recount_cells_of(conn, rollup)?;
-                checks.push(compare(rollup, &rollups, &recount));
-            }
-            Ok(checks)
+            store::consistent_read(conn, |conn| {
+                let mut checks = Vec::new();
+                for rollup in [Rollup::All, Rollup::Duplicates] {
+                    let rollups = store::rollup_cells_of(conn, rollup)?;
+                    let recount = store::recount_cells_of(conn, rollup)?;
+                    checks.push(compare(rollup, &rollups, &recount));
+                }
+                Ok::<_, DeskError>((checks, store::pending_count(conn)?))
+            })
         })
         .await?;
-    let mut check = RollupCheck::default();
+    let (checks, pending) = checks;
+    let mut check = RollupCheck {
+        pending,
+        ..RollupCheck::default()
+    };
     for part in checks {
         check.cells += part.cells;
         check.differing += part.differing;
@@ -513,6 +578,7 @@ fn compare(
         cells: keys.len(),
         differing,
         differences,
+        pending: 0,
     }
 }
 

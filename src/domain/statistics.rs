@@ -265,6 +265,23 @@ pub struct RangePlan {
     pub days: Vec<(String, String)>,
 }
 
+impl RangePlan {
+    /// Whether the range holds `day` (`YYYY-MM-DD`): for a case not yet in
+    /// the rollups, counted beside them.
+    pub fn covers(&self, day: &str) -> bool {
+        // ISO dates and months compare as text in calendar order.
+        let in_months = self.months.as_ref().is_some_and(|(first, last)| {
+            let month = day.get(..7).unwrap_or(day);
+            first.as_str() <= month && month <= last.as_str()
+        });
+        in_months
+            || self
+                .days
+                .iter()
+                .any(|(from, to)| from.as_str() <= day && day <= to.as_str())
+    }
+}
+
 /// `YYYY-MM` of a day (the monthly rollups' key).
 pub fn month_key(day: NaiveDate) -> String {
     format!("{:04}-{:02}", day.year(), day.month())
@@ -807,6 +824,15 @@ mod tests {
                 covered.sort();
                 let expected: Vec<NaiveDate> = (a..=b).map(|i| start + Duration::days(i)).collect();
                 assert_eq!(covered, expected, "{from}..{to}");
+                // `covers` agrees, one day either side included.
+                for i in a - 1..=b + 1 {
+                    let d = start + Duration::days(i);
+                    assert_eq!(
+                        p.covers(&d.to_string()),
+                        (from..=to).contains(&d),
+                        "{d} in {from}..{to}"
+                    );
+                }
             }
         }
         assert_eq!(period_start("2020-02").unwrap(), day("2020-02-01"));

@@ -190,6 +190,19 @@ impl TestApp {
 }
 
 impl TestApp {
+    /// A connection of its own to this app's PostgreSQL database, for a
+    /// test that holds a lock beside the app. Panics on SQLite.
+    pub fn postgres_connection(&self) -> diesel::PgConnection {
+        use diesel::Connection;
+        let TestDatabase::Postgres { name } = &self._database else {
+            panic!("postgres_connection is for PostgreSQL apps");
+        };
+        let url = format!("{}/{name}", postgres_base_url());
+        diesel::PgConnection::establish(&url).expect("test database")
+    }
+}
+
+impl TestApp {
     /// The app's `DATABASE_URL`.
     pub fn database_url(&self) -> String {
         self.vars["DATABASE_URL"].clone()

@@ -756,7 +756,7 @@ async fn rollups_always_equal_a_recount(backend: Backend) {
     let check = app.rollup_check().await;
     assert_eq!(
         check,
-        json!({"consistent": true, "cells": 0, "differences": []})
+        json!({"consistent": true, "cells": 0, "differences": [], "pending": 0})
     );
 
     app.imported(&published_records()[..200]).await;
@@ -815,6 +815,133 @@ async fn rollups_always_equal_a_recount(backend: Backend) {
             .unwrap()
             >= 1
     );
+}
+
+/// Waits until the statistics fold has counted every filed case into the
+/// rollups (at once on SQLite, which has no queue); returns the check.
+async fn folded(app: &TestApp) -> Value {
+    for _ in 0..200 {
+        let check = app.rollup_check().await;
+        if check["pending"] == 0 {
+            return check;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!(
+        "the fold left cases pending for 10 s: {}",
+        app.rollup_check().await
+    );
+}
+
+/// PostgreSQL queues a filed case for the statistics fold instead of
+/// updating the day's rollup rows. While it is queued every statistic
+/// counts it already and a triage leaves the rollups to the fold; once
+/// folded, a triage moves the rollups itself. Exact throughout.
+#[tokio::test]
+async fn postgres_counts_queued_cases_exactly_before_and_after_the_fold() {
+    use diesel::connection::SimpleConnection;
+    let app = TestApp::spawn(Backend::Postgres).await;
+    let supporter = app.staff("supporter").await;
+    let manager = app.staff("manager").await;
+    let (_, counted) = submit(&app, "drug", &["regulatory"]).await;
+    let check = folded(&app).await;
+    assert_eq!(check["consistent"], true, "{check}");
+    assert!(check["cells"].as_u64().unwrap() >= 4, "{check}");
+
+    // The fold gives up on a rollup table someone else has locked, so the
+    // next case stays queued while this transaction lasts.
+    let mut side = app.postgres_connection();
+    side.batch_execute("BEGIN; LOCK TABLE stats_daily_cases IN EXCLUSIVE MODE")
+        .unwrap();
+    let (_, queued) = submit(&app, "medical_device", &["reimbursement"]).await;
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    let check = app.rollup_check().await;
+    assert_eq!(check["pending"], 1, "{check}");
+    assert_eq!(check["consistent"], true, "{check}");
+    let table = app.category_table(&manager.token, "").await;
+    assert_eq!(table["total"]["cases"], 2);
+    assert_eq!(row(&table, "medical_device")["counts"]["reimbursement"], 1);
+    assert_eq!(row(&table, "drug")["counts"]["regulatory"], 1);
+
+    // Triage of the queued case: the table follows at once, the rollups
+    // are left alone (their table is still locked).
+    triage_as(
+        &app,
+        &supporter,
+        &queued,
+        "regenerative",
+        &["ip_strategy"],
+        "direct",
+    )
+    .await;
+    let table = app.category_table(&manager.token, "").await;
+    assert_eq!(row(&table, "medical_device")["cases"], 0);
+    assert_eq!(row(&table, "regenerative")["cases"], 1);
+    assert_eq!(row(&table, "regenerative")["counts"]["ip_strategy"], 1);
+    assert_eq!(row(&table, "regenerative")["counts"]["reimbursement"], 0);
+    let trend = json_body(
+        app.get("/api/v1/stats/trend?interval=year", Some(&manager.token))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(trend["items"][0]["total"], 2, "{trend}");
+    assert_eq!(trend["items"][0]["cases"]["regenerative"], 1, "{trend}");
+
+    side.batch_execute("COMMIT").unwrap();
+    let check = folded(&app).await;
+    assert_eq!(check["consistent"], true, "{check}");
+    assert_eq!(
+        app.category_table(&manager.token, "").await,
+        table,
+        "the fold moves a case from the queue to the rollups, not the figures"
+    );
+
+    // A case already folded moves its own cells at triage.
+    triage_as(&app, &supporter, &counted, "other", &["other"], "direct").await;
+    let check = app.rollup_check().await;
+    assert_eq!(check["consistent"], true, "{check}");
+    assert_eq!(check["pending"], 0, "{check}");
+    let table = app.category_table(&manager.token, "").await;
+    assert_eq!(row(&table, "drug")["cases"], 0);
+    assert_eq!(row(&table, "other")["counts"]["other"], 1);
+}
+
+/// Filing and triage side by side with the fold: whatever the fold took
+/// and whenever, the rollups end up equal to a recount.
+async fn rollups_stay_exact_under_concurrent_filing_and_triage(backend: Backend) {
+    let app = std::sync::Arc::new(TestApp::spawn(backend).await);
+    let supporter = std::sync::Arc::new(app.staff("supporter").await);
+    let products = ["drug", "medical_device", "regenerative", "other"];
+    let mut tasks = Vec::new();
+    for i in 0..24 {
+        let (app, supporter) = (app.clone(), supporter.clone());
+        tasks.push(tokio::spawn(async move {
+            let (_, case) = submit(&app, products[i % 4], &["regulatory", "fundraising"]).await;
+            if i % 3 != 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(40 * (i as u64 % 8))).await;
+                triage_as(
+                    &app,
+                    &supporter,
+                    &case,
+                    products[(i + 1) % 4],
+                    &["ip_strategy"],
+                    "direct",
+                )
+                .await;
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let check = folded(&app).await;
+    assert_eq!(check["consistent"], true, "{check}");
+    let manager = app.staff("manager").await;
+    let table = app.category_table(&manager.token, "").await;
+    assert_eq!(table["total"]["cases"], 24);
+    assert_eq!(table["total"]["counts"]["ip_strategy"], 16);
+    assert_eq!(table["total"]["counts"]["regulatory"], 8);
 }
 
 async fn import_reports_every_bad_line_and_stores_nothing(backend: Backend) {
@@ -1305,6 +1432,7 @@ on_both_backends!(
     trend_counts_cases_per_month_and_year,
     counts_the_applicants_choice_until_triage_confirms,
     rollups_always_equal_a_recount,
+    rollups_stay_exact_under_concurrent_filing_and_triage,
     import_reports_every_bad_line_and_stores_nothing,
     a_large_import_is_stored_in_batches_in_received_order,
     a_large_import_with_bad_lines_throughout_stores_nothing,
