@@ -26,7 +26,7 @@ use crate::domain::assignment::AssignmentStatus;
 use crate::domain::statistics::{
     CategoryCounts, RangePlan, median_of_middle, median_window, parse_date, period_start,
 };
-use crate::domain::vocabulary::{CaseStatus, Outcome, ProductType};
+use crate::domain::vocabulary::{CaseStatus, Category, Outcome, ProductType};
 
 // The recounts group case columns with a category column.
 diesel::allow_columns_to_appear_in_same_group_by_clause!(
@@ -576,10 +576,9 @@ fn still_pending(conn: &mut AnyConnection, case_id: i64) -> DbResult<bool> {
     Ok(!rows.is_empty())
 }
 
-/// A daily cell of the cases still pending: `(day, product_type, category)`
-/// with `category` None for the per-product case count.
+/// A daily cell of the cases still pending as stored.
 #[derive(QueryableByName, Debug)]
-struct PendingCell {
+struct StoredPendingCell {
     #[diesel(sql_type = diesel::sql_types::Text)]
     day: String,
     #[diesel(sql_type = diesel::sql_types::Text)]
@@ -597,7 +596,7 @@ fn pending_cells(conn: &mut AnyConnection) -> DbResult<Vec<PendingCell>> {
     let AnyConnection::Postgres(c) = conn else {
         return Ok(Vec::new());
     };
-    Ok(diesel::sql_query(
+    let stored_cells: Vec<StoredPendingCell> = diesel::sql_query(
         "SELECT c.received_on AS day, c.effective_product_type AS product_type, \
                 NULL::text AS category, count(*) AS cases \
          FROM stats_pending p JOIN cases c ON c.id = p.case_id \
@@ -608,7 +607,37 @@ fn pending_cells(conn: &mut AnyConnection) -> DbResult<Vec<PendingCell>> {
          JOIN case_categories cc ON cc.case_id = c.id AND cc.effective \
          GROUP BY 1, 2, 3",
     )
-    .load(c)?)
+    .load(c)?;
+    stored_cells
+        .into_iter()
+        .map(|cell| {
+            let row = || format!("the pending cases of {}", cell.day);
+            Ok(PendingCell {
+                product_type: stored(
+                    "cases.effective_product_type",
+                    row,
+                    cell.product_type.parse(),
+                )?,
+                category: cell
+                    .category
+                    .as_deref()
+                    .map(|category| stored("case_categories.category", row, category.parse()))
+                    .transpose()?,
+                cases: cell.cases,
+                day: cell.day,
+            })
+        })
+        .collect()
+}
+
+/// A daily cell of the cases still pending: `(day, product_type, category)`
+/// with `category` None for the per-product case count.
+#[derive(Debug)]
+struct PendingCell {
+    day: String,
+    product_type: ProductType,
+    category: Option<Category>,
+    cases: i64,
 }
 
 /// How many cases wait for the fold (0 on SQLite).
@@ -764,19 +793,9 @@ pub fn category_counts_of(
                 if !plan.covers(&cell.day) {
                     continue;
                 }
-                let row = || format!("the pending cases of {}", cell.day);
-                let product_type = stored(
-                    "cases.effective_product_type",
-                    row,
-                    cell.product_type.parse(),
-                )?;
-                match &cell.category {
-                    None => counts.add_cases(product_type, cell.cases),
-                    Some(category) => counts.add_category(
-                        product_type,
-                        stored("case_categories.category", row, category.parse())?,
-                        cell.cases,
-                    ),
+                match cell.category {
+                    None => counts.add_cases(cell.product_type, cell.cases),
+                    Some(category) => counts.add_category(cell.product_type, category, cell.cases),
                 }
             }
             Ok(counts)
@@ -861,7 +880,8 @@ pub fn rollup_cells_of(conn: &mut AnyConnection, rollup: Rollup) -> DbResult<BTr
             let mut cells = all_rollup_cells(conn)?;
             for cell in pending_cells(conn)? {
                 let month = month_of(&cell.day).to_owned();
-                let (product_type, category) = (cell.product_type, cell.category);
+                let product_type = cell.product_type.as_str().to_owned();
+                let category = cell.category.map(|c| c.as_str().to_owned());
                 *cells
                     .entry((month, product_type.clone(), category.clone()))
                     .or_default() += cell.cases;
@@ -1045,11 +1065,7 @@ pub fn cases_by_period_of(
                 let row = || format!("the pending cases of {}", cell.day);
                 rows.push((
                     stored("cases.received_on", row, parse_date(&cell.day))?,
-                    stored(
-                        "cases.effective_product_type",
-                        row,
-                        cell.product_type.parse(),
-                    )?,
+                    cell.product_type,
                     cell.cases,
                 ));
             }

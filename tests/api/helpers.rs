@@ -190,6 +190,36 @@ impl TestApp {
 }
 
 impl TestApp {
+    /// `GET /api/v1/stats/verify` as the admin: the rollup check.
+    pub async fn rollup_check(&self) -> Value {
+        let admin = self.admin_token().await;
+        json_body(
+            self.get("/api/v1/stats/verify", Some(&admin)).await,
+            StatusCode::OK,
+        )
+        .await
+    }
+
+    /// Waits until the statistics fold has counted every filed case into
+    /// the rollups (at once on SQLite, which has no queue); returns the
+    /// check, which must be consistent.
+    pub async fn statistics_folded(&self) -> Value {
+        for _ in 0..300 {
+            let check = self.rollup_check().await;
+            assert_eq!(check["consistent"], true, "{check}");
+            if check["pending"] == 0 {
+                return check;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!(
+            "the fold left cases pending for 30 s: {}",
+            self.rollup_check().await
+        );
+    }
+}
+
+impl TestApp {
     /// A connection of its own to this app's PostgreSQL database, for a
     /// test that holds a lock beside the app. Panics on SQLite.
     pub fn postgres_connection(&self) -> diesel::PgConnection {

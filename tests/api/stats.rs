@@ -342,16 +342,6 @@ impl TestApp {
         )
         .await
     }
-
-    /// `GET /api/v1/stats/verify` as the admin: the rollup check.
-    async fn rollup_check(&self) -> Value {
-        let admin = self.admin_token().await;
-        json_body(
-            self.get("/api/v1/stats/verify", Some(&admin)).await,
-            StatusCode::OK,
-        )
-        .await
-    }
 }
 
 /// The body of a CSV answer after checking its headers; returns the lines.
@@ -817,22 +807,6 @@ async fn rollups_always_equal_a_recount(backend: Backend) {
     );
 }
 
-/// Waits until the statistics fold has counted every filed case into the
-/// rollups (at once on SQLite, which has no queue); returns the check.
-async fn folded(app: &TestApp) -> Value {
-    for _ in 0..200 {
-        let check = app.rollup_check().await;
-        if check["pending"] == 0 {
-            return check;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    panic!(
-        "the fold left cases pending for 10 s: {}",
-        app.rollup_check().await
-    );
-}
-
 /// PostgreSQL queues a filed case for the statistics fold instead of
 /// updating the day's rollup rows. While it is queued every statistic
 /// counts it already and a triage leaves the rollups to the fold; once
@@ -844,7 +818,7 @@ async fn postgres_counts_queued_cases_exactly_before_and_after_the_fold() {
     let supporter = app.staff("supporter").await;
     let manager = app.staff("manager").await;
     let (_, counted) = submit(&app, "drug", &["regulatory"]).await;
-    let check = folded(&app).await;
+    let check = app.statistics_folded().await;
     assert_eq!(check["consistent"], true, "{check}");
     assert!(check["cells"].as_u64().unwrap() >= 4, "{check}");
 
@@ -889,7 +863,7 @@ async fn postgres_counts_queued_cases_exactly_before_and_after_the_fold() {
     assert_eq!(trend["items"][0]["cases"]["regenerative"], 1, "{trend}");
 
     side.batch_execute("COMMIT").unwrap();
-    let check = folded(&app).await;
+    let check = app.statistics_folded().await;
     assert_eq!(check["consistent"], true, "{check}");
     assert_eq!(
         app.category_table(&manager.token, "").await,
@@ -935,7 +909,7 @@ async fn rollups_stay_exact_under_concurrent_filing_and_triage(backend: Backend)
     for task in tasks {
         task.await.unwrap();
     }
-    let check = folded(&app).await;
+    let check = app.statistics_folded().await;
     assert_eq!(check["consistent"], true, "{check}");
     let manager = app.staff("manager").await;
     let table = app.category_table(&manager.token, "").await;
