@@ -21,6 +21,7 @@ use crate::seeding::{Api, Seeded};
 use crate::server::Launch;
 use crate::settings::Settings;
 use crate::smtp_sink::SmtpSink;
+use crate::wrk::ScriptedRequest;
 
 /// One request never waits longer than this (reqwest and the runner both enforce it).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -305,22 +306,82 @@ impl Bench {
             })
             .collect();
         Ok(PhaseResult {
-            label: phase.label,
-            clients: phase.clients,
             pace_ms: phase.pace.map(|p| round3(p.as_secs_f64() * 1000.0)),
-            seconds: round3(seconds),
-            requests,
-            errors: total.errors,
-            requests_per_second: round3(requests as f64 / seconds),
-            latency_ms: LatencyMs::of(&total.latency_us),
             steps,
-            server_cpu_cores: cpu.server,
-            loadgen_cpu_cores: cpu.loadgen,
-            database_cpu_cores: cpu.database,
-            other_cpu_cores: cpu.other,
-            percent_of_health: None,
             errors_by_kind: total.error_kinds,
+            ..PhaseResult::measured(
+                phase.label,
+                crate::report::OWN_CLIENT,
+                phase.clients,
+                seconds,
+                requests,
+                total.errors,
+                LatencyMs::of(&total.latency_us),
+                &cpu,
+            )
         })
+    }
+
+    /// The same load as a [`Self::run_phase`] from `wrk -t1` at
+    /// `--concurrency` connections for `--duration`, sending `requests` in
+    /// turn; `Ok(None)` when wrk is not installed. Its CPU is the phase's
+    /// load-generator CPU.
+    pub async fn run_wrk_phase(
+        &self,
+        label: &str,
+        requests: Vec<ScriptedRequest>,
+    ) -> anyhow::Result<Option<PhaseResult>> {
+        let (clients, duration) = (self.settings.concurrency, self.settings.duration);
+        let base_url = self.ctx.base_url.clone();
+        let cpu_before = CpuTimes::now(&[self.server_pid], self.settings.backend);
+        let started = Instant::now();
+        let run = tokio::task::spawn_blocking(move || {
+            crate::wrk::measure_script(&base_url, clients, duration, &requests)
+        })
+        .await??;
+        let Some(run) = run else {
+            return Ok(None);
+        };
+        let cpu = CpuCores::between(
+            &cpu_before,
+            &CpuTimes::now(&[self.server_pid], self.settings.backend),
+            started.elapsed().as_secs_f64(),
+        );
+        let errors = run.bad_status + run.socket_errors;
+        ensure!(
+            errors < run.requests,
+            "{label}: every one of the {} requests wrk sent failed ({} answered outside 2xx/3xx)",
+            run.requests,
+            run.bad_status
+        );
+        let errors_by_kind = [
+            ("HTTP status outside 2xx/3xx", run.bad_status),
+            ("socket error or timeout", run.socket_errors),
+        ]
+        .into_iter()
+        .filter(|(_, count)| *count > 0)
+        .map(|(kind, count)| (kind.to_owned(), count))
+        .collect();
+        let latency = LatencyMs {
+            p50: round3(run.p50_ms),
+            p95: round3(run.p95_ms),
+            p99: round3(run.p99_ms),
+            max: round3(run.max_ms),
+            mean: round3(run.mean_ms),
+        };
+        Ok(Some(PhaseResult {
+            errors_by_kind,
+            ..PhaseResult::measured(
+                format!("{label} (wrk)"),
+                crate::report::WRK_CLIENT,
+                clients,
+                run.seconds,
+                run.requests,
+                errors,
+                latency,
+                &cpu,
+            )
+        }))
     }
 
     /// Runs one scenario while sampling the server's resident memory.

@@ -468,21 +468,17 @@ pub async fn booking_storm_scenario(bench: &Bench) -> anyhow::Result<ScenarioRep
     }
     let errors = tally.others() + violations.len() as u64;
     let phase = PhaseResult {
-        label: "POST /api/v1/open-hours/bookings (storm)".to_owned(),
-        clients,
-        pace_ms: None,
-        seconds: round3(seconds),
-        requests,
-        errors,
-        requests_per_second: round3(requests as f64 / seconds),
-        latency_ms: LatencyMs::of(&tally.answered_us),
-        steps: Vec::new(),
-        server_cpu_cores: cpu.server,
-        loadgen_cpu_cores: cpu.loadgen,
-        database_cpu_cores: cpu.database,
-        other_cpu_cores: cpu.other,
-        percent_of_health: None,
         errors_by_kind,
+        ..PhaseResult::measured(
+            "POST /api/v1/open-hours/bookings (storm)".to_owned(),
+            crate::report::OWN_CLIENT,
+            clients,
+            seconds,
+            requests,
+            errors,
+            LatencyMs::of(&tally.answered_us),
+            &cpu,
+        )
     };
     let booked_latency = LatencyMs::of(&tally.booked_us);
     let bookings_per_second = tally.booked() as f64 / seconds;
