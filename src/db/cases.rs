@@ -765,7 +765,21 @@ pub struct QueueRow {
 /// order and the query stops after `limit` rows, while `status IN (…)` made
 /// SQLite sort every untriaged case (thousands on a busy desk) to return the
 /// first hundred. Only the listed columns are read, not the descriptions.
+///
+/// Every supporter keeps the queue open, and it changes only when a case is
+/// filed, claimed or triaged: a reader thread answers it again from what it
+/// read while the database has not changed ([`super::readers::memoized`]).
 pub fn triage_queue(
+    conn: &mut AnyConnection,
+    filter: &QueueFilter,
+    limit: i64,
+) -> DbResult<Vec<QueueRow>> {
+    super::readers::memoized(conn, (filter.clone(), limit), |conn| {
+        load_triage_queue(conn, filter, limit)
+    })
+}
+
+fn load_triage_queue(
     conn: &mut AnyConnection,
     filter: &QueueFilter,
     limit: i64,
@@ -821,7 +835,7 @@ pub fn triage_queue(
 }
 
 /// Which untriaged cases the queue shows (each filter in the query itself).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct QueueFilter {
     pub product_type: Option<String>,
     pub category: Option<String>,

@@ -12,12 +12,17 @@
 //! and SQLite takes its WAL read lock (a `fcntl` on the shared-memory file)
 //! once per read instead of once per statement.
 
+use std::any::Any;
+use std::cell::RefCell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
 
-use diesel::Connection;
 use diesel::connection::{SimpleConnection, TransactionManager};
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+use diesel::sql_types::BigInt;
+use diesel::sqlite::Sqlite;
+use diesel::{Connection, QueryResult, RunQueryDsl};
 
 use super::{AnyConnection, DbError, DbResult};
 
@@ -72,6 +77,9 @@ impl SqliteReaders {
 }
 
 fn read_loop(mut conn: AnyConnection, queue: &Mutex<mpsc::Receiver<Job>>) {
+    // This thread keeps `conn` for its whole life: what a read found on it
+    // holds while the connection's data version does.
+    SNAPSHOT_MEMO.with(|memo| *memo.borrow_mut() = Some(SnapshotMemo::default()));
     loop {
         // The lock is held only while waiting for the next job, so one
         // thread waits on the queue and the others on the lock.
@@ -85,6 +93,94 @@ fn read_loop(mut conn: AnyConnection, queue: &Mutex<mpsc::Receiver<Job>>) {
             let _ = conn.batch_execute("ROLLBACK");
         }
     }
+}
+
+/// How many answers a reader thread keeps for one data version.
+const MEMO_ENTRIES: usize = 8;
+
+thread_local! {
+    /// Set on reader threads only: elsewhere a thread may use several
+    /// connections, whose data versions cannot be compared.
+    static SNAPSHOT_MEMO: RefCell<Option<SnapshotMemo>> = const { RefCell::new(None) };
+}
+
+/// Answers read on this thread's connection since the database last changed.
+#[derive(Default)]
+struct SnapshotMemo {
+    data_version: Option<i64>,
+    /// (key, answer), both type-erased so one memo serves every kind of read.
+    entries: Vec<(Box<dyn Any>, Box<dyn Any>)>,
+}
+
+/// `PRAGMA data_version` as a statement the statement cache keeps
+/// (`sql_query` is prepared anew every time).
+#[derive(Debug, Clone, Copy, QueryId)]
+struct DataVersion;
+
+impl QueryFragment<Sqlite> for DataVersion {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
+        out.push_sql("PRAGMA data_version");
+        Ok(())
+    }
+}
+
+impl Query for DataVersion {
+    type SqlType = BigInt;
+}
+
+impl<Conn> RunQueryDsl<Conn> for DataVersion {}
+
+/// `load`'s answer for `key`, read again only when the database changed
+/// since this reader thread last read it. SQLite's `PRAGMA data_version`
+/// changes whenever another connection commits (the writer; readers never
+/// write), and inside the read transaction it is the version of the
+/// snapshot the read sees. Off a reader thread (PostgreSQL, the writer),
+/// `load` simply runs.
+///
+/// For reads that many people repeat between two writes, like the triage
+/// queue that every supporter keeps open: decoding its rows was half of the
+/// readers' time (docs/performance.md, issue 19's ninth round).
+pub(crate) fn memoized<K, V>(
+    conn: &mut AnyConnection,
+    key: K,
+    load: impl FnOnce(&mut AnyConnection) -> DbResult<V>,
+) -> DbResult<V>
+where
+    K: PartialEq + 'static,
+    V: Clone + 'static,
+{
+    let AnyConnection::Sqlite(sqlite) = conn else {
+        return load(conn);
+    };
+    if SNAPSHOT_MEMO.with(|memo| memo.borrow().is_none()) {
+        return load(conn);
+    }
+    let version: i64 = DataVersion.get_result(sqlite)?;
+    let found = SNAPSHOT_MEMO.with(|memo| {
+        let mut memo = memo.borrow_mut();
+        let memo = memo.as_mut()?;
+        if memo.data_version != Some(version) {
+            memo.data_version = Some(version);
+            memo.entries.clear();
+            return None;
+        }
+        memo.entries.iter().find_map(|(k, v)| {
+            (k.downcast_ref::<K>() == Some(&key)).then(|| v.downcast_ref::<V>().cloned())?
+        })
+    });
+    if let Some(answer) = found {
+        return Ok(answer);
+    }
+    let answer = load(conn)?;
+    SNAPSHOT_MEMO.with(|memo| {
+        if let Some(memo) = memo.borrow_mut().as_mut() {
+            if memo.entries.len() >= MEMO_ENTRIES {
+                memo.entries.remove(0);
+            }
+            memo.entries.push((Box::new(key), Box::new(answer.clone())));
+        }
+    });
+    Ok(answer)
 }
 
 /// Runs `work` in a read transaction. Its statements share one snapshot; a
@@ -131,6 +227,70 @@ mod tests {
             .unwrap();
         assert_eq!((before, during), (0, 0));
         assert_eq!(db.read(rows).await.unwrap(), 1);
+    }
+
+    /// A memoized read is loaded again only after a commit: at most once
+    /// per reader thread while nothing changes, and never stale after a
+    /// write. Other keys and other threads (the writer) load their own.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_memoized_read_holds_until_the_next_commit() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+
+        use super::memoized;
+
+        let (_dir, db) = scratch_database().await;
+        let loads = Arc::new(AtomicUsize::new(0));
+        let read = |key: u8| {
+            let loads = loads.clone();
+            db.read(move |conn| {
+                memoized(conn, key, |conn| {
+                    loads.fetch_add(1, Ordering::SeqCst);
+                    rows(conn)
+                })
+            })
+        };
+        const READERS: usize = 4; // scratch_database's pool size
+        for _ in 0..40 {
+            assert_eq!(read(1).await.unwrap(), 0);
+        }
+        let first = loads.load(Ordering::SeqCst);
+        assert!((1..=READERS).contains(&first), "{first} loads for 40 reads");
+
+        db.write(|conn| insert(conn, 1)).await.unwrap();
+        for _ in 0..40 {
+            assert_eq!(read(1).await.unwrap(), 1, "no stale answer after a write");
+        }
+        let second = loads.load(Ordering::SeqCst) - first;
+        assert!(
+            (1..=READERS).contains(&second),
+            "{second} loads after a write"
+        );
+
+        assert_eq!(read(2).await.unwrap(), 1);
+        assert_eq!(
+            loads.load(Ordering::SeqCst),
+            first + second + 1,
+            "a new key loads"
+        );
+
+        let before = loads.load(Ordering::SeqCst);
+        for _ in 0..3 {
+            let loads = loads.clone();
+            db.write(move |conn| {
+                memoized(conn, 1u8, |conn| {
+                    loads.fetch_add(1, Ordering::SeqCst);
+                    rows(conn)
+                })
+            })
+            .await
+            .unwrap();
+        }
+        assert_eq!(
+            loads.load(Ordering::SeqCst),
+            before + 3,
+            "the writer never memoizes"
+        );
     }
 
     /// A read that panics answers its caller with an error (a 500, not a
