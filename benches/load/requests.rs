@@ -11,6 +11,11 @@ use crate::runner::Worker;
 
 /// The triage queue page supporters read (the endpoint's default).
 pub const QUEUE_PAGE: usize = 100;
+/// The first page of a case list, as the desk's list shows it.
+pub const LIST_PAGE_PATH: &str = "/api/v1/cases?limit=20";
+/// The `list` scenario's phases (the target is checked on each).
+pub const LIST_PAGE_SUPPORTER: &str = "GET /api/v1/cases (desk)";
+pub const LIST_PAGE_APPLICANT: &str = "GET /api/v1/cases (own)";
 
 /// What one request came to: `Err` carries a short description of the failure.
 pub type Outcome = Result<(), String>;
@@ -82,7 +87,7 @@ pub async fn list_own_cases(worker: Worker, offset: usize) -> Outcome {
     let applicant = worker.applicant(offset);
     let response = worker
         .http
-        .get(worker.url("/api/v1/cases?limit=20"))
+        .get(worker.url(LIST_PAGE_PATH))
         .bearer_auth(&applicant.token)
         .send()
         .await;
@@ -165,7 +170,7 @@ pub async fn supporter_get_case(worker: Worker) -> Outcome {
 pub async fn supporter_list_cases(worker: Worker) -> Outcome {
     let response = worker
         .http
-        .get(worker.url("/api/v1/cases?limit=20"))
+        .get(worker.url(LIST_PAGE_PATH))
         .bearer_auth(worker.supporter())
         .send()
         .await;

@@ -15,9 +15,9 @@ use crate::common::Backend;
 use crate::payloads::{STATS_RANGES, case_body};
 use crate::report::{PhaseResult, ScenarioReport, round3};
 use crate::requests::{
-    QUEUE_PAGE, claim_and_triage, get_case_page, get_health, get_own_case, get_queue,
-    get_queue_page, get_stats, list_own_cases, post_case, post_login, post_message,
-    supporter_get_case, supporter_list_cases,
+    LIST_PAGE_APPLICANT, LIST_PAGE_PATH, LIST_PAGE_SUPPORTER, QUEUE_PAGE, claim_and_triage,
+    get_case_page, get_health, get_own_case, get_queue, get_queue_page, get_stats, list_own_cases,
+    post_case, post_login, post_message, supporter_get_case, supporter_list_cases,
 };
 use crate::runner::{Bench, Phase};
 use crate::settings::Settings;
@@ -96,6 +96,16 @@ pub const SCENARIOS: &[Scenario] = &[
             ..desk(settings)
         },
         run: |bench| Box::pin(queue_scenario(bench)),
+    },
+    Scenario {
+        name: "list",
+        about: "supporters, then applicants, GET /api/v1/cases?limit=20 (the newest cases \
+                they may read: the whole desk's, their organisation's)",
+        needs: |settings| Needs {
+            untriaged: settings.untriaged,
+            ..desk(settings)
+        },
+        run: |bench| Box::pin(list_scenario(bench)),
     },
     Scenario {
         name: "pages",
@@ -279,16 +289,12 @@ async fn read_scenario(bench: &Bench) -> anyhow::Result<ScenarioReport> {
         bench.settings.concurrency,
         bench.settings.duration,
     );
-    let reads = bench
-        .ctx
-        .applicants
-        .iter()
-        .map(|applicant| ScriptedRequest {
-            method: "GET",
-            path: format!("/api/v1/cases/{}", applicant.case_id),
-            bearer: applicant.token.clone(),
-            body: None,
-        });
+    let reads = bench.ctx.applicants.iter().map(|applicant| {
+        ScriptedRequest::get(
+            format!("/api/v1/cases/{}", applicant.case_id),
+            &applicant.token,
+        )
+    });
     let mut phases = Vec::from_iter(bench.run_wrk_phase(&phase.label, reads.collect()).await?);
     phases.push(
         bench
@@ -304,12 +310,11 @@ async fn queue_scenario(bench: &Bench) -> anyhow::Result<ScenarioReport> {
         bench.settings.concurrency,
         bench.settings.duration,
     );
-    let reads = bench.ctx.supporters.iter().map(|token| ScriptedRequest {
-        method: "GET",
-        path: "/api/v1/triage-queue".to_owned(),
-        bearer: token.clone(),
-        body: None,
-    });
+    let reads = bench
+        .ctx
+        .supporters
+        .iter()
+        .map(|token| ScriptedRequest::get("/api/v1/triage-queue", token));
     let mut phases = Vec::from_iter(bench.run_wrk_phase(&phase.label, reads.collect()).await?);
     phases.push(bench.run_phase(phase, get_queue).await?);
     let mut report = ScenarioReport::new(phases);
@@ -317,6 +322,50 @@ async fn queue_scenario(bench: &Bench) -> anyhow::Result<ScenarioReport> {
         "{} supporters share the clients; each answer lists {QUEUE_PAGE} cases and \
          logs their reading (a write)",
         bench.ctx.supporters.len()
+    ));
+    Ok(report)
+}
+
+/// Issue 19's case-list figure: the first page of `GET /api/v1/cases`, as
+/// a supporter's desk-wide list and as an applicant's own list.
+async fn list_scenario(bench: &Bench) -> anyhow::Result<ScenarioReport> {
+    let duration = bench.settings.duration;
+    let clients = bench.settings.concurrency;
+    let supporters = Phase::new(LIST_PAGE_SUPPORTER, clients, duration);
+    let supporter_lists = bench
+        .ctx
+        .supporters
+        .iter()
+        .map(|token| ScriptedRequest::get(LIST_PAGE_PATH, token));
+    let mut phases = Vec::from_iter(
+        bench
+            .run_wrk_phase(&supporters.label, supporter_lists.collect())
+            .await?,
+    );
+    phases.push(bench.run_phase(supporters, supporter_list_cases).await?);
+    let applicants = Phase::new(LIST_PAGE_APPLICANT, clients, duration);
+    let own_lists = bench
+        .ctx
+        .applicants
+        .iter()
+        .map(|applicant| ScriptedRequest::get(LIST_PAGE_PATH, &applicant.token));
+    phases.extend(
+        bench
+            .run_wrk_phase(&applicants.label, own_lists.collect())
+            .await?,
+    );
+    phases.push(
+        bench
+            .run_phase(applicants, |worker| list_own_cases(worker, 0))
+            .await?,
+    );
+    let mut report = ScenarioReport::new(phases);
+    report.notes.push(format!(
+        "{} supporters share the clients in the first phases, each listing the desk's 20 newest \
+         cases of {} and logging their reading (a write, once a minute per supporter and case); \
+         in the last phases each client is an applicant listing its organisation's cases",
+        bench.ctx.supporters.len(),
+        bench.settings.cases + bench.settings.untriaged + bench.settings.concurrency,
     ));
     Ok(report)
 }

@@ -48,6 +48,18 @@ pub struct ScriptedRequest {
     pub body: Option<String>,
 }
 
+impl ScriptedRequest {
+    /// A `GET` of `path` with `bearer`'s token.
+    pub fn get(path: impl Into<String>, bearer: &str) -> Self {
+        Self {
+            method: "GET",
+            path: path.into(),
+            bearer: bearer.to_owned(),
+            body: None,
+        }
+    }
+}
+
 /// The line `done` prints, then the fields in [`WrkRun`]'s order (latencies in µs).
 const RESULT_MARK: &str = "medesk-wrk-result";
 

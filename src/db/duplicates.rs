@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use diesel::prelude::*;
 
+use super::id_lists::among;
 use super::schema::{case_duplicates, cases};
 use super::{AnyConnection, DbResult};
 
@@ -78,7 +79,7 @@ pub fn original_of(conn: &mut AnyConnection, case_id: i64) -> DbResult<Option<Li
 }
 
 /// The links of several cases, both ways.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Links {
     /// case → its original.
     pub originals: HashMap<i64, LinkedCase>,
@@ -106,10 +107,10 @@ pub fn links_of(
     );
     let joined =
         case_duplicates::table.inner_join(cases::table.on(cases::id.eq(case_duplicates::case_id)));
+    // Both statements are prepared once per connection and then taken
+    // from its cache (an `eq_any` list is parsed and planned every time).
     let duplicates: Vec<(i64, i64, String, i64)> = match case_ids {
-        // Every read of one case asks this: with `=` (not `IN`) the
-        // statement is prepared once per connection and then taken from
-        // its cache, where an `IN` list is parsed and planned every time.
+        // Every read of one case asks this.
         [case_id] => {
             let query = joined
                 .filter(case_duplicates::original_id.eq(*case_id))
@@ -117,11 +118,13 @@ pub fn links_of(
                 .order(cases::id.asc());
             on_backend!(conn, |c| query.load(c))?
         }
-        _ => joined
-            .filter(case_duplicates::original_id.eq_any(case_ids))
-            .select(columns)
-            .order(cases::id.asc())
-            .load(conn)?,
+        _ => {
+            let query = joined
+                .filter(among(case_duplicates::original_id, case_ids))
+                .select(columns)
+                .order(cases::id.asc());
+            on_backend!(conn, |c| query.load(c))?
+        }
     };
     for (original_id, id, number, organization_id) in duplicates {
         links
@@ -145,16 +148,16 @@ pub fn originals_of(
     if duplicate_ids.is_empty() {
         return Ok(HashMap::new());
     }
-    let originals: Vec<(i64, i64, String, i64)> = case_duplicates::table
+    let query = case_duplicates::table
         .inner_join(cases::table.on(cases::id.eq(case_duplicates::original_id)))
-        .filter(case_duplicates::case_id.eq_any(duplicate_ids))
+        .filter(among(case_duplicates::case_id, duplicate_ids))
         .select((
             case_duplicates::case_id,
             cases::id,
             cases::number,
             cases::organization_id,
-        ))
-        .load(conn)?;
+        ));
+    let originals: Vec<(i64, i64, String, i64)> = on_backend!(conn, |c| query.load(c))?;
     Ok(originals
         .into_iter()
         .map(|(case_id, id, number, organization_id)| {
@@ -173,10 +176,12 @@ pub fn cases_named(conn: &mut AnyConnection, ids: &[i64]) -> DbResult<Vec<Linked
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let rows: Vec<(i64, String, i64)> = cases::table
-        .filter(cases::id.eq_any(ids))
-        .select((cases::id, cases::number, cases::organization_id))
-        .load(conn)?;
+    let query = cases::table.filter(among(cases::id, ids)).select((
+        cases::id,
+        cases::number,
+        cases::organization_id,
+    ));
+    let rows: Vec<(i64, String, i64)> = on_backend!(conn, |c| query.load(c))?;
     Ok(rows
         .into_iter()
         .map(|(id, number, organization_id)| LinkedCase {

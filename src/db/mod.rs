@@ -44,6 +44,7 @@ pub mod cases;
 mod counters;
 pub mod duplicates;
 pub mod experts;
+mod id_lists;
 pub mod idempotency;
 pub mod import;
 pub mod notices;

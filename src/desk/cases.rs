@@ -677,12 +677,15 @@ pub async fn list_cases(
             }
             None
         };
-        let rows = store::list(conn, &filter)?;
+        let store::ListedPage {
+            rows,
+            mut categories,
+            links: found,
+        } = store::list_page(conn, &filter)?;
         let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
         if reads_are_logged(&caller) {
             seen.record_listing(&ids, "list");
         }
-        let mut categories = store::categories_of(conn, &ids)?;
         let next_cursor = (rows.len() as i64 == limit)
             .then(|| rows.last().map(|r| format!("{}.{}", r.received_at, r.id)))
             .flatten();
@@ -695,7 +698,7 @@ pub async fn list_cases(
                 CaseSnapshot::new(row, cats, view, &caller)
             })
             .collect();
-        with_links(conn, &caller, &mut items)?;
+        show_links(conn, &caller, &mut items, found)?;
         Ok(CasePage { items, next_cursor })
     })
     .await

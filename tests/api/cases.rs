@@ -683,7 +683,19 @@ async fn applicants_list_only_their_organisations_cases(backend: Backend) {
             .await,
         vec![b1.clone()]
     );
-    assert_eq!(app.listed_ids(&supporter.token, "").await, vec![a2, b1, a1]);
+    assert_eq!(
+        app.listed_ids(&supporter.token, "").await,
+        vec![a2.clone(), b1.clone(), a1.clone()]
+    );
+
+    // The desk's list is kept between reads (db::cases::list_page): a new
+    // case and a changed one show at the next read all the same.
+    let b2 = app.new_case(&b.token).await["id"].clone();
+    app.claimed(&supporter.token, &a1).await;
+    let listed = items(json_body(app.list_cases(&supporter.token, "").await, StatusCode::OK).await);
+    assert_eq!(ids(&json!(listed)), vec![b2, a2, b1, a1.clone()]);
+    assert_eq!(listed[3]["id"], a1);
+    assert_eq!(listed[3]["status"], "triage");
 }
 
 /// Invites `email` into `owner`'s organisation and registers it with the
