@@ -2,8 +2,8 @@
 //!
 //! diesel writes `eq_any` on SQLite as `IN (?, ?, …)`, a statement text per
 //! list length, and marks it unsafe to cache: every case list parsed and
-//! planned its categories' and duplicates' queries anew (a quarter of the
-//! reader threads' samples in issue 19's ninth round). [`among`] binds the
+//! planned its categories' and duplicates' queries anew (together a quarter
+//! of the server's samples in a list, issue 19's ninth round). [`among`] binds the
 //! ids as one value instead: a JSON array read by `json_each` on SQLite, an
 //! array for `= ANY` on PostgreSQL. The text never varies, so the statement
 //! cache keeps the statement.
