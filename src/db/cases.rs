@@ -684,6 +684,15 @@ pub struct CaseFilter {
 
 diesel::define_sql_function!(fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text);
 
+/// The ids of the cases among `rows` closed as duplicates (whose originals
+/// a listing shows).
+pub fn closed_as_duplicates<'a>(rows: impl IntoIterator<Item = &'a CaseRow>) -> Vec<i64> {
+    rows.into_iter()
+        .filter(|row| row.outcome == Some(Outcome::Duplicate))
+        .map(|row| row.id)
+        .collect()
+}
+
 /// A page of the case list with what the desk shows beside each case.
 #[derive(Debug, Clone)]
 pub struct ListedPage {
@@ -702,11 +711,7 @@ pub fn list_page(conn: &mut AnyConnection, filter: &CaseFilter) -> DbResult<List
     let load = |conn: &mut AnyConnection| {
         let rows = list(conn, filter)?;
         let ids: Vec<i64> = rows.iter().map(|row| row.id).collect();
-        let duplicate_ids: Vec<i64> = rows
-            .iter()
-            .filter(|row| row.outcome == Some(Outcome::Duplicate))
-            .map(|row| row.id)
-            .collect();
+        let duplicate_ids = closed_as_duplicates(&rows);
         Ok(ListedPage {
             categories: categories_of(conn, &ids)?,
             links: super::duplicates::links_of(conn, &ids, &duplicate_ids)?,

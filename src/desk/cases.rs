@@ -223,11 +223,7 @@ fn with_links(
 
 /// The cases closed as duplicates among `snapshots`.
 fn duplicate_ids(snapshots: &[CaseSnapshot]) -> Vec<i64> {
-    snapshots
-        .iter()
-        .filter(|s| s.row.outcome == Some(Outcome::Duplicate))
-        .map(|s| s.row.id)
-        .collect()
+    store::closed_as_duplicates(snapshots.iter().map(|s| &s.row))
 }
 
 /// Sets the links `found` of `snapshots`, each shown only where the caller
