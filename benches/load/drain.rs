@@ -9,10 +9,12 @@
 //! earlier scenarios' mail is in by then). Once that many arrived, it waits
 //! for the server's outbox to be empty and [`LATE_MAIL_GRACE`] more, so that
 //! a mail sent twice has the time to show. It reports the cases, the mails
-//! expected, received and their distinct Message-IDs, the sink's
+//! expected and received (one per recipient: the desk's mail to its
+//! supporters is one message to several), the messages and their distinct
+//! Message-IDs, the sink's
 //! connections, the mails per second from the first mail of the scenario to
 //! the last, and how long the drain took after the filing ended; then the
-//! exactly-once check: received = expected and distinct ids = received. A
+//! exactly-once check: received = expected and distinct ids = messages. A
 //! FAIL counts as failed requests, so the run exits non-zero. Target: at
 //! least [`MAILS_PER_SECOND_TARGET`] mails/s for the one instance (reported,
 //! not failing the run).
@@ -60,6 +62,7 @@ struct MailCheck {
     cases: u64,
     expected: u64,
     received: u64,
+    messages: u64,
     distinct_ids: u64,
     without_id: u64,
     /// Connections the sink accepted meanwhile (the server keeps its own).
@@ -92,12 +95,12 @@ impl MailCheck {
                 }
             ));
         }
-        if self.distinct_ids != self.received - self.without_id {
+        if self.distinct_ids != self.messages - self.without_id {
             violations.push(format!(
-                "{} mails but {} distinct Message-IDs: {} sent more than once",
-                self.received - self.without_id,
+                "{} messages but {} distinct Message-IDs: {} sent more than once",
+                self.messages - self.without_id,
                 self.distinct_ids,
-                self.received - self.without_id - self.distinct_ids
+                self.messages - self.without_id - self.distinct_ids
             ));
         }
         if self.without_id > 0 {
@@ -111,6 +114,7 @@ impl MailCheck {
             "cases_filed_201": self.cases,
             "mails_expected": self.expected,
             "mails_received": self.received,
+            "messages_received": self.messages,
             "distinct_message_ids": self.distinct_ids,
             "mails_without_message_id": self.without_id,
             "sink_connections": self.connections,
@@ -128,12 +132,14 @@ impl MailCheck {
     fn line(&self) -> String {
         let seconds = |s: Option<f64>| s.map_or("-".to_owned(), |s| format!("{s:.1} s"));
         format!(
-            "{} cases filed (201) -> {} mails expected, {} received, {} distinct Message-IDs; \
+            "{} cases filed (201) -> {} mails expected, {} received in {} messages with {} \
+             distinct Message-IDs; \
              sink connections {} ({} new); {:.0} mails/s over {} from the first mail to the \
              last; drained {} after the filing ended (server {:.2}, database {:.2} cores then)",
             self.cases,
             self.expected,
             self.received,
+            self.messages,
             self.distinct_ids,
             self.connections,
             self.new_connections,
@@ -185,6 +191,7 @@ async fn await_mail(
         cases,
         expected,
         received,
+        messages: end.messages - start.messages,
         distinct_ids: end.distinct_ids - start.distinct_ids,
         without_id: end.without_id - start.without_id,
         new_connections: end.connections - start.connections,

@@ -275,9 +275,11 @@ async fn intake_scenario(bench: &Bench) -> anyhow::Result<ScenarioReport> {
     report.notes = notes;
     let supporters = bench.ctx.supporters.len();
     report.notes.push(format!(
-        "every case queues {} mails (the applicant's acknowledgement and one per supporter, \
-         {supporters} supporters); the mail worker sends them beside the requests",
-        supporters + 1
+        "every case queues mail for {} people in {} messages (the applicant's acknowledgement; \
+         one announcement to the {supporters} supporters, who all read Japanese); the mail \
+         worker sends them beside the requests",
+        supporters + 1,
+        1 + usize::from(supporters > 0)
     ));
     Ok(report)
 }

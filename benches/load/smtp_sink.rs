@@ -12,8 +12,10 @@
 //! dot-stuffing undone) for the `Message-ID` value, the rest is read up to
 //! the lone `.` and dropped.
 //!
-//! It counts mails, distinct `Message-ID` values (a mail delivered twice
-//! shows as fewer ids than mails), mails without one, connections, and
+//! It counts mails, one per recipient of an accepted message (the desk's
+//! mail to its supporters is one message to several), messages, distinct
+//! `Message-ID` values (a message delivered twice shows as fewer ids than
+//! messages), messages without one, connections, and
 //! the time of the last mail and of the first since [`SmtpSink::mark`]: a
 //! scenario marks at its start and reads the difference at its end.
 
@@ -29,8 +31,11 @@ use tokio::task::JoinHandle;
 /// What the sink received so far (or since a [`SmtpSink::mark`]).
 #[derive(Debug, Clone, Copy)]
 pub struct SinkCounts {
-    /// Messages accepted (250 after their data).
+    /// Mails delivered: one per recipient of each message accepted (250
+    /// after its data).
     pub mails: u64,
+    /// Messages accepted.
+    pub messages: u64,
     /// Distinct `Message-ID` values among them.
     pub distinct_ids: u64,
     /// Messages without a `Message-ID` header.
@@ -46,6 +51,7 @@ pub struct SinkCounts {
 #[derive(Default)]
 struct Counts {
     mails: u64,
+    messages: u64,
     ids: HashSet<Box<[u8]>>,
     without_id: u64,
     connections: u64,
@@ -57,6 +63,7 @@ impl Counts {
     fn snapshot(&self) -> SinkCounts {
         SinkCounts {
             mails: self.mails,
+            messages: self.messages,
             distinct_ids: self.ids.len() as u64,
             without_id: self.without_id,
             connections: self.connections,
@@ -159,6 +166,8 @@ async fn session(stream: TcpStream, counts: Arc<Mutex<Counts>>) -> std::io::Resu
         .await?;
     writer.flush().await?;
     let mut line = Vec::with_capacity(1024);
+    // Recipients of the message being given.
+    let mut recipients: u64 = 0;
     loop {
         line.clear();
         if reader.read_until(b'\n', &mut line).await? == 0 {
@@ -178,7 +187,15 @@ async fn session(stream: TcpStream, counts: Arc<Mutex<Counts>>) -> std::io::Resu
                     .await?
             }
             b"HELO" => writer.write_all(b"250 127.0.0.1\r\n").await?,
-            b"MAIL" | b"RCPT" | b"RSET" | b"NOOP" => writer.write_all(b"250 2.0.0 OK\r\n").await?,
+            b"MAIL" | b"RSET" => {
+                recipients = 0;
+                writer.write_all(b"250 2.0.0 OK\r\n").await?
+            }
+            b"RCPT" => {
+                recipients += 1;
+                writer.write_all(b"250 2.0.0 OK\r\n").await?
+            }
+            b"NOOP" => writer.write_all(b"250 2.0.0 OK\r\n").await?,
             b"DATA" => {
                 writer
                     .write_all(b"354 end data with <CR><LF>.<CR><LF>\r\n")
@@ -188,7 +205,7 @@ async fn session(stream: TcpStream, counts: Arc<Mutex<Counts>>) -> std::io::Resu
                     // The client went away inside the data: nothing accepted.
                     return Ok(());
                 };
-                record(&counts, message_id);
+                record(&counts, message_id, std::mem::take(&mut recipients).max(1));
                 writer.write_all(b"250 2.0.0 OK queued\r\n").await?;
             }
             b"QUIT" => {
@@ -209,10 +226,11 @@ async fn session(stream: TcpStream, counts: Arc<Mutex<Counts>>) -> std::io::Resu
     }
 }
 
-fn record(counts: &Mutex<Counts>, message_id: Option<Vec<u8>>) {
+fn record(counts: &Mutex<Counts>, message_id: Option<Vec<u8>>, recipients: u64) {
     let now = Instant::now();
     let mut counts = counts.lock().expect("sink counts");
-    counts.mails += 1;
+    counts.mails += recipients;
+    counts.messages += 1;
     match message_id {
         Some(id) => {
             counts.ids.insert(id.into_boxed_slice());

@@ -56,6 +56,43 @@ pub struct NewMail {
     pub calendar: Option<String>,
 }
 
+/// Most addresses one mail carries: RFC 5321 has every server accept at
+/// least 100 recipients per message; half of that leaves room.
+const MAX_RECIPIENTS_PER_MAIL: usize = 50;
+
+/// Whether `address` may share a mail with others in one `recipient` field
+/// (addresses joined by ", "): one that needs quotes or holds a comma is
+/// mailed alone, so [`recipients`] can split the field back exactly.
+pub fn can_share_a_mail(address: &str) -> bool {
+    !address.contains(['"', ','])
+}
+
+/// The addresses of a `recipient` field: several joined by ", " (the desk's
+/// mails to its supporters), or one.
+pub fn recipients(field: &str) -> Vec<&str> {
+    if field.contains('"') {
+        return vec![field];
+    }
+    field
+        .split(',')
+        .map(str::trim)
+        .filter(|address| !address.is_empty())
+        .collect()
+}
+
+impl NewMail {
+    /// Whether one more address may join this mail (see [`can_share_a_mail`]).
+    pub fn can_add_recipient(&self) -> bool {
+        // A field of shared addresses holds commas but never quotes.
+        !self.recipient.contains('"') && recipients(&self.recipient).len() < MAX_RECIPIENTS_PER_MAIL
+    }
+
+    pub fn add_recipient(&mut self, address: &str) {
+        self.recipient.push_str(", ");
+        self.recipient.push_str(address);
+    }
+}
+
 /// `<time.random@medesk>`: unique (a microsecond and 64 random bits), and
 /// in the order mails are queued, so the unique index on it grows at its
 /// end. A purely random id put every new mail on another page of the index,
@@ -296,7 +333,11 @@ pub fn settle(conn: &mut AnyConnection, settlements: &[Settlement], now: i64) ->
                 held,
                 error,
                 retry_at,
-            } => written += usize::from(mark_attempt_failed(conn, *id, *held, error, *retry_at)?),
+            } => {
+                written += usize::from(mark_attempt_failed(
+                    conn, *id, *held, error, *retry_at, now,
+                )?)
+            }
         }
     }
     for (held, ids) in sent_by_lease {
@@ -317,30 +358,93 @@ pub fn settle(conn: &mut AnyConnection, settlements: &[Settlement], now: i64) ->
 }
 
 /// Records a failed attempt, if this worker still holds the mail: retried
-/// at `retry_at`, or `failed` for good.
+/// at `retry_at`, or `failed` for good. A mail to several people is split
+/// instead into one mail each, due at `now` and keeping the attempts made:
+/// a failed SMTP transaction delivered it to none of them (a refused
+/// recipient stops it before its data), so each is tried alone and one
+/// bad address no longer holds back the others.
 pub fn mark_attempt_failed(
     conn: &mut AnyConnection,
     id: i64,
     held: i64,
     error: &str,
     retry_at: Option<i64>,
+    now: i64,
 ) -> DbResult<bool> {
-    let state = if retry_at.is_some() {
-        MailState::Pending
-    } else {
-        MailState::Failed
+    let still_held = outbox::table.find(id).filter(outbox::locked_until.eq(held));
+    let row = match find(conn, id)? {
+        Some(row) if row.locked_until == Some(held) && recipients(&row.recipient).len() > 1 => row,
+        _ => {
+            let state = if retry_at.is_some() {
+                MailState::Pending
+            } else {
+                MailState::Failed
+            };
+            return Ok(diesel::update(still_held)
+                .set((
+                    outbox::state.eq(state.as_str()),
+                    outbox::last_error.eq(error),
+                    outbox::locked_until.eq(None::<i64>),
+                    outbox::next_attempt_at.eq(retry_at.unwrap_or(0)),
+                ))
+                .execute(conn)?
+                == 1);
+        }
     };
-    Ok(
-        diesel::update(outbox::table.find(id).filter(outbox::locked_until.eq(held)))
-            .set((
-                outbox::state.eq(state.as_str()),
-                outbox::last_error.eq(error),
-                outbox::locked_until.eq(None::<i64>),
-                outbox::next_attempt_at.eq(retry_at.unwrap_or(0)),
-            ))
-            .execute(conn)?
-            == 1,
+    split_recipients(conn, &row, held, error, now)
+}
+
+/// Turns the claimed mail `row` to several people into one pending mail per
+/// person, due at `now`, with the attempts made and `error`; false (and
+/// nothing changed) when this worker no longer holds it.
+fn split_recipients(
+    conn: &mut AnyConnection,
+    row: &OutboxRow,
+    held: i64,
+    error: &str,
+    now: i64,
+) -> DbResult<bool> {
+    let addresses = recipients(&row.recipient);
+    let Some((first, others)) = addresses.split_first() else {
+        return Ok(false);
+    };
+    let updated = diesel::update(
+        outbox::table
+            .find(row.id)
+            .filter(outbox::locked_until.eq(held)),
     )
+    .set((
+        outbox::recipient.eq(*first),
+        outbox::state.eq(MailState::Pending.as_str()),
+        outbox::last_error.eq(error),
+        outbox::locked_until.eq(None::<i64>),
+        outbox::next_attempt_at.eq(now),
+    ))
+    .execute(conn)?;
+    if updated == 0 {
+        return Ok(false);
+    }
+    for address in others {
+        diesel::insert_into(outbox::table)
+            .values((
+                outbox::message_id.eq(new_message_id(now)),
+                outbox::kind.eq(&row.kind),
+                outbox::case_id.eq(row.case_id),
+                outbox::recipient.eq(*address),
+                outbox::subject.eq(&row.subject),
+                outbox::body_text.eq(&row.body_text),
+                outbox::body_html.eq(&row.body_html),
+                outbox::locale.eq(&row.locale),
+                outbox::link.eq(&row.link),
+                outbox::calendar.eq(&row.calendar),
+                outbox::attempts.eq(row.attempts),
+                outbox::last_error.eq(error),
+                outbox::next_attempt_at.eq(now),
+                outbox::created_at.eq(row.created_at),
+            ))
+            .execute(conn)?;
+    }
+    Ok(true)
 }
 
 /// Outbox rows for operators, newest first.
@@ -406,6 +510,106 @@ mod tests {
             link: None,
             calendar: None,
         }
+    }
+
+    /// A failed mail to several people becomes one pending mail each, due
+    /// at once with the attempt counted; a failed mail to one is retried as
+    /// itself, and a mail another worker holds now is left alone.
+    #[tokio::test]
+    async fn a_failed_mail_to_several_people_is_split_into_one_each() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("outbox.db").to_string_lossy().into_owned();
+        let db = Database::connect(&DatabaseUrl::Sqlite(path), 2).unwrap();
+        let mut shared = mail(1);
+        assert!(shared.can_add_recipient());
+        shared.add_recipient("person2@example.com");
+        shared.add_recipient("person3@example.com");
+        let claimed = db
+            .write(move |conn| {
+                enqueue_all(conn, &[shared, mail(4)], 100)?;
+                claim_due(conn, 200, 1_000, 10)
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            recipients(&claimed[0].recipient),
+            [
+                "person1@example.com",
+                "person2@example.com",
+                "person3@example.com"
+            ]
+        );
+        let held = claimed[0].locked_until.unwrap();
+        let (shared_id, single_id) = (claimed[0].id, claimed[1].id);
+        let failed = move |id| Settlement::Failed {
+            id,
+            held,
+            error: "550 no such mailbox".into(),
+            retry_at: None,
+        };
+        let stale = Settlement::Failed {
+            id: shared_id,
+            held: 999,
+            error: "late".into(),
+            retry_at: None,
+        };
+        let written = db
+            .write(move |conn| settle(conn, &[stale], 300))
+            .await
+            .unwrap();
+        assert_eq!(written, 0, "a mail another worker holds is left alone");
+        let written = db
+            .write(move |conn| settle(conn, &[failed(shared_id), failed(single_id)], 300))
+            .await
+            .unwrap();
+        assert_eq!(written, 2);
+        let rows = db.read(|conn| list(conn, None, None, 10)).await.unwrap();
+        let mut split: Vec<_> = rows
+            .iter()
+            .filter(|row| row.subject == "mail 1")
+            .map(|row| {
+                (
+                    row.recipient.as_str(),
+                    row.state.as_str(),
+                    row.attempts,
+                    row.next_attempt_at,
+                    row.last_error.as_deref(),
+                    row.locked_until,
+                )
+            })
+            .collect();
+        split.sort();
+        let error = Some("550 no such mailbox");
+        assert_eq!(
+            split,
+            [
+                ("person1@example.com", "pending", 1, 300, error, None),
+                ("person2@example.com", "pending", 1, 300, error, None),
+                ("person3@example.com", "pending", 1, 300, error, None),
+            ]
+        );
+        let ids: std::collections::HashSet<_> = rows.iter().map(|row| &row.message_id).collect();
+        assert_eq!(ids.len(), rows.len(), "each mail its own Message-ID");
+        let single = rows.iter().find(|row| row.id == single_id).unwrap();
+        assert_eq!((single.state.as_str(), single.attempts), ("failed", 1));
+    }
+
+    #[test]
+    fn addresses_that_need_quotes_are_never_shared() {
+        assert!(can_share_a_mail("desk@example.com"));
+        assert!(!can_share_a_mail("\"a,b\"@example.com"));
+        assert_eq!(recipients("\"a,b\"@example.com"), ["\"a,b\"@example.com"]);
+        assert_eq!(
+            recipients("a@example.com, b@example.com"),
+            ["a@example.com", "b@example.com"]
+        );
+        let mut mail = mail(1);
+        for n in 2..=MAX_RECIPIENTS_PER_MAIL {
+            assert!(mail.can_add_recipient(), "{n}");
+            mail.add_recipient(&format!("person{n}@example.com"));
+        }
+        assert!(!mail.can_add_recipient());
+        assert_eq!(recipients(&mail.recipient).len(), MAX_RECIPIENTS_PER_MAIL);
     }
 
     /// One settle writes the sent mails still held in one statement, takes

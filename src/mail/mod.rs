@@ -127,15 +127,16 @@ fn calendar_method(ics: &str) -> &str {
 }
 
 pub fn build_message(row: &OutboxRow, from: &Mailbox) -> Result<Message, String> {
-    let to: Mailbox = row
-        .recipient
-        .parse()
-        .map_err(|e| format!("bad recipient: {e}"))?;
-    let builder = Message::builder()
+    let mut builder = Message::builder()
         .message_id(Some(row.message_id.clone()))
         .from(from.clone())
-        .to(to)
         .subject(row.subject.clone());
+    for address in outbox::recipients(&row.recipient) {
+        let to: Mailbox = address
+            .parse()
+            .map_err(|e| format!("bad recipient {address}: {e}"))?;
+        builder = builder.to(to);
+    }
     let html = match (&row.body_html, &row.locale) {
         (Some(stored), _) => Some(stored.clone()),
         (None, Some(locale)) => Some(templates::html_alternative(

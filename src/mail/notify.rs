@@ -62,7 +62,7 @@ impl Contact {
     }
 }
 
-/// One mail per supporter.
+/// The desk's mail to every supporter (see [`to_each_supporter`]).
 fn to_every_supporter(
     conn: &mut AnyConnection,
     kind: &'static str,
@@ -73,38 +73,39 @@ fn to_every_supporter(
     to_each_supporter(supporters, kind, case_id, context_in)
 }
 
-/// One mail per supporter of `supporters`. The desk's mails name no
-/// person, so each language is rendered once and copied.
+/// The desk's mails name no person, so `supporters` get one mail per
+/// language, addressed to all who read it: a desk of ten supporters queues
+/// two rows per case, not ten (most of an intake's writing was its mail,
+/// issue 19). A delivery that fails for one of them is split into one mail
+/// each (`outbox::split_recipients`), and nobody gets it twice.
 fn to_each_supporter(
     supporters: Vec<ContactRow>,
     kind: &'static str,
     case_id: Option<i64>,
     mut context_in: impl FnMut(Locale) -> minijinja::Value,
 ) -> DbResult<Vec<NewMail>> {
-    let mut rendered: Vec<(Locale, NewMail)> = Vec::with_capacity(2);
-    let mut mails = Vec::with_capacity(supporters.len());
+    let mut mails: Vec<(Locale, NewMail)> = Vec::with_capacity(2);
     for supporter in supporters {
         let supporter = Contact::of(supporter)?;
-        let template = match rendered.iter().find(|(l, _)| *l == supporter.locale) {
-            Some((_, template)) => template.clone(),
+        let shared = outbox::can_share_a_mail(&supporter.email);
+        match mails.iter_mut().find(|(locale, mail)| {
+            *locale == supporter.locale && shared && mail.can_add_recipient()
+        }) {
+            Some((_, mail)) => mail.add_recipient(&supporter.email),
             None => {
-                let template = mail(
+                let mut mail = mail(
                     kind,
                     case_id,
                     "",
                     supporter.locale,
                     context_in(supporter.locale),
                 );
-                rendered.push((supporter.locale, template.clone()));
-                template
+                mail.recipient = supporter.email;
+                mails.push((supporter.locale, mail));
             }
-        };
-        mails.push(NewMail {
-            recipient: supporter.email,
-            ..template
-        });
+        }
     }
-    Ok(mails)
+    Ok(mails.into_iter().map(|(_, mail)| mail).collect())
 }
 
 /// The people of a case a message notice to `audience` may go to: only

@@ -30,6 +30,7 @@ on_both_backends!(
     with_the_smtp_server_down_intake_succeeds_and_every_mail_arrives_later,
     after_a_restart_nothing_is_sent_twice,
     a_refused_recipient_holds_up_no_other_mail_and_admins_retry_failed_mails,
+    supporters_of_one_language_share_one_mail_and_a_refused_one_is_split_off,
     a_server_that_never_greets_holds_up_the_next_mail_for_one_bound_only,
     a_message_the_server_never_confirms_is_sent_again_and_arrives_once,
     a_delivery_the_server_hangs_on_holds_up_no_other_mail,
@@ -92,7 +93,11 @@ async fn applicant_at(
 
 /// Creates (as the admin) and signs in desk staff of `role` with `locale`.
 pub(crate) async fn staff_in(app: &TestApp, admin: &str, role: &str, locale: &str) -> User {
-    let email = person_email(role);
+    staff_at(app, admin, role, locale, person_email(role)).await
+}
+
+/// Creates (as the admin) and signs in desk staff with the address `email`.
+async fn staff_at(app: &TestApp, admin: &str, role: &str, locale: &str, email: String) -> User {
     let user = json_body(
         app.create_user(
             admin,
@@ -1083,6 +1088,101 @@ async fn a_refused_recipient_holds_up_no_other_mail_and_admins_retry_failed_mail
         StatusCode::CONFLICT,
     )
     .await;
+}
+
+/// Sorted, to compare address lists whatever their order.
+fn sorted(addresses: &[String]) -> Vec<String> {
+    let mut addresses = addresses.to_vec();
+    addresses.sort();
+    addresses
+}
+
+async fn supporters_of_one_language_share_one_mail_and_a_refused_one_is_split_off(
+    backend: Backend,
+) {
+    let (app, smtp) = smtp_app(backend, &[]).await;
+    let admin = app.admin_token().await;
+    let first = staff_in(&app, &admin, "supporter", "ja").await;
+    let second = staff_in(&app, &admin, "supporter", "ja").await;
+    let english = staff_in(&app, &admin, "supporter", "en").await;
+    let applicant = applicant_in(&app, "ja", "山田 花子", "株式会社メドテック").await;
+    let case = app.new_case(&applicant.token).await;
+    let number = case_number(&case);
+
+    // Three rows: the acknowledgement, one announcement in Japanese naming
+    // both Japanese-reading supporters, one in English.
+    let rows = settled(&app, &admin).await;
+    assert_eq!(rows.len(), 3, "{rows:#?}");
+    let mails = smtp.wait_for(3, WAIT).await;
+    assert_eq!(mails.len(), 3, "{:#?}", subjects(&mails));
+    let both = sorted(&[first.email.clone(), second.email.clone()]);
+    let shared: Vec<_> = mails.iter().filter(|m| sorted(&m.to) == both).collect();
+    assert_eq!(shared.len(), 1, "{:#?}", subjects(&mails));
+    let shared = shared[0];
+    assert_eq!(sorted(&shared.envelope_to), both, "{shared:#?}");
+    assert_well_formed(shared, &number);
+    assert!(
+        shared
+            .subject
+            .starts_with(&format!("[{number}] 新しい相談: ")),
+        "{}",
+        shared.subject
+    );
+    // Nobody else is named on it, and the others' mails are their own.
+    the_mail(&mails, &english.email, &number);
+    the_mail(&mails, &applicant.email, &number);
+    let row = rows
+        .iter()
+        .find(|r| r["message_id"].as_str().map(bare) == Some(shared.message_id.clone()))
+        .expect("the shared mail's row");
+    let listed: Vec<String> = row["recipient"]
+        .as_str()
+        .unwrap()
+        .split(", ")
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(sorted(&listed), both, "{row}");
+
+    // A third Japanese supporter whose mailbox the server refuses: the
+    // shared mail fails for all (a refused recipient stops the
+    // transaction before its data), is split into one mail each, and the
+    // two others get it once; the refused one fails on its own.
+    let refused = staff_at(&app, &admin, "supporter", "ja", person_email("reject")).await;
+    let case = app.new_case(&applicant.token).await;
+    let number = case_number(&case);
+    let rows = outbox_until(&app, &admin, WAIT, "the split mails settled", |rows| {
+        rows.iter().any(|r| {
+            r["recipient"] == refused.email.as_str()
+                && r["state"] == "failed"
+                && r["last_error"].as_str().is_some_and(|e| e.contains("550"))
+        }) && [&first, &second].iter().all(|person| {
+            rows.iter()
+                .any(|r| r["recipient"] == person.email.as_str() && r["state"] == "sent")
+        })
+    })
+    .await;
+    let split: Vec<&Value> = rows.iter().filter(|r| r["case_id"] == case["id"]).collect();
+    // The acknowledgement, the English one, and one row per Japanese supporter.
+    assert_eq!(split.len(), 5, "{split:#?}");
+    for row in split
+        .iter()
+        .filter(|r| r["recipient"] != applicant.email.as_str())
+    {
+        assert!(
+            !row["recipient"].as_str().unwrap().contains(','),
+            "one address per row after the split: {row}"
+        );
+    }
+    let mails = smtp.wait_for(7, WAIT).await;
+    for person in [&first, &second, &english, &applicant] {
+        let mail = the_mail(&mails, &person.email, &number);
+        assert_well_formed(mail, &number);
+    }
+    assert!(mails_to(&mails, &refused.email).is_empty());
+    // Every Message-ID arrived once.
+    let ids: HashSet<&String> = mails.iter().map(|m| &m.message_id).collect();
+    assert_eq!(ids.len(), mails.len(), "{:#?}", subjects(&mails));
+    assert_eq!(mails.len(), 7, "{:#?}", subjects(&mails));
 }
 
 // ------------------------------------------- a server that stops answering

@@ -6,7 +6,9 @@ use std::time::Duration;
 /// One received mail, decoded.
 #[derive(Debug, Clone)]
 pub struct Mail {
-    pub to: String,
+    /// Every address of the To header (the desk's mails to its supporters
+    /// name several).
+    pub to: Vec<String>,
     pub subject: String,
     pub text: String,
 }
@@ -24,10 +26,13 @@ fn read_all(dir: &Path) -> Vec<Mail> {
             Some(Mail {
                 to: message
                     .to()
-                    .and_then(|a| a.first())
-                    .and_then(|a| a.address())
-                    .unwrap_or_default()
-                    .to_owned(),
+                    .map(|to| {
+                        to.iter()
+                            .filter_map(|a| a.address())
+                            .map(str::to_owned)
+                            .collect()
+                    })
+                    .unwrap_or_default(),
                 subject: message.subject().unwrap_or_default().to_owned(),
                 text: message.body_text(0).unwrap_or_default().into_owned(),
             })
@@ -41,7 +46,7 @@ pub async fn wait_for_mail(dir: &Path, recipient: &str, predicate: impl Fn(&Mail
     for _ in 0..150 {
         if let Some(mail) = read_all(dir)
             .into_iter()
-            .find(|m| m.to == recipient && predicate(m))
+            .find(|m| m.to.iter().any(|to| to == recipient) && predicate(m))
         {
             return mail;
         }

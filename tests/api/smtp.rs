@@ -539,4 +539,10 @@ impl ReceivedMail {
     pub fn is_for(&self, address: &str) -> bool {
         self.envelope_to == [address] && self.to == [address]
     }
+
+    /// Whether the envelope and the To header both name `address`, alone
+    /// or beside others (the desk's mails to its supporters).
+    pub fn names(&self, address: &str) -> bool {
+        self.envelope_to.iter().any(|to| to == address) && self.to.iter().any(|to| to == address)
+    }
 }
