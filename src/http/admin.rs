@@ -110,6 +110,9 @@ pub struct OutboxEntry {
     pub kind: String,
     #[schema(required)]
     pub case_id: Option<i64>,
+    /// Whom the mail goes to: one address, or several joined by ", " (the
+    /// desk's mails to its supporters, one per language; a failed one is
+    /// split into a mail each).
     pub recipient: String,
     pub subject: String,
     #[schema(value_type = MailState)]
