@@ -66,6 +66,14 @@ fn parse_locale(s: &str) -> Result<Locale, String> {
     s.parse().map_err(|e: &str| e.to_owned())
 }
 
+/// Rust's allocations go to mimalloc: glibc's malloc and free were a sixth
+/// of the SQLite writer's instructions per intake (docs/performance.md,
+/// issue 19's eleventh round). SQLite and libpq still use glibc's
+/// (`src/memory.rs`). Built without transparent huge pages (`no_thp`):
+/// with them its regions grew the peak RSS by some 40 MiB.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     medesk::telemetry::init();

@@ -1,10 +1,12 @@
 //! Gives memory that request threads freed back to the system.
 //!
-//! glibc gives each thread that allocates an arena of its own (up to 8 per
-//! core) and keeps what is freed there for later: after a burst of case
-//! listings on many blocking threads the server held memory it no longer
-//! used. `malloc_trim` returns free pages of every arena; once a second its
-//! cost is small (figures in docs/performance.md).
+//! The server's own (Rust) allocations go to mimalloc (`src/main.rs`); what
+//! is here tunes glibc's malloc, which SQLite's page caches and statements
+//! and libpq still use. glibc gives each thread that allocates an arena of
+//! its own (up to 8 per core) and keeps what is freed there for later:
+//! after a burst of case listings on many blocking threads the server held
+//! memory it no longer used. `malloc_trim` returns free pages of every
+//! arena; once a second its cost is small (figures in docs/performance.md).
 
 use std::time::Duration;
 
@@ -13,10 +15,11 @@ const TRIM_EVERY: Duration = Duration::from_secs(1);
 /// Process-wide allocator settings; called once at start.
 ///
 /// glibc raises its mmap threshold to the size of a freed mapped block, so
-/// after the first release the next 19 MiB argon2 working memory would come
-/// from the heap and stay with the process when freed (docs/performance.md
-/// has the measurement). Pinning the threshold keeps blocks of 1 MiB and more in
-/// their own mappings, which go back to the system when freed.
+/// after the first release of a large block the next ones would come from
+/// the heap and stay with the process when freed (measured with argon2's
+/// 19 MiB working memory, before it moved to mimalloc; docs/performance.md).
+/// Pinning the threshold keeps blocks of 1 MiB and more in their own
+/// mappings, which go back to the system when freed.
 pub fn configure_allocator() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only tunes glibc's allocator; any value is valid.
