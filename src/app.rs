@@ -103,6 +103,7 @@ impl Application {
             login_limiter: LoginLimiter::new(config.login_limits),
             reset_limiter: LoginLimiter::for_resets(config.reset_limits),
             config: config.clone(),
+            queue_bodies: Default::default(),
         });
         background.push(http::idempotency::spawn_purge(
             state.desk.database().clone(),

@@ -1,6 +1,7 @@
 //! Cases, their category tags, timeline events, messages and access log.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use diesel::prelude::*;
 
@@ -832,14 +833,16 @@ pub struct QueueRow {
 ///
 /// Every supporter keeps the queue open, and it changes only when a case is
 /// filed, claimed or triaged: a reader thread answers it again from what it
-/// read while the database has not changed ([`super::readers::memoized`]).
+/// read while the database has not changed ([`super::readers::memoized`]),
+/// shared rather than copied: the same rows also identify the answer to the
+/// HTTP layer, which keeps the JSON it wrote of them.
 pub fn triage_queue(
     conn: &mut AnyConnection,
     filter: &QueueFilter,
     limit: i64,
-) -> DbResult<Vec<QueueRow>> {
+) -> DbResult<Arc<[QueueRow]>> {
     super::readers::memoized(conn, (filter.clone(), limit), |conn| {
-        load_triage_queue(conn, filter, limit)
+        load_triage_queue(conn, filter, limit).map(Arc::from)
     })
 }
 

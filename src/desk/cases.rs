@@ -6,6 +6,8 @@
 //! carries it out: the conditional update, the statistics moving with the
 //! confirmed categories, the timeline event, the mail, the access log.
 
+use std::sync::Arc;
+
 use serde_json::{Value, json};
 
 use super::reads::reads_are_logged;
@@ -77,13 +79,26 @@ pub struct CasePage {
     pub next_cursor: Option<String>,
 }
 
-/// An untriaged case in the queue.
-#[derive(Debug)]
-pub struct QueueEntry {
-    pub case: store::QueueRow,
-    /// Seconds since the case was received.
-    pub age_seconds: i64,
+/// The untriaged cases, oldest first, as of one second of the desk's clock.
+#[derive(Debug, Clone)]
+pub struct TriageQueue {
+    /// Shared with the reader that read them: the same rows, the same `Arc`,
+    /// for as long as no case changes.
+    pub cases: Arc<[store::QueueRow]>,
+    /// The whole second (of Unix time) the ages are counted to.
+    pub as_of_second: i64,
 }
+
+impl TriageQueue {
+    /// Whole seconds from the second `case` was received to the queue's
+    /// second: never negative, and the same for every read within that
+    /// second, so that an answer written once serves the whole second.
+    pub fn age_seconds(&self, case: &store::QueueRow) -> i64 {
+        (self.as_of_second - case.received_at.div_euclid(MICROS_PER_SECOND)).max(0)
+    }
+}
+
+const MICROS_PER_SECOND: i64 = 1_000_000;
 
 /// One event of the timeline, its detail redacted for the reader.
 #[derive(Debug)]
@@ -710,7 +725,7 @@ pub async fn triage_queue(
     desk: &Desk,
     caller: Caller,
     limit: i64,
-) -> Result<Vec<QueueEntry>, DeskError> {
+) -> Result<TriageQueue, DeskError> {
     triage_queue_filtered(desk, caller, QueueFilter::default(), limit).await
 }
 
@@ -730,7 +745,7 @@ pub async fn triage_queue_filtered(
     caller: Caller,
     filter: QueueFilter,
     limit: i64,
-) -> Result<Vec<QueueEntry>, DeskError> {
+) -> Result<TriageQueue, DeskError> {
     let filter = store::QueueFilter {
         product_type: filter.product_type.map(|p| p.as_str().to_owned()),
         category: filter.category.map(|c| c.as_str().to_owned()),
@@ -743,18 +758,15 @@ pub async fn triage_queue_filtered(
             format!("must be from 1 to {QUEUE_MAX_LIMIT}"),
         ));
     }
-    let now = clock::now_micros();
+    let as_of_second = clock::now_micros().div_euclid(MICROS_PER_SECOND);
     desk.read_logged(&caller, move |conn, seen| {
-        let rows = store::triage_queue(conn, &filter, limit)?;
-        let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+        let cases = store::triage_queue(conn, &filter, limit)?;
+        let ids: Vec<i64> = cases.iter().map(|r| r.id).collect();
         seen.record_listing(&ids, "triage_queue");
-        Ok(rows
-            .into_iter()
-            .map(|case| QueueEntry {
-                age_seconds: (now - case.received_at) / 1_000_000,
-                case,
-            })
-            .collect())
+        Ok(TriageQueue {
+            cases,
+            as_of_second,
+        })
     })
     .await
 }

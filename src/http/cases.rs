@@ -13,7 +13,7 @@ use super::schema::{
     CaseCursor, CaseStage, Categories, IfMatchValue, LongText, OrganizationName, Title,
 };
 use crate::clock;
-use crate::desk::cases::{self, CaseSnapshot, QueueEntry, TimelineEvent};
+use crate::desk::cases::{self, CaseSnapshot, TimelineEvent};
 use crate::domain::case::{self, CaseView, IntakeForm, NOTE_MAX_CHARS, parse_text};
 use crate::domain::lifecycle::ActionKind;
 use crate::domain::role::Role;
@@ -436,7 +436,9 @@ pub struct QueueItem {
     pub organization: String,
     #[schema(format = DateTime)]
     pub received_at: String,
-    /// Seconds since the case was received.
+    /// Whole seconds from the second the case was received to the second
+    /// of the answer (never negative).
+    #[schema(minimum = 0)]
     pub age_seconds: i64,
     #[schema(required)]
     pub claimed_by: Option<i64>,
@@ -473,23 +475,40 @@ pub async fn triage_queue(
     query: web::Query<QueueQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let limit = query.limit.unwrap_or(cases::QUEUE_DEFAULT_LIMIT);
-    let entries = cases::triage_queue(&state.desk, caller, limit).await?;
-    let items = entries
-        .into_iter()
-        .map(|QueueEntry { case, age_seconds }| QueueItem {
-            id: case.id,
-            number: case.number,
-            title: case.title,
-            status: case.status,
-            product_type: case.product_type,
-            organization: case.organization_name,
-            received_at: clock::to_rfc3339(case.received_at),
-            age_seconds,
-            claimed_by: case.claimed_by,
-            version: case.version,
+    let queue = cases::triage_queue(&state.desk, caller, limit).await?;
+    // Within one second and while no case changes, every supporter gets
+    // the same bytes (see `rendered`).
+    let body = state
+        .queue_bodies
+        .get_or_render(&queue.cases, queue.as_of_second, || {
+            serde_json::to_vec(&TriageQueue::from(&queue))
         })
-        .collect();
-    Ok(HttpResponse::Ok().json(TriageQueue { items }))
+        .map_err(|error| ApiError::Internal(error.into()))?;
+    Ok(HttpResponse::Ok()
+        .content_type(actix_web::mime::APPLICATION_JSON)
+        .body(body))
+}
+
+impl From<&cases::TriageQueue> for TriageQueue {
+    fn from(queue: &cases::TriageQueue) -> Self {
+        let items = queue
+            .cases
+            .iter()
+            .map(|case| QueueItem {
+                id: case.id,
+                number: case.number.clone(),
+                title: case.title.clone(),
+                status: case.status.clone(),
+                product_type: case.product_type.clone(),
+                organization: case.organization_name.clone(),
+                received_at: clock::to_rfc3339(case.received_at),
+                age_seconds: queue.age_seconds(case),
+                claimed_by: case.claimed_by,
+                version: case.version,
+            })
+            .collect();
+        TriageQueue { items }
+    }
 }
 
 // ---------------------------------------------------------------- lifecycle

@@ -14,6 +14,7 @@ pub mod open_hours;
 pub mod openapi;
 pub mod organizations;
 pub mod problem;
+pub mod rendered;
 pub mod schema;
 pub mod service;
 pub mod stats;
@@ -39,6 +40,8 @@ pub struct AppState {
     pub reset_limiter: LoginLimiter,
     /// The use cases every handler calls.
     pub desk: crate::desk::Desk,
+    /// The triage queue's JSON, kept while its rows and second stay the same.
+    pub queue_bodies: rendered::RenderedBodies<[crate::db::cases::QueueRow]>,
 }
 
 /// JSON bodies above this are refused with 413 before they are parsed.

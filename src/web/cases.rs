@@ -634,8 +634,8 @@ pub async fn queue(req: HttpRequest, viewer: Viewer, query: web::Query<ListQuery
     };
     let found =
         cases::triage_queue_filtered(&state.desk, caller, filter, cases::QUEUE_DEFAULT_LIMIT).await;
-    let entries = match found {
-        Ok(entries) => entries,
+    let queue = match found {
+        Ok(queue) => queue,
         Err(error) => return desk_error(&viewer, error),
     };
     let calendar = match state.desk.calendar().await {
@@ -649,20 +649,21 @@ pub async fn queue(req: HttpRequest, viewer: Viewer, query: web::Query<ListQuery
             .date_naive()
     };
     let today = desk_date(crate::clock::now_micros());
-    let lines: Vec<QueueLine> = entries
-        .into_iter()
-        .map(|entry| {
-            let age = calendar.business_days_between(desk_date(entry.case.received_at), today);
+    let lines: Vec<QueueLine> = queue
+        .cases
+        .iter()
+        .map(|case| {
+            let age = calendar.business_days_between(desk_date(case.received_at), today);
             QueueLine {
-                id: entry.case.id,
-                number: entry.case.number,
-                title: entry.case.title,
-                organization: entry.case.organization_name,
-                received: local_time(viewer.locale, entry.case.received_at),
+                id: case.id,
+                number: case.number.clone(),
+                title: case.title.clone(),
+                organization: case.organization_name.clone(),
+                received: local_time(viewer.locale, case.received_at),
                 age,
                 overdue: age >= state.config.triage_reminder_days,
-                claimed: entry.case.claimed_by.is_some(),
-                version: entry.case.version,
+                claimed: case.claimed_by.is_some(),
+                version: case.version,
             }
         })
         .collect();

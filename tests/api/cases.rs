@@ -2002,7 +2002,16 @@ async fn the_triage_queue_lists_untriaged_cases_oldest_first(backend: Backend) {
         let queue = items(json_body(response, StatusCode::OK).await);
         let expected: Vec<Value> = expected.iter().map(|case| case["id"].clone()).collect();
         assert_eq!(ids(&json!(queue)), expected, "limit={limit}");
+        // The claim shows at once: not the answer written before it.
+        if let Some(claimed) = queue.get(1) {
+            assert_eq!(claimed["claimed_by"], supporter.id, "limit={limit}");
+            assert_eq!(claimed["status"], "triage", "limit={limit}");
+        }
+        assert_eq!(queue[0]["claimed_by"], Value::Null, "limit={limit}");
     }
+    // The same queue asked for again is the same, claim included.
+    let again = items(json_body(app.triage_queue(&supporter.token).await, StatusCode::OK).await);
+    assert_eq!(again[1]["claimed_by"], supporter.id);
     app.triaged(&supporter.token, &a["id"], "direct").await;
     app.moved(&applicant.token, &c["id"], json!({"status": "closed"}))
         .await;

@@ -1,0 +1,163 @@
+//! JSON answers written once and sent many times.
+//!
+//! The triage queue is read by every supporter, again and again, and
+//! changes only when a case is filed, claimed or triaged. The readers
+//! already share the rows they read while the database is unchanged
+//! (`db::readers::memoized`); writing those 100 rows as JSON was then the
+//! larger part of a queue request's CPU (string escaping of the Japanese
+//! titles, the timestamps, the allocations: docs/performance.md, issue 19's
+//! twelfth round). The written body is kept here, keyed by the identity of
+//! the shared rows (the same `Arc`, not equal contents) and by what else
+//! the body depends on (the second its ages are counted to).
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use actix_web::web::Bytes;
+
+/// How many bodies are kept: one per reader thread and filter in use at
+/// a time, with room to spare; the oldest goes first.
+const KEPT_BODIES: usize = 16;
+
+/// Bodies written from shared rows of type `T`.
+pub struct RenderedBodies<T: ?Sized> {
+    kept: Mutex<VecDeque<Kept<T>>>,
+}
+
+struct Kept<T: ?Sized> {
+    /// Held so that its address cannot be reused by other rows while the
+    /// body is kept: pointer equality then means the same rows.
+    source: Arc<T>,
+    variant: i64,
+    body: Bytes,
+}
+
+impl<T: ?Sized> Default for RenderedBodies<T> {
+    fn default() -> Self {
+        RenderedBodies {
+            kept: Mutex::new(VecDeque::with_capacity(KEPT_BODIES)),
+        }
+    }
+}
+
+impl<T: ?Sized> RenderedBodies<T> {
+    /// The body written of `source` for `variant`, written by `render`
+    /// (outside the lock) when it is not kept.
+    pub fn get_or_render<E>(
+        &self,
+        source: &Arc<T>,
+        variant: i64,
+        render: impl FnOnce() -> Result<Vec<u8>, E>,
+    ) -> Result<Bytes, E> {
+        if let Some(body) = self.kept().iter().find_map(|kept| {
+            (Arc::ptr_eq(&kept.source, source) && kept.variant == variant)
+                .then(|| kept.body.clone())
+        }) {
+            return Ok(body);
+        }
+        let body = Bytes::from(render()?);
+        let mut kept = self.kept();
+        if kept.len() >= KEPT_BODIES {
+            kept.pop_front();
+        }
+        kept.push_back(Kept {
+            source: Arc::clone(source),
+            variant,
+            body: body.clone(),
+        });
+        Ok(body)
+    }
+
+    /// The kept bodies, also after a panic elsewhere held the lock (every
+    /// change is one push or one pop: the list stays consistent).
+    fn kept(&self) -> std::sync::MutexGuard<'_, VecDeque<Kept<T>>> {
+        self.kept
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+
+    use super::*;
+
+    fn render(text: &str) -> impl FnOnce() -> Result<Vec<u8>, Infallible> + '_ {
+        move || Ok(text.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn the_same_rows_and_variant_give_the_kept_body() {
+        let bodies = RenderedBodies::<[i64]>::default();
+        let rows: Arc<[i64]> = Arc::from(vec![1, 2]);
+        let first = bodies.get_or_render(&rows, 7, render("first")).unwrap();
+        let again = bodies.get_or_render(&rows, 7, render("second")).unwrap();
+        assert_eq!(first, "first");
+        assert_eq!(again, "first");
+    }
+
+    #[test]
+    fn equal_rows_in_another_arc_or_another_variant_are_written_anew() {
+        let bodies = RenderedBodies::<[i64]>::default();
+        let rows: Arc<[i64]> = Arc::from(vec![1, 2]);
+        let equal: Arc<[i64]> = Arc::from(vec![1, 2]);
+        bodies.get_or_render(&rows, 7, render("first")).unwrap();
+        assert_eq!(
+            bodies
+                .get_or_render(&equal, 7, render("other rows"))
+                .unwrap(),
+            "other rows"
+        );
+        assert_eq!(
+            bodies
+                .get_or_render(&rows, 8, render("next second"))
+                .unwrap(),
+            "next second"
+        );
+    }
+
+    #[test]
+    fn the_oldest_body_goes_first_when_full() {
+        let bodies = RenderedBodies::<[i64]>::default();
+        let first: Arc<[i64]> = Arc::from(vec![0]);
+        bodies.get_or_render(&first, 0, render("first")).unwrap();
+        for variant in 1..KEPT_BODIES as i64 {
+            bodies
+                .get_or_render(&first, variant, render("more"))
+                .unwrap();
+        }
+        assert_eq!(
+            bodies.get_or_render(&first, 0, render("kept")).unwrap(),
+            "first"
+        );
+        bodies
+            .get_or_render(&first, 99, render("one too many"))
+            .unwrap();
+        // The 17th body pushed out the oldest, variant 0; variant 1 stays.
+        assert_eq!(
+            bodies
+                .get_or_render(&first, 1, render("written again"))
+                .unwrap(),
+            "more"
+        );
+        assert_eq!(
+            bodies
+                .get_or_render(&first, 0, render("written again"))
+                .unwrap(),
+            "written again"
+        );
+    }
+
+    #[test]
+    fn a_failed_render_keeps_nothing() {
+        let bodies = RenderedBodies::<[i64]>::default();
+        let rows: Arc<[i64]> = Arc::from(vec![1]);
+        let failed: Result<Bytes, &str> = bodies.get_or_render(&rows, 0, || Err("no"));
+        assert_eq!(failed, Err("no"));
+        assert_eq!(
+            bodies.get_or_render(&rows, 0, render("written")).unwrap(),
+            "written"
+        );
+    }
+}
