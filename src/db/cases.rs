@@ -8,6 +8,7 @@ use diesel::prelude::*;
 use super::counters::{NextSequence, ReserveSequence};
 use super::duplicates::LinkedCase;
 use super::id_lists::among;
+use super::readers::Shared;
 use super::schema::{
     case_access_log, case_categories, case_duplicates, case_events, case_messages, cases, users,
 };
@@ -706,23 +707,26 @@ pub struct ListedPage {
 /// [`list`] with the categories and duplicate links of the listed cases.
 /// A desk-wide page is the same for all of the desk's staff, who keep the
 /// list open: a reader thread gives it again while the database has not
-/// changed ([`super::readers::memoized`]). An organisation's or an expert's
-/// pages are not shared, and too many to keep.
-pub fn list_page(conn: &mut AnyConnection, filter: &CaseFilter) -> DbResult<ListedPage> {
+/// changed ([`super::readers::memoized_shared`]). An organisation's or an
+/// expert's pages are not shared, and too many to keep.
+pub fn list_page(conn: &mut AnyConnection, filter: &CaseFilter) -> DbResult<Shared<ListedPage>> {
     let load = |conn: &mut AnyConnection| {
         let rows = list(conn, filter)?;
         let ids: Vec<i64> = rows.iter().map(|row| row.id).collect();
         let duplicate_ids = closed_as_duplicates(&rows);
-        Ok(ListedPage {
+        Ok(Arc::new(ListedPage {
             categories: categories_of(conn, &ids)?,
             links: super::duplicates::links_of(conn, &ids, &duplicate_ids)?,
             rows,
-        })
+        }))
     };
     if filter.organization_id.is_none() && filter.only_ids.is_none() {
-        super::readers::memoized(conn, filter.clone(), load)
+        super::readers::memoized_shared(conn, filter.clone(), load)
     } else {
-        load(conn)
+        Ok(Shared {
+            rows: load(conn)?,
+            shared: false,
+        })
     }
 }
 
@@ -840,8 +844,8 @@ pub fn triage_queue(
     conn: &mut AnyConnection,
     filter: &QueueFilter,
     limit: i64,
-) -> DbResult<Arc<[QueueRow]>> {
-    super::readers::memoized(conn, (filter.clone(), limit), |conn| {
+) -> DbResult<Shared<[QueueRow]>> {
+    super::readers::memoized_shared(conn, (filter.clone(), limit), |conn| {
         load_triage_queue(conn, filter, limit).map(Arc::from)
     })
 }

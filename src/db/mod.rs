@@ -59,6 +59,8 @@ pub mod tokens;
 pub mod users;
 mod writer;
 
+pub use readers::Shared;
+
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -183,6 +183,46 @@ where
     Ok(answer)
 }
 
+/// Rows read once for every read of one data version, or for one read.
+#[derive(Debug)]
+pub struct Shared<T: ?Sized> {
+    pub rows: Arc<T>,
+    /// Whether the next reads of the same data version on this reader
+    /// thread get this very `Arc` ([`memoized`] kept it). False where
+    /// nothing is memoized (PostgreSQL, the writer): no one should keep
+    /// what was read for one request.
+    pub shared: bool,
+}
+
+impl<T: ?Sized> Clone for Shared<T> {
+    fn clone(&self) -> Self {
+        Shared {
+            rows: Arc::clone(&self.rows),
+            shared: self.shared,
+        }
+    }
+}
+
+/// [`memoized`] for rows handed out as one `Arc`, saying whether they are
+/// shared: what is derived of shared rows (a written JSON body) can be
+/// kept beside them, keyed by the `Arc`'s identity.
+pub(crate) fn memoized_shared<K, T>(
+    conn: &mut AnyConnection,
+    key: K,
+    load: impl FnOnce(&mut AnyConnection) -> DbResult<Arc<T>>,
+) -> DbResult<Shared<T>>
+where
+    K: PartialEq + 'static,
+    T: ?Sized + 'static,
+{
+    let shared = matches!(conn, AnyConnection::Sqlite(_))
+        && SNAPSHOT_MEMO.with(|memo| memo.borrow().is_some());
+    Ok(Shared {
+        rows: memoized(conn, key, load)?,
+        shared,
+    })
+}
+
 /// Runs `work` in a read transaction. Its statements share one snapshot; a
 /// read that fails ends it the same way, as nothing was written.
 fn in_read_transaction<T, E, F>(conn: &mut AnyConnection, work: F) -> Result<T, E>
@@ -291,6 +331,47 @@ mod tests {
             before + 3,
             "the writer never memoizes"
         );
+    }
+
+    /// Shared rows are one `Arc` per reader thread and data version, and
+    /// say so; the writer's are its own and say that too.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn shared_rows_are_the_same_arc_until_the_next_commit() {
+        use std::sync::Arc;
+
+        use super::{Shared, memoized_shared};
+
+        let (_dir, db) = scratch_database().await;
+        async fn read(db: &crate::db::Database) -> Result<Shared<i64>, DbError> {
+            db.read(|conn| memoized_shared(conn, 1u8, |conn| Ok(Arc::new(rows(conn)?))))
+                .await
+        }
+        const READERS: usize = 4; // scratch_database's pool size
+        let mut seen: Vec<Shared<i64>> = Vec::new();
+        for _ in 0..40 {
+            let answer = read(&db).await.unwrap();
+            assert!(answer.shared);
+            assert_eq!(*answer.rows, 0);
+            if !seen.iter().any(|s| Arc::ptr_eq(&s.rows, &answer.rows)) {
+                seen.push(answer);
+            }
+        }
+        assert!(
+            (1..=READERS).contains(&seen.len()),
+            "{} distinct Arcs for 40 reads",
+            seen.len()
+        );
+
+        db.write(|conn| insert(conn, 1)).await.unwrap();
+        let after = read(&db).await.unwrap();
+        assert_eq!(*after.rows, 1, "no stale rows after a write");
+        assert!(!seen.iter().any(|s| Arc::ptr_eq(&s.rows, &after.rows)));
+
+        let written = db
+            .write(|conn| memoized_shared(conn, 1u8, |conn| Ok(Arc::new(rows(conn)?))))
+            .await
+            .unwrap();
+        assert!(!written.shared, "the writer shares nothing");
     }
 
     /// A read that panics answers its caller with an error (a 500, not a

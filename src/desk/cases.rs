@@ -15,7 +15,7 @@ use super::{Desk, DeskError, check_version};
 use crate::clock;
 use crate::db::cases::{self as store, CaseCategories, CaseChanges, CaseFilter, CaseRow, NewEvent};
 use crate::db::duplicates::{self as links, LinkedCase};
-use crate::db::{AnyConnection, assignments, users};
+use crate::db::{AnyConnection, Shared, assignments, users};
 use crate::domain::case::{self, CaseView, Intake, VisibilityRefusal, case_view};
 use crate::domain::duplicate;
 use crate::domain::lifecycle::{self, Action, ActionKind, Actor, CaseState, Refusal};
@@ -77,14 +77,18 @@ pub struct CasePage {
     pub items: Vec<CaseSnapshot>,
     /// Pass back as [`CaseQuery::before`] for the next page.
     pub next_cursor: Option<String>,
+    /// The rows the page was made of, when the readers share them (a
+    /// desk-wide page): the page is then the same for every read by the
+    /// same caller until a case changes.
+    pub shared_rows: Option<Arc<store::ListedPage>>,
 }
 
 /// The untriaged cases, oldest first, as of one second of the desk's clock.
 #[derive(Debug, Clone)]
 pub struct TriageQueue {
-    /// Shared with the reader that read them: the same rows, the same `Arc`,
-    /// for as long as no case changes.
-    pub cases: Arc<[store::QueueRow]>,
+    /// Shared with the reader that read them where readers share: the same
+    /// rows, the same `Arc`, for as long as no case changes.
+    pub cases: Shared<[store::QueueRow]>,
     /// The whole second (of Unix time) the ages are counted to.
     pub as_of_second: i64,
 }
@@ -688,29 +692,35 @@ pub async fn list_cases(
             }
             None
         };
-        let store::ListedPage {
-            rows,
-            mut categories,
-            links: found,
-        } = store::list_page(conn, &filter)?;
-        let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+        let listed = store::list_page(conn, &filter)?;
+        let page = &listed.rows;
+        let ids: Vec<i64> = page.rows.iter().map(|r| r.id).collect();
         if reads_are_logged(&caller) {
             seen.record_listing(&ids, "list");
         }
-        let next_cursor = (rows.len() as i64 == limit)
-            .then(|| rows.last().map(|r| format!("{}.{}", r.received_at, r.id)))
+        let next_cursor = (page.rows.len() as i64 == limit)
+            .then(|| {
+                page.rows
+                    .last()
+                    .map(|r| format!("{}.{}", r.received_at, r.id))
+            })
             .flatten();
-        let mut items: Vec<CaseSnapshot> = rows
-            .into_iter()
+        let mut items: Vec<CaseSnapshot> = page
+            .rows
+            .iter()
             .map(|row| {
                 let assignment = accepted.as_ref().and_then(|m| m.get(&row.id).copied());
-                let view = view_of(&caller, &row, assignment);
-                let cats = categories.remove(&row.id).unwrap_or_default();
-                CaseSnapshot::new(row, cats, view, &caller)
+                let view = view_of(&caller, row, assignment);
+                let cats = page.categories.get(&row.id).cloned().unwrap_or_default();
+                CaseSnapshot::new(row.clone(), cats, view, &caller)
             })
             .collect();
-        show_links(conn, &caller, &mut items, found)?;
-        Ok(CasePage { items, next_cursor })
+        show_links(conn, &caller, &mut items, page.links.clone())?;
+        Ok(CasePage {
+            items,
+            next_cursor,
+            shared_rows: listed.shared.then(|| Arc::clone(&listed.rows)),
+        })
     })
     .await
 }
@@ -761,7 +771,7 @@ pub async fn triage_queue_filtered(
     let as_of_second = clock::now_micros().div_euclid(MICROS_PER_SECOND);
     desk.read_logged(&caller, move |conn, seen| {
         let cases = store::triage_queue(conn, &filter, limit)?;
-        let ids: Vec<i64> = cases.iter().map(|r| r.id).collect();
+        let ids: Vec<i64> = cases.rows.iter().map(|r| r.id).collect();
         seen.record_listing(&ids, "triage_queue");
         Ok(TriageQueue {
             cases,

@@ -1,6 +1,7 @@
 //! Cases: intake, reading, listing, lifecycle actions, timeline, messages.
 
 use actix_web::http::{StatusCode, header};
+use actix_web::web::Bytes;
 use actix_web::{HttpResponse, get, patch, post, web};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -417,10 +418,20 @@ pub async fn list_cases(
 ) -> Result<HttpResponse, ApiError> {
     let query = case_query(query.into_inner())?;
     let page = cases::list_cases(&state.desk, caller, query).await?;
-    Ok(HttpResponse::Ok().json(CaseList {
-        items: page.items.into_iter().map(case_response).collect(),
-        next_cursor: page.next_cursor,
-    }))
+    let shared_rows = page.shared_rows.clone();
+    let render = || {
+        serde_json::to_vec(&CaseList {
+            items: page.items.into_iter().map(case_response).collect(),
+            next_cursor: page.next_cursor,
+        })
+    };
+    // A desk-wide page is the same for every read by one caller until a
+    // case changes (the actions offered are the caller's; see `rendered`).
+    let body = match shared_rows {
+        Some(rows) => state.list_bodies.get_or_render(&rows, caller, render),
+        None => render().map(Bytes::from),
+    };
+    json_bytes(body)
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -476,14 +487,22 @@ pub async fn triage_queue(
 ) -> Result<HttpResponse, ApiError> {
     let limit = query.limit.unwrap_or(cases::QUEUE_DEFAULT_LIMIT);
     let queue = cases::triage_queue(&state.desk, caller, limit).await?;
+    let render = || serde_json::to_vec(&TriageQueue::from(&queue));
     // Within one second and while no case changes, every supporter gets
     // the same bytes (see `rendered`).
-    let body = state
-        .queue_bodies
-        .get_or_render(&queue.cases, queue.as_of_second, || {
-            serde_json::to_vec(&TriageQueue::from(&queue))
-        })
-        .map_err(|error| ApiError::Internal(error.into()))?;
+    let body = if queue.cases.shared {
+        state
+            .queue_bodies
+            .get_or_render(&queue.cases.rows, queue.as_of_second, render)
+    } else {
+        render().map(Bytes::from)
+    };
+    json_bytes(body)
+}
+
+/// A JSON body written by serde_json, as the answer.
+fn json_bytes(body: serde_json::Result<Bytes>) -> Result<HttpResponse, ApiError> {
+    let body = body.map_err(|error| ApiError::Internal(error.into()))?;
     Ok(HttpResponse::Ok()
         .content_type(actix_web::mime::APPLICATION_JSON)
         .body(body))
@@ -493,6 +512,7 @@ impl From<&cases::TriageQueue> for TriageQueue {
     fn from(queue: &cases::TriageQueue) -> Self {
         let items = queue
             .cases
+            .rows
             .iter()
             .map(|case| QueueItem {
                 id: case.id,

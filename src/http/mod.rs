@@ -42,6 +42,9 @@ pub struct AppState {
     pub desk: crate::desk::Desk,
     /// The triage queue's JSON, kept while its rows and second stay the same.
     pub queue_bodies: rendered::RenderedBodies<[crate::db::cases::QueueRow]>,
+    /// Desk-wide case lists' JSON, kept per caller while the rows stay the same.
+    pub list_bodies:
+        rendered::RenderedBodies<crate::db::cases::ListedPage, crate::domain::role::Caller>,
 }
 
 /// JSON bodies above this are refused with 413 before they are parsed.

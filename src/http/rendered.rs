@@ -1,14 +1,15 @@
 //! JSON answers written once and sent many times.
 //!
-//! The triage queue is read by every supporter, again and again, and
-//! changes only when a case is filed, claimed or triaged. The readers
-//! already share the rows they read while the database is unchanged
-//! (`db::readers::memoized`); writing those 100 rows as JSON was then the
-//! larger part of a queue request's CPU (string escaping of the Japanese
-//! titles, the timestamps, the allocations: docs/performance.md, issue 19's
-//! twelfth round). The written body is kept here, keyed by the identity of
-//! the shared rows (the same `Arc`, not equal contents) and by what else
-//! the body depends on (the second its ages are counted to).
+//! The triage queue and the desk-wide case list are read by every
+//! supporter, again and again, and change only when a case does. The
+//! readers already share the rows they read while the database is
+//! unchanged (`db::readers::memoized`); writing those rows as JSON was then
+//! the larger part of such a request's CPU (string escaping of the Japanese
+//! titles and descriptions, the timestamps, the allocations:
+//! docs/performance.md, issue 19's twelfth round). The written body is kept
+//! here, keyed by the identity of the shared rows (the same `Arc`, not
+//! equal contents) and by whatever else the body depends on: the second the
+//! queue's ages are counted to, the caller a list's actions are for.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -19,20 +20,21 @@ use actix_web::web::Bytes;
 /// a time, with room to spare; the oldest goes first.
 const KEPT_BODIES: usize = 16;
 
-/// Bodies written from shared rows of type `T`.
-pub struct RenderedBodies<T: ?Sized> {
-    kept: Mutex<VecDeque<Kept<T>>>,
+/// Bodies written from shared rows of type `T`, for a variant `V` of what
+/// else they depend on.
+pub struct RenderedBodies<T: ?Sized, V = i64> {
+    kept: Mutex<VecDeque<Kept<T, V>>>,
 }
 
-struct Kept<T: ?Sized> {
+struct Kept<T: ?Sized, V> {
     /// Held so that its address cannot be reused by other rows while the
     /// body is kept: pointer equality then means the same rows.
     source: Arc<T>,
-    variant: i64,
+    variant: V,
     body: Bytes,
 }
 
-impl<T: ?Sized> Default for RenderedBodies<T> {
+impl<T: ?Sized, V> Default for RenderedBodies<T, V> {
     fn default() -> Self {
         RenderedBodies {
             kept: Mutex::new(VecDeque::with_capacity(KEPT_BODIES)),
@@ -40,13 +42,13 @@ impl<T: ?Sized> Default for RenderedBodies<T> {
     }
 }
 
-impl<T: ?Sized> RenderedBodies<T> {
+impl<T: ?Sized, V: PartialEq> RenderedBodies<T, V> {
     /// The body written of `source` for `variant`, written by `render`
     /// (outside the lock) when it is not kept.
     pub fn get_or_render<E>(
         &self,
         source: &Arc<T>,
-        variant: i64,
+        variant: V,
         render: impl FnOnce() -> Result<Vec<u8>, E>,
     ) -> Result<Bytes, E> {
         if let Some(body) = self.kept().iter().find_map(|kept| {
@@ -70,7 +72,7 @@ impl<T: ?Sized> RenderedBodies<T> {
 
     /// The kept bodies, also after a panic elsewhere held the lock (every
     /// change is one push or one pop: the list stays consistent).
-    fn kept(&self) -> std::sync::MutexGuard<'_, VecDeque<Kept<T>>> {
+    fn kept(&self) -> std::sync::MutexGuard<'_, VecDeque<Kept<T, V>>> {
         self.kept
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())

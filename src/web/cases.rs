@@ -651,6 +651,7 @@ pub async fn queue(req: HttpRequest, viewer: Viewer, query: web::Query<ListQuery
     let today = desk_date(crate::clock::now_micros());
     let lines: Vec<QueueLine> = queue
         .cases
+        .rows
         .iter()
         .map(|case| {
             let age = calendar.business_days_between(desk_date(case.received_at), today);

@@ -54,6 +54,7 @@ on_both_backends!(
     text_search_is_for_desk_staff,
     list_limit_must_be_between_1_and_100,
     pages_follow_each_other_newest_first_without_gaps_or_duplicates,
+    each_caller_lists_the_desk_as_they_read_each_case_and_sees_changes_at_once,
     // desk views
     the_triage_queue_lists_untriaged_cases_oldest_first,
     desk_reads_are_recorded_in_the_access_log,
@@ -1912,6 +1913,55 @@ async fn walk_pages(app: &TestApp, token: &str, query: &str) -> Vec<Vec<Value>> 
             None => return pages,
         }
         assert!(pages.len() <= 10, "the cursor never ends: {pages:?}");
+    }
+}
+
+/// The desk-wide list written once is sent again only to the same caller
+/// and only until a case changes: every caller's list shows each case
+/// exactly as that caller reads it, actions included, before and after a
+/// claim.
+async fn each_caller_lists_the_desk_as_they_read_each_case_and_sees_changes_at_once(
+    backend: Backend,
+) {
+    let app = TestApp::spawn(backend).await;
+    let applicant = app.applicant("Listed KK").await;
+    let supporter = app.staff("supporter").await;
+    let other_supporter = app.staff("supporter").await;
+    let admin = app.staff("admin").await;
+    let first = app.new_case(&applicant.token).await;
+    let second = app.new_case(&applicant.token).await;
+    let callers = [&supporter, &other_supporter, &admin, &applicant];
+
+    let listed = [&second["id"], &first["id"]];
+    lists_as_each_reads(&app, &callers, &listed, &Value::Null).await;
+    app.claimed(&supporter.token, &first["id"]).await;
+    lists_as_each_reads(&app, &callers, &listed, &supporter.id).await;
+    let after = app.case(&admin.token, &first["id"]).await;
+    assert_eq!(after["status"], "triage");
+}
+
+/// Each caller's desk-wide list, twice (the second answer may be the one
+/// written before), holds `listed` exactly as the caller reads each case;
+/// the desk sees the oldest claimed by `claimed_by`.
+async fn lists_as_each_reads(
+    app: &TestApp,
+    callers: &[&User],
+    listed: &[&Value],
+    claimed_by: &Value,
+) {
+    let expected: Vec<Value> = listed.iter().map(|id| (*id).clone()).collect();
+    for caller in callers {
+        for _ in 0..2 {
+            let items =
+                items(json_body(app.list_cases(&caller.token, "").await, StatusCode::OK).await);
+            assert_eq!(ids(&json!(items)), expected);
+            for item in &items {
+                assert_eq!(item, &app.case(&caller.token, &item["id"]).await);
+            }
+            if caller.organization_id.is_null() {
+                assert_eq!(&items[items.len() - 1]["claimed_by"], claimed_by);
+            }
+        }
     }
 }
 
