@@ -149,12 +149,12 @@ where
     K: PartialEq + 'static,
     V: Clone + 'static,
 {
+    if !keeps_answers(conn) {
+        return load(conn);
+    }
     let AnyConnection::Sqlite(sqlite) = conn else {
         return load(conn);
     };
-    if SNAPSHOT_MEMO.with(|memo| memo.borrow().is_none()) {
-        return load(conn);
-    }
     let version: i64 = DataVersion.get_result(sqlite)?;
     let found = SNAPSHOT_MEMO.with(|memo| {
         let mut memo = memo.borrow_mut();
@@ -183,6 +183,12 @@ where
     Ok(answer)
 }
 
+/// Whether [`memoized`] keeps answers read on `conn` on this thread: on
+/// SQLite's reader threads only.
+fn keeps_answers(conn: &AnyConnection) -> bool {
+    matches!(conn, AnyConnection::Sqlite(_)) && SNAPSHOT_MEMO.with(|memo| memo.borrow().is_some())
+}
+
 /// Rows read once for every read of one data version, or for one read.
 #[derive(Debug)]
 pub struct Shared<T: ?Sized> {
@@ -192,6 +198,13 @@ pub struct Shared<T: ?Sized> {
     /// nothing is memoized (PostgreSQL, the writer): no one should keep
     /// what was read for one request.
     pub shared: bool,
+}
+
+impl<T: ?Sized> Shared<T> {
+    /// The rows when they are shared, for whatever is kept beside them.
+    pub fn if_shared(&self) -> Option<&Arc<T>> {
+        self.shared.then_some(&self.rows)
+    }
 }
 
 impl<T: ?Sized> Clone for Shared<T> {
@@ -215,8 +228,7 @@ where
     K: PartialEq + 'static,
     T: ?Sized + 'static,
 {
-    let shared = matches!(conn, AnyConnection::Sqlite(_))
-        && SNAPSHOT_MEMO.with(|memo| memo.borrow().is_some());
+    let shared = keeps_answers(conn);
     Ok(Shared {
         rows: memoized(conn, key, load)?,
         shared,

@@ -719,7 +719,7 @@ pub async fn list_cases(
         Ok(CasePage {
             items,
             next_cursor,
-            shared_rows: listed.shared.then(|| Arc::clone(&listed.rows)),
+            shared_rows: listed.if_shared().cloned(),
         })
     })
     .await

@@ -417,21 +417,23 @@ pub async fn list_cases(
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let query = case_query(query.into_inner())?;
-    let page = cases::list_cases(&state.desk, caller, query).await?;
-    let shared_rows = page.shared_rows.clone();
-    let render = || {
-        serde_json::to_vec(&CaseList {
-            items: page.items.into_iter().map(case_response).collect(),
-            next_cursor: page.next_cursor,
-        })
-    };
+    let cases::CasePage {
+        items,
+        next_cursor,
+        shared_rows,
+    } = cases::list_cases(&state.desk, caller, query).await?;
     // A desk-wide page is the same for every read by one caller until a
     // case changes (the actions offered are the caller's; see `rendered`).
-    let body = match shared_rows {
-        Some(rows) => state.list_bodies.get_or_render(&rows, caller, render),
-        None => render().map(Bytes::from),
-    };
-    json_bytes(body)
+    json_bytes(
+        state
+            .list_bodies
+            .get_or_render(shared_rows.as_ref(), caller, || {
+                serde_json::to_vec(&CaseList {
+                    items: items.into_iter().map(case_response).collect(),
+                    next_cursor,
+                })
+            }),
+    )
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -487,17 +489,13 @@ pub async fn triage_queue(
 ) -> Result<HttpResponse, ApiError> {
     let limit = query.limit.unwrap_or(cases::QUEUE_DEFAULT_LIMIT);
     let queue = cases::triage_queue(&state.desk, caller, limit).await?;
-    let render = || serde_json::to_vec(&TriageQueue::from(&queue));
     // Within one second and while no case changes, every supporter gets
     // the same bytes (see `rendered`).
-    let body = if queue.cases.shared {
-        state
-            .queue_bodies
-            .get_or_render(&queue.cases.rows, queue.as_of_second, render)
-    } else {
-        render().map(Bytes::from)
-    };
-    json_bytes(body)
+    json_bytes(state.queue_bodies.get_or_render(
+        queue.cases.if_shared(),
+        queue.as_of_second,
+        || serde_json::to_vec(&TriageQueue::from(&queue)),
+    ))
 }
 
 /// A JSON body written by serde_json, as the answer.

@@ -44,13 +44,17 @@ impl<T: ?Sized, V> Default for RenderedBodies<T, V> {
 
 impl<T: ?Sized, V: PartialEq> RenderedBodies<T, V> {
     /// The body written of `source` for `variant`, written by `render`
-    /// (outside the lock) when it is not kept.
+    /// (outside the lock) when it is not kept. Rows read for one request
+    /// alone (`None`: not shared) are written and nothing is kept.
     pub fn get_or_render<E>(
         &self,
-        source: &Arc<T>,
+        source: Option<&Arc<T>>,
         variant: V,
         render: impl FnOnce() -> Result<Vec<u8>, E>,
     ) -> Result<Bytes, E> {
+        let Some(source) = source else {
+            return render().map(Bytes::from);
+        };
         if let Some(body) = self.kept().iter().find_map(|kept| {
             (Arc::ptr_eq(&kept.source, source) && kept.variant == variant)
                 .then(|| kept.body.clone())
@@ -93,8 +97,12 @@ mod tests {
     fn the_same_rows_and_variant_give_the_kept_body() {
         let bodies = RenderedBodies::<[i64]>::default();
         let rows: Arc<[i64]> = Arc::from(vec![1, 2]);
-        let first = bodies.get_or_render(&rows, 7, render("first")).unwrap();
-        let again = bodies.get_or_render(&rows, 7, render("second")).unwrap();
+        let first = bodies
+            .get_or_render(Some(&rows), 7, render("first"))
+            .unwrap();
+        let again = bodies
+            .get_or_render(Some(&rows), 7, render("second"))
+            .unwrap();
         assert_eq!(first, "first");
         assert_eq!(again, "first");
     }
@@ -104,16 +112,18 @@ mod tests {
         let bodies = RenderedBodies::<[i64]>::default();
         let rows: Arc<[i64]> = Arc::from(vec![1, 2]);
         let equal: Arc<[i64]> = Arc::from(vec![1, 2]);
-        bodies.get_or_render(&rows, 7, render("first")).unwrap();
+        bodies
+            .get_or_render(Some(&rows), 7, render("first"))
+            .unwrap();
         assert_eq!(
             bodies
-                .get_or_render(&equal, 7, render("other rows"))
+                .get_or_render(Some(&equal), 7, render("other rows"))
                 .unwrap(),
             "other rows"
         );
         assert_eq!(
             bodies
-                .get_or_render(&rows, 8, render("next second"))
+                .get_or_render(Some(&rows), 8, render("next second"))
                 .unwrap(),
             "next second"
         );
@@ -123,42 +133,62 @@ mod tests {
     fn the_oldest_body_goes_first_when_full() {
         let bodies = RenderedBodies::<[i64]>::default();
         let first: Arc<[i64]> = Arc::from(vec![0]);
-        bodies.get_or_render(&first, 0, render("first")).unwrap();
+        bodies
+            .get_or_render(Some(&first), 0, render("first"))
+            .unwrap();
         for variant in 1..KEPT_BODIES as i64 {
             bodies
-                .get_or_render(&first, variant, render("more"))
+                .get_or_render(Some(&first), variant, render("more"))
                 .unwrap();
         }
         assert_eq!(
-            bodies.get_or_render(&first, 0, render("kept")).unwrap(),
+            bodies
+                .get_or_render(Some(&first), 0, render("kept"))
+                .unwrap(),
             "first"
         );
         bodies
-            .get_or_render(&first, 99, render("one too many"))
+            .get_or_render(Some(&first), 99, render("one too many"))
             .unwrap();
         // The 17th body pushed out the oldest, variant 0; variant 1 stays.
         assert_eq!(
             bodies
-                .get_or_render(&first, 1, render("written again"))
+                .get_or_render(Some(&first), 1, render("written again"))
                 .unwrap(),
             "more"
         );
         assert_eq!(
             bodies
-                .get_or_render(&first, 0, render("written again"))
+                .get_or_render(Some(&first), 0, render("written again"))
                 .unwrap(),
             "written again"
         );
     }
 
     #[test]
+    fn rows_read_for_one_request_are_written_and_not_kept() {
+        let bodies = RenderedBodies::<[i64]>::default();
+        assert_eq!(
+            bodies.get_or_render(None, 0, render("once")).unwrap(),
+            "once"
+        );
+        assert_eq!(
+            bodies.get_or_render(None, 0, render("again")).unwrap(),
+            "again"
+        );
+        assert!(bodies.kept().is_empty());
+    }
+
+    #[test]
     fn a_failed_render_keeps_nothing() {
         let bodies = RenderedBodies::<[i64]>::default();
         let rows: Arc<[i64]> = Arc::from(vec![1]);
-        let failed: Result<Bytes, &str> = bodies.get_or_render(&rows, 0, || Err("no"));
+        let failed: Result<Bytes, &str> = bodies.get_or_render(Some(&rows), 0, || Err("no"));
         assert_eq!(failed, Err("no"));
         assert_eq!(
-            bodies.get_or_render(&rows, 0, render("written")).unwrap(),
+            bodies
+                .get_or_render(Some(&rows), 0, render("written"))
+                .unwrap(),
             "written"
         );
     }
