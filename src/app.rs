@@ -104,7 +104,7 @@ impl Application {
             reset_limiter: LoginLimiter::for_resets(config.reset_limits),
             config: config.clone(),
             queue_bodies: Default::default(),
-            list_bodies: Default::default(),
+            list_bodies: http::rendered::RenderedBodies::with_capacity(http::LIST_BODIES_KEPT),
         });
         background.push(http::idempotency::spawn_purge(
             state.desk.database().clone(),

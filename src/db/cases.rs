@@ -705,10 +705,12 @@ pub struct ListedPage {
 }
 
 /// [`list`] with the categories and duplicate links of the listed cases.
-/// A desk-wide page is the same for all of the desk's staff, who keep the
-/// list open: a reader thread gives it again while the database has not
-/// changed ([`super::readers::memoized_shared`]). An organisation's or an
-/// expert's pages are not shared, and too many to keep.
+/// A desk-wide page is the same for all of the desk's staff, and an
+/// organisation's for all of its members, who keep the list open and come
+/// back to it: a reader thread gives the page again while the database has
+/// not changed ([`super::readers::memoized_shared`], keyed by the whole
+/// filter, the organisation included). An expert's pages are read for their
+/// own assignments and not kept.
 pub fn list_page(conn: &mut AnyConnection, filter: &CaseFilter) -> DbResult<Shared<ListedPage>> {
     let load = |conn: &mut AnyConnection| {
         let rows = list(conn, filter)?;
@@ -720,7 +722,7 @@ pub fn list_page(conn: &mut AnyConnection, filter: &CaseFilter) -> DbResult<Shar
             rows,
         }))
     };
-    if filter.organization_id.is_none() && filter.only_ids.is_none() {
+    if filter.only_ids.is_none() {
         super::readers::memoized_shared(conn, filter.clone(), load)
     } else {
         Ok(Shared {

@@ -95,8 +95,10 @@ fn read_loop(mut conn: AnyConnection, queue: &Mutex<mpsc::Receiver<Job>>) {
     }
 }
 
-/// How many answers a reader thread keeps for one data version.
-const MEMO_ENTRIES: usize = 8;
+/// How many answers a reader thread keeps for one data version: the queue,
+/// the desk's list and the lists of the organisations whose members are
+/// reading (a page of 20 cases is some 40 KiB; the oldest goes first).
+const MEMO_ENTRIES: usize = 64;
 
 thread_local! {
     /// Set on reader threads only: elsewhere a thread may use several
@@ -342,6 +344,41 @@ mod tests {
             loads.load(Ordering::SeqCst),
             before + 3,
             "the writer never memoizes"
+        );
+    }
+
+    /// A reader thread keeps as many answers as there are organisations'
+    /// lists and queues in use at once (`MEMO_ENTRIES`): reading them all
+    /// round after round loads each at most once per reader thread.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_reader_keeps_an_answer_per_key_in_use() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+
+        use super::{MEMO_ENTRIES, memoized};
+
+        let (_dir, db) = scratch_database().await;
+        let loads = Arc::new(AtomicUsize::new(0));
+        const READERS: usize = 4; // scratch_database's pool size
+        for _round in 0..10 {
+            for key in 0..MEMO_ENTRIES {
+                let loads = loads.clone();
+                let answer = db
+                    .read(move |conn| {
+                        memoized(conn, key, |conn| {
+                            loads.fetch_add(1, Ordering::SeqCst);
+                            rows(conn)
+                        })
+                    })
+                    .await
+                    .unwrap();
+                assert_eq!(answer, 0);
+            }
+        }
+        let loaded = loads.load(Ordering::SeqCst);
+        assert!(
+            (MEMO_ENTRIES..=MEMO_ENTRIES * READERS).contains(&loaded),
+            "{loaded} loads for 10 rounds of {MEMO_ENTRIES} keys"
         );
     }
 

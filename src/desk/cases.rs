@@ -77,9 +77,9 @@ pub struct CasePage {
     pub items: Vec<CaseSnapshot>,
     /// Pass back as [`CaseQuery::before`] for the next page.
     pub next_cursor: Option<String>,
-    /// The rows the page was made of, when the readers share them (a
-    /// desk-wide page): the page is then the same for every read by the
-    /// same caller until a case changes.
+    /// The rows the page was made of, when the readers share them (a page
+    /// of the desk's or of an organisation's list): the page is then the
+    /// same for every read by the same caller until a case changes.
     pub shared_rows: Option<Arc<store::ListedPage>>,
 }
 

@@ -422,8 +422,9 @@ pub async fn list_cases(
         next_cursor,
         shared_rows,
     } = cases::list_cases(&state.desk, caller, query).await?;
-    // A desk-wide page is the same for every read by one caller until a
-    // case changes (the actions offered are the caller's; see `rendered`).
+    // A page of the desk's or of an organisation's list is the same for
+    // every read by one caller until a case changes (the actions offered
+    // are the caller's; see `rendered`).
     json_bytes(
         state
             .list_bodies

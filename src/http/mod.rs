@@ -42,10 +42,17 @@ pub struct AppState {
     pub desk: crate::desk::Desk,
     /// The triage queue's JSON, kept while its rows and second stay the same.
     pub queue_bodies: rendered::RenderedBodies<[crate::db::cases::QueueRow]>,
-    /// Desk-wide case lists' JSON, kept per caller while the rows stay the same.
+    /// The first pages of the desk's and of each organisation's case list
+    /// as JSON, kept per caller while the rows stay the same
+    /// ([`LIST_BODIES_KEPT`] of them).
     pub list_bodies:
         rendered::RenderedBodies<crate::db::cases::ListedPage, crate::domain::role::Caller>,
 }
+
+/// Case-list bodies kept: one per reader thread, list and reader — every
+/// member of some thirty organisations reading on two reader threads —
+/// some 5 MiB at most for pages of 20 cases.
+pub const LIST_BODIES_KEPT: usize = 128;
 
 /// JSON bodies above this are refused with 413 before they are parsed.
 pub const JSON_BODY_LIMIT: usize = 256 * 1024;

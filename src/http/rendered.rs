@@ -1,7 +1,8 @@
 //! JSON answers written once and sent many times.
 //!
 //! The triage queue and the desk-wide case list are read by every
-//! supporter, again and again, and change only when a case does. The
+//! supporter, an organisation's case list by its members, again and again,
+//! and they change only when a case does. The
 //! readers already share the rows they read while the database is
 //! unchanged (`db::readers::memoized`); writing those rows as JSON was then
 //! the larger part of such a request's CPU (string escaping of the Japanese
@@ -16,14 +17,15 @@ use std::sync::{Arc, Mutex};
 
 use actix_web::web::Bytes;
 
-/// How many bodies are kept: one per reader thread and filter in use at
-/// a time, with room to spare; the oldest goes first.
+/// How many bodies are kept by default: one per reader thread and filter
+/// in use at a time, with room to spare; the oldest goes first.
 const KEPT_BODIES: usize = 16;
 
 /// Bodies written from shared rows of type `T`, for a variant `V` of what
 /// else they depend on.
 pub struct RenderedBodies<T: ?Sized, V = i64> {
     kept: Mutex<VecDeque<Kept<T, V>>>,
+    capacity: usize,
 }
 
 struct Kept<T: ?Sized, V> {
@@ -36,8 +38,17 @@ struct Kept<T: ?Sized, V> {
 
 impl<T: ?Sized, V> Default for RenderedBodies<T, V> {
     fn default() -> Self {
+        Self::with_capacity(KEPT_BODIES)
+    }
+}
+
+impl<T: ?Sized, V> RenderedBodies<T, V> {
+    /// Keeps at most `capacity` bodies (at least one).
+    pub fn with_capacity(capacity: usize) -> Self {
+        let capacity = capacity.max(1);
         RenderedBodies {
-            kept: Mutex::new(VecDeque::with_capacity(KEPT_BODIES)),
+            kept: Mutex::new(VecDeque::with_capacity(capacity)),
+            capacity,
         }
     }
 }
@@ -63,7 +74,7 @@ impl<T: ?Sized, V: PartialEq> RenderedBodies<T, V> {
         }
         let body = Bytes::from(render()?);
         let mut kept = self.kept();
-        if kept.len() >= KEPT_BODIES {
+        if kept.len() >= self.capacity {
             kept.pop_front();
         }
         kept.push_back(Kept {
@@ -160,6 +171,36 @@ mod tests {
         assert_eq!(
             bodies
                 .get_or_render(Some(&first), 0, render("written again"))
+                .unwrap(),
+            "written again"
+        );
+    }
+
+    #[test]
+    fn a_larger_capacity_keeps_that_many_bodies() {
+        let bodies = RenderedBodies::<[i64]>::with_capacity(3 * KEPT_BODIES);
+        let rows: Arc<[i64]> = Arc::from(vec![0]);
+        let kept = 3 * KEPT_BODIES as i64;
+        for variant in 0..kept {
+            bodies
+                .get_or_render(Some(&rows), variant, render("kept"))
+                .unwrap();
+        }
+        for variant in 0..kept {
+            assert_eq!(
+                bodies
+                    .get_or_render(Some(&rows), variant, render("lost"))
+                    .unwrap(),
+                "kept",
+                "variant {variant}"
+            );
+        }
+        bodies
+            .get_or_render(Some(&rows), kept, render("one too many"))
+            .unwrap();
+        assert_eq!(
+            bodies
+                .get_or_render(Some(&rows), 0, render("written again"))
                 .unwrap(),
             "written again"
         );

@@ -55,6 +55,7 @@ on_both_backends!(
     list_limit_must_be_between_1_and_100,
     pages_follow_each_other_newest_first_without_gaps_or_duplicates,
     each_caller_lists_the_desk_as_they_read_each_case_and_sees_changes_at_once,
+    each_member_lists_their_organisation_as_they_read_each_case_and_sees_changes_at_once,
     // desk views
     the_triage_queue_lists_untriaged_cases_oldest_first,
     desk_reads_are_recorded_in_the_access_log,
@@ -1938,6 +1939,54 @@ async fn each_caller_lists_the_desk_as_they_read_each_case_and_sees_changes_at_o
     lists_as_each_reads(&app, &callers, &listed, &supporter.id).await;
     let after = app.case(&admin.token, &first["id"]).await;
     assert_eq!(after["status"], "triage");
+}
+
+/// An organisation's list written once is sent again only to the same
+/// member and only until a case changes: two members of one organisation
+/// and a member of another each list exactly their organisation's cases as
+/// they read each one, before and after a filing and a claim.
+async fn each_member_lists_their_organisation_as_they_read_each_case_and_sees_changes_at_once(
+    backend: Backend,
+) {
+    let app = TestApp::spawn(backend).await;
+    let owner = app.applicant("Listed KK").await;
+    let teammate = teammate_of(&app, &owner, "teammate@listed.example").await;
+    let outsider = app.applicant("Other KK").await;
+    let supporter = app.staff("supporter").await;
+    let first = app.new_case(&owner.token).await["id"].clone();
+    let theirs = app.new_case(&outsider.token).await["id"].clone();
+
+    let members = [&owner, &teammate];
+    lists_own_as_each_reads(&app, &members, &[&first]).await;
+    lists_own_as_each_reads(&app, &[&outsider], &[&theirs]).await;
+
+    // The teammate files: both members' lists show it at the next read,
+    // the outsider's is unchanged.
+    let second = app.new_case(&teammate.token).await["id"].clone();
+    lists_own_as_each_reads(&app, &members, &[&second, &first]).await;
+    lists_own_as_each_reads(&app, &[&outsider], &[&theirs]).await;
+
+    // The desk claims the first case: its new status shows at once.
+    app.claimed(&supporter.token, &first).await;
+    lists_own_as_each_reads(&app, &members, &[&second, &first]).await;
+    let listed = items(json_body(app.list_cases(&owner.token, "").await, StatusCode::OK).await);
+    assert_eq!(listed[1]["status"], "triage");
+}
+
+/// Each applicant's own list, twice (the second answer may be the one
+/// written before), holds exactly `listed` as that applicant reads each case.
+async fn lists_own_as_each_reads(app: &TestApp, members: &[&User], listed: &[&Value]) {
+    let expected: Vec<Value> = listed.iter().map(|id| (*id).clone()).collect();
+    for member in members {
+        for _ in 0..2 {
+            let items =
+                items(json_body(app.list_cases(&member.token, "").await, StatusCode::OK).await);
+            assert_eq!(ids(&json!(items)), expected, "{}", member.email);
+            for item in &items {
+                assert_eq!(item, &app.case(&member.token, &item["id"]).await);
+            }
+        }
+    }
 }
 
 /// Each caller's desk-wide list, twice (the second answer may be the one
