@@ -404,22 +404,28 @@ impl Database {
     /// connection: on PostgreSQL outside the transaction, so its statements
     /// commit by themselves and hold their locks only that long (a case
     /// number, `reserve_sequence`), without a second connection and its
-    /// round trips; on SQLite's writer inside the write's savepoint.
+    /// round trips. On SQLite's writer both run as a write that may run
+    /// again (`SqliteWriter::submit_repeatable`): in a savepoint shared with
+    /// the writes of the same kind next to it, run again when one of them
+    /// fails. `before` and `work` must change nothing but the database.
     pub async fn write_after<B, T, E, P, F>(&self, before: P, work: F) -> Result<T, E>
     where
-        P: FnOnce(&mut AnyConnection) -> Result<B, E> + Send + 'static,
-        F: FnOnce(&mut AnyConnection, B) -> Result<T, E> + Send + 'static,
+        P: Fn(&mut AnyConnection) -> Result<B, E> + Send + 'static,
+        F: Fn(&mut AnyConnection, B) -> Result<T, E> + Send + 'static,
         B: Send + 'static,
         T: Send + 'static,
         E: From<DbError> + From<diesel::result::Error> + Send + 'static,
     {
-        if self.sqlite_writer.is_some() {
-            return self
-                .write_in(false, move |conn| {
-                    let prepared = before(conn)?;
-                    work(conn, prepared)
-                })
-                .await;
+        if let Some(writer) = &self.sqlite_writer {
+            let work = move |conn: &mut AnyConnection| {
+                let prepared = before(conn)?;
+                work(conn, prepared)
+            };
+            return writer.submit_repeatable(work).await.unwrap_or_else(|_| {
+                Err(E::from(DbError::Commit(
+                    "the SQLite writer stopped before answering".into(),
+                )))
+            });
         }
         self.on_pooled(move |conn| {
             let prepared = before(conn)?;

@@ -279,10 +279,13 @@ impl CellDeltas {
 
 /// The deltas of the batch the writer thread is running: of the writes that
 /// succeeded so far, and of the one running now (dropped if it fails, as
-/// its savepoint is rolled back).
+/// its savepoint is rolled back). Writes that share a savepoint
+/// (`writer::run_repeatable`) keep theirs apart until it is released, as
+/// rolling it back takes all of them.
 #[derive(Debug, Default)]
 struct BatchDeltas {
     batch: CellDeltas,
+    shared_savepoint: Option<CellDeltas>,
     job: CellDeltas,
 }
 
@@ -303,8 +306,34 @@ pub(super) fn end_job(succeeded: bool) {
         if let Some(batch) = batch {
             let job = std::mem::take(&mut batch.job);
             if succeeded {
-                batch.batch.merge(job);
+                match &mut batch.shared_savepoint {
+                    Some(shared) => shared.merge(job),
+                    None => batch.batch.merge(job),
+                }
             }
+        }
+    });
+}
+
+/// The next writes share one savepoint: their deltas are held apart until
+/// [`end_shared_savepoint`].
+pub(super) fn begin_shared_savepoint() {
+    BATCH_DELTAS.with_borrow_mut(|batch| {
+        if let Some(batch) = batch {
+            batch.shared_savepoint = Some(CellDeltas::default());
+        }
+    });
+}
+
+/// The shared savepoint was released (`kept`: its writes' deltas join the
+/// batch's) or rolled back (they are dropped).
+pub(super) fn end_shared_savepoint(kept: bool) {
+    BATCH_DELTAS.with_borrow_mut(|batch| {
+        if let Some(batch) = batch
+            && let Some(shared) = batch.shared_savepoint.take()
+            && kept
+        {
+            batch.batch.merge(shared);
         }
     });
 }

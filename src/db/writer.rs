@@ -21,6 +21,17 @@
 //! deltas (`stats::add_counts`) and the batch upserts each cell's sum before
 //! it commits, instead of every intake updating the same day's cells again.
 //!
+//! A write that can run again (`SqliteWriter::submit_repeatable`: the
+//! intake) needs no savepoint of its own. Consecutive such writes share
+//! one savepoint; when one fails, the shared savepoint is rolled back and
+//! the others run again without it. A savepoint's statement journal copies
+//! every page the write changes, and the intakes of a batch change the
+//! same pages (the newest cases, their indexes, the outbox's tail): one
+//! savepoint per batch copies each once, where one per intake copied them
+//! for every intake (with `SAVEPOINT` and `RELEASE`, some 16 % of the
+//! writer's instructions per case; docs/performance.md, issue 19's
+//! thirteenth round).
+//!
 //! A bulk write (an import) runs alone instead ([`SqliteWriter::submit`]):
 //! in the batch's transaction itself, with no savepoint, and a failure rolls
 //! the whole transaction back. A savepoint keeps the original of every page
@@ -59,11 +70,71 @@ type Completion = Box<dyn FnOnce(Result<(), CommitFailed>) + Send>;
 /// whole transaction of a write that runs alone).
 type Job = Box<dyn FnOnce(&mut AnyConnection) -> (Completion, bool) + Send>;
 
-/// A write waiting for the writer.
-struct Queued {
-    job: Job,
+/// A write that may run more than once in its batch (its savepoint shared
+/// with its neighbours was rolled back because one of them failed); only
+/// its last run counts.
+trait RepeatableWrite: Send {
+    /// Runs the write, keeping its outcome in place of any earlier run's;
+    /// true if it succeeded.
+    fn run(&mut self, conn: &mut AnyConnection) -> bool;
+    /// Tells the caller its last run's outcome once the batch's fate is known.
+    fn complete(self: Box<Self>, commit: Result<(), CommitFailed>);
+}
+
+struct Repeatable<T, E, F> {
+    work: F,
+    outcome: Option<Result<T, E>>,
+    reply: tokio::sync::oneshot::Sender<Result<T, E>>,
+}
+
+impl<T, E, F> RepeatableWrite for Repeatable<T, E, F>
+where
+    F: Fn(&mut AnyConnection) -> Result<T, E> + Send,
+    T: Send,
+    E: From<DbError> + Send,
+{
+    fn run(&mut self, conn: &mut AnyConnection) -> bool {
+        let outcome = (self.work)(conn);
+        let succeeded = outcome.is_ok();
+        self.outcome = Some(outcome);
+        succeeded
+    }
+
+    fn complete(self: Box<Self>, commit: Result<(), CommitFailed>) {
+        let answer = match (self.outcome, commit) {
+            (Some(Ok(value)), Ok(())) => Ok(value),
+            (Some(Ok(_)), Err(failed)) => Err(E::from(DbError::from(failed))),
+            (Some(Err(error)), _) => Err(error),
+            (None, _) => Err(E::from(DbError::Commit("the write never ran".into()))),
+        };
+        let _ = self.reply.send(answer);
+    }
+}
+
+/// What a write waiting for the writer is.
+enum Write {
+    /// Runs once, in a savepoint of its own.
+    Once(Job),
+    /// May run again; shares a savepoint with the repeatable writes next
+    /// to it.
+    Repeatable(Box<dyn RepeatableWrite>),
     /// Runs in a batch of its own, without a savepoint.
-    alone: bool,
+    Alone(Job),
+}
+
+/// A write that ran in a batch and waits for its commit.
+enum Finished {
+    Once(Completion),
+    Repeatable(Box<dyn RepeatableWrite>),
+}
+
+impl Finished {
+    fn complete(self, commit: Result<(), CommitFailed>) {
+        match self {
+            Finished::Once(completion) => completion(commit),
+            Finished::Repeatable(write) => write.complete(commit),
+        }
+    }
 }
 
 /// The batch a write belonged to could not be committed.
@@ -79,7 +150,7 @@ impl From<CommitFailed> for DbError {
 /// Handle to the writer thread; cloning shares the thread.
 #[derive(Clone)]
 pub struct SqliteWriter {
-    jobs: mpsc::Sender<Queued>,
+    jobs: mpsc::Sender<Write>,
     /// The checkpointer runs while any handle holds this.
     _alive: Arc<()>,
 }
@@ -102,7 +173,7 @@ impl SqliteWriter {
             }
         };
         let conn = open()?;
-        let (jobs, queue) = mpsc::channel::<Queued>();
+        let (jobs, queue) = mpsc::channel::<Write>();
         thread::Builder::new()
             .name("sqlite-writer".into())
             .spawn(move || write_loop(conn, open, queue))
@@ -157,7 +228,33 @@ impl SqliteWriter {
             (completion, succeeded)
         });
         // A closed queue drops `reply`: the caller sees the writer as gone.
-        let _ = self.jobs.send(Queued { job, alone });
+        let _ = self.jobs.send(if alone {
+            Write::Alone(job)
+        } else {
+            Write::Once(job)
+        });
+        result
+    }
+
+    /// Queues `work`, which may run more than once: it shares a savepoint
+    /// with the repeatable writes queued next to it, and runs again when
+    /// one of them fails (only its last run's changes and outcome count).
+    /// It must change nothing but the database.
+    pub fn submit_repeatable<T, E, F>(
+        &self,
+        work: F,
+    ) -> tokio::sync::oneshot::Receiver<Result<T, E>>
+    where
+        F: Fn(&mut AnyConnection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<DbError> + Send + 'static,
+    {
+        let (reply, result) = tokio::sync::oneshot::channel();
+        let _ = self.jobs.send(Write::Repeatable(Box::new(Repeatable {
+            work,
+            outcome: None,
+            reply,
+        })));
         result
     }
 }
@@ -165,10 +262,10 @@ impl SqliteWriter {
 fn write_loop(
     mut conn: AnyConnection,
     open: impl Fn() -> DbResult<AnyConnection>,
-    queue: mpsc::Receiver<Queued>,
+    queue: mpsc::Receiver<Write>,
 ) {
     // A write that must run alone, taken from the queue while a batch filled.
-    let mut held: Option<Queued> = None;
+    let mut held: Option<Write> = None;
     loop {
         let first = match held.take() {
             Some(first) => first,
@@ -177,22 +274,23 @@ fn write_loop(
                 Err(_) => return,
             },
         };
-        let alone = first.alone;
-        let mut batch = vec![first.job];
+        let alone = matches!(first, Write::Alone(_));
+        let mut batch = vec![first];
         while !alone && batch.len() < MAX_BATCH {
             match queue.try_recv() {
-                Ok(next) if next.alone => {
+                Ok(next @ Write::Alone(_)) => {
                     held = Some(next);
                     break;
                 }
-                Ok(next) => batch.push(next.job),
+                Ok(next) => batch.push(next),
                 Err(_) => break,
             }
         }
-        if let Err(panicked) = run_batch(&mut conn, batch, alone) {
-            // A write panicked halfway: the connection's transaction state is
-            // unknown, so it is replaced (closing it rolls the batch back).
-            tracing::error!(panic = %panicked, "a database write panicked; batch rolled back");
+        if let Err(panicked) = run_batch(&mut conn, batch) {
+            // A write panicked halfway (or a shared savepoint could not be
+            // ended): the connection's transaction state is unknown, so it
+            // is replaced (closing it rolls the batch back).
+            tracing::error!(error = %panicked, "a database write failed halfway; batch rolled back");
             match open() {
                 Ok(fresh) => conn = fresh,
                 Err(error) => {
@@ -204,36 +302,44 @@ fn write_loop(
     }
 }
 
-/// Runs one batch in one transaction (`alone`: one job, without a
-/// savepoint, whose failure rolls the transaction back). Returns Err only if
-/// a job panicked; the batch's callers then see their reply dropped.
-fn run_batch(conn: &mut AnyConnection, batch: Vec<Job>, alone: bool) -> Result<(), String> {
-    type Manager = <AnyConnection as Connection>::TransactionManager;
+/// Runs one batch in one transaction (a write alone runs without a
+/// savepoint, and its failure rolls the transaction back). Returns Err only
+/// if a write panicked; the batch's callers then see their reply dropped.
+fn run_batch(conn: &mut AnyConnection, batch: Vec<Write>) -> Result<(), String> {
     if let Err(error) = Manager::begin_transaction(conn) {
-        // The jobs never run; dropping them tells each caller so.
+        // The writes never run; dropping them tells each caller so.
         tracing::error!(%error, "could not begin a write transaction");
         return Ok(());
     }
     stats::begin_batch();
-    let mut completions = Vec::with_capacity(batch.len());
+    let mut finished = Vec::with_capacity(batch.len());
     let mut failed_alone = false;
-    for job in batch {
-        match catch_unwind(AssertUnwindSafe(|| job(conn))) {
-            Ok((completion, succeeded)) => {
-                stats::end_job(succeeded);
-                failed_alone |= alone && !succeeded;
-                completions.push(completion);
+    // Consecutive repeatable writes, run together in one savepoint.
+    let mut neighbours: Vec<Box<dyn RepeatableWrite>> = Vec::new();
+    let ran = (|| {
+        for write in batch {
+            if !matches!(write, Write::Repeatable(_)) && !neighbours.is_empty() {
+                run_repeatable(conn, std::mem::take(&mut neighbours), &mut finished)?;
             }
-            Err(panic) => {
-                stats::abandon_batch();
-                let message = panic
-                    .downcast_ref::<&str>()
-                    .map(|s| (*s).to_owned())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "unknown panic".to_owned());
-                return Err(message);
+            match write {
+                Write::Repeatable(write) => neighbours.push(write),
+                Write::Once(job) => {
+                    run_once(conn, job, &mut finished)?;
+                }
+                Write::Alone(job) => {
+                    let succeeded = run_once(conn, job, &mut finished)?;
+                    failed_alone = !succeeded;
+                }
             }
         }
+        if !neighbours.is_empty() {
+            run_repeatable(conn, neighbours, &mut finished)?;
+        }
+        Ok(())
+    })();
+    if let Err(panicked) = ran {
+        stats::abandon_batch();
+        return Err(panicked);
     }
     if failed_alone {
         // Nothing else is in the transaction; the caller hears its own error.
@@ -241,8 +347,8 @@ fn run_batch(conn: &mut AnyConnection, batch: Vec<Job>, alone: bool) -> Result<(
         if let Err(error) = Manager::rollback_transaction(conn) {
             tracing::error!(%error, "could not roll back a failed write");
         }
-        for completion in completions {
-            completion(Ok(()));
+        for write in finished {
+            write.complete(Ok(()));
         }
         return Ok(());
     }
@@ -254,10 +360,79 @@ fn run_batch(conn: &mut AnyConnection, batch: Vec<Job>, alone: bool) -> Result<(
             let _ = Manager::rollback_transaction(conn);
             CommitFailed(error)
         });
-    for completion in completions {
-        completion(commit.clone());
+    for write in finished {
+        write.complete(commit.clone());
     }
     Ok(())
+}
+
+type Manager = <AnyConnection as Connection>::TransactionManager;
+
+/// Runs consecutive repeatable writes in one savepoint. When one fails, the
+/// savepoint is rolled back (its changes with everyone's) and the rest run
+/// again in a new one, until all that are left succeed together; each
+/// failed write keeps the error of its run, whose changes are gone.
+fn run_repeatable(
+    conn: &mut AnyConnection,
+    mut writes: Vec<Box<dyn RepeatableWrite>>,
+    finished: &mut Vec<Finished>,
+) -> Result<(), String> {
+    while !writes.is_empty() {
+        // Without its savepoint no write could be undone alone: the batch
+        // is given up like one whose write panicked (`write_loop`).
+        Manager::begin_transaction(conn)
+            .map_err(|error| format!("could not open a savepoint: {error}"))?;
+        stats::begin_shared_savepoint();
+        let mut failed = None;
+        for (index, write) in writes.iter_mut().enumerate() {
+            let succeeded = unless_panicked(|| write.run(conn))?;
+            stats::end_job(succeeded);
+            if !succeeded {
+                failed = Some(index);
+                break;
+            }
+        }
+        match failed {
+            None => {
+                stats::end_shared_savepoint(true);
+                Manager::commit_transaction(conn)
+                    .map_err(|error| format!("could not release a savepoint: {error}"))?;
+                finished.extend(writes.into_iter().map(Finished::Repeatable));
+                return Ok(());
+            }
+            Some(index) => {
+                stats::end_shared_savepoint(false);
+                Manager::rollback_transaction(conn)
+                    .map_err(|error| format!("could not roll back a savepoint: {error}"))?;
+                finished.push(Finished::Repeatable(writes.remove(index)));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Runs a write that runs once (in a savepoint of its own, or alone);
+/// true if it succeeded.
+fn run_once(
+    conn: &mut AnyConnection,
+    job: Job,
+    finished: &mut Vec<Finished>,
+) -> Result<bool, String> {
+    let (completion, succeeded) = unless_panicked(|| job(conn))?;
+    stats::end_job(succeeded);
+    finished.push(Finished::Once(completion));
+    Ok(succeeded)
+}
+
+/// `run`'s result, or the message of its panic.
+fn unless_panicked<T>(run: impl FnOnce() -> T) -> Result<T, String> {
+    catch_unwind(AssertUnwindSafe(run)).map_err(|panic| {
+        panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".to_owned())
+    })
 }
 
 /// Copies committed WAL pages back into the database between commits.
@@ -444,6 +619,141 @@ pub(super) mod tests {
             .await
             .unwrap();
         assert_eq!(netted.n, 0, "a cell that nets to zero is not created");
+    }
+
+    /// Holds the writer in a write of its own until the returned sender is
+    /// used (or dropped), so that what is queued meanwhile forms one batch.
+    fn hold_writer(db: &Database) -> std::sync::mpsc::Sender<()> {
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let (started, running) = std::sync::mpsc::channel::<()>();
+        let writer = db.sqlite_writer.as_ref().unwrap();
+        drop(writer.submit(false, move |_conn| {
+            started.send(()).unwrap();
+            let _ = held.recv();
+            Ok::<_, DbError>(())
+        }));
+        running.recv().unwrap();
+        release
+    }
+
+    /// Repeatable writes share a savepoint: when one fails, it alone is
+    /// rolled back and answered with its error; those that ran before it in
+    /// the same savepoint run again, once, and each caller hears its own
+    /// last run. A write that runs once (its own savepoint) between them
+    /// splits them into two shared savepoints.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_repeatable_write_rolls_back_only_itself_and_its_neighbours_run_again() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+
+        let (_dir, db) = scratch_database().await;
+        let writer = db.sqlite_writer.clone().unwrap();
+        let release = hold_writer(&db);
+        // (value, fails, repeatable)
+        let plan = [
+            (0, false, true),
+            (1, false, true),
+            (2, true, true),
+            (3, false, false),
+            (4, false, true),
+            (5, true, true),
+            (6, false, true),
+        ];
+        let runs: Vec<Arc<AtomicUsize>> = plan.iter().map(|_| Arc::default()).collect();
+        let answers: Vec<_> = plan
+            .iter()
+            .zip(&runs)
+            .map(|(&(value, fails, repeatable), runs)| {
+                let runs = Arc::clone(runs);
+                let work = move |conn: &mut AnyConnection| {
+                    runs.fetch_add(1, Ordering::SeqCst);
+                    insert(conn, value)?;
+                    if fails {
+                        return Err(DbError::NotFound);
+                    }
+                    Ok(value)
+                };
+                if repeatable {
+                    writer.submit_repeatable(work)
+                } else {
+                    writer.submit(false, work)
+                }
+            })
+            .collect();
+        release.send(()).unwrap();
+        for (answer, &(value, fails, _)) in answers.into_iter().zip(&plan) {
+            match answer.await.unwrap() {
+                Ok(stored) => {
+                    assert!(!fails);
+                    assert_eq!(stored, value);
+                }
+                Err(error) => {
+                    assert!(fails, "write {value}: {error}");
+                    assert!(matches!(error, DbError::NotFound), "{error}");
+                }
+            }
+        }
+        let runs: Vec<usize> = runs.iter().map(|r| r.load(Ordering::SeqCst)).collect();
+        assert_eq!(runs, vec![2, 2, 1, 1, 2, 1, 1]);
+        let stored: Vec<i64> = db
+            .read(|conn| {
+                #[derive(diesel::QueryableByName)]
+                struct Value {
+                    #[diesel(sql_type = BigInt)]
+                    value: i64,
+                }
+                let rows: Vec<Value> =
+                    diesel::sql_query("SELECT value FROM probe ORDER BY value").load(conn)?;
+                Ok::<_, DbError>(rows.into_iter().map(|row| row.value).collect())
+            })
+            .await
+            .unwrap();
+        assert_eq!(stored, vec![0, 1, 3, 4, 6]);
+    }
+
+    /// The rollup deltas of repeatable writes count once per write that
+    /// is kept: a write that runs again after its shared savepoint was
+    /// rolled back does not count twice, a failed one not at all.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn repeatable_writes_count_their_rollups_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rollups.db").to_string_lossy().into_owned();
+        let db = Database::connect(&DatabaseUrl::Sqlite(path), 2).unwrap();
+        db.migrate().unwrap();
+        let writer = db.sqlite_writer.clone().unwrap();
+        let release = hold_writer(&db);
+        let answers: Vec<_> = [false, false, true, false]
+            .into_iter()
+            .map(|fails| {
+                writer.submit_repeatable(move |conn| {
+                    stats::count_case(conn, "2026-12-01", "device", &["funding"], 1)?;
+                    if fails {
+                        return Err(DbError::NotFound);
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        release.send(()).unwrap();
+        let mut failed = 0;
+        for answer in answers {
+            failed += usize::from(answer.await.unwrap().is_err());
+        }
+        assert_eq!(failed, 1);
+        let cells = db.read(stats::rollup_cells).await.unwrap();
+        let cell = |period: &str, category: Option<&str>| {
+            cells
+                .get(&(
+                    period.to_owned(),
+                    "device".to_owned(),
+                    category.map(str::to_owned),
+                ))
+                .copied()
+        };
+        for period in ["2026-12-01", "2026-12"] {
+            assert_eq!(cell(period, None), Some(3), "{period}");
+            assert_eq!(cell(period, Some("funding")), Some(3), "{period}");
+        }
     }
 
     /// A write that panics fails (its caller is told), takes its batch's

@@ -320,7 +320,7 @@ pub async fn file_case(
                 NewIntake {
                     caller,
                     on_behalf,
-                    intake,
+                    intake: &intake,
                     reserved,
                     now,
                 },
@@ -336,17 +336,17 @@ pub async fn file_case(
 /// writer takes it inside the intake at no cost (see `reserve_sequence`).
 pub(crate) fn reserve_number(
     now: i64,
-) -> impl FnOnce(&mut AnyConnection) -> Result<Option<i64>, DeskError> + Send + 'static {
+) -> impl Fn(&mut AnyConnection) -> Result<Option<i64>, DeskError> + Send + 'static {
     let year = chrono::Datelike::year(&case::desk_date(now));
     move |conn| Ok(store::reserve_sequence(conn, year)?)
 }
 
 /// What [`insert_case`] files.
-pub(crate) struct NewIntake {
+pub(crate) struct NewIntake<'a> {
     pub caller: Caller,
     /// The applicant staff file for (`None`: the caller, an applicant).
     pub on_behalf: Option<i64>,
-    pub intake: Intake,
+    pub intake: &'a Intake,
     /// From [`reserve_number`].
     pub reserved: Option<i64>,
     pub now: i64,
@@ -357,7 +357,7 @@ pub(crate) struct NewIntake {
 pub(crate) fn insert_case(
     conn: &mut AnyConnection,
     notifier: &Notifier,
-    new: NewIntake,
+    new: NewIntake<'_>,
 ) -> Result<CaseSnapshot, DeskError> {
     let NewIntake {
         caller,

@@ -123,11 +123,13 @@ impl Desk {
 
     /// [`write_and_mail`](Self::write_and_mail) with `before` run first on
     /// the same connection, outside the transaction on PostgreSQL
-    /// (`Database::write_after`).
+    /// (`Database::write_after`). Both may run more than once (on SQLite,
+    /// when a write sharing their savepoint fails): they must change
+    /// nothing but the database.
     async fn write_and_mail_after<B, T, P, F>(&self, before: P, work: F) -> Result<T, DeskError>
     where
-        P: FnOnce(&mut AnyConnection) -> Result<B, DeskError> + Send + 'static,
-        F: FnOnce(&mut AnyConnection, B) -> Result<T, DeskError> + Send + 'static,
+        P: Fn(&mut AnyConnection) -> Result<B, DeskError> + Send + 'static,
+        F: Fn(&mut AnyConnection, B) -> Result<T, DeskError> + Send + 'static,
         B: Send + 'static,
         T: Send + 'static,
     {

@@ -668,7 +668,7 @@ pub async fn open_case(desk: &Desk, caller: Caller, id: i64) -> Result<CaseSnaps
             NewIntake {
                 caller,
                 on_behalf: Some(row.applicant_id),
-                intake,
+                intake: &intake,
                 reserved,
                 now,
             },
