@@ -7,6 +7,7 @@
 use std::sync::LazyLock;
 
 use chrono::Datelike;
+use minijinja::value::{Value, ValueKind};
 use minijinja::{AutoEscape, Environment};
 use serde::Serialize;
 
@@ -79,8 +80,9 @@ pub struct Rendered {
 
 /// Renders `event` in `locale` with `context`.
 pub fn render(event: &str, locale: Locale, context: impl Serialize) -> Rendered {
-    let context =
-        single_line_values(serde_json::to_value(&context).expect("mail context serialises"));
+    // A `context!` passes through `from_serialize` as it is: no copy through
+    // JSON, which was half of a mail's rendering on the writer (issue 19).
+    let context = single_line_values(Value::from_serialize(&context));
     let name = format!("{event}.{}.txt", locale.as_str());
     let template = ENVIRONMENT
         .get_template(&name)
@@ -91,9 +93,9 @@ pub fn render(event: &str, locale: Locale, context: impl Serialize) -> Rendered 
     let (subject, body) = full.split_once('\n').unwrap_or((full.as_str(), ""));
     let text = body.trim_start_matches('\n').to_owned();
     let link = context
-        .get("link")
-        .and_then(|l| l.as_str())
-        .map(str::to_owned);
+        .get_attr("link")
+        .ok()
+        .and_then(|l| l.as_str().map(str::to_owned));
     Rendered {
         subject: subject.trim().to_owned(),
         text,
@@ -128,20 +130,54 @@ pub fn html_alternative(locale: Locale, subject: &str, text: &str, link: Option<
 /// Values such as titles and names are user input and may hold line breaks;
 /// in a mail they are one line (a break would split the subject or forge
 /// body lines). Only `reason`, a free text, keeps its lines.
-fn single_line_values(mut context: serde_json::Value) -> serde_json::Value {
-    if let Some(map) = context.as_object_mut() {
-        for (key, value) in map.iter_mut() {
-            if key == "reason" {
-                continue;
+fn single_line_values(context: Value) -> Value {
+    if context.kind() != ValueKind::Map {
+        return context;
+    }
+    let Ok(keys) = context.try_iter() else {
+        return context;
+    };
+    let needs_change = |key: &Value, value: &Value| {
+        key.as_str() != Some("reason") && value.as_str().is_some_and(|text| !is_one_line(text))
+    };
+    let keys: Vec<Value> = keys.collect();
+    if !keys
+        .iter()
+        .any(|key| needs_change(key, &context.get_item(key).unwrap_or_default()))
+    {
+        // Most contexts are kept as they are: no new map.
+        return context;
+    }
+    keys.into_iter()
+        .map(|key| {
+            let value = context.get_item(&key).unwrap_or_default();
+            let value = match value.as_str() {
+                Some(text) if needs_change(&key, &value) => {
+                    Value::from(text.split_whitespace().collect::<Vec<_>>().join(" "))
+                }
+                _ => value,
+            };
+            (key, value)
+        })
+        .collect()
+}
+
+/// Whether `text` is already as [`single_line_values`] makes it: words
+/// separated by single spaces, none before or after (most titles and names
+/// are, and are then not copied).
+fn is_one_line(text: &str) -> bool {
+    let mut after_space = true;
+    for c in text.chars() {
+        if c.is_whitespace() {
+            if c != ' ' || after_space {
+                return false;
             }
-            if let Some(text) = value.as_str() {
-                *value = serde_json::Value::String(
-                    text.split_whitespace().collect::<Vec<_>>().join(" "),
-                );
-            }
+            after_space = true;
+        } else {
+            after_space = false;
         }
     }
-    context
+    !after_space || text.is_empty()
 }
 
 /// A moment as a mail shows it: on the desk's clock (Japan, +09:00, which
@@ -347,6 +383,30 @@ mod tests {
         );
         assert!(!html.contains("href=\"http:&#x2f;&#x2f;evil"));
         assert!(html.contains("href=\"http:&#x2f;&#x2f;desk"));
+    }
+
+    #[test]
+    fn values_become_one_line_and_only_the_reason_keeps_its_breaks() {
+        let context = single_line_values(Value::from_serialize(minijinja::context! {
+            title => "  a\tb\n\nc ", name => "山田\u{3000}太郎", organization => "one line",
+            reason => "x\ny", messages => 3,
+        }));
+        let text = |key: &str| context.get_attr(key).unwrap().as_str().map(str::to_owned);
+        assert_eq!(text("title").as_deref(), Some("a b c"));
+        assert_eq!(text("name").as_deref(), Some("山田 太郎"));
+        assert_eq!(text("organization").as_deref(), Some("one line"));
+        assert_eq!(text("reason").as_deref(), Some("x\ny"));
+        assert_eq!(context.get_attr("messages").unwrap().as_i64(), Some(3));
+    }
+
+    #[test]
+    fn only_single_spaced_text_counts_as_one_line() {
+        for one in ["", "a", "a b", "受付 番号", "a-b c"] {
+            assert!(is_one_line(one), "{one:?}");
+        }
+        for not in [" a", "a ", "a  b", "a\u{3000}b", "a\nb", "a\tb", " "] {
+            assert!(!is_one_line(not), "{not:?}");
+        }
     }
 
     #[test]
