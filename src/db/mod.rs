@@ -558,6 +558,99 @@ mod tests {
 /// A migrated SQLite database in `dir` with one admin account (its id), for
 /// unit tests that need real tables.
 #[cfg(test)]
+mod migration_tests {
+    use super::*;
+    use diesel::prelude::*;
+    use diesel::sql_types::{BigInt, Nullable, Text};
+
+    #[derive(QueryableByName, Debug, PartialEq)]
+    struct Notice {
+        #[diesel(sql_type = Nullable<BigInt>)]
+        outbox_id: Option<i64>,
+    }
+
+    #[derive(QueryableByName, Debug, PartialEq)]
+    struct Sql {
+        #[diesel(sql_type = Text)]
+        sql: String,
+    }
+
+    fn outbox_schema(conn: &mut SqliteConnection) -> Vec<String> {
+        diesel::sql_query(
+            "SELECT sql FROM sqlite_schema WHERE tbl_name = 'outbox' AND sql IS NOT NULL ORDER BY name",
+        )
+        .load::<Sql>(conn)
+        .unwrap()
+        .into_iter()
+        .map(|row| row.sql)
+        .collect()
+    }
+
+    /// The outbox rebuilt without AUTOINCREMENT keeps every mail and the
+    /// waiting message notices' links to theirs, which dropping the old
+    /// table (foreign keys on) would have set to NULL.
+    #[test]
+    fn the_lighter_outbox_keeps_mails_and_the_notices_that_wait_on_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("migrate.db").to_string_lossy().into_owned();
+        let mut conn = SqliteConnection::establish(&path).unwrap();
+        conn.batch_execute("PRAGMA foreign_keys = ON").unwrap();
+        conn.run_pending_migrations(SQLITE_MIGRATIONS).unwrap();
+        let applied = conn.revert_last_migration(SQLITE_MIGRATIONS).unwrap();
+        assert!(applied.to_string().ends_with("000020"), "{applied}");
+        assert!(outbox_schema(&mut conn)[0].contains("AUTOINCREMENT"));
+        conn.batch_execute(
+            "INSERT INTO users (id, email, password_hash, name, role, created_at)
+                 VALUES (1, 'a@example.com', '!', 'A', 'applicant', 0);
+             INSERT INTO organizations (id, name, created_at) VALUES (1, 'Org', 0);
+             INSERT INTO cases (id, number, organization_id, title, description, product_type,
+                 stage, language, organization_name, organization_kind, status,
+                 effective_product_type, received_on, received_at, updated_at)
+                 VALUES (1, 'MD-2026-00001', 1, 't', 'd', 'device', 'idea', 'ja', 'Org',
+                 'startup', 'submitted', 'device', '2026-12-04', 0, 0);
+             INSERT INTO outbox (message_id, kind, case_id, recipient, subject, body_text,
+                 next_attempt_at, created_at)
+                 VALUES ('<1@medesk>', 'case_submitted_applicant', 1, 'a@example.com', 's', 'b', 0, 0),
+                        ('<2@medesk>', 'message_posted', 1, 'a@example.com', 's', 'b', 5, 0);
+             INSERT INTO message_notices (case_id, user_id, due_at, messages, outbox_id)
+                 VALUES (1, 1, 5, 2, 2);",
+        )
+        .unwrap();
+
+        conn.run_pending_migrations(SQLITE_MIGRATIONS).unwrap();
+        let notices = diesel::sql_query("SELECT outbox_id FROM message_notices")
+            .load::<Notice>(&mut conn)
+            .unwrap();
+        assert_eq!(notices, [Notice { outbox_id: Some(2) }]);
+        let kinds: Vec<(i64, String)> = schema::outbox::table
+            .select((schema::outbox::id, schema::outbox::kind))
+            .order(schema::outbox::id)
+            .load(&mut conn)
+            .unwrap();
+        assert_eq!(
+            kinds,
+            [
+                (1, "case_submitted_applicant".to_owned()),
+                (2, "message_posted".to_owned())
+            ]
+        );
+        let outbox = outbox_schema(&mut conn);
+        assert!(
+            !outbox.iter().any(|sql| sql.contains("AUTOINCREMENT")),
+            "{outbox:?}"
+        );
+        assert!(
+            !outbox.iter().any(|sql| sql.contains("UNIQUE")),
+            "{outbox:?}"
+        );
+        assert!(
+            outbox.iter().any(|sql| sql.contains("outbox_due")),
+            "{outbox:?}"
+        );
+    }
+}
+
+#[cfg(test)]
 pub(crate) fn scratch_sqlite_with_admin(dir: &std::path::Path) -> (Database, i64) {
     use crate::domain::account::Locale;
     use crate::domain::role::Role;

@@ -198,11 +198,13 @@ pub fn rewrite_waiting(conn: &mut AnyConnection, id: i64, mail: &NewMail) -> DbR
 }
 
 /// Takes back a queued mail no worker has taken yet (the reminder of a
-/// cancelled booking); false when it is claimed, sent or given up already.
-pub fn withdraw_waiting(conn: &mut AnyConnection, id: i64) -> DbResult<bool> {
+/// cancelled booking); false when it is claimed, sent or given up already,
+/// or is not of `kind`.
+pub fn withdraw_waiting(conn: &mut AnyConnection, id: i64, kind: &str) -> DbResult<bool> {
     Ok(diesel::delete(
         outbox::table
             .find(id)
+            .filter(outbox::kind.eq(kind))
             .filter(outbox::state.eq(MailState::Pending.as_str()))
             .filter(outbox::attempts.eq(0))
             .filter(outbox::locked_until.is_null()),
@@ -615,6 +617,28 @@ mod tests {
     /// One settle writes the sent mails still held in one statement, takes
     /// the failed ones back for a retry, and leaves alone a mail whose claim
     /// another worker holds now.
+    /// Only a waiting mail of the kind asked for is taken back: an id that
+    /// came back for another mail is left alone.
+    #[tokio::test]
+    async fn a_waiting_mail_is_withdrawn_only_by_its_kind() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("outbox.db").to_string_lossy().into_owned();
+        let db = Database::connect(&DatabaseUrl::Sqlite(path), 2).unwrap();
+        let (other_kind, withdrawn, left) = db
+            .write(|conn| {
+                let id = enqueue_due(conn, &mail(1), 100, 500)?;
+                let other_kind = withdraw_waiting(conn, id, "open_hours_reminder")?;
+                let withdrawn = withdraw_waiting(conn, id, "case_submitted_applicant")?;
+                let left: i64 = outbox::table.count().get_result(conn)?;
+                Ok::<_, crate::db::DbError>((other_kind, withdrawn, left))
+            })
+            .await
+            .unwrap();
+        assert!(!other_kind);
+        assert!(withdrawn);
+        assert_eq!(left, 0);
+    }
+
     #[tokio::test]
     async fn settling_writes_only_mails_still_held() {
         let dir = tempfile::tempdir().unwrap();

@@ -13,7 +13,7 @@ use super::cases::{CaseSnapshot, DESK_STAFF, NewIntake, insert_case, reserve_num
 use super::{Desk, DeskError};
 use crate::clock;
 use crate::db::open_hours::{self as store, BookingRow, NewBooking, SlotRow};
-use crate::db::{AnyConnection, DbError, cases as case_store, organizations, outbox, users};
+use crate::db::{AnyConnection, DbError, cases as case_store, organizations, users};
 use crate::domain::calendar::BusinessCalendar;
 use crate::domain::case::{Intake, desk_date, desk_offset};
 use crate::domain::open_hours::{
@@ -596,7 +596,7 @@ pub async fn cancel(desk: &Desk, caller: Caller, id: i64) -> Result<Booking, Des
         }
         store::free_seat(conn, row.slot_id)?;
         if let Some(mail_id) = row.reminder_mail_id {
-            outbox::withdraw_waiting(conn, mail_id)?;
+            notifier.withdraw_open_hours_reminder(conn, mail_id)?;
         }
         let row = store::find_booking(conn, id)?.ok_or(DeskError::NotFound)?;
         let booking = booking_of(conn, row)?;

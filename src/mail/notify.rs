@@ -693,7 +693,7 @@ impl Notifier {
             return Ok(0);
         };
         let m = mail(
-            "open_hours_reminder",
+            OPEN_HOURS_REMINDER,
             row.case_id,
             &applicant.email,
             applicant.locale,
@@ -701,4 +701,18 @@ impl Notifier {
         );
         outbox::enqueue_due(conn, &m, now, due_at)
     }
+
+    /// Takes back a booking's reminder that no worker has taken yet. By id
+    /// and kind: outbox ids can come back once the highest row is deleted,
+    /// and a reused id is never another kind of mail's to withdraw.
+    pub fn withdraw_open_hours_reminder(
+        &self,
+        conn: &mut AnyConnection,
+        mail_id: i64,
+    ) -> DbResult<bool> {
+        outbox::withdraw_waiting(conn, mail_id, OPEN_HOURS_REMINDER)
+    }
 }
+
+/// The kind of a booking's reminder mail (and its template).
+const OPEN_HOURS_REMINDER: &str = "open_hours_reminder";

@@ -1,0 +1,1 @@
+ALTER TABLE outbox ADD CONSTRAINT outbox_message_id_key UNIQUE (message_id);
