@@ -15,7 +15,7 @@ use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 use diesel::upsert::excluded;
 
-use super::counters::{AddToCell, CountOneCase};
+use super::counters::{AddToCell, CellTable, CountOneCase};
 use super::schema::{
     assignments, case_categories, cases, experts, stats_daily_cases, stats_daily_categories,
     stats_daily_duplicate_categories, stats_daily_duplicates, stats_monthly_cases,
@@ -175,14 +175,13 @@ macro_rules! upsert {
     ($conn:expr, $table:ident, [$($column:ident),+], $rows:expr) => {
         match $conn {
             AnyConnection::Sqlite(c) => {
+                struct Cells;
+                impl CellTable for Cells {
+                    const NAME: &'static str = stringify!($table);
+                    const KEYS: &'static [&'static str] = &[$(stringify!($column)),+];
+                }
                 for &($($column),+, delta) in &$rows {
-                    AddToCell {
-                        table: stringify!($table),
-                        keys: &[$(stringify!($column)),+],
-                        values: &[$($column),+],
-                        delta,
-                    }
-                    .execute(c)?;
+                    AddToCell::<Cells>::new(&[$($column),+], delta).execute(c)?;
                 }
             }
             AnyConnection::Postgres(c) => {
