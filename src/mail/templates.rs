@@ -137,27 +137,27 @@ fn single_line_values(context: Value) -> Value {
     let Ok(keys) = context.try_iter() else {
         return context;
     };
-    let needs_change = |key: &Value, value: &Value| {
+    let needs_change = |(key, value): &(Value, Value)| {
         key.as_str() != Some("reason") && value.as_str().is_some_and(|text| !is_one_line(text))
     };
-    let keys: Vec<Value> = keys.collect();
-    if !keys
-        .iter()
-        .any(|key| needs_change(key, &context.get_item(key).unwrap_or_default()))
-    {
+    let entries: Vec<(Value, Value)> = keys
+        .map(|key| {
+            let value = context.get_item(&key).unwrap_or_default();
+            (key, value)
+        })
+        .collect();
+    if !entries.iter().any(needs_change) {
         // Most contexts are kept as they are: no new map.
         return context;
     }
-    keys.into_iter()
-        .map(|key| {
-            let value = context.get_item(&key).unwrap_or_default();
-            let value = match value.as_str() {
-                Some(text) if needs_change(&key, &value) => {
-                    Value::from(text.split_whitespace().collect::<Vec<_>>().join(" "))
-                }
-                _ => value,
-            };
-            (key, value)
+    entries
+        .into_iter()
+        .map(|entry| match entry.1.as_str() {
+            Some(text) if needs_change(&entry) => (
+                entry.0,
+                Value::from(text.split_whitespace().collect::<Vec<_>>().join(" ")),
+            ),
+            _ => entry,
         })
         .collect()
 }
