@@ -116,6 +116,30 @@ impl Query for NextSequence {
 
 impl<Conn> RunQueryDsl<Conn> for NextSequence {}
 
+/// `INSERT INTO case_counters … ON CONFLICT (year) DO UPDATE SET last =
+/// max(last, excluded.last)`: SQLite's writer records the last number a
+/// batch handed out (`case_numbers`), never lowering the counter.
+#[derive(Debug, Clone, Copy, QueryId)]
+pub struct RaiseCounter {
+    pub year: i32,
+    pub last: i64,
+}
+
+impl QueryFragment<diesel::sqlite::Sqlite> for RaiseCounter {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, diesel::sqlite::Sqlite>) -> QueryResult<()> {
+        out.push_sql("INSERT INTO case_counters (year, last) VALUES (");
+        out.push_bind_param::<Integer, i32>(&self.year)?;
+        out.push_sql(", ");
+        out.push_bind_param::<BigInt, i64>(&self.last)?;
+        out.push_sql(
+            ") ON CONFLICT (year) DO UPDATE SET last = max(case_counters.last, excluded.last)",
+        );
+        Ok(())
+    }
+}
+
+impl<Conn> RunQueryDsl<Conn> for RaiseCounter {}
+
 /// PostgreSQL: [`NextSequence`] as a statement of its own whose commit does
 /// not wait for the disk (`set_config('synchronous_commit', 'off', true)`
 /// evaluated in the statement, so it holds for the statement's own implicit

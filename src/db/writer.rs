@@ -48,7 +48,7 @@ use std::time::Duration;
 use diesel::Connection;
 use diesel::connection::{SimpleConnection, TransactionManager};
 
-use super::{AnyConnection, DbError, DbResult, stats};
+use super::{AnyConnection, DbError, DbResult, case_numbers, stats};
 
 /// At most this many writes share one commit, so a long queue still commits
 /// (and answers) in steady steps.
@@ -312,6 +312,7 @@ fn run_batch(conn: &mut AnyConnection, batch: Vec<Write>) -> Result<(), String> 
         return Ok(());
     }
     stats::begin_batch();
+    case_numbers::begin_batch();
     let mut finished = Vec::with_capacity(batch.len());
     let mut failed_alone = false;
     // Consecutive repeatable writes, run together in one savepoint.
@@ -339,11 +340,13 @@ fn run_batch(conn: &mut AnyConnection, batch: Vec<Write>) -> Result<(), String> 
     })();
     if let Err(panicked) = ran {
         stats::abandon_batch();
+        case_numbers::abandon_batch();
         return Err(panicked);
     }
     if failed_alone {
         // Nothing else is in the transaction; the caller hears its own error.
         stats::abandon_batch();
+        case_numbers::abandon_batch();
         if let Err(error) = Manager::rollback_transaction(conn) {
             tracing::error!(%error, "could not roll back a failed write");
         }
@@ -353,6 +356,10 @@ fn run_batch(conn: &mut AnyConnection, batch: Vec<Write>) -> Result<(), String> 
         return Ok(());
     }
     let commit = stats::flush_batch(conn)
+        .and_then(|()| match conn {
+            AnyConnection::Sqlite(c) => case_numbers::flush_batch(c),
+            AnyConnection::Postgres(_) => Ok(()),
+        })
         .map_err(|error| error.to_string())
         .and_then(|()| Manager::commit_transaction(conn).map_err(|error| error.to_string()))
         .map_err(|error| {
