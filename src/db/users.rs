@@ -376,6 +376,42 @@ mod tests {
         }
     }
 
+    /// The filing parties' statement (its shape as diesel writes it) looks
+    /// the applicant up by id and the supporters by role: it scans no
+    /// account (migration 000021), however many applicants register.
+    #[tokio::test]
+    async fn filing_parties_scan_no_account() {
+        #[derive(diesel::QueryableByName)]
+        struct Step {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            detail: String,
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("plan.db").to_string_lossy().into_owned();
+        let db = Database::connect(&DatabaseUrl::Sqlite(path), 2).unwrap();
+        let plan = db
+            .read(|conn| {
+                Ok::<_, DbError>(
+                    diesel::sql_query(
+                        "EXPLAIN QUERY PLAN SELECT users.id, users.email, users.name, \
+                         users.locale, organizations.name, organizations.kind FROM users \
+                         LEFT OUTER JOIN organizations ON organizations.id = 5 \
+                         AND users.organization_id = organizations.id AND users.id = 3 \
+                         WHERE users.id = 3 OR users.role = 'supporter' ORDER BY users.id ASC",
+                    )
+                    .load::<Step>(conn)?,
+                )
+            })
+            .await
+            .unwrap();
+        let steps: Vec<&str> = plan.iter().map(|step| step.detail.as_str()).collect();
+        assert!(
+            steps.iter().any(|s| s.contains("USING INDEX users_role")),
+            "{steps:?}"
+        );
+        assert!(!steps.contains(&"SCAN users"), "{steps:?}");
+    }
+
     /// The applicant and the organisation come apart from the supporters;
     /// other users are left out, and another organisation's id finds none.
     #[tokio::test]
