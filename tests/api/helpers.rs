@@ -355,6 +355,10 @@ impl TestApp {
             running: Some(running),
             client: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
+                // Below actix's 5 s keep-alive: a connection idle while a
+                // browser step ran is not reused just as the server closes
+                // it (seen once in CI as `IncompleteMessage` on GET /login).
+                .pool_idle_timeout(std::time::Duration::from_secs(2))
                 .build()
                 .unwrap(),
             _database: database,
