@@ -62,12 +62,7 @@ pub(super) fn next(conn: &mut SqliteConnection, year: i32) -> DbResult<i64> {
         None => Ok(NextSequence { year }.get_result(conn)?),
         Some(Some(number)) => Ok(number),
         Some(None) => {
-            let stored: Option<i64> = case_counters::table
-                .find(year)
-                .select(case_counters::last)
-                .first(conn)
-                .optional()?;
-            let number = stored.unwrap_or(0) + 1;
+            let number = stored_counter(conn, year)?.unwrap_or(0) + 1;
             BATCH_NUMBERS.with_borrow_mut(|numbers| {
                 if let Some(numbers) = numbers {
                     numbers.insert(year, number);
@@ -78,6 +73,15 @@ pub(super) fn next(conn: &mut SqliteConnection, year: i32) -> DbResult<i64> {
     }
 }
 
+/// The year's counter as stored: the last number a committed batch took.
+fn stored_counter(conn: &mut SqliteConnection, year: i32) -> DbResult<Option<i64>> {
+    Ok(case_counters::table
+        .find(year)
+        .select(case_counters::last)
+        .first(conn)
+        .optional()?)
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashSet;
@@ -86,13 +90,10 @@ mod tests {
     use crate::db::{AnyConnection, Database, DbError, cases::next_sequence};
 
     fn stored(conn: &mut AnyConnection) -> Result<Option<i64>, DbError> {
-        use crate::db::schema::case_counters;
-        use diesel::prelude::*;
-        Ok(case_counters::table
-            .find(2026)
-            .select(case_counters::last)
-            .first(conn)
-            .optional()?)
+        match conn {
+            AnyConnection::Sqlite(c) => super::stored_counter(c, 2026),
+            AnyConnection::Postgres(_) => unreachable!("a SQLite test"),
+        }
     }
 
     /// Numbers taken by concurrent writes (and so in shared batches) are
