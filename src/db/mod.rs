@@ -683,6 +683,29 @@ pub(crate) fn scratch_sqlite_with_admin(dir: &std::path::Path) -> (Database, i64
     (db, admin)
 }
 
+/// A connection to a freshly migrated SQLite database at `path` that notes
+/// the SQL of every statement it runs (without the binds), for unit tests of
+/// the statements diesel really sends.
+#[cfg(test)]
+pub(crate) fn recording_sqlite(
+    path: &str,
+) -> (AnyConnection, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use diesel::connection::{Connection as _, InstrumentationEvent};
+    // Migrated by the desk's own start-up.
+    drop(Database::connect(&crate::config::DatabaseUrl::Sqlite(path.to_owned()), 2).unwrap());
+    let mut sqlite = diesel::SqliteConnection::establish(path).unwrap();
+    let statements = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = statements.clone();
+    sqlite.set_instrumentation(move |event: InstrumentationEvent<'_>| {
+        if let InstrumentationEvent::StartQuery { query, .. } = event {
+            let statement = query.to_string();
+            let sql = statement.split(" -- binds:").next().unwrap_or_default();
+            seen.lock().unwrap().push(sql.to_owned());
+        }
+    });
+    (AnyConnection::Sqlite(sqlite), statements)
+}
+
 #[cfg(test)]
 mod stored_codes_tests {
     use super::*;

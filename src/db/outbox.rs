@@ -514,6 +514,37 @@ mod tests {
         }
     }
 
+    /// Queuing mail and settling it, as diesel writes the statements, check
+    /// the outbox's state without building a temporary B-tree per row, as a
+    /// CHECK's `IN` list did (migration 000023).
+    #[tokio::test]
+    async fn queuing_and_settling_mail_build_no_temporary_table() {
+        #[derive(diesel::QueryableByName)]
+        struct Step {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            opcode: String,
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("check.db").to_string_lossy().into_owned();
+        let (mut conn, statements) = crate::db::recording_sqlite(&path);
+        enqueue_all(&mut conn, &[mail(1), mail(2)], 10).unwrap();
+        settle(&mut conn, &[Settlement::Sent { id: 1, held: 5 }], 20).unwrap();
+        let statements = statements.lock().unwrap().clone();
+        assert!(
+            statements.iter().any(|sql| sql.starts_with("INSERT"))
+                && statements.iter().any(|sql| sql.starts_with("UPDATE")),
+            "{statements:?}"
+        );
+        for sql in statements {
+            let program = diesel::sql_query(format!("EXPLAIN {sql}"))
+                .load::<Step>(&mut conn)
+                .unwrap();
+            let opcodes: Vec<&str> = program.iter().map(|step| step.opcode.as_str()).collect();
+            assert!(opcodes.contains(&"Insert"), "{sql}: {opcodes:?}");
+            assert!(!opcodes.contains(&"OpenEphemeral"), "{sql}: {opcodes:?}");
+        }
+    }
+
     /// A failed mail to several people becomes one pending mail each, due
     /// at once with the attempt counted; a failed mail to one is retried as
     /// itself, and a mail another worker holds now is left alone.

@@ -1276,6 +1276,42 @@ mod tests {
     use crate::domain::statistics::plan_range;
     use crate::domain::vocabulary::Category;
 
+    /// The monthly rollups are keyed by month first on SQLite (migration
+    /// 000022), so the current month's cells, which every intake adds to,
+    /// share a leaf instead of lying one per product type and category.
+    #[tokio::test]
+    async fn monthly_cells_are_keyed_by_month_first() {
+        #[derive(diesel::QueryableByName)]
+        struct Column {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            name: String,
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys.db").to_string_lossy().into_owned();
+        let (mut conn, _) = crate::db::recording_sqlite(&path);
+        for table in [
+            "stats_monthly_cases",
+            "stats_monthly_categories",
+            "stats_monthly_duplicates",
+            "stats_monthly_duplicate_categories",
+        ] {
+            let key: Vec<String> = diesel::sql_query(format!(
+                "SELECT name FROM pragma_index_info('sqlite_autoindex_{table}_1') ORDER BY seqno"
+            ))
+            .load::<Column>(&mut conn)
+            .unwrap()
+            .into_iter()
+            .map(|column| column.name)
+            .collect();
+            assert_eq!(
+                key.first().map(String::as_str),
+                Some("month"),
+                "{table}: {key:?}"
+            );
+            assert_eq!(key.len(), if table.ends_with("categories") { 3 } else { 2 });
+        }
+    }
+
     /// A stored value the vocabulary does not know is an error that names
     /// the column and the rows, never counted under some default.
     #[tokio::test]

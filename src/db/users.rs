@@ -381,9 +381,6 @@ mod tests {
     /// (migration 000021), however many applicants register.
     #[tokio::test]
     async fn filing_parties_scan_no_account() {
-        use diesel::connection::{Connection, InstrumentationEvent};
-        use std::sync::{Arc, Mutex};
-
         #[derive(diesel::QueryableByName)]
         struct Step {
             #[diesel(sql_type = diesel::sql_types::Text)]
@@ -391,20 +388,9 @@ mod tests {
         }
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("plan.db").to_string_lossy().into_owned();
-        // Migrated by the desk's own start-up.
-        drop(Database::connect(&DatabaseUrl::Sqlite(path.clone()), 2).unwrap());
-        let mut sqlite = diesel::SqliteConnection::establish(&path).unwrap();
-        let statements = Arc::new(Mutex::new(Vec::new()));
-        let seen = statements.clone();
-        sqlite.set_instrumentation(move |event: InstrumentationEvent<'_>| {
-            if let InstrumentationEvent::StartQuery { query, .. } = event {
-                seen.lock().unwrap().push(query.to_string());
-            }
-        });
-        let mut conn = AnyConnection::Sqlite(sqlite);
+        let (mut conn, statements) = crate::db::recording_sqlite(&path);
         filing_parties(&mut conn, 3, 5, "supporter").unwrap();
-        let statement = statements.lock().unwrap().last().cloned().unwrap();
-        let sql = statement.split(" -- binds:").next().unwrap();
+        let sql = statements.lock().unwrap().last().cloned().unwrap();
         let plan = diesel::sql_query(format!("EXPLAIN QUERY PLAN {sql}"))
             .load::<Step>(&mut conn)
             .unwrap();
