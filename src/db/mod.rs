@@ -58,6 +58,7 @@ pub mod schema;
 pub mod stats;
 pub mod tokens;
 pub mod users;
+mod wal_buffer;
 mod writer;
 
 pub use readers::Shared;
@@ -295,7 +296,12 @@ impl Database {
     /// Opens the pool and applies pending migrations.
     pub fn connect(url: &DatabaseUrl, pool_size: u32) -> DbResult<Self> {
         let (backend, connection_url) = match url {
-            DatabaseUrl::Sqlite(path) => (Backend::Sqlite, path.clone()),
+            DatabaseUrl::Sqlite(path) => {
+                // Before any connection opens, so each one writes its WAL
+                // through it.
+                wal_buffer::install();
+                (Backend::Sqlite, path.clone())
+            }
             DatabaseUrl::Postgres(url) => (Backend::Postgres, url.clone()),
         };
         let manager = pool::Connections::new(connection_url.clone());
