@@ -319,9 +319,9 @@ pub struct FilingParties {
 /// organisation, and every supporter's. On PostgreSQL this spares an
 /// intake two round trips (see docs/performance.md). SQLite answers
 /// `id = ? OR role = ?` with a row set merging two index scans and a sort
-/// of the result, so there the two are branches of a `UNION ALL`; on
-/// PostgreSQL that was 4 % fewer intakes per second than the `OR` (issue
-/// 19, seventeenth round).
+/// of the result, so there the two are branches of a `UNION ALL`.
+/// PostgreSQL keeps the `OR`: the `UNION ALL` measured no better there
+/// (issue 19, seventeenth round).
 pub fn filing_parties(
     conn: &mut AnyConnection,
     applicant_id: i64,
