@@ -341,16 +341,21 @@ pub fn filing_parties(
         (organizations::name, organizations::kind).nullable(),
     );
     let rows: Vec<(ContactRow, Option<(String, String)>)> = match conn {
-        AnyConnection::Sqlite(c) => with_organization()
-            .filter(users::id.eq(applicant_id))
-            .select(selection)
-            .union_all(
-                with_organization()
-                    .filter(users::role.eq(supporter_role))
-                    .filter(users::id.ne(applicant_id))
-                    .select(selection),
-            )
-            .load(c)?,
+        AnyConnection::Sqlite(c) => {
+            let mut rows: Vec<(ContactRow, Option<(String, String)>)> = with_organization()
+                .filter(users::id.eq(applicant_id))
+                .select(selection)
+                .union_all(
+                    with_organization()
+                        .filter(users::role.eq(supporter_role))
+                        .filter(users::id.ne(applicant_id))
+                        .select(selection),
+                )
+                .load(c)?;
+            // A compound query promises no order; a handful of rows.
+            rows.sort_unstable_by_key(|(contact, _)| contact.0);
+            rows
+        }
         AnyConnection::Postgres(c) => with_organization()
             .filter(
                 users::id
@@ -374,10 +379,6 @@ pub fn filing_parties(
             parties.supporters.push(contact);
         }
     }
-    // Neither statement promises an order.
-    parties
-        .supporters
-        .sort_unstable_by_key(|supporter| supporter.0);
     Ok(parties)
 }
 
