@@ -226,6 +226,25 @@ pub fn change_password(
     Ok(generation)
 }
 
+/// Puts `rehashed` in place of the account's hash while it is still `older`
+/// (the same password hashed with today's parameters, at a sign-in); ends
+/// no session. Returns whether it replaced it.
+pub fn replace_password_hash(
+    conn: &mut AnyConnection,
+    user_id: i64,
+    older: &str,
+    rehashed: &str,
+) -> DbResult<bool> {
+    let replaced = diesel::update(
+        users::table
+            .find(user_id)
+            .filter(users::password_hash.eq(older)),
+    )
+    .set(users::password_hash.eq(rehashed))
+    .execute(conn)?;
+    Ok(replaced == 1)
+}
+
 /// `(user, generation, when)` of every account whose sessions ended after
 /// `since`.
 pub fn sessions_ended_since(

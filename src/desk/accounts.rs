@@ -20,7 +20,7 @@ use std::time::Duration;
 use anyhow::anyhow;
 
 use super::{Desk, DeskError};
-use crate::auth::password::PasswordHasher;
+use crate::auth::password::{PasswordHasher, Verified};
 use crate::auth::rate_limit::LoginLimiter;
 use crate::auth::sessions::SessionRegistry;
 use crate::auth::tokens::{self, REFRESH_TOKEN_DAYS};
@@ -503,9 +503,18 @@ pub(crate) async fn check_credentials(
         .read(move |conn| Ok(users::find_by_email(conn, &email)?))
         .await?;
     let stored = user.as_ref().map(|u| u.password_hash.clone());
-    let (true, Some(user)) = (hasher.verify(command.password, stored).await, user) else {
+    let (Verified::Yes { rehashed }, Some(user)) =
+        (hasher.verify(command.password, stored).await, user)
+    else {
         return Ok(Credentials::Refused);
     };
+    if let Some(rehashed) = rehashed {
+        // Stored with older parameters: today's hash takes its place, unless
+        // the password changed meanwhile. No session ends.
+        let (id, older) = (user.id, user.password_hash.clone());
+        desk.write(move |conn| Ok(users::replace_password_hash(conn, id, &older, &rehashed)?))
+            .await?;
+    }
     Ok(Credentials::Valid(account(user)?))
 }
 

@@ -14,6 +14,7 @@ on_both_backends!(
     registration_validates_every_field_and_stores_nothing,
     registration_with_unknown_invitation_is_refused,
     login_failures_are_indistinguishable,
+    a_sign_in_rehashes_a_password_stored_with_older_parameters,
     login_is_rate_limited_per_account,
     login_is_rate_limited_per_address,
     access_token_is_hs256_for_fifteen_minutes,
@@ -430,4 +431,65 @@ async fn create_user_validates_and_refuses_duplicates(backend: Backend) {
         StatusCode::CONFLICT,
     )
     .await;
+}
+
+/// The name `GET /me` shows after `UPDATE … SET name` where the stored hash
+/// is `hash_condition`: a way to ask which hash is stored on both backends.
+async fn name_if_hash(
+    app: &TestApp,
+    access: &str,
+    email: &str,
+    name: &str,
+    hash_condition: &str,
+) -> Value {
+    app.execute_sql(&format!(
+        "UPDATE users SET name = '{name}' WHERE email = '{email}' AND password_hash {hash_condition}"
+    ))
+    .await;
+    let me: Value = app.me(access).await.json().await.unwrap();
+    me["name"].clone()
+}
+
+async fn a_sign_in_rehashes_a_password_stored_with_older_parameters(backend: Backend) {
+    use argon2::password_hash::{PasswordHasher as _, SaltString};
+    let app = TestApp::spawn(backend).await;
+    let email = "older@medtech.example";
+    app.register(&registration(email)).await;
+    let (access, _) = app.tokens(email, PASSWORD).await;
+    // As medesk stored it before issue 19's eighteenth round.
+    let older = argon2::Argon2::new(
+        argon2::Algorithm::Argon2id,
+        argon2::Version::V0x13,
+        argon2::Params::new(19 * 1024, 2, 1, None).unwrap(),
+    )
+    .hash_password(
+        PASSWORD.as_bytes(),
+        &SaltString::generate(&mut rand::rngs::OsRng),
+    )
+    .unwrap()
+    .to_string();
+    app.execute_sql(&format!(
+        "UPDATE users SET password_hash = '{older}' WHERE email = '{email}'"
+    ))
+    .await;
+
+    assert_eq!(
+        app.login(email, "not the password at all").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let untouched = format!("= '{older}'");
+    assert_eq!(
+        name_if_hash(&app, &access, email, "still older", &untouched).await,
+        "still older",
+        "a wrong password changes no hash"
+    );
+
+    assert_eq!(app.login(email, PASSWORD).await.status(), StatusCode::OK);
+    let today = "LIKE '$argon2id$v=19$m=7168,t=5,p=1$%'";
+    assert_eq!(
+        name_if_hash(&app, &access, email, "rehashed", today).await,
+        "rehashed",
+        "the sign-in stored today's parameters; the earlier session still works"
+    );
+    assert_eq!(app.login(email, PASSWORD).await.status(), StatusCode::OK);
 }
