@@ -234,6 +234,20 @@ fn lower_thread_priority() {
 mod tests {
     use super::*;
 
+    /// An argon2id PHC string made by the argon2 crate itself with other
+    /// parameters than today's.
+    fn hash_with(memory_kib: u32, passes: u32, password: &str) -> String {
+        use argon2::password_hash::PasswordHasher as _;
+        Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(memory_kib, passes, 1, None).unwrap(),
+        )
+        .hash_password(password.as_bytes(), &SaltString::generate(&mut OsRng))
+        .unwrap()
+        .to_string()
+    }
+
     #[test]
     fn hash_is_argon2id_with_owasp_parameters() {
         let hash = hash_blocking("a long enough password");
@@ -267,14 +281,7 @@ mod tests {
         );
 
         // Stored hashes keep their own parameters (e.g. from before a change).
-        let weaker = Argon2::new(
-            Algorithm::Argon2id,
-            Version::V0x13,
-            Params::new(8 * 1024, 1, 1, None).unwrap(),
-        )
-        .hash_password(b"older parameters", &salt)
-        .unwrap()
-        .to_string();
+        let weaker = hash_with(8 * 1024, 1, "older parameters");
         assert!(verify_blocking("older parameters", &weaker));
         assert!(!verify_blocking("older parameterz", &weaker));
     }
@@ -313,17 +320,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_match_against_older_parameters_is_hashed_again() {
-        use argon2::password_hash::PasswordHasher as _;
-        let salt = SaltString::generate(&mut OsRng);
         // What medesk stored before issue 19's eighteenth round.
-        let older = Argon2::new(
-            Algorithm::Argon2id,
-            Version::V0x13,
-            Params::new(19 * 1024, 2, 1, None).unwrap(),
-        )
-        .hash_password(b"an older password hash", &salt)
-        .unwrap()
-        .to_string();
+        let older = hash_with(19 * 1024, 2, "an older password hash");
         assert!(needs_rehash(&older));
         assert!(!needs_rehash("not-a-phc-string"));
 
