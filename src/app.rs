@@ -81,8 +81,11 @@ impl Application {
         let mut background = Vec::new();
         background.push(crate::mail::spawn_worker(
             db.clone(),
-            crate::mail::Transport::from_config(&config)?,
-            mail_from,
+            crate::mail::Worker {
+                transport: crate::mail::Transport::from_config(&config)?,
+                from: mail_from,
+                notifier: notifier.clone(),
+            },
             mail_signal.clone(),
             clock,
             stopping.clone(),

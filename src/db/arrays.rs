@@ -48,8 +48,8 @@ impl QueryId for CategoriesOfCase<'_> {
     const HAS_STATIC_QUERY_ID: bool = true;
 }
 
-/// `outbox` rows, one per element of the (equally long) columns, due at
-/// `now`.
+/// `outbox` rows, one per element of the (equally long) columns, each due
+/// when it was queued.
 #[derive(Debug, Clone)]
 pub struct QueuedMails<'a> {
     pub message_ids: Vec<String>,
@@ -61,7 +61,8 @@ pub struct QueuedMails<'a> {
     pub locales: Vec<&'a str>,
     pub links: Vec<Option<&'a str>>,
     pub calendars: Vec<Option<&'a str>>,
-    pub now: i64,
+    /// Each mail's `created_at` and `next_attempt_at`.
+    pub queued_at: Vec<i64>,
 }
 
 impl QueryFragment<Pg> for QueuedMails<'_> {
@@ -70,12 +71,8 @@ impl QueryFragment<Pg> for QueuedMails<'_> {
             "INSERT INTO outbox (message_id, kind, case_id, recipient, subject, body_text, \
              locale, link, calendar, next_attempt_at, created_at) \
              SELECT message_id, kind, case_id, recipient, subject, body_text, locale, link, \
-             calendar, ",
+             calendar, queued_at, queued_at FROM unnest(",
         );
-        out.push_bind_param::<BigInt, i64>(&self.now)?;
-        out.push_sql(", ");
-        out.push_bind_param::<BigInt, i64>(&self.now)?;
-        out.push_sql(" FROM unnest(");
         out.push_bind_param::<Array<Text>, Vec<String>>(&self.message_ids)?;
         out.push_sql(", ");
         out.push_bind_param::<Array<Text>, Vec<&str>>(&self.kinds)?;
@@ -93,9 +90,11 @@ impl QueryFragment<Pg> for QueuedMails<'_> {
         out.push_bind_param::<Array<Nullable<Text>>, Vec<Option<&str>>>(&self.links)?;
         out.push_sql(", ");
         out.push_bind_param::<Array<Nullable<Text>>, Vec<Option<&str>>>(&self.calendars)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<BigInt>, Vec<i64>>(&self.queued_at)?;
         out.push_sql(
             ") AS mail (message_id, kind, case_id, recipient, subject, body_text, locale, link, \
-             calendar)",
+             calendar, queued_at)",
         );
         Ok(())
     }

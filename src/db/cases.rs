@@ -1216,6 +1216,39 @@ pub fn last_info_requester(conn: &mut AnyConnection, case_id: i64) -> DbResult<O
 }
 
 #[cfg(test)]
+impl<'a> NewCase<'a> {
+    /// A medical device case `number` in `submitted`, filed by `founder`
+    /// under their organisation `organization_name`, received on
+    /// 2026-12-04 (at 7).
+    pub(crate) fn sample(
+        number: &'a str,
+        founder: &crate::db::users::UserRow,
+        organization_name: &'a str,
+    ) -> Self {
+        NewCase {
+            number,
+            organization_id: founder.organization_id.expect("an applicant"),
+            applicant_id: Some(founder.id),
+            filed_by: Some(founder.id),
+            title: "治験の相談",
+            description: "説明",
+            product_type: "medical_device",
+            stage: "basic_research",
+            language: "ja",
+            organization_name,
+            organization_kind: "startup",
+            status: "submitted",
+            effective_product_type: "medical_device",
+            outcome: None,
+            received_on: "2026-12-04",
+            received_at: 7,
+            updated_at: 7,
+            closed_at: None,
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::config::DatabaseUrl;
@@ -1248,24 +1281,9 @@ mod tests {
                 let filed = insert_filed(
                     conn,
                     &NewCase {
-                        number: "MD-2026-00001",
-                        organization_id: founder.organization_id.unwrap(),
-                        applicant_id: Some(founder.id),
-                        filed_by: Some(founder.id),
-                        title: "題",
-                        description: "説明",
-                        product_type: "medical_device",
-                        stage: "basic_research",
-                        language: "ja",
-                        organization_name: "A KK",
-                        organization_kind: "startup",
-                        status: "submitted",
-                        effective_product_type: "medical_device",
-                        outcome: None,
-                        received_on: "2026-12-04",
                         received_at: 7,
                         updated_at: 8,
-                        closed_at: None,
+                        ..NewCase::sample("MD-2026-00001", &founder, "A KK")
                     },
                     &["funding"],
                     FilingEvent {

@@ -109,28 +109,37 @@ pub fn enqueue(conn: &mut AnyConnection, mail: &NewMail, now: i64) -> DbResult<(
 
 /// Queues several mails with one statement (e.g. one per supporter).
 pub fn enqueue_all(conn: &mut AnyConnection, mails: &[NewMail], now: i64) -> DbResult<()> {
-    if mails.is_empty() {
+    insert_mails(conn, mails.iter().map(|mail| (mail, now)), now)
+}
+
+/// Writes each mail, due and created at its own time, with one statement
+/// on PostgreSQL.
+fn insert_mails<'a>(
+    conn: &mut AnyConnection,
+    mails: impl ExactSizeIterator<Item = (&'a NewMail, i64)> + Clone,
+    now: i64,
+) -> DbResult<()> {
+    if mails.len() == 0 {
         return Ok(());
     }
     if let AnyConnection::Postgres(c) = conn {
         super::arrays::QueuedMails {
-            message_ids: mails.iter().map(|_| new_message_id(now)).collect(),
-            kinds: mails.iter().map(|m| m.kind).collect(),
-            case_ids: mails.iter().map(|m| m.case_id).collect(),
-            recipients: mails.iter().map(|m| m.recipient.as_str()).collect(),
-            subjects: mails.iter().map(|m| m.subject.as_str()).collect(),
-            bodies: mails.iter().map(|m| m.body_text.as_str()).collect(),
-            locales: mails.iter().map(|m| m.locale).collect(),
-            links: mails.iter().map(|m| m.link.as_deref()).collect(),
-            calendars: mails.iter().map(|m| m.calendar.as_deref()).collect(),
-            now,
+            message_ids: mails.clone().map(|_| new_message_id(now)).collect(),
+            kinds: mails.clone().map(|(m, _)| m.kind).collect(),
+            case_ids: mails.clone().map(|(m, _)| m.case_id).collect(),
+            recipients: mails.clone().map(|(m, _)| m.recipient.as_str()).collect(),
+            subjects: mails.clone().map(|(m, _)| m.subject.as_str()).collect(),
+            bodies: mails.clone().map(|(m, _)| m.body_text.as_str()).collect(),
+            locales: mails.clone().map(|(m, _)| m.locale).collect(),
+            links: mails.clone().map(|(m, _)| m.link.as_deref()).collect(),
+            calendars: mails.clone().map(|(m, _)| m.calendar.as_deref()).collect(),
+            queued_at: mails.map(|(_, at)| at).collect(),
         }
         .execute(c)?;
         return Ok(());
     }
     let rows: Vec<_> = mails
-        .iter()
-        .map(|mail| {
+        .map(|(mail, queued_at)| {
             (
                 outbox::message_id.eq(new_message_id(now)),
                 outbox::kind.eq(mail.kind),
@@ -141,14 +150,90 @@ pub fn enqueue_all(conn: &mut AnyConnection, mails: &[NewMail], now: i64) -> DbR
                 outbox::locale.eq(mail.locale),
                 outbox::link.eq(&mail.link),
                 outbox::calendar.eq(&mail.calendar),
-                outbox::next_attempt_at.eq(now),
-                outbox::created_at.eq(now),
+                outbox::next_attempt_at.eq(queued_at),
+                outbox::created_at.eq(queued_at),
             )
         })
         .collect();
     insert_rows!(conn, rows, |values| diesel::insert_into(outbox::table)
         .values(values))?;
     Ok(())
+}
+
+/// The kind of an outbox row that stands for a filed case, not for a mail.
+/// The mail worker replaces it with the case's mails, the acknowledgement
+/// and the desk's, rendered then ([`replace_events`], `mail::fan_out`).
+/// The intake writes one narrow row instead of rendering and writing two:
+/// those were a fifth of the SQLite writer's work per intake (issue 19).
+pub const CASE_SUBMITTED: &str = "case_submitted";
+
+/// Whether an outbox row of `kind` stands for an event to replace by its
+/// mails rather than for a mail to send.
+pub fn is_event(kind: &str) -> bool {
+    kind == CASE_SUBMITTED
+}
+
+/// Queues the event `kind` of case `case_id` (see [`CASE_SUBMITTED`]): no
+/// recipient, subject or text until the worker writes its mails.
+pub fn enqueue_event(
+    conn: &mut AnyConnection,
+    kind: &'static str,
+    case_id: i64,
+    now: i64,
+) -> DbResult<()> {
+    debug_assert!(is_event(kind));
+    let row = (
+        outbox::message_id.eq(""),
+        outbox::kind.eq(kind),
+        outbox::case_id.eq(case_id),
+        outbox::recipient.eq(""),
+        outbox::subject.eq(""),
+        outbox::body_text.eq(""),
+        outbox::next_attempt_at.eq(now),
+        outbox::created_at.eq(now),
+    );
+    let insert = diesel::insert_into(outbox::table).values(row);
+    on_backend!(conn, |c| insert.execute(c))?;
+    Ok(())
+}
+
+/// A claimed event row and the mails it stands for.
+#[derive(Debug, Clone)]
+pub struct FannedOut {
+    pub event_id: i64,
+    /// The claim's token (its `locked_until`).
+    pub held: i64,
+    /// The event's `created_at`: its mails are due and created then, so
+    /// they keep the event's place in the queue.
+    pub queued_at: i64,
+    pub mails: Vec<NewMail>,
+}
+
+/// Replaces claimed event rows with their mails (call inside one
+/// transaction), each only if this worker still holds it: an event another
+/// instance took meanwhile is left to that one, so its mails are written
+/// once. Returns how many were replaced.
+pub fn replace_events(conn: &mut AnyConnection, events: &[FannedOut], now: i64) -> DbResult<usize> {
+    let mut replaced = Vec::with_capacity(events.len());
+    for event in events {
+        // By primary key, one at a time: an `id = ANY(…)` on the outbox was
+        // planned once per PostgreSQL connection as a scan of the whole
+        // table (see `claim_due`).
+        let still_held = outbox::table
+            .find(event.event_id)
+            .filter(outbox::locked_until.eq(event.held))
+            .filter(outbox::state.eq(MailState::Pending.as_str()));
+        if diesel::delete(still_held).execute(conn)? == 1 {
+            replaced.push(event);
+        }
+    }
+    let count = replaced.len();
+    let mails: Vec<(&NewMail, i64)> = replaced
+        .into_iter()
+        .flat_map(|event| event.mails.iter().map(|mail| (mail, event.queued_at)))
+        .collect();
+    insert_mails(conn, mails.into_iter(), now)?;
+    Ok(count)
 }
 
 /// Queues one mail that goes at `due_at`, not before (a gathered message

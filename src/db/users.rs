@@ -322,83 +322,22 @@ pub fn contacts_with_role(conn: &mut AnyConnection, role: &str) -> DbResult<Vec<
 /// `(id, email, name, locale)` of a user to write to.
 pub type ContactRow = (i64, String, String, String);
 
-/// What filing a case reads besides the case itself: the organisation it is
-/// filed under and the people its acknowledgement goes to.
-#[derive(Debug)]
-pub struct FilingParties {
-    /// `(name, kind)` as registered; `None` when the organisation is gone
-    /// or the applicant is no longer its member.
-    pub organization: Option<(String, String)>,
-    pub applicant: Option<ContactRow>,
-    /// Every supporter, in id order.
-    pub supporters: Vec<ContactRow>,
-}
-
-/// [`FilingParties`] in one statement: the applicant's row, joined to the
-/// organisation, and every supporter's. On PostgreSQL this spares an
-/// intake two round trips (see docs/performance.md). SQLite answers
-/// `id = ? OR role = ?` with a row set merging two index scans and a sort
-/// of the result, so there the two are branches of a `UNION ALL`.
-/// PostgreSQL keeps the `OR`: the `UNION ALL` measured no better there
-/// (issue 19, seventeenth round).
-pub fn filing_parties(
+/// The organisation `(name, kind)` a case is filed under, as registered:
+/// `None` when it is gone or the applicant is no longer its member. One
+/// statement of two primary-key lookups. The people its mail goes to are
+/// read when the mail worker writes that mail (`mail::fan_out`), not by
+/// the intake.
+pub fn filing_organization(
     conn: &mut AnyConnection,
     applicant_id: i64,
     organization_id: i64,
-    supporter_role: &str,
-) -> DbResult<FilingParties> {
-    let with_organization = || {
-        users::table.left_join(
-            organizations::table.on(organizations::id
-                .eq(organization_id)
-                .and(users::organization_id.eq(organizations::id.nullable()))
-                .and(users::id.eq(applicant_id))),
-        )
-    };
-    let selection = (
-        (users::id, users::email, users::name, users::locale),
-        (organizations::name, organizations::kind).nullable(),
-    );
-    let rows: Vec<(ContactRow, Option<(String, String)>)> = match conn {
-        AnyConnection::Sqlite(c) => {
-            let mut rows: Vec<(ContactRow, Option<(String, String)>)> = with_organization()
-                .filter(users::id.eq(applicant_id))
-                .select(selection)
-                .union_all(
-                    with_organization()
-                        .filter(users::role.eq(supporter_role))
-                        .filter(users::id.ne(applicant_id))
-                        .select(selection),
-                )
-                .load(c)?;
-            // A compound query promises no order; a handful of rows.
-            rows.sort_unstable_by_key(|(contact, _)| contact.0);
-            rows
-        }
-        AnyConnection::Postgres(c) => with_organization()
-            .filter(
-                users::id
-                    .eq(applicant_id)
-                    .or(users::role.eq(supporter_role)),
-            )
-            .select(selection)
-            .order(users::id.asc())
-            .load(c)?,
-    };
-    let mut parties = FilingParties {
-        organization: None,
-        applicant: None,
-        supporters: Vec::with_capacity(rows.len()),
-    };
-    for (contact, organization) in rows {
-        if contact.0 == applicant_id {
-            parties.organization = organization;
-            parties.applicant = Some(contact);
-        } else {
-            parties.supporters.push(contact);
-        }
-    }
-    Ok(parties)
+) -> DbResult<Option<(String, String)>> {
+    let query = organizations::table
+        .inner_join(users::table.on(users::organization_id.eq(organizations::id.nullable())))
+        .filter(organizations::id.eq(organization_id))
+        .filter(users::id.eq(applicant_id))
+        .select((organizations::name, organizations::kind));
+    Ok(on_backend!(conn, |c| query.first(c).optional())?)
 }
 
 #[cfg(test)]
@@ -419,12 +358,11 @@ mod tests {
         }
     }
 
-    /// The filing parties' statement, as diesel writes it, looks the
-    /// applicant up by id and the supporters by role: it scans no account
-    /// (migration 000021), however many applicants register, and builds no
-    /// temporary structure.
+    /// The filing organisation's statement, as diesel writes it, looks both
+    /// rows up by key: it scans no account and no organisation, however
+    /// many register.
     #[tokio::test]
-    async fn filing_parties_scan_no_account() {
+    async fn the_filing_organization_is_two_lookups_by_key() {
         #[derive(diesel::QueryableByName)]
         struct Step {
             #[diesel(sql_type = diesel::sql_types::Text)]
@@ -433,64 +371,45 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("plan.db").to_string_lossy().into_owned();
         let (mut conn, statements) = crate::db::recording_sqlite(&path);
-        filing_parties(&mut conn, 3, 5, "supporter").unwrap();
+        filing_organization(&mut conn, 3, 5).unwrap();
         let sql = statements.lock().unwrap().last().cloned().unwrap();
         let plan = diesel::sql_query(format!("EXPLAIN QUERY PLAN {sql}"))
             .load::<Step>(&mut conn)
             .unwrap();
         let steps: Vec<&str> = plan.iter().map(|step| step.detail.as_str()).collect();
+        assert_eq!(steps.len(), 2, "{sql}: {steps:?}");
         assert!(
-            steps.iter().any(|s| s.contains("USING INDEX users_role")),
+            steps[0].starts_with("SEARCH organizations USING INTEGER PRIMARY KEY (rowid=?)"),
             "{sql}: {steps:?}"
         );
-        assert!(!steps.contains(&"SCAN users"), "{sql}: {steps:?}");
-        // Neither a row set merging two index scans nor a sort: each
-        // branch reads its rows in order.
         assert!(
-            !steps
-                .iter()
-                .any(|s| s.contains("MULTI-INDEX OR") || s.contains("TEMP B-TREE")),
+            steps[1].starts_with("SEARCH users USING") && steps[1].contains("rowid=?"),
             "{sql}: {steps:?}"
         );
     }
 
-    /// The applicant and the organisation come apart from the supporters;
-    /// other users are left out, and another organisation's id finds none.
+    /// The organisation is read for its own member only.
     #[tokio::test]
-    async fn filing_parties_are_the_applicant_its_organisation_and_every_supporter() {
+    async fn the_filing_organization_is_the_applicants_own() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("users.db").to_string_lossy().into_owned();
         let db = Database::connect(&DatabaseUrl::Sqlite(path), 2).unwrap();
-        let (parties, elsewhere, ids) = db
+        let (own, elsewhere, staff) = db
             .write(|conn| {
-                let first = insert(conn, &user("s1@desk.example", "supporter"))?;
+                let supporter = insert(conn, &user("s1@desk.example", "supporter"))?;
                 let founder = register_applicant(conn, user("f@a.example", "applicant"), "A KK")?;
                 let other = register_applicant(conn, user("o@b.example", "applicant"), "B KK")?;
-                insert(conn, &user("e@x.example", "expert"))?;
-                let second = insert(conn, &user("s2@desk.example", "supporter"))?;
                 let org = founder.organization_id.unwrap();
-                let parties = filing_parties(conn, founder.id, org, "supporter")?;
-                let elsewhere = filing_parties(
-                    conn,
-                    founder.id,
-                    other.organization_id.unwrap(),
-                    "supporter",
-                )?;
-                Ok::<_, DbError>((parties, elsewhere, [founder.id, first.id, second.id]))
+                Ok::<_, DbError>((
+                    filing_organization(conn, founder.id, org)?,
+                    filing_organization(conn, founder.id, other.organization_id.unwrap())?,
+                    filing_organization(conn, supporter.id, org)?,
+                ))
             })
             .await
             .unwrap();
-        assert_eq!(
-            parties.organization,
-            Some(("A KK".to_owned(), "startup".to_owned()))
-        );
-        let id = |contact: &Option<ContactRow>| contact.as_ref().map(|c| c.0);
-        assert_eq!(id(&parties.applicant), Some(ids[0]));
-        let supporters: Vec<i64> = parties.supporters.iter().map(|c| c.0).collect();
-        assert_eq!(supporters, [ids[1], ids[2]]);
-        assert_eq!(parties.supporters[1].1, "s2@desk.example");
-        // An organisation is read only for its own member.
-        assert_eq!(elsewhere.organization, None);
-        assert_eq!(elsewhere.supporters.len(), 2);
+        assert_eq!(own, Some(("A KK".to_owned(), "startup".to_owned())));
+        assert_eq!(elsewhere, None);
+        assert_eq!(staff, None);
     }
 }

@@ -380,13 +380,9 @@ pub(crate) fn insert_case(
             .and_then(|u| u.organization_id.map(|org| (u.id, org)))
             .ok_or_else(|| DeskError::field("applicant_id", "is not an applicant"))?,
     };
-    let parties = users::filing_parties(
-        conn,
-        applicant_id,
-        organization_id,
-        Role::Supporter.as_str(),
-    )?;
-    let (registered_name, registered_kind) = parties.organization.ok_or(DeskError::NotFound)?;
+    let (registered_name, registered_kind) =
+        users::filing_organization(conn, applicant_id, organization_id)?
+            .ok_or(DeskError::NotFound)?;
     let sequence = match reserved {
         Some(sequence) => sequence,
         None => store::next_sequence(conn, year)?,
@@ -429,14 +425,7 @@ pub(crate) fn insert_case(
             detail: &detail,
         },
     )?;
-    notifier.case_submitted(
-        conn,
-        &row,
-        &codes,
-        parties.applicant,
-        parties.supporters,
-        now,
-    )?;
+    notifier.case_submitted(conn, row.id, now)?;
     crate::db::stats::count_filed_case(
         conn,
         &row.received_on,

@@ -106,7 +106,12 @@ pub struct OutboxQuery {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct OutboxEntry {
     pub id: i64,
+    /// Empty on a `case_submitted` row.
     pub message_id: String,
+    /// The mail's template (`case_submitted_applicant`, `invitation`, …), or
+    /// `case_submitted`: a new case whose mails the worker has not written
+    /// yet (no recipient, subject or message id until it replaces the row
+    /// with them; docs/mail.md).
     pub kind: String,
     #[schema(required)]
     pub case_id: Option<i64>,

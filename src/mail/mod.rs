@@ -1,6 +1,7 @@
 //! Mail delivery: the outbox worker and its transports (SMTP via lettre, or
 //! `.eml` files when no SMTP server is configured).
 
+pub mod fan_out;
 pub mod lease;
 pub mod notify;
 pub mod reminders;
@@ -24,6 +25,7 @@ use crate::config::Config;
 use crate::db::outbox::{self, OutboxRow, Settlement};
 use crate::db::{Database, DbError};
 use lease::Lease;
+use notify::Notifier;
 use smtp::{Relay, SmtpSender};
 
 pub enum Transport {
@@ -186,17 +188,16 @@ const BATCH: i64 = 20;
 /// Rows are due by `clock`, which gathered message notices wait for.
 pub fn spawn_worker(
     db: Database,
-    transport: Transport,
-    from: Mailbox,
+    worker: Worker,
     signal: MailSignal,
     clock: Clock,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let lease = Lease::covering(transport.delivery_bound());
+        let lease = Lease::covering(worker.transport.delivery_bound());
         while !*shutdown.borrow() {
-            match deliver_due(&db, &transport, &from, lease, &clock).await {
-                Ok(n) if n as i64 == BATCH => continue, // more may be waiting
+            match deliver_due(&db, &worker, lease, &clock).await {
+                Ok(round) if round.more_may_be_waiting() => continue,
                 Ok(_) => {}
                 Err(e) => tracing::error!(error = %e, "outbox worker"),
             }
@@ -206,34 +207,67 @@ pub fn spawn_worker(
                 _ = tokio::time::sleep(Duration::from_millis(500)) => {}
             }
         }
-        transport.close().await;
+        worker.transport.close().await;
     })
 }
 
-/// One round: claim, send, settle. Returns how many mails were claimed.
+/// What the outbox worker sends with, and renders the mails of events with.
+pub struct Worker {
+    pub transport: Transport,
+    pub from: Mailbox,
+    pub notifier: Notifier,
+}
+
+/// What one round of the worker did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Round {
+    /// Outbox rows claimed: mails and events.
+    pub claimed: usize,
+    /// Events replaced by their mails, which are due now.
+    pub fanned_out: usize,
+}
+
+impl Round {
+    fn more_may_be_waiting(self) -> bool {
+        self.claimed as i64 == BATCH || self.fanned_out > 0
+    }
+}
+
+/// One round: claim; replace the claimed events with their mails; send the
+/// claimed mails and settle them.
 pub async fn deliver_due(
     db: &Database,
-    transport: &Transport,
-    from: &Mailbox,
+    worker: &Worker,
     lease: Lease,
     clock: &Clock,
-) -> Result<usize, DbError> {
+) -> Result<Round, DbError> {
     let now = clock.now_micros();
     let claimed = db
         .write(move |conn| outbox::claim_due(conn, now, lease.micros, BATCH))
         .await?;
     let count = claimed.len();
+    let (events, mails): (Vec<_>, Vec<_>) = claimed
+        .into_iter()
+        .partition(|row| outbox::is_event(&row.kind));
+    // A failed fan-out leaves its events claimed until the lease runs out;
+    // the round's mails go all the same.
+    let mut first_error = None;
+    let fanned_out = fan_out::fan_out(db, &worker.notifier, events, clock.now_micros())
+        .await
+        .unwrap_or_else(|error| {
+            first_error = Some(error);
+            0
+        });
     let mut settling = Settling::default();
     let mut deliveries = futures_util::stream::iter(
-        claimed
+        mails
             .into_iter()
-            .map(|row| deliver_claimed(db, transport, from, lease, clock, row)),
+            .map(|row| deliver_claimed(db, &worker.transport, &worker.from, lease, clock, row)),
     )
     // Files too: each is written on a blocking thread of its own.
     .buffer_unordered(smtp::PARALLEL_DELIVERIES);
     // An error ends no other delivery: one cut off mid-exchange could have
     // been sent and never be marked.
-    let mut first_error = None;
     while let Some(delivered) = deliveries.next().await {
         match delivered {
             Ok(Some(settlement)) => settling.push(db, clock, settlement),
@@ -245,7 +279,13 @@ pub async fn deliver_due(
         }
     }
     settling.finish(db, clock).await?;
-    first_error.map_or(Ok(count), Err)
+    first_error.map_or(
+        Ok(Round {
+            claimed: count,
+            fanned_out,
+        }),
+        Err,
+    )
 }
 
 /// Delivers one claimed mail; its outcome to settle, or None when the claim

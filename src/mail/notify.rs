@@ -184,20 +184,25 @@ impl Notifier {
         outbox::enqueue(conn, &mail, now)
     }
 
-    /// Acknowledgement to the applicant; "new case" to every supporter.
-    /// `applicant` and `supporters` as read with the organisation
-    /// (`users::filing_parties`).
-    pub fn case_submitted(
+    /// A new case: one `case_submitted` outbox row, which the mail worker
+    /// replaces with [`Self::case_submitted_mails`] (`mail::fan_out`).
+    pub fn case_submitted(&self, conn: &mut AnyConnection, case_id: i64, now: i64) -> DbResult<()> {
+        outbox::enqueue_event(conn, outbox::CASE_SUBMITTED, case_id, now)
+    }
+
+    /// The mails of a new case, written by the mail worker: the
+    /// acknowledgement to the applicant, "new case" to every supporter
+    /// (`supporters` as `users::contacts_with_role` reads them). `categories`
+    /// are the applicant's.
+    pub fn case_submitted_mails(
         &self,
         conn: &mut AnyConnection,
         case: &CaseRow,
-        categories: &[&str],
-        applicant: Option<ContactRow>,
-        supporters: Vec<ContactRow>,
-        now: i64,
-    ) -> DbResult<()> {
-        let mut mails = Vec::with_capacity(supporters.len() + 1);
-        if let Some(applicant) = applicant.map(Contact::of).transpose()? {
+        categories: &[Category],
+        supporters: &[ContactRow],
+    ) -> DbResult<Vec<NewMail>> {
+        let mut mails = Vec::with_capacity(3);
+        if let Some(applicant) = contact(conn, case.applicant_id)? {
             mails.push(mail(
                 "case_submitted_applicant",
                 Some(case.id),
@@ -207,20 +212,20 @@ impl Notifier {
                 link => self.case_link(case.id) },
             ));
         }
+        let codes: Vec<&str> = categories.iter().map(|c| c.as_str()).collect();
         mails.extend(to_each_supporter(
-            supporters,
+            supporters.to_vec(),
             "case_submitted_desk",
             Some(case.id),
             |locale| {
                 context! { number => case.number, title => case.title,
                 organization => case.organization_name,
                 product_type => product_label(case.effective_product_type, locale),
-                categories => categories_label(categories, locale),
+                categories => categories_label(&codes, locale),
                 link => self.case_link(case.id) }
             },
         )?);
-        outbox::enqueue_all(conn, &mails, now)?;
-        Ok(())
+        Ok(mails)
     }
 
     /// The desk asked the applicant something.
