@@ -12,7 +12,7 @@ use super::readers::Shared;
 use super::schema::{
     case_access_log, case_categories, case_duplicates, case_events, case_messages, cases, users,
 };
-use super::{AnyConnection, DbError, DbResult, StoredCodes, UnknownStoredValue};
+use super::{AnyConnection, Database, DbError, DbResult, StoredCodes, UnknownStoredValue};
 use crate::domain::vocabulary::{
     CaseStatus, Category, Lang, OrganizationKind, Outcome, Priority, ProductType, Route, Stage,
 };
@@ -495,10 +495,9 @@ pub fn categories_of(
 
 impl CaseCategories {
     /// Adds a stored `case_categories` row of case `case_id`.
-    fn add(&mut self, case_id: i64, kind: &str, code: &str) -> DbResult<()> {
-        let category = StoredCodes::new("case_categories of case", case_id)
-            .parse("category", code)
-            .map_err(DbError::from)?;
+    fn add(&mut self, case_id: i64, kind: &str, code: &str) -> Result<(), UnknownStoredValue> {
+        let category =
+            StoredCodes::new("case_categories of case", case_id).parse("category", code)?;
         if kind == CONFIRMED {
             self.confirmed.push(category);
         } else {
@@ -516,12 +515,43 @@ impl CaseCategories {
 }
 
 /// A case with its categories and the cases closed as its duplicates.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct FullCase {
     pub row: CaseRow,
     pub categories: CaseCategories,
     /// By id.
     pub duplicates: Vec<LinkedCase>,
+}
+
+/// A case joined to its categories and to the cases closed as its
+/// duplicates: a row per category and duplicate.
+type FullCaseRow = (
+    CaseRow,
+    Option<(String, String)>,
+    Option<(i64, String, i64)>,
+);
+
+/// The rows of [`FullCaseRow`] where `$filter` holds (a macro: the
+/// query's type is diesel's long nested one).
+macro_rules! full_case_rows {
+    ($filter:expr) => {{
+        let duplicate = diesel::alias!(cases as duplicate);
+        cases::table
+            .left_join(case_categories::table.on(case_categories::case_id.eq(cases::id)))
+            .left_join(case_duplicates::table.on(case_duplicates::original_id.eq(cases::id)))
+            .left_join(duplicate.on(duplicate.field(cases::id).eq(case_duplicates::case_id)))
+            .filter($filter)
+            .select((
+                cases::all_columns,
+                (case_categories::kind, case_categories::category).nullable(),
+                (
+                    duplicate.field(cases::id),
+                    duplicate.field(cases::number),
+                    duplicate.field(cases::organization_id),
+                )
+                    .nullable(),
+            ))
+    }};
 }
 
 /// [`FullCase`] in one statement, where [`find`], [`categories_of`] and
@@ -530,63 +560,110 @@ pub struct FullCase {
 /// the blocking thread. The joins give a row per category and duplicate
 /// (a handful); they are told apart here.
 pub fn find_full(conn: &mut AnyConnection, id: i64) -> DbResult<Option<FullCase>> {
-    let duplicate = diesel::alias!(cases as duplicate);
-    let query = cases::table
-        .left_join(case_categories::table.on(case_categories::case_id.eq(cases::id)))
-        .left_join(case_duplicates::table.on(case_duplicates::original_id.eq(cases::id)))
-        .left_join(duplicate.on(duplicate.field(cases::id).eq(case_duplicates::case_id)))
-        .filter(cases::id.eq(id))
-        .select((
-            cases::all_columns,
-            (case_categories::kind, case_categories::category).nullable(),
-            (
-                duplicate.field(cases::id),
-                duplicate.field(cases::number),
-                duplicate.field(cases::organization_id),
-            )
-                .nullable(),
-        ));
-    type Joined = (
-        CaseRow,
-        Option<(String, String)>,
-        Option<(i64, String, i64)>,
-    );
-    let rows: Vec<Joined> = on_backend!(conn, |c| query.load(c))?;
-    // Every joined row repeats the case: the first one's is kept.
-    let mut case = None;
-    let mut seen_categories = Vec::new();
-    let mut duplicates: Vec<LinkedCase> = Vec::new();
-    for (row, category, linked) in rows {
-        case.get_or_insert(row);
+    let query = full_case_rows!(cases::id.eq(id));
+    let rows: Vec<FullCaseRow> = on_backend!(conn, |c| query.load(c))?;
+    let mut case = FullCaseRows::default();
+    rows.into_iter().for_each(|row| case.add(row));
+    Ok(case.finish()?)
+}
+
+/// One case's [`find_full`], or why its stored codes cannot be read.
+pub type FullCaseRead = Result<Option<FullCase>, UnknownStoredValue>;
+
+/// [`find_full`] off the async threads. On PostgreSQL it is gathered with
+/// the other case reads waiting at that moment into one statement
+/// (`db::gathered`); on SQLite it runs on a reader thread.
+pub async fn read_full(db: &Database, id: i64) -> DbResult<Option<FullCase>> {
+    match &db.case_reads {
+        Some(gathered) => Ok(gathered.get(id).await??),
+        None => db.read(move |conn| find_full(conn, id)).await,
+    }
+}
+
+/// [`find_full`] of each of `ids` (distinct) in one statement, in the order
+/// of `ids`: for reads gathered into one round trip (`db::gathered`). A
+/// case whose stored codes do not parse fails alone.
+pub fn find_full_many(conn: &mut AnyConnection, ids: &[i64]) -> DbResult<Vec<FullCaseRead>> {
+    let conn = match conn {
+        AnyConnection::Postgres(conn) => conn,
+        // No round trips to share: one statement per case.
+        sqlite => {
+            return ids
+                .iter()
+                .map(|id| match find_full(sqlite, *id) {
+                    Err(DbError::UnknownValue(unknown)) => Ok(Err(unknown)),
+                    read => read.map(Ok),
+                })
+                .collect();
+        }
+    };
+    type Found = (CaseRow, Vec<(String, String)>, Vec<(i64, String, i64)>);
+    let found: Vec<Found> = super::arrays::FullCases { ids }.load(conn)?;
+    let mut cases: Vec<FullCaseRows> = ids.iter().map(|_| FullCaseRows::default()).collect();
+    for (row, categories, duplicates) in found {
+        let Some(at) = ids.iter().position(|id| *id == row.id) else {
+            continue;
+        };
+        let case = &mut cases[at];
+        case.categories = categories;
+        case.duplicates = duplicates
+            .into_iter()
+            .map(|(id, number, organization_id)| LinkedCase {
+                id,
+                number,
+                organization_id,
+            })
+            .collect();
+        case.case = Some(row);
+    }
+    Ok(cases.into_iter().map(FullCaseRows::finish).collect())
+}
+
+/// One case's rows of a [`find_full`], folded into a [`FullCase`].
+#[derive(Default)]
+struct FullCaseRows {
+    case: Option<CaseRow>,
+    categories: Vec<(String, String)>,
+    duplicates: Vec<LinkedCase>,
+}
+
+impl FullCaseRows {
+    fn add(&mut self, (row, category, linked): FullCaseRow) {
+        // Every joined row repeats the case: the first one's is kept.
+        self.case.get_or_insert(row);
         if let Some(category) = category
-            && !seen_categories.contains(&category)
+            && !self.categories.contains(&category)
         {
-            seen_categories.push(category);
+            self.categories.push(category);
         }
         if let Some((id, number, organization_id)) = linked
-            && !duplicates.iter().any(|d| d.id == id)
+            && !self.duplicates.iter().any(|d| d.id == id)
         {
-            duplicates.push(LinkedCase {
+            self.duplicates.push(LinkedCase {
                 id,
                 number,
                 organization_id,
             });
         }
     }
-    let Some(row) = case else {
-        return Ok(None);
-    };
-    let mut categories = CaseCategories::default();
-    for (kind, code) in &seen_categories {
-        categories.add(row.id, kind, code)?;
+
+    fn finish(self) -> FullCaseRead {
+        let Some(row) = self.case else {
+            return Ok(None);
+        };
+        let mut categories = CaseCategories::default();
+        for (kind, code) in &self.categories {
+            categories.add(row.id, kind, code)?;
+        }
+        categories.sort();
+        let mut duplicates = self.duplicates;
+        duplicates.sort_by_key(|d| d.id);
+        Ok(Some(FullCase {
+            row,
+            categories,
+            duplicates,
+        }))
     }
-    categories.sort();
-    duplicates.sort_by_key(|d| d.id);
-    Ok(Some(FullCase {
-        row,
-        categories,
-        duplicates,
-    }))
 }
 
 /// One case by id, on the concrete connection: through `AnyConnection`

@@ -45,6 +45,7 @@ pub mod cases;
 mod counters;
 pub mod duplicates;
 pub mod experts;
+mod gathered;
 mod id_lists;
 pub mod idempotency;
 pub mod import;
@@ -119,6 +120,9 @@ pub enum DbError {
     Task(#[from] tokio::task::JoinError),
     #[error(transparent)]
     UnknownValue(#[from] UnknownStoredValue),
+    /// One failure answered to several callers (`gathered`'s reads).
+    #[error(transparent)]
+    Shared(Arc<DbError>),
 }
 
 impl From<diesel::result::Error> for DbError {
@@ -194,6 +198,7 @@ impl DbError {
     pub fn fault(&self) -> Option<Fault> {
         use diesel::result::{DatabaseErrorKind as Kind, Error};
         let message = match self {
+            DbError::Shared(error) => return error.fault(),
             DbError::Pool(_) | DbError::Connection(_) => return Some(Fault::Unavailable),
             DbError::Commit(message) => message.as_str(),
             DbError::Query(Error::DatabaseError(kind, info)) => {
@@ -275,6 +280,14 @@ impl CustomizeConnection<pool::Connection, diesel::r2d2::Error> for ConnectionSe
 /// On SQLite, how many reads may wait for each reader thread.
 const READS_QUEUED_PER_READER: usize = 16;
 
+/// On PostgreSQL, how many case reads go to the database at once, each
+/// with every read waiting when it left (gathered.rs). One: a second
+/// thread halves the reads each statement serves, and the statement's
+/// fixed cost is most of the database's CPU (24,000–26,000 reads/s with
+/// one, 18,000 with two, issue 19's twentieth round). A read alone still
+/// goes at once.
+const CASE_READ_THREADS: usize = 1;
+
 /// The database handle shared by every request.
 #[derive(Clone)]
 pub struct Database {
@@ -290,6 +303,9 @@ pub struct Database {
     /// PostgreSQL, whose reads wait on round trips and so take a pooled
     /// connection on the blocking pool.
     sqlite_readers: Option<readers::SqliteReaders>,
+    /// PostgreSQL's case reads, gathered into one statement per round trip
+    /// (gathered.rs). None on SQLite, whose reads have no round trip.
+    case_reads: Option<gathered::Gathered<i64, cases::FullCaseRead>>,
 }
 
 impl Database {
@@ -323,8 +339,18 @@ impl Database {
             })),
             sqlite_writer: None,
             sqlite_readers: None,
+            case_reads: None,
         };
         database.migrate()?;
+        let case_reads = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some(gathered::Gathered::start(
+                "pg-case-reads",
+                CASE_READ_THREADS,
+                database.pool.clone(),
+                cases::find_full_many,
+            )?),
+        };
         let (sqlite_writer, sqlite_readers) = match backend {
             Backend::Sqlite => (
                 Some(writer::SqliteWriter::start(
@@ -342,6 +368,7 @@ impl Database {
         Ok(Self {
             sqlite_writer,
             sqlite_readers,
+            case_reads,
             ..database
         })
     }

@@ -61,6 +61,13 @@ impl Desk {
                 Ok((value, seen))
             })
             .await?;
+        self.log_seen(caller, seen).await?;
+        Ok(value)
+    }
+
+    /// Writes the access-log rows `seen` owes; the caller answers only
+    /// once they are committed.
+    pub(crate) async fn log_seen(&self, caller: &Caller, seen: SeenCases) -> Result<(), DeskError> {
         let user_id = caller.id;
         let now = clock::now_micros();
         let SeenCases {
@@ -82,6 +89,6 @@ impl Desk {
                 lock(&self.listing_views).logged(user_id, &case_ids, what, now);
             }
         }
-        Ok(value)
+        Ok(())
     }
 }

@@ -26,6 +26,7 @@ on_both_backends!(
     case_numbers_stay_unique_under_concurrent_intake,
     // who sees what
     another_organisations_case_is_not_found_and_leaks_nothing,
+    reads_arriving_together_each_get_their_own_case,
     applicants_list_only_their_organisations_cases,
     teammates_see_and_answer_their_organisations_cases,
     managers_are_refused_every_case_endpoint,
@@ -663,6 +664,96 @@ async fn another_organisations_case_is_not_found_and_leaks_nothing(backend: Back
         app.message_items(&owner.token, &case["id"])
             .await
             .is_empty()
+    );
+}
+
+/// Reads that arrive together (on PostgreSQL gathered into one statement,
+/// `db::gathered`) each get their own case exactly as a read alone shows
+/// it, categories and duplicate links included; in the same burst a case
+/// of another organisation, and one that does not exist, are not found and
+/// a supporter sees every case.
+async fn reads_arriving_together_each_get_their_own_case(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let supporter = app.staff("supporter").await;
+    let mut filed: Vec<(User, Value)> = Vec::new();
+    for index in 0..6 {
+        let applicant = app.applicant(&format!("株式会社メドテック{index}")).await;
+        let body = intake_with(json!({"title": format!("相談 {index}")}));
+        let case = app.new_case_with(&applicant.token, &body).await;
+        filed.push((applicant, case));
+    }
+    let (first, original) = filed[0].clone();
+    let copy = app.new_case(&first.token).await;
+    app.moved(
+        &supporter.token,
+        &copy["id"],
+        json!({"status": "closed", "outcome": "duplicate", "duplicate_of": original["id"], "reason": "same request twice"}),
+    )
+    .await;
+    filed.push((first, copy));
+    let mut alone = Vec::new();
+    for (applicant, case) in &filed {
+        alone.push(app.case(&applicant.token, &case["id"]).await);
+    }
+    assert_eq!(alone[0]["duplicates"].as_array().map(Vec::len), Some(1));
+    assert_eq!(alone[6]["duplicate_of"]["id"], original["id"]);
+
+    // A case whose stored category this version does not know (written by
+    // a newer one) cannot be read; it fails alone, not the burst.
+    let unreadable = app.new_case(&filed[2].0.token).await;
+    app.execute_sql(&format!(
+        "UPDATE case_categories SET category = 'from_a_newer_version' \
+         WHERE case_id = {0} AND category = (SELECT MIN(category) FROM case_categories WHERE case_id = {0})",
+        unreadable["id"]
+    ))
+    .await;
+
+    let (stranger, _) = &filed[1];
+    let missing = missing_id();
+    let app = &app;
+    let answers = join_all(
+        filed
+            .iter()
+            .flat_map(|(applicant, case)| {
+                [
+                    (applicant.token.as_str(), &case["id"]),
+                    (applicant.token.as_str(), &case["id"]),
+                    (supporter.token.as_str(), &case["id"]),
+                ]
+            })
+            .chain([
+                (stranger.token.as_str(), &original["id"]),
+                (stranger.token.as_str(), &missing),
+                (filed[2].0.token.as_str(), &unreadable["id"]),
+            ])
+            .map(|(token, id)| async move {
+                let response = app.get_case(token, id).await;
+                (response.status(), response.json::<Value>().await.unwrap())
+            }),
+    )
+    .await;
+    for (index, expected) in alone.iter().enumerate() {
+        for (status, answer) in &answers[index * 3..index * 3 + 2] {
+            assert_eq!(*status, StatusCode::OK);
+            assert_eq!(answer, expected, "case {index} read in a burst");
+        }
+        let (status, staff_view) = &answers[index * 3 + 2];
+        assert_eq!(*status, StatusCode::OK);
+        assert_eq!(staff_view["id"], expected["id"]);
+        assert_eq!(staff_view["categories"], expected["categories"]);
+        assert_eq!(staff_view["duplicates"], expected["duplicates"]);
+    }
+    let not_found = &answers[alone.len() * 3..alone.len() * 3 + 2];
+    assert_eq!(not_found[0].0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        not_found[0], not_found[1],
+        "a stranger cannot tell them apart"
+    );
+    let (status, problem) = &answers[alone.len() * 3 + 2];
+    assert_eq!(*status, StatusCode::INTERNAL_SERVER_ERROR, "{problem}");
+    assert!(
+        !problem.to_string().contains("from_a_newer_version"),
+        "{problem}"
     );
 }
 

@@ -43,7 +43,10 @@ async fn a_postgres_outage_answers_503_loses_nothing_and_passes() {
         assert!(Instant::now() < deadline, "medesk did not recover");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    // Writes work again too.
+    // A case reads again (on PostgreSQL through the gathering thread,
+    // which answered the outage with 503 and carries on), and writes work.
+    let read = app.case(&applicant.token, &filed["id"]).await;
+    assert_eq!(read["number"], filed["number"]);
     app.new_case(&applicant.token).await;
     // The statistics fold, which could not reach the database either,
     // works again: both cases end up in the rollups, equal to a recount.
