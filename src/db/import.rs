@@ -238,6 +238,17 @@ fn add_to_rollups(
     stats::write_counts(conn, &case_cells, &category_cells)
 }
 
+/// The ownerless organisations (made by imports) of `names`, oldest first:
+/// looked up by the partial index `organizations_ownerless_name`.
+fn ownerless_named(conn: &mut AnyConnection, names: &[&str]) -> DbResult<Vec<(i64, String)>> {
+    Ok(organizations::table
+        .filter(organizations::owner_user_id.is_null())
+        .filter(organizations::name.eq_any(names))
+        .select((organizations::id, organizations::name))
+        .order(organizations::id.asc())
+        .load(conn)?)
+}
+
 /// The ids of the organisations an import files its cases under, as far as
 /// they are known, and how many it created.
 #[derive(Debug, Default)]
@@ -271,13 +282,7 @@ impl KnownOrganizations {
             names.dedup();
         }
         for batch in names.chunks(1_000) {
-            let found: Vec<(i64, String)> = organizations::table
-                .filter(organizations::owner_user_id.is_null())
-                .filter(organizations::name.eq_any(batch))
-                .select((organizations::id, organizations::name))
-                .order(organizations::id.asc())
-                .load(conn)?;
-            for (id, name) in found {
+            for (id, name) in ownerless_named(conn, batch)? {
                 self.ids.entry(name).or_insert(id);
             }
         }
@@ -361,6 +366,39 @@ mod tests {
     use super::*;
     use crate::db::schema::{stats_daily_cases, stats_monthly_categories};
     use crate::domain::import::check_cases_csv;
+
+    /// The organisations an import reuses are looked up by name through
+    /// the index, not by scanning every organisation (which made a large
+    /// import on PostgreSQL slower with every batch).
+    #[tokio::test]
+    async fn ownerless_organizations_are_looked_up_by_name_through_the_index() {
+        #[derive(diesel::QueryableByName)]
+        struct Step {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            detail: String,
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("plan.db").to_string_lossy().into_owned();
+        let (mut conn, statements) = crate::db::recording_sqlite(&path);
+        ownerless_named(&mut conn, &["A KK", "B KK"]).unwrap();
+        let sql = statements.lock().unwrap().last().cloned().unwrap();
+        let plan = diesel::sql_query(format!("EXPLAIN QUERY PLAN {sql}"))
+            .load::<Step>(&mut conn)
+            .unwrap();
+        let steps: Vec<&str> = plan.iter().map(|step| step.detail.as_str()).collect();
+        assert!(
+            steps.iter().any(|step| step.starts_with(
+                "SEARCH organizations USING INDEX organizations_ownerless_name (name=?)"
+            )),
+            "{sql}: {steps:?}"
+        );
+        assert!(
+            !steps
+                .iter()
+                .any(|step| step.starts_with("SCAN organizations")),
+            "{sql}: {steps:?}"
+        );
+    }
 
     /// Rows of every table an import writes to.
     fn stored(conn: &mut AnyConnection) -> Result<[i64; 7], DbError> {
