@@ -372,20 +372,11 @@ mod tests {
     /// import on PostgreSQL slower with every batch).
     #[tokio::test]
     async fn ownerless_organizations_are_looked_up_by_name_through_the_index() {
-        #[derive(diesel::QueryableByName)]
-        struct Step {
-            #[diesel(sql_type = diesel::sql_types::Text)]
-            detail: String,
-        }
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("plan.db").to_string_lossy().into_owned();
         let (mut conn, statements) = crate::db::recording_sqlite(&path);
         ownerless_named(&mut conn, &["A KK", "B KK"]).unwrap();
-        let sql = statements.lock().unwrap().last().cloned().unwrap();
-        let plan = diesel::sql_query(format!("EXPLAIN QUERY PLAN {sql}"))
-            .load::<Step>(&mut conn)
-            .unwrap();
-        let steps: Vec<&str> = plan.iter().map(|step| step.detail.as_str()).collect();
+        let (sql, steps) = crate::db::last_statement_plan(&mut conn, &statements);
         assert!(
             steps.iter().any(|step| step.starts_with(
                 "SEARCH organizations USING INDEX organizations_ownerless_name (name=?)"

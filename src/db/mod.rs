@@ -743,6 +743,27 @@ pub(crate) fn recording_sqlite(
     (AnyConnection::Sqlite(sqlite), statements)
 }
 
+/// SQLite's `EXPLAIN QUERY PLAN` of the last statement `statements` noted
+/// (see [`recording_sqlite`]): the statement's SQL and its plan's steps.
+#[cfg(test)]
+pub(crate) fn last_statement_plan(
+    conn: &mut AnyConnection,
+    statements: &std::sync::Mutex<Vec<String>>,
+) -> (String, Vec<String>) {
+    #[derive(diesel::QueryableByName)]
+    struct Step {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        detail: String,
+    }
+    let sql = statements.lock().unwrap().last().cloned().unwrap();
+    let plan = diesel::RunQueryDsl::load::<Step>(
+        diesel::sql_query(format!("EXPLAIN QUERY PLAN {sql}")),
+        conn,
+    )
+    .unwrap();
+    (sql, plan.into_iter().map(|step| step.detail).collect())
+}
+
 #[cfg(test)]
 mod stored_codes_tests {
     use super::*;

@@ -363,20 +363,11 @@ mod tests {
     /// many register.
     #[tokio::test]
     async fn the_filing_organization_is_two_lookups_by_key() {
-        #[derive(diesel::QueryableByName)]
-        struct Step {
-            #[diesel(sql_type = diesel::sql_types::Text)]
-            detail: String,
-        }
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("plan.db").to_string_lossy().into_owned();
         let (mut conn, statements) = crate::db::recording_sqlite(&path);
         filing_organization(&mut conn, 3, 5).unwrap();
-        let sql = statements.lock().unwrap().last().cloned().unwrap();
-        let plan = diesel::sql_query(format!("EXPLAIN QUERY PLAN {sql}"))
-            .load::<Step>(&mut conn)
-            .unwrap();
-        let steps: Vec<&str> = plan.iter().map(|step| step.detail.as_str()).collect();
+        let (sql, steps) = crate::db::last_statement_plan(&mut conn, &statements);
         assert_eq!(steps.len(), 2, "{sql}: {steps:?}");
         assert!(
             steps[0].starts_with("SEARCH organizations USING INTEGER PRIMARY KEY (rowid=?)"),
