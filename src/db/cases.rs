@@ -531,36 +531,28 @@ type FullCaseRow = (
     Option<(i64, String, i64)>,
 );
 
-/// The rows of [`FullCaseRow`] where `$filter` holds (a macro: the
-/// query's type is diesel's long nested one).
-macro_rules! full_case_rows {
-    ($filter:expr) => {{
-        let duplicate = diesel::alias!(cases as duplicate);
-        cases::table
-            .left_join(case_categories::table.on(case_categories::case_id.eq(cases::id)))
-            .left_join(case_duplicates::table.on(case_duplicates::original_id.eq(cases::id)))
-            .left_join(duplicate.on(duplicate.field(cases::id).eq(case_duplicates::case_id)))
-            .filter($filter)
-            .select((
-                cases::all_columns,
-                (case_categories::kind, case_categories::category).nullable(),
-                (
-                    duplicate.field(cases::id),
-                    duplicate.field(cases::number),
-                    duplicate.field(cases::organization_id),
-                )
-                    .nullable(),
-            ))
-    }};
-}
-
 /// [`FullCase`] in one statement, where [`find`], [`categories_of`] and
 /// `duplicates::links_of` take three: every read of a case asks for all
 /// of it, and on PostgreSQL each statement is a round trip and a wait of
 /// the blocking thread. The joins give a row per category and duplicate
 /// (a handful); they are told apart here.
 pub fn find_full(conn: &mut AnyConnection, id: i64) -> DbResult<Option<FullCase>> {
-    let query = full_case_rows!(cases::id.eq(id));
+    let duplicate = diesel::alias!(cases as duplicate);
+    let query = cases::table
+        .left_join(case_categories::table.on(case_categories::case_id.eq(cases::id)))
+        .left_join(case_duplicates::table.on(case_duplicates::original_id.eq(cases::id)))
+        .left_join(duplicate.on(duplicate.field(cases::id).eq(case_duplicates::case_id)))
+        .filter(cases::id.eq(id))
+        .select((
+            cases::all_columns,
+            (case_categories::kind, case_categories::category).nullable(),
+            (
+                duplicate.field(cases::id),
+                duplicate.field(cases::number),
+                duplicate.field(cases::organization_id),
+            )
+                .nullable(),
+        ));
     let rows: Vec<FullCaseRow> = on_backend!(conn, |c| query.load(c))?;
     let mut case = FullCaseRows::default();
     rows.into_iter().for_each(|row| case.add(row));
@@ -1335,6 +1327,79 @@ mod tests {
     /// On SQLite the filed row is built from what was inserted, not read
     /// back (`insert`): it must be the row a later read finds, defaults
     /// included, or a new column with a default would go unnoticed.
+    /// An applicant of "A KK", the organisation these tests file for.
+    fn founder_of_a_kk(conn: &mut AnyConnection) -> DbResult<crate::db::users::UserRow> {
+        register_applicant(
+            conn,
+            NewUser {
+                email: "f@a.example",
+                password_hash: "-",
+                name: "F",
+                role: "applicant",
+                locale: "ja",
+                organization_id: None,
+                created_at: 1,
+            },
+            "A KK",
+        )
+    }
+
+    /// Many cases asked for at once: one answer per id, in the order
+    /// asked, a missing id `None`, and a case whose stored category is
+    /// unknown failing alone.
+    #[tokio::test]
+    async fn cases_asked_for_together_are_answered_each_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cases.db").to_string_lossy().into_owned();
+        let db = Database::connect(&DatabaseUrl::Sqlite(path), 2).unwrap();
+        let answers = db
+            .write(|conn| {
+                let founder = founder_of_a_kk(conn)?;
+                let mut ids = Vec::new();
+                for (number, categories) in [
+                    ("MD-2026-00001", &["fundraising"][..]),
+                    ("MD-2026-00002", &["regulatory", "reimbursement"][..]),
+                    ("MD-2026-00003", &["fundraising"][..]),
+                ] {
+                    let filed = insert_filed(
+                        conn,
+                        &NewCase::sample(number, &founder, "A KK"),
+                        categories,
+                        FilingEvent {
+                            actor_id: founder.id,
+                            kind: "submitted",
+                            detail: "{}",
+                        },
+                    )?;
+                    ids.push(filed.id);
+                }
+                diesel::update(case_categories::table.filter(case_categories::case_id.eq(ids[2])))
+                    .set(case_categories::category.eq("from_a_newer_version"))
+                    .execute(conn)?;
+                find_full_many(conn, &[ids[1], 999_999, ids[2], ids[0]])
+            })
+            .await
+            .unwrap();
+        let numbers: Vec<Option<String>> = answers
+            .iter()
+            .map(|answer| match answer {
+                Ok(found) => found.as_ref().map(|case| case.row.number.clone()),
+                Err(unknown) => Some(format!("unknown {}", unknown.value)),
+            })
+            .collect();
+        assert_eq!(
+            numbers,
+            [
+                Some("MD-2026-00002".to_owned()),
+                None,
+                Some("unknown from_a_newer_version".to_owned()),
+                Some("MD-2026-00001".to_owned()),
+            ]
+        );
+        let second = answers[0].as_ref().unwrap().as_ref().unwrap();
+        assert_eq!(second.categories.applicant.len(), 2);
+    }
+
     #[tokio::test]
     async fn a_filed_case_is_the_row_stored() {
         let dir = tempfile::tempdir().unwrap();
@@ -1342,19 +1407,7 @@ mod tests {
         let db = Database::connect(&DatabaseUrl::Sqlite(path), 2).unwrap();
         let (filed, stored) = db
             .write(|conn| {
-                let founder = register_applicant(
-                    conn,
-                    NewUser {
-                        email: "f@a.example",
-                        password_hash: "-",
-                        name: "F",
-                        role: "applicant",
-                        locale: "ja",
-                        organization_id: None,
-                        created_at: 1,
-                    },
-                    "A KK",
-                )?;
+                let founder = founder_of_a_kk(conn)?;
                 let filed = insert_filed(
                     conn,
                     &NewCase {
