@@ -192,8 +192,148 @@ pub fn next_sequence(conn: &mut AnyConnection, year: i32) -> DbResult<i64> {
 pub fn reserve_sequence(conn: &mut AnyConnection, year: i32) -> DbResult<Option<i64>> {
     match conn {
         AnyConnection::Sqlite(_) => Ok(None),
-        AnyConnection::Postgres(c) => Ok(Some(ReserveSequence { year }.get_result(c)?)),
+        AnyConnection::Postgres(c) => Ok(Some(ReserveSequence { year, count: 1 }.get_result(c)?)),
     }
+}
+
+/// A case an applicant files for their own organisation: what
+/// [`file_own`] needs of the intake, the rest as the desk files every case
+/// (status `submitted`, the applicant's categories, a `submitted` event).
+#[derive(Debug, Clone)]
+pub struct OwnFiling {
+    pub applicant_id: i64,
+    /// The applicant's organisation as their session says; the case is
+    /// filed only if the account still belongs to it.
+    pub organization_id: i64,
+    pub title: String,
+    pub description: String,
+    pub product_type: &'static str,
+    pub stage: &'static str,
+    pub language: &'static str,
+    /// None: the organisation's registered kind.
+    pub organization_kind: Option<&'static str>,
+    pub categories: Vec<&'static str>,
+    pub received_at: i64,
+}
+
+/// Files `filing` on PostgreSQL together with the other intakes waiting at
+/// that moment (`db::gathered`, [`file_own_together`]); None when the
+/// applicant no longer belongs to the organisation. Only on PostgreSQL
+/// ([`Database::gathers_intakes`]): SQLite's writer commits its intakes
+/// together already.
+pub async fn file_own(db: &Database, filing: OwnFiling) -> DbResult<Option<CaseRow>> {
+    match &db.intakes {
+        Some(gathered) => gathered.get(filing).await?,
+        None => Err(DbError::Commit(
+            "intakes are gathered on PostgreSQL only".into(),
+        )),
+    }
+}
+
+/// The gathered intakes of [`file_own`]: their numbers in one statement
+/// per year (`ReserveSequence`, committed without waiting for the disk, as
+/// [`reserve_sequence`]), then every case with its rows in one statement
+/// (`arrays::OwnFilings`), one round trip and one commit for all. If that
+/// statement fails for a reason other than a fault of the database (a row
+/// a concurrent change removed), each filing runs alone with the numbers
+/// it has, so one filing's error is its own.
+pub fn file_own_together(
+    conn: &mut AnyConnection,
+    filings: &[OwnFiling],
+) -> DbResult<Vec<DbResult<Option<CaseRow>>>> {
+    use crate::domain::case::{case_number, desk_date, filing_detail};
+    use chrono::Datelike;
+    let AnyConnection::Postgres(c) = conn else {
+        return Err(DbError::Commit(
+            "intakes are gathered on PostgreSQL only".into(),
+        ));
+    };
+    let received_on: Vec<chrono::NaiveDate> =
+        filings.iter().map(|f| desk_date(f.received_at)).collect();
+    let mut next_of_year: Vec<(i32, i64)> = Vec::new();
+    for day in &received_on {
+        match next_of_year
+            .iter_mut()
+            .find(|(year, _)| *year == day.year())
+        {
+            Some((_, count)) => *count += 1,
+            None => next_of_year.push((day.year(), 1)),
+        }
+    }
+    for (year, count) in &mut next_of_year {
+        let last: i64 = ReserveSequence {
+            year: *year,
+            count: *count,
+        }
+        .get_result(c)?;
+        *count = last - *count + 1;
+    }
+    let numbers: Vec<String> = received_on
+        .iter()
+        .map(|day| {
+            let (_, next) = next_of_year
+                .iter_mut()
+                .find(|(year, _)| *year == day.year())
+                .expect("reserved above");
+            *next += 1;
+            case_number(*day, *next - 1)
+        })
+        .collect();
+    let days: Vec<String> = received_on.iter().map(|day| day.to_string()).collect();
+    let details: Vec<String> = numbers.iter().map(|n| filing_detail(n)).collect();
+    let places: Vec<usize> = (0..filings.len()).collect();
+    super::gathered::together_or_alone(&places, |places| {
+        let mut statement = super::arrays::OwnFilings {
+            numbers: Vec::with_capacity(places.len()),
+            applicant_ids: Vec::with_capacity(places.len()),
+            organization_ids: Vec::with_capacity(places.len()),
+            titles: Vec::with_capacity(places.len()),
+            descriptions: Vec::with_capacity(places.len()),
+            product_types: Vec::with_capacity(places.len()),
+            stages: Vec::with_capacity(places.len()),
+            languages: Vec::with_capacity(places.len()),
+            organization_kinds: Vec::with_capacity(places.len()),
+            received_on: Vec::with_capacity(places.len()),
+            received_at: Vec::with_capacity(places.len()),
+            details: Vec::with_capacity(places.len()),
+            category_numbers: Vec::new(),
+            categories: Vec::new(),
+            status: CaseStatus::Submitted.as_str(),
+            category_kind: APPLICANT,
+            event_kind: "submitted",
+            audience: AUDIENCE_ALL,
+            queued_event: super::outbox::CASE_SUBMITTED,
+        };
+        for &at in places {
+            let filing = &filings[at];
+            statement.numbers.push(&numbers[at]);
+            statement.applicant_ids.push(filing.applicant_id);
+            statement.organization_ids.push(filing.organization_id);
+            statement.titles.push(&filing.title);
+            statement.descriptions.push(&filing.description);
+            statement.product_types.push(filing.product_type);
+            statement.stages.push(filing.stage);
+            statement.languages.push(filing.language);
+            statement.organization_kinds.push(filing.organization_kind);
+            statement.received_on.push(&days[at]);
+            statement.received_at.push(filing.received_at);
+            statement.details.push(&details[at]);
+            for category in &filing.categories {
+                statement.category_numbers.push(&numbers[at]);
+                statement.categories.push(category);
+            }
+        }
+        let mut filed: Vec<CaseRow> = statement.load(c)?;
+        Ok(places
+            .iter()
+            .map(|&at| {
+                filed
+                    .iter()
+                    .position(|row| row.number == numbers[at])
+                    .map(|found| filed.swap_remove(found))
+            })
+            .collect())
+    })
 }
 
 /// Statements of every intake run on the concrete connection (`on_backend!`):
@@ -572,8 +712,8 @@ pub async fn read_full(db: &Database, id: i64) -> DbResult<Option<FullCase>> {
     }
 }
 
-/// [`find_full`] of each of `ids` (distinct) in one statement, in the order
-/// of `ids`: for reads gathered into one round trip (`db::gathered`). A
+/// [`find_full`] of each of `ids` (repeats allowed) in one statement, in
+/// the order of `ids`: for reads gathered into one round trip (`db::gathered`). A
 /// case whose stored codes do not parse fails alone.
 pub fn find_full_many(conn: &mut AnyConnection, ids: &[i64]) -> DbResult<Vec<FullCaseRead>> {
     let conn = match conn {
@@ -593,12 +733,7 @@ pub fn find_full_many(conn: &mut AnyConnection, ids: &[i64]) -> DbResult<Vec<Ful
     let found: Vec<Found> = super::arrays::FullCases { ids }.load(conn)?;
     let mut cases: Vec<FullCaseRows> = ids.iter().map(|_| FullCaseRows::default()).collect();
     for (row, categories, duplicates) in found {
-        let Some(at) = ids.iter().position(|id| *id == row.id) else {
-            continue;
-        };
-        let case = &mut cases[at];
-        case.categories = categories;
-        case.duplicates = duplicates
+        let duplicates: Vec<LinkedCase> = duplicates
             .into_iter()
             .map(|(id, number, organization_id)| LinkedCase {
                 id,
@@ -606,7 +741,13 @@ pub fn find_full_many(conn: &mut AnyConnection, ids: &[i64]) -> DbResult<Vec<Ful
                 organization_id,
             })
             .collect();
-        case.case = Some(row);
+        // Two readers of one case asked in the same statement each get it.
+        for (at, _) in ids.iter().enumerate().filter(|(_, id)| **id == row.id) {
+            let case = &mut cases[at];
+            case.categories = categories.clone();
+            case.duplicates = duplicates.clone();
+            case.case = Some(row.clone());
+        }
     }
     Ok(cases.into_iter().map(FullCaseRows::finish).collect())
 }

@@ -145,18 +145,23 @@ impl<Conn> RunQueryDsl<Conn> for RaiseCounter {}
 /// evaluated in the statement, so it holds for the statement's own implicit
 /// transaction and ends with it): one round trip, where `BEGIN`, `SET LOCAL`,
 /// the upsert and `COMMIT` took four.
+/// Takes `count` numbers and returns the last one taken.
 #[derive(Debug, Clone, Copy, QueryId)]
 pub struct ReserveSequence {
     pub year: i32,
+    pub count: i64,
 }
 
 impl QueryFragment<diesel::pg::Pg> for ReserveSequence {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, diesel::pg::Pg>) -> QueryResult<()> {
         out.push_sql("INSERT INTO case_counters (year, last) SELECT ");
         out.push_bind_param::<Integer, i32>(&self.year)?;
+        out.push_sql(", ");
+        out.push_bind_param::<BigInt, i64>(&self.count)?;
         out.push_sql(
-            ", 1 FROM (SELECT set_config('synchronous_commit', 'off', true)) AS without_waiting \
-             ON CONFLICT (year) DO UPDATE SET last = case_counters.last + 1 RETURNING last",
+            " FROM (SELECT set_config('synchronous_commit', 'off', true)) AS without_waiting \
+             ON CONFLICT (year) DO UPDATE SET last = case_counters.last + excluded.last \
+             RETURNING last",
         );
         Ok(())
     }

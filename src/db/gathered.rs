@@ -1,5 +1,6 @@
-//! PostgreSQL reads by key, gathered: the reads waiting at a moment go to
-//! the database as one statement.
+//! PostgreSQL work gathered: the requests waiting at a moment go to the
+//! database as one statement (case reads) or a few (intakes,
+//! `desk::cases`).
 //!
 //! A case read on PostgreSQL is one statement of ≈ 15 µs in the database
 //! inside a round trip that costs far more: the loopback TCP both ways and
@@ -22,11 +23,11 @@ use diesel::r2d2::Pool;
 
 use super::{AnyConnection, DbError, DbResult, pool};
 
-/// The most keys asked for in one statement.
+/// The most requests answered together.
 const MOST_PER_STATEMENT: usize = 64;
 
-/// Reads the answers for `keys` (distinct) in one statement: one answer per
-/// key, in the order of `keys`. An error fails every key of the statement.
+/// Answers `keys` (one per waiting caller, repeats included) together: one
+/// answer per key, in the order of `keys`. An error fails every caller.
 pub type Load<K, V> = fn(&mut AnyConnection, &[K]) -> DbResult<Vec<V>>;
 
 /// One caller's key and where its answer goes.
@@ -48,8 +49,8 @@ impl<K, V> Clone for Gathered<K, V> {
 
 impl<K, V> Gathered<K, V>
 where
-    K: Copy + PartialEq + Send + 'static,
-    V: Clone + Send + 'static,
+    K: Send + 'static,
+    V: Send + 'static,
 {
     /// Starts `threads` threads that answer with `load` on connections of
     /// `pool`, each holding one only while its statement runs.
@@ -72,7 +73,7 @@ where
         Ok(Self { waiting })
     }
 
-    /// The answer for `key`, read with whatever else is waiting.
+    /// The answer for `key`, with whatever else is waiting.
     pub async fn get(&self, key: K) -> DbResult<V> {
         self.ask(key).await
     }
@@ -98,10 +99,7 @@ fn gather_loop<K, V>(
     queue: &Mutex<mpsc::Receiver<Waiting<K, V>>>,
     pool: &Pool<pool::Connections>,
     load: Load<K, V>,
-) where
-    K: Copy + PartialEq,
-    V: Clone,
-{
+) {
     loop {
         let batch = {
             // One thread waits on the queue, the others on the lock; the
@@ -124,18 +122,9 @@ fn gather_loop<K, V>(
     }
 }
 
-/// Reads the keys of `batch` in one statement and answers each caller.
-fn answer<K, V>(batch: Vec<Waiting<K, V>>, pool: &Pool<pool::Connections>, load: Load<K, V>)
-where
-    K: Copy + PartialEq,
-    V: Clone,
-{
-    let mut keys: Vec<K> = Vec::with_capacity(batch.len());
-    for (key, _) in &batch {
-        if !keys.contains(key) {
-            keys.push(*key);
-        }
-    }
+/// Answers the keys of `batch` together and each caller its own.
+fn answer<K, V>(batch: Vec<Waiting<K, V>>, pool: &Pool<pool::Connections>, load: Load<K, V>) {
+    let (keys, replies): (Vec<K>, Vec<_>) = batch.into_iter().unzip();
     let loaded = pool.get().map_err(DbError::from).and_then(|mut conn| {
         let loaded = load(&mut conn, &keys);
         conn.note_outcome(loaded.is_ok());
@@ -143,21 +132,49 @@ where
     });
     match loaded {
         Ok(answers) => {
-            for (key, reply) in batch {
-                let answer = keys
-                    .iter()
-                    .position(|k| *k == key)
-                    .and_then(|at| answers.get(at).cloned())
-                    .ok_or_else(|| DbError::Commit("a gathered read lost a key".into()));
+            let mut answers = answers.into_iter();
+            for reply in replies {
+                let answer = answers
+                    .next()
+                    .ok_or_else(|| DbError::Commit("a gathered statement lost a key".into()));
                 let _ = reply.send(answer);
             }
         }
         Err(error) => {
             let error = Arc::new(error);
-            for (_, reply) in batch {
+            for reply in replies {
                 let _ = reply.send(Err(DbError::Shared(Arc::clone(&error))));
             }
         }
+    }
+}
+
+/// Runs `items` together with `run`, one answer per item. When that fails
+/// for a reason other than a fault of the database (a constraint, a row
+/// gone), runs each item alone, so that the others still get their answer
+/// and the failing one its own error; a fault fails every item, since the
+/// database is what failed.
+pub fn together_or_alone<T, V>(
+    items: &[T],
+    mut run: impl FnMut(&[T]) -> DbResult<Vec<V>>,
+) -> DbResult<Vec<DbResult<V>>> {
+    match run(items) {
+        Ok(answers) => Ok(answers.into_iter().map(Ok).collect()),
+        Err(error) if error.fault().is_some() || items.len() == 1 => Err(error),
+        Err(_) => items
+            .iter()
+            .map(|item| {
+                let alone = run(std::slice::from_ref(item));
+                match alone {
+                    Err(error) if error.fault().is_some() => Err(error),
+                    alone => Ok(alone.and_then(|answers| {
+                        answers.into_iter().next().ok_or_else(|| {
+                            DbError::Commit("a statement of one item answered nothing".into())
+                        })
+                    })),
+                }
+            })
+            .collect(),
     }
 }
 
@@ -243,8 +260,8 @@ mod tests {
         assert_eq!(answers, [50, 30, 70, 30], "each caller gets its own key's");
         assert_eq!(
             *HELD_STATEMENTS.lock().unwrap(),
-            [vec![0], vec![5, 3, 7]],
-            "one statement for the waiting reads, each key once"
+            [vec![0], vec![5, 3, 7, 3]],
+            "one statement for the waiting reads, one key per caller"
         );
         assert_eq!(
             gathered.get(9).await.unwrap(),
@@ -291,5 +308,50 @@ mod tests {
     async fn a_statement_that_loses_a_key_answers_its_caller_with_an_error() {
         let gathered = Gathered::start("test-short", 1, one_connection(), short_load).unwrap();
         assert!(gathered.get(1).await.is_err());
+    }
+
+    /// A refusal of one item among many: the statement of all fails, each
+    /// alone then succeeds but that one.
+    fn refusing_seven(items: &[i64]) -> DbResult<Vec<i64>> {
+        if items.contains(&7) {
+            Err(DbError::Commit("violates foreign key constraint".into()))
+        } else {
+            Ok(items.iter().map(|i| i * 2).collect())
+        }
+    }
+
+    #[test]
+    fn one_refused_item_among_many_fails_alone() {
+        let mut statements = Vec::new();
+        let answers = together_or_alone(&[1, 7, 3], |items| {
+            statements.push(items.to_vec());
+            refusing_seven(items)
+        })
+        .unwrap();
+        assert_eq!(answers[0].as_ref().unwrap(), &2);
+        assert!(answers[1].is_err());
+        assert_eq!(answers[2].as_ref().unwrap(), &6);
+        assert_eq!(statements, [vec![1, 7, 3], vec![1], vec![7], vec![3]]);
+
+        let together = together_or_alone(&[1, 3], refusing_seven).unwrap();
+        assert_eq!(
+            together.into_iter().map(Result::unwrap).collect::<Vec<_>>(),
+            [2, 6],
+            "no refusal: one statement answers all"
+        );
+    }
+
+    #[test]
+    fn a_fault_fails_every_item_without_running_them_alone() {
+        let mut runs = 0;
+        let error = together_or_alone(&[1, 2, 3], |_| -> DbResult<Vec<i64>> {
+            runs += 1;
+            Err(DbError::Commit(
+                "server closed the connection unexpectedly".into(),
+            ))
+        })
+        .unwrap_err();
+        assert_eq!(error.fault(), Some(Fault::Unavailable));
+        assert_eq!(runs, 1);
     }
 }

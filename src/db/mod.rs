@@ -292,6 +292,9 @@ const READS_QUEUED_PER_READER: usize = 16;
 /// goes at once.
 const CASE_READ_THREADS: usize = 1;
 
+/// Threads that file PostgreSQL's gathered intakes (`cases::file_own`).
+const INTAKE_THREADS: usize = 1;
+
 /// The database handle shared by every request.
 #[derive(Clone)]
 pub struct Database {
@@ -310,6 +313,10 @@ pub struct Database {
     /// PostgreSQL's case reads, gathered into one statement per round trip
     /// (gathered.rs). None on SQLite, whose reads have no round trip.
     case_reads: Option<gathered::Gathered<i64, cases::FullCaseRead>>,
+    /// PostgreSQL's intakes of applicants, gathered into a statement and a
+    /// commit per batch (`cases::file_own`). None on SQLite, whose writer
+    /// commits its intakes together already.
+    intakes: Option<gathered::Gathered<cases::OwnFiling, DbResult<Option<cases::CaseRow>>>>,
 }
 
 impl Database {
@@ -344,6 +351,7 @@ impl Database {
             sqlite_writer: None,
             sqlite_readers: None,
             case_reads: None,
+            intakes: None,
         };
         database.migrate()?;
         let case_reads = match backend {
@@ -353,6 +361,15 @@ impl Database {
                 CASE_READ_THREADS,
                 database.pool.clone(),
                 cases::find_full_many,
+            )?),
+        };
+        let intakes = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some(gathered::Gathered::start(
+                "pg-intakes",
+                INTAKE_THREADS,
+                database.pool.clone(),
+                cases::file_own_together,
             )?),
         };
         let (sqlite_writer, sqlite_readers) = match backend {
@@ -373,8 +390,15 @@ impl Database {
             sqlite_writer,
             sqlite_readers,
             case_reads,
+            intakes,
             ..database
         })
+    }
+
+    /// Whether applicants' intakes go through [`cases::file_own`]
+    /// (PostgreSQL).
+    pub fn gathers_intakes(&self) -> bool {
+        self.intakes.is_some()
     }
 
     pub fn backend(&self) -> Backend {

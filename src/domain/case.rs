@@ -311,6 +311,11 @@ pub fn case_number(received_on: NaiveDate, sequence: i64) -> String {
     format!("MD-{}-{sequence:05}", received_on.year())
 }
 
+/// The detail of a case's `submitted` event: the number it was filed under.
+pub fn filing_detail(number: &str) -> String {
+    serde_json::json!({ "number": number }).to_string()
+}
+
 /// What a role may see of a case, given its relation to it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CaseView {

@@ -24,6 +24,7 @@ on_both_backends!(
     intake_validation_names_each_bad_field_and_stores_nothing,
     an_unknown_code_is_answered_with_the_allowed_ones,
     case_numbers_stay_unique_under_concurrent_intake,
+    intakes_arriving_together_each_file_their_own_case,
     // who sees what
     another_organisations_case_is_not_found_and_leaks_nothing,
     reads_arriving_together_each_get_their_own_case,
@@ -551,6 +552,100 @@ async fn case_numbers_stay_unique_under_concurrent_intake(backend: Backend) {
         .map(|c| c["number"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(listed_numbers, numbers);
+}
+
+/// Intakes of many applicants at once (on PostgreSQL gathered into one
+/// statement, `db::cases::file_own`): each files its own case under its
+/// own organisation's registered name, with its categories, its
+/// `submitted` event, its mail and its statistics; an applicant who left
+/// the organisation their session names files nothing, and the others
+/// are not held up by it.
+async fn intakes_arriving_together_each_file_their_own_case(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let mut applicants = Vec::new();
+    for index in 0..6 {
+        applicants.push(app.applicant(&format!("同時法人{index}")).await);
+    }
+    // The session of applicant 4 still names the organisation they left.
+    let left = &applicants[4];
+    app.execute_sql(&format!(
+        "UPDATE users SET organization_id = {} WHERE id = {}",
+        applicants[5].organization_id, left.id
+    ))
+    .await;
+    let categories = [
+        json!(["fundraising"]),
+        json!(["regulatory", "ip_strategy", "international"]),
+    ];
+    let requests: Vec<(usize, Value)> = (0..applicants.len())
+        .flat_map(|index| {
+            categories.iter().enumerate().map(move |(n, categories)| {
+                let mut body = intake_with(json!({
+                    "title": format!("同時申請 {index}-{n}"),
+                    "categories": categories,
+                }));
+                if n == 1 {
+                    body["organization"] = json!({"name": "別名で入力", "kind": "academia"});
+                }
+                (index, body)
+            })
+        })
+        .collect();
+    let (app, tokens) = (&app, &applicants);
+    let answers = join_all(requests.iter().map(|(index, body)| async move {
+        let response = app.submit_case(&tokens[*index].token, body).await;
+        (response.status(), response.json::<Value>().await.unwrap())
+    }))
+    .await;
+
+    let mut numbers = HashSet::new();
+    let mut filed_ids = Vec::new();
+    for ((index, body), (status, answer)) in requests.iter().zip(&answers) {
+        if *index == 4 {
+            assert_eq!(*status, StatusCode::NOT_FOUND, "{answer}");
+            assert!(!answer.to_string().contains("同時申請"), "{answer}");
+            continue;
+        }
+        assert_eq!(*status, StatusCode::CREATED, "{answer}");
+        assert_case_number(answer);
+        assert!(numbers.insert(answer["number"].clone()), "{answer}");
+        assert_eq!(answer["title"], body["title"]);
+        assert_eq!(answer["categories"], body["categories"]);
+        assert_eq!(answer["organization"]["name"], format!("同時法人{index}"));
+        let kind = if body["organization"]["kind"] == "academia" {
+            "academia"
+        } else {
+            "startup"
+        };
+        assert_eq!(answer["organization"]["kind"], kind, "{answer}");
+        let applicant = &applicants[*index];
+        assert_eq!(answer["organization"]["id"], applicant.organization_id);
+        assert_eq!(&app.case(&applicant.token, &answer["id"]).await, answer);
+        let events = app.event_items(&applicant.token, &answer["id"]).await;
+        assert_eq!(kinds(&events), ["submitted"]);
+        filed_ids.push(answer["id"].to_string());
+    }
+    assert_eq!(filed_ids.len(), 10);
+    let filed = filed_ids.join(", ");
+    assert_eq!(
+        app.count_sql(&format!(
+            "SELECT count(DISTINCT case_id) FROM outbox WHERE case_id IN ({filed})"
+        ))
+        .await,
+        10,
+        "every case queued its mail"
+    );
+    assert_eq!(
+        app.count_sql(&format!(
+            "SELECT count(*) FROM cases WHERE applicant_id = {}",
+            left.id
+        ))
+        .await,
+        0,
+        "nothing filed for the applicant who left"
+    );
+    let check = app.statistics_folded().await;
+    assert_eq!(check["consistent"], true, "{check}");
 }
 
 /// PostgreSQL takes a case's number in a statement of its own whose commit

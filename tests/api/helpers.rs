@@ -792,6 +792,36 @@ pub fn error_fields(problem: &Value) -> Vec<String> {
 }
 
 impl TestApp {
+    /// The number `query` (a `SELECT count(*)`-like statement) answers on
+    /// the app's database, on either backend: for what no endpoint shows.
+    pub async fn count_sql(&self, query: &str) -> i64 {
+        use diesel::{Connection, RunQueryDsl};
+        #[derive(diesel::QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let url = self.vars["DATABASE_URL"].clone();
+        let query = format!("SELECT ({query}) AS n");
+        tokio::task::spawn_blocking(move || {
+            let count: Count = match url.strip_prefix("sqlite://") {
+                Some(path) => {
+                    let mut conn =
+                        diesel::SqliteConnection::establish(path).expect("test database");
+                    diesel::sql_query(&query).get_result(&mut conn)
+                }
+                None => {
+                    let mut conn = diesel::PgConnection::establish(&url).expect("test database");
+                    diesel::sql_query(&query).get_result(&mut conn)
+                }
+            }
+            .unwrap_or_else(|e| panic!("{query}: {e}"));
+            count.n
+        })
+        .await
+        .unwrap()
+    }
+
     /// Runs SQL on the app's database behind the app's back, on either
     /// backend: for what no endpoint may do, such as moving a stored expiry
     /// into the past instead of waiting for it.
