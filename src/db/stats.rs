@@ -525,9 +525,14 @@ WITH counted AS (
     SELECT id, received_on AS day, effective_product_type AS product_type
     FROM cases WHERE id = ANY($1)
 ), counted_categories AS (
-    SELECT counted.day, counted.product_type, case_categories.category
-    FROM counted JOIN case_categories
-        ON case_categories.case_id = counted.id AND case_categories.effective
+    -- Each case's categories through its primary key: as a join, planned
+    -- as a hash join over every row of case_categories (33 ms a fold at
+    -- 100,000 rows; issue 19, twenty-second round).
+    SELECT counted.day, counted.product_type, category
+    FROM counted, unnest(ARRAY(
+        SELECT case_categories.category FROM case_categories
+        WHERE case_categories.case_id = counted.id AND case_categories.effective
+    )) AS category
 ), daily AS (
     INSERT INTO stats_daily_cases AS cell (day, product_type, cases)
     SELECT day, product_type, count(*) FROM counted
