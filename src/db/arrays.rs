@@ -112,11 +112,12 @@ impl QueryId for QueuedMails<'_> {
     const HAS_STATIC_QUERY_ID: bool = true;
 }
 
-/// Claims up to `limit` due mails until `until`: `UPDATE outbox … WHERE id
-/// IN (SELECT … FOR UPDATE SKIP LOCKED) RETURNING` every column, in
-/// `OutboxRow`'s order (`outbox::claim_due`).
+/// Claims up to `limit` mails due from `due_from` to `now` until `until`:
+/// `UPDATE outbox … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED)
+/// RETURNING` every column, in `OutboxRow`'s order (`outbox::claim_due`).
 #[derive(Debug, Clone, Copy)]
 pub struct ClaimDue {
+    pub due_from: i64,
     pub now: i64,
     pub until: i64,
     pub limit: i64,
@@ -128,6 +129,8 @@ impl QueryFragment<Pg> for ClaimDue {
         out.push_bind_param::<BigInt, i64>(&self.until)?;
         out.push_sql(", attempts = attempts + 1 WHERE id IN (SELECT id FROM outbox WHERE state = ");
         out.push_bind_param::<Text, str>(MailState::Pending.as_str())?;
+        out.push_sql(" AND next_attempt_at >= ");
+        out.push_bind_param::<BigInt, i64>(&self.due_from)?;
         out.push_sql(" AND next_attempt_at <= ");
         out.push_bind_param::<BigInt, i64>(&self.now)?;
         out.push_sql(" AND (locked_until IS NULL OR locked_until < ");

@@ -335,18 +335,22 @@ pub struct OutboxRow {
 }
 
 /// Claims up to `limit` due mails for `lease_micros` (call inside a
-/// transaction). On PostgreSQL the rows are locked with SKIP LOCKED, so
-/// several instances never claim the same mail; on SQLite the single writer
-/// gives the same guarantee. A claim that is not settled (crash) expires
-/// with its lease and the mail is tried again.
+/// transaction), the oldest first, none due before `due_from` (None: from
+/// the first; `mail::claim_floor` says why). On PostgreSQL the rows are
+/// locked with SKIP LOCKED, so several instances never claim the same mail;
+/// on SQLite the single writer gives the same guarantee. A claim that is
+/// not settled (crash) expires with its lease and the mail is tried again.
 pub fn claim_due(
     conn: &mut AnyConnection,
     now: i64,
     lease_micros: i64,
     limit: i64,
+    due_from: Option<i64>,
 ) -> DbResult<Vec<OutboxRow>> {
+    let due_from = due_from.unwrap_or(i64::MIN);
     let due = outbox::table
         .filter(outbox::state.eq(MailState::Pending.as_str()))
+        .filter(outbox::next_attempt_at.ge(due_from))
         .filter(outbox::next_attempt_at.le(now))
         .filter(
             outbox::locked_until
@@ -377,6 +381,7 @@ pub fn claim_due(
             )
             .execute(c)?;
             let claim = super::arrays::ClaimDue {
+                due_from,
                 now,
                 until: now + lease_micros,
                 limit,
@@ -626,6 +631,30 @@ mod tests {
         }
     }
 
+    /// A claim from a floor leaves the mail due before it to the claim
+    /// from the first mail (`mail::claim_floor`), which takes it.
+    #[tokio::test]
+    async fn a_claim_from_a_floor_leaves_earlier_mail_to_a_claim_from_the_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("floor.db").to_string_lossy().into_owned();
+        let db = Database::connect(&DatabaseUrl::Sqlite(path), 2).unwrap();
+        let (from_floor, from_first) = db
+            .write(|conn| {
+                enqueue_all(conn, &[mail(1)], 100)?;
+                enqueue_all(conn, &[mail(2)], 300)?;
+                let from_floor = claim_due(conn, 400, 1_000, 10, Some(200))?;
+                let from_first = claim_due(conn, 400, 1_000, 10, None)?;
+                Ok::<_, crate::db::DbError>((from_floor, from_first))
+            })
+            .await
+            .unwrap();
+        let recipients = |rows: &[OutboxRow]| -> Vec<String> {
+            rows.iter().map(|row| row.recipient.clone()).collect()
+        };
+        assert_eq!(recipients(&from_floor), ["person2@example.com"]);
+        assert_eq!(recipients(&from_first), ["person1@example.com"]);
+    }
+
     /// Queuing mail and settling it, as diesel writes the statements, check
     /// the outbox's state without building a temporary B-tree per row, as a
     /// CHECK's `IN` list did (migration 000023).
@@ -672,7 +701,7 @@ mod tests {
         let claimed = db
             .write(move |conn| {
                 enqueue_all(conn, &[shared, mail(4)], 100)?;
-                claim_due(conn, 200, 1_000, 10)
+                claim_due(conn, 200, 1_000, 10, None)
             })
             .await
             .unwrap();
@@ -790,7 +819,7 @@ mod tests {
         let claimed = db
             .write(|conn| {
                 enqueue_all(conn, &[mail(1), mail(2), mail(3), mail(4)], 100)?;
-                claim_due(conn, 200, 1_000, 10)
+                claim_due(conn, 200, 1_000, 10, None)
             })
             .await
             .unwrap();

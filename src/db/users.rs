@@ -322,6 +322,20 @@ pub fn contacts_with_role(conn: &mut AnyConnection, role: &str) -> DbResult<Vec<
 /// `(id, email, name, locale)` of a user to write to.
 pub type ContactRow = (i64, String, String, String);
 
+/// The [`ContactRow`]s of the users of `ids` that exist, in one statement.
+pub fn contacts_by_id(conn: &mut AnyConnection, ids: &[i64]) -> DbResult<Vec<ContactRow>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let query = users::table.filter(users::id.eq_any(ids)).select((
+        users::id,
+        users::email,
+        users::name,
+        users::locale,
+    ));
+    Ok(on_backend!(conn, |c| query.load(c))?)
+}
+
 /// The organisation `(name, kind)` a case is filed under, as registered:
 /// `None` when it is gone or the applicant is no longer its member. One
 /// statement of two primary-key lookups. The people its mail goes to are

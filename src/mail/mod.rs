@@ -1,6 +1,7 @@
 //! Mail delivery: the outbox worker and its transports (SMTP via lettre, or
 //! `.eml` files when no SMTP server is configured).
 
+pub mod claim_floor;
 pub mod fan_out;
 pub mod lease;
 pub mod notify;
@@ -24,6 +25,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::db::outbox::{self, OutboxRow, Settlement};
 use crate::db::{Database, DbError};
+use claim_floor::ClaimFloor;
 use lease::Lease;
 use notify::Notifier;
 use smtp::{Relay, SmtpSender};
@@ -195,8 +197,9 @@ pub fn spawn_worker(
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let lease = Lease::covering(worker.transport.delivery_bound());
+        let mut floor = ClaimFloor::default();
         while !*shutdown.borrow() {
-            match deliver_due(&db, &worker, lease, &clock).await {
+            match deliver_due(&db, &worker, lease, &clock, &mut floor).await {
                 Ok(round) if round.more_may_be_waiting() => continue,
                 Ok(_) => {}
                 Err(e) => tracing::error!(error = %e, "outbox worker"),
@@ -233,18 +236,21 @@ impl Round {
     }
 }
 
-/// One round: claim; replace the claimed events with their mails; send the
-/// claimed mails and settle them.
+/// One round: claim from `floor`; replace the claimed events with their
+/// mails; send the claimed mails and settle them.
 pub async fn deliver_due(
     db: &Database,
     worker: &Worker,
     lease: Lease,
     clock: &Clock,
+    floor: &mut ClaimFloor,
 ) -> Result<Round, DbError> {
     let now = clock.now_micros();
+    let due_from = floor.start(now);
     let claimed = db
-        .write(move |conn| outbox::claim_due(conn, now, lease.micros, BATCH))
+        .write(move |conn| outbox::claim_due(conn, now, lease.micros, BATCH, due_from))
         .await?;
+    floor.found(claimed.iter().map(|row| row.next_attempt_at).min());
     let count = claimed.len();
     let (events, mails): (Vec<_>, Vec<_>) = claimed
         .into_iter()

@@ -191,18 +191,18 @@ impl Notifier {
     }
 
     /// The mails of a new case, written by the mail worker: the
-    /// acknowledgement to the applicant, "new case" to every supporter
-    /// (`supporters` as `users::contacts_with_role` reads them). `categories`
-    /// are the applicant's.
+    /// acknowledgement to `applicant` (None: the account is gone), "new
+    /// case" to every supporter (`supporters` as `users::contacts_with_role`
+    /// reads them). `categories` are the applicant's.
     pub fn case_submitted_mails(
         &self,
-        conn: &mut AnyConnection,
         case: &CaseRow,
         categories: &[Category],
+        applicant: Option<ContactRow>,
         supporters: &[ContactRow],
     ) -> DbResult<Vec<NewMail>> {
         let mut mails = Vec::with_capacity(3);
-        if let Some(applicant) = contact(conn, case.applicant_id)? {
+        if let Some(applicant) = applicant.map(Contact::of).transpose()? {
             mails.push(mail(
                 "case_submitted_applicant",
                 Some(case.id),
