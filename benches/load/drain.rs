@@ -448,6 +448,14 @@ pub async fn two_instances_scenario(bench: &Bench) -> anyhow::Result<ScenarioRep
     let rate_met = two_rate >= single_rate;
     let checks_passed = all_violations.is_empty() && request_errors == 0;
 
+    // Both phases' CPU per filed case: where a combined rate below the
+    // single one goes when the cores are shared (both instances' CPU is
+    // in the first instance's phase).
+    let cpu_note = format!(
+        "CPU per filed case: one instance {}; two instances {}",
+        cpu_per_case(&single, single_rate),
+        cpu_per_case(&on_first, two_rate)
+    );
     let mut report = ScenarioReport::new(vec![single, on_first, on_second]);
     report.summary = BTreeMap::from([
         ("available".to_owned(), json!(true)),
@@ -480,6 +488,7 @@ pub async fn two_instances_scenario(bench: &Bench) -> anyhow::Result<ScenarioRep
          {two_rate:.1} cases/s ({first_half} + {second_half} clients): combined >= single {}",
         if rate_met { "met" } else { "NOT met" }
     ));
+    report.notes.push(cpu_note);
     report
         .notes
         .push(format!("one instance's mail: {}", single_mail.line()));
@@ -524,4 +533,24 @@ pub async fn two_instances_scenario(bench: &Bench) -> anyhow::Result<ScenarioRep
         ));
     }
     Ok(report)
+}
+
+/// `phase`'s CPU per case filed at `rate`, in µs, per party, and the cores
+/// left idle: what the comparison of one instance with two rests on.
+fn cpu_per_case(phase: &PhaseResult, rate: f64) -> String {
+    let micros = |cores: f64| {
+        if rate > 0.0 { cores * 1e6 / rate } else { 0.0 }
+    };
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    let busy = phase.server_cpu_cores
+        + phase.loadgen_cpu_cores
+        + phase.database_cpu_cores
+        + phase.other_cpu_cores;
+    format!(
+        "server {:.0} µs, database {:.0} µs, load generator {:.0} µs, {:.0} % of the cores idle",
+        micros(phase.server_cpu_cores),
+        micros(phase.database_cpu_cores),
+        micros(phase.loadgen_cpu_cores),
+        ((cores - busy) / cores * 100.0).max(0.0)
+    )
 }
