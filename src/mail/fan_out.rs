@@ -85,8 +85,10 @@ fn mails_of(
     applicants: &HashMap<i64, ContactRow>,
     supporters: &[ContactRow],
 ) -> Result<Vec<NewMail>, DbError> {
-    let Some(case) = case.cloned().transpose()?.flatten() else {
-        return Ok(Vec::new());
+    let case = match case {
+        Some(Ok(Some(case))) => case,
+        Some(Err(unknown)) => return Err(unknown.clone().into()),
+        None | Some(Ok(None)) => return Ok(Vec::new()),
     };
     let applicant = case
         .row
