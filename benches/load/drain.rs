@@ -62,6 +62,9 @@ struct MailCheck {
     cases: u64,
     expected: u64,
     received: u64,
+    /// Received before the filing ended: the mail work that shared the
+    /// cores with the intake (the rest came after).
+    during_filing: u64,
     messages: u64,
     distinct_ids: u64,
     without_id: u64,
@@ -114,6 +117,7 @@ impl MailCheck {
             "cases_filed_201": self.cases,
             "mails_expected": self.expected,
             "mails_received": self.received,
+            "mails_received_during_filing": self.during_filing,
             "messages_received": self.messages,
             "distinct_message_ids": self.distinct_ids,
             "mails_without_message_id": self.without_id,
@@ -132,13 +136,14 @@ impl MailCheck {
     fn line(&self) -> String {
         let seconds = |s: Option<f64>| s.map_or("-".to_owned(), |s| format!("{s:.1} s"));
         format!(
-            "{} cases filed (201) -> {} mails expected, {} received in {} messages with {} \
-             distinct Message-IDs; \
+            "{} cases filed (201) -> {} mails expected, {} received ({} during the filing) in \
+             {} messages with {} distinct Message-IDs; \
              sink connections {} ({} new); {:.0} mails/s over {} from the first mail to the \
              last; drained {} after the filing ended (server {:.2}, database {:.2} cores then)",
             self.cases,
             self.expected,
             self.received,
+            self.during_filing,
             self.messages,
             self.distinct_ids,
             self.connections,
@@ -164,6 +169,7 @@ async fn await_mail(
 ) -> anyhow::Result<MailCheck> {
     let per_case = 1 + bench.ctx.supporters.len() as u64;
     let expected = cases * per_case;
+    let during_filing = sink.counts().mails - start.mails;
     let cpu_before = CpuTimes::now(server_pids, bench.settings.backend);
     let waiting = Instant::now();
     let reached = sink
@@ -191,6 +197,7 @@ async fn await_mail(
         cases,
         expected,
         received,
+        during_filing,
         messages: end.messages - start.messages,
         distinct_ids: end.distinct_ids - start.distinct_ids,
         without_id: end.without_id - start.without_id,

@@ -679,6 +679,89 @@ async fn postgres_a_reserved_number_leaves_its_connection_committing_durably() {
     .unwrap();
 }
 
+/// Gathered intakes received on both sides of New Year's midnight (the
+/// desk's time, UTC+9) take their numbers from each year's own counter, in
+/// the order they came, and a later intake continues each year's count; an
+/// intake whose applicant left the organisation is filed under no number
+/// another intake takes.
+#[tokio::test]
+async fn postgres_gathered_intakes_across_new_year_are_numbered_per_year() {
+    use diesel::Connection;
+    use medesk::db::cases::{OwnFiling, file_own_together};
+    let app = TestApp::spawn(Backend::Postgres).await;
+    let applicant = app.applicant("Newyear KK").await;
+    let (applicant_id, organization_id) = (
+        applicant.id.as_i64().unwrap(),
+        applicant.organization_id.as_i64().unwrap(),
+    );
+    let url = app.database_url();
+    let micros = |rfc3339: &str| {
+        chrono::DateTime::parse_from_rfc3339(rfc3339)
+            .unwrap()
+            .timestamp_micros()
+    };
+    let filing = move |title: &str, received_at: i64, organization_id: i64| OwnFiling {
+        applicant_id,
+        organization_id,
+        title: title.to_owned(),
+        description: "年をまたぐ相談".to_owned(),
+        product_type: "medical_device",
+        stage: "non_clinical",
+        language: "ja",
+        organization_kind: None,
+        categories: vec!["regulatory"],
+        received_at,
+    };
+    let (late_2030, early_2031) = (
+        micros("2030-12-31T23:59:30+09:00"),
+        micros("2031-01-01T00:00:10+09:00"),
+    );
+    let numbers = tokio::task::spawn_blocking(move || {
+        let mut conn = medesk::db::AnyConnection::establish(&url).unwrap();
+        let mut numbers_of = |filings: &[OwnFiling]| -> Vec<Option<String>> {
+            file_own_together(&mut conn, filings)
+                .unwrap()
+                .into_iter()
+                .map(|filed| filed.unwrap().map(|case| case.number))
+                .collect()
+        };
+        let first = numbers_of(&[
+            filing("old year, first", late_2030, organization_id),
+            filing("new year, first", early_2031, organization_id),
+            filing("not a member", early_2031, organization_id + 1_000),
+            filing("old year, second", late_2030 + 1, organization_id),
+        ]);
+        let later = numbers_of(&[filing("new year, later", early_2031 + 5, organization_id)]);
+        (first, later)
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        numbers.0,
+        [
+            Some("MD-2030-00001".to_owned()),
+            Some("MD-2031-00001".to_owned()),
+            None,
+            Some("MD-2030-00002".to_owned()),
+        ]
+    );
+    // The refused intake took MD-2031-00002 (numbers may have gaps, never repeats).
+    assert_eq!(numbers.1, [Some("MD-2031-00003".to_owned())]);
+    assert_eq!(
+        app.count_sql("SELECT count(*) FROM cases WHERE received_on LIKE '2031-%'")
+            .await,
+        2
+    );
+    assert_eq!(
+        app.count_sql(
+            "SELECT count(*) FROM cases WHERE received_on = '2030-12-31' \
+             AND number LIKE 'MD-2030-%'"
+        )
+        .await,
+        2
+    );
+}
+
 // ---------------------------------------------------------------- who sees what
 
 /// Every per-case call a stranger might try: `(what, status, body)`.
