@@ -79,6 +79,7 @@ impl Application {
         }
         let (shutdown, stopping) = tokio::sync::watch::channel(false);
         let mut background = Vec::new();
+        let requests_in_flight = crate::busy::RequestsInFlight::default();
         background.push(crate::mail::spawn_worker(
             db.clone(),
             crate::mail::Worker {
@@ -88,6 +89,7 @@ impl Application {
             },
             mail_signal.clone(),
             clock,
+            requests_in_flight.clone(),
             stopping.clone(),
         ));
         background.push(crate::memory::spawn_trimmer(stopping.clone()));
@@ -172,6 +174,21 @@ impl Application {
                     }
                 })
                 .wrap(TracingLogger::default())
+                .wrap_fn({
+                    // Outermost: a request counts from its first byte
+                    // parsed to its answer (`crate::busy`).
+                    let requests_in_flight = requests_in_flight.clone();
+                    move |request, service| {
+                        use actix_web::dev::Service as _;
+                        let in_flight = requests_in_flight.enter();
+                        let response = service.call(request);
+                        async move {
+                            let response = response.await;
+                            drop(in_flight);
+                            response
+                        }
+                    }
+                })
         })
         .listen(listener)?
         .shutdown_timeout(10);

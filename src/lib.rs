@@ -5,6 +5,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod busy;
 pub mod clock;
 pub mod config;
 pub mod db;

@@ -183,7 +183,23 @@ impl MailSignal {
     }
 }
 
-const BATCH: i64 = 20;
+/// Rows a round claims while requests are under way: between small rounds
+/// the cores go to the requests.
+const BATCH_BESIDE_REQUESTS: i64 = 20;
+/// Rows a round claims when no request is under way: a third less CPU per
+/// mail than rounds of 20, and a backlog drained twice as fast (issue 19's
+/// twenty-fourth round).
+const BATCH_WHEN_IDLE: i64 = 128;
+
+/// How many outbox rows the next round claims, given the HTTP requests
+/// under way (`crate::busy`).
+pub fn claim_size(requests_in_flight: usize) -> i64 {
+    if requests_in_flight == 0 {
+        BATCH_WHEN_IDLE
+    } else {
+        BATCH_BESIDE_REQUESTS
+    }
+}
 
 /// Delivers due outbox rows until `shutdown` turns true; a delivery under
 /// way is finished first, so a clean stop never leaves a sent mail unmarked.
@@ -193,13 +209,15 @@ pub fn spawn_worker(
     worker: Worker,
     signal: MailSignal,
     clock: Clock,
+    requests: crate::busy::RequestsInFlight,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let lease = Lease::covering(worker.transport.delivery_bound());
         let mut floor = ClaimFloor::default();
         while !*shutdown.borrow() {
-            match deliver_due(&db, &worker, lease, &clock, &mut floor).await {
+            let limit = claim_size(requests.now());
+            match deliver_due(&db, &worker, lease, &clock, &mut floor, limit).await {
                 Ok(round) if round.more_may_be_waiting() => continue,
                 Ok(_) => {}
                 Err(e) => tracing::error!(error = %e, "outbox worker"),
@@ -228,27 +246,30 @@ pub struct Round {
     pub claimed: usize,
     /// Events replaced by their mails, which are due now.
     pub fanned_out: usize,
+    /// The most rows the round could claim.
+    pub limit: i64,
 }
 
 impl Round {
     fn more_may_be_waiting(self) -> bool {
-        self.claimed as i64 == BATCH || self.fanned_out > 0
+        self.claimed as i64 == self.limit || self.fanned_out > 0
     }
 }
 
-/// One round: claim from `floor`; replace the claimed events with their
-/// mails; send the claimed mails and settle them.
+/// One round: claim up to `limit` rows from `floor`; replace the claimed
+/// events with their mails; send the claimed mails and settle them.
 pub async fn deliver_due(
     db: &Database,
     worker: &Worker,
     lease: Lease,
     clock: &Clock,
     floor: &mut ClaimFloor,
+    limit: i64,
 ) -> Result<Round, DbError> {
     let now = clock.now_micros();
     let due_from = floor.start(now);
     let claimed = db
-        .write(move |conn| outbox::claim_due(conn, now, lease.micros, BATCH, due_from))
+        .write(move |conn| outbox::claim_due(conn, now, lease.micros, limit, due_from))
         .await?;
     floor.found(claimed.iter().map(|row| row.next_attempt_at).min());
     let count = claimed.len();
@@ -289,6 +310,7 @@ pub async fn deliver_due(
         Ok(Round {
             claimed: count,
             fanned_out,
+            limit,
         }),
         Err,
     )
@@ -446,6 +468,26 @@ async fn write_settlements(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_round_claims_more_only_when_no_request_is_under_way() {
+        assert_eq!(claim_size(0), 128);
+        for requests in [1, 2, 32, usize::MAX] {
+            assert_eq!(claim_size(requests), 20, "{requests}");
+        }
+    }
+
+    #[test]
+    fn a_full_round_or_a_fan_out_means_more_may_be_waiting() {
+        let round = |claimed, fanned_out| Round {
+            claimed,
+            fanned_out,
+            limit: 20,
+        };
+        assert!(round(20, 0).more_may_be_waiting());
+        assert!(round(3, 2).more_may_be_waiting());
+        assert!(!round(19, 0).more_may_be_waiting());
+    }
 
     fn queued(body_html: Option<&str>, locale: Option<&str>) -> OutboxRow {
         OutboxRow {
