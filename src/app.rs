@@ -91,7 +91,7 @@ impl Application {
             clock,
             requests_in_flight.clone(),
             stopping.clone(),
-        ));
+        )?);
         background.push(crate::memory::spawn_trimmer(stopping.clone()));
         background.push(crate::mail::reminders::spawn(
             desk.clone(),

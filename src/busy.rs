@@ -1,5 +1,6 @@
-//! How many HTTP requests the server is answering right now, for the
-//! background work that gives way to them.
+//! Background work that gives way to the HTTP requests: how many requests
+//! the server is answering right now, and threads that step back from the
+//! request threads on a busy machine.
 //!
 //! The mail worker claims larger rounds when no request is waiting: a round
 //! of 128 mails costs a third less CPU per mail than one of 20 and drains a
@@ -38,6 +39,46 @@ impl Drop for InFlight {
     }
 }
 
+/// How far a background thread steps back from the HTTP workers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GiveWay {
+    /// Runs only on a core no other thread wants (SCHED_IDLE; where that
+    /// is refused, the lowest niceness): password hashing.
+    Always,
+    /// Takes a small share of a busy core (niceness 10: about a tenth of a
+    /// request thread's share) and all of an idle one: the mail worker,
+    /// which must keep going under a steady load, only more slowly.
+    Mostly,
+}
+
+/// The niceness of [`GiveWay::Mostly`]: CFS weighs a nice-10 thread at 110
+/// against a request thread's 1024.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+const MAIL_NICENESS: libc::c_int = 10;
+
+/// Lowers the calling thread's scheduling priority; threads it starts
+/// afterwards inherit it (Linux; elsewhere nothing changes).
+pub fn give_way(how: GiveWay) {
+    #[cfg(target_os = "linux")]
+    // SAFETY: the calls change only the calling thread's scheduling.
+    unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        match how {
+            GiveWay::Always => {
+                let param = libc::sched_param { sched_priority: 0 };
+                if libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) != 0 {
+                    libc::setpriority(libc::PRIO_PROCESS, tid, 19);
+                }
+            }
+            GiveWay::Mostly => {
+                libc::setpriority(libc::PRIO_PROCESS, tid, MAIL_NICENESS);
+            }
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = how;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -54,5 +95,45 @@ mod tests {
         assert_eq!(seen_elsewhere.now(), 1);
         drop(second);
         assert_eq!(seen_elsewhere.now(), 0);
+    }
+
+    /// The calling thread's niceness.
+    #[cfg(target_os = "linux")]
+    fn niceness() -> libc::c_int {
+        // SAFETY: reads the calling thread's scheduling only.
+        unsafe {
+            let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+            libc::getpriority(libc::PRIO_PROCESS, tid)
+        }
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_thread_that_mostly_gives_way_and_the_threads_it_starts_run_at_niceness_10() {
+        let ours = niceness();
+        let (own, started) = std::thread::spawn(|| {
+            give_way(GiveWay::Mostly);
+            (niceness(), std::thread::spawn(niceness).join().unwrap())
+        })
+        .join()
+        .unwrap();
+        assert_eq!((own, started), (MAIL_NICENESS, MAIL_NICENESS));
+        assert_eq!(niceness(), ours, "only the calling thread changed");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_thread_that_always_gives_way_runs_only_on_idle_cores() {
+        let (policy, nice) = std::thread::spawn(|| {
+            give_way(GiveWay::Always);
+            // SAFETY: reads the calling thread's scheduling only.
+            (unsafe { libc::sched_getscheduler(0) }, niceness())
+        })
+        .join()
+        .unwrap();
+        assert!(
+            policy == libc::SCHED_IDLE || nice == 19,
+            "policy {policy}, niceness {nice}"
+        );
     }
 }

@@ -150,7 +150,7 @@ impl PasswordHasher {
             std::thread::Builder::new()
                 .name(format!("argon2-{index}"))
                 .spawn(move || {
-                    lower_thread_priority();
+                    crate::busy::give_way(crate::busy::GiveWay::Always);
                     loop {
                         let job = {
                             let guard = receiver.lock().unwrap_or_else(|p| p.into_inner());
@@ -213,20 +213,6 @@ impl PasswordHasher {
             Verified::Yes { rehashed }
         })
         .await
-    }
-}
-
-/// Hashing threads run only when no request thread wants the core:
-/// SCHED_IDLE where allowed, else the lowest niceness.
-fn lower_thread_priority() {
-    #[cfg(target_os = "linux")]
-    // SAFETY: both calls only change the calling thread's scheduling.
-    unsafe {
-        let param = libc::sched_param { sched_priority: 0 };
-        if libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) != 0 {
-            let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-            libc::setpriority(libc::PRIO_PROCESS, tid, 19);
-        }
     }
 }
 

@@ -211,8 +211,8 @@ pub fn spawn_worker(
     clock: Clock,
     requests: crate::busy::RequestsInFlight,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
+) -> std::io::Result<tokio::task::JoinHandle<()>> {
+    let rounds = async move {
         let lease = Lease::covering(worker.transport.delivery_bound());
         let mut floor = ClaimFloor::default();
         while !*shutdown.borrow() {
@@ -224,12 +224,34 @@ pub fn spawn_worker(
             }
             tokio::select! {
                 _ = signal.0.notified() => {}
-                _ = shutdown.changed() => {}
+                // The server dropped without a stop (a test that ended):
+                // nothing will say stop, so stop now.
+                changed = shutdown.changed() => if changed.is_err() { break },
                 _ = tokio::time::sleep(Duration::from_millis(500)) => {}
             }
         }
         worker.transport.close().await;
-    })
+    };
+    // Its own thread and runtime, so that mail gives way to the requests:
+    // on a saturated machine the worker's rounds took CPU from the intake
+    // (issue 19, twenty-fifth round). The runtime's blocking threads, where
+    // its database work runs, start from that thread and inherit its
+    // niceness.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .thread_name("mail-worker-blocking")
+        .build()?;
+    let (finished, worker_done) = tokio::sync::oneshot::channel::<()>();
+    std::thread::Builder::new()
+        .name("mail-worker".into())
+        .spawn(move || {
+            crate::busy::give_way(crate::busy::GiveWay::Mostly);
+            runtime.block_on(rounds);
+            let _ = finished.send(());
+        })?;
+    Ok(tokio::spawn(async move {
+        let _ = worker_done.await;
+    }))
 }
 
 /// What the outbox worker sends with, and renders the mails of events with.
