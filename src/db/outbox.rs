@@ -874,4 +874,26 @@ mod tests {
             ("pending", 5_000, Some("421 try later"), None)
         );
     }
+
+    /// What SQLite runs for `message_notices.outbox_id`'s ON DELETE SET
+    /// NULL when an outbox row is deleted (an event the worker replaced by
+    /// its mails) goes through an index, not over every notice.
+    #[test]
+    fn a_deleted_rows_message_notices_are_found_through_an_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("plan.db").to_string_lossy().into_owned();
+        let (mut conn, statements) = crate::db::recording_sqlite(&path);
+        statements
+            .lock()
+            .unwrap()
+            .push("UPDATE message_notices SET outbox_id = NULL WHERE outbox_id = 7".to_owned());
+        let (sql, steps) = crate::db::last_statement_plan(&mut conn, &statements);
+        assert!(
+            steps
+                .iter()
+                .any(|step| step.starts_with("SEARCH message_notices USING")
+                    && step.ends_with("INDEX message_notices_outbox (outbox_id=?)")),
+            "{sql}: {steps:?}"
+        );
+    }
 }
