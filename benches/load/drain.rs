@@ -29,8 +29,21 @@
 //! `count(DISTINCT number)` over `cases`, read with psql) and the cases
 //! table grew by the 201s exactly; every mail arrived exactly once, for each
 //! phase. The combined rate against the single instance's is reported, met
-//! or not, without failing the run. The second instance is stopped
-//! (SIGTERM) afterwards.
+//! or not, without failing the run, and so are the cases filed and notified
+//! per second: the cases over the filing and the drain after it, to the
+//! last mail (the intake's rate leaves out the mail still queued when the
+//! filing stops, and two instances send theirs about twice as fast).
+//!
+//! When `wrk` is installed the same comparison is made again from wrk (the
+//! single instance right after its own-client phase, the two after
+//! theirs; one `wrk -t1` per instance, the applicants split as above): the
+//! benchmark's client needs about ten times wrk's CPU per request on the
+//! cores the instances and the database share. wrk stops without waiting
+//! for the requests in flight, so a wrk phase's cases are what the table
+//! gained once they settled ([`WRK_SETTLE`]), checked to lie between its
+//! answers 2xx and those plus one per connection; its mail is checked
+//! exactly once as above. The second instance is stopped (SIGTERM)
+//! afterwards.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -42,7 +55,7 @@ use serde_json::{Value, json};
 use crate::common::{self, Backend};
 use crate::report::{PhaseResult, ScenarioReport, round3};
 use crate::requests::file_case;
-use crate::runner::{Bench, Phase};
+use crate::runner::{Applicant, Bench, Phase};
 use crate::sampling::{CpuCores, CpuTimes};
 use crate::server::Server;
 use crate::smtp_sink::{SinkCounts, SmtpSink};
@@ -130,6 +143,15 @@ impl MailCheck {
             "drain_database_cpu_cores": self.drain_cpu.database,
             "exactly_once": if self.violations().is_empty() { "PASS" } else { "FAIL" },
         })
+    }
+
+    /// Cases filed and notified per second: the cases over the filing's
+    /// `filing_seconds` and the drain after it, until the last mail. The
+    /// whole of the desk's work for them, where the intake's rate leaves
+    /// out the mail still queued when the filing stopped.
+    fn filed_and_notified_per_second(&self, filing_seconds: f64) -> Option<f64> {
+        let seconds = filing_seconds + self.drain_seconds?;
+        (seconds > 0.0 && !self.timed_out).then(|| self.cases as f64 / seconds)
     }
 
     /// One line for the notes.
@@ -233,6 +255,111 @@ fn pass_fail(violations: &[String]) -> &'static str {
 
 fn filed(phase: &PhaseResult) -> u64 {
     phase.requests - phase.errors
+}
+
+/// One instance's share of a wrk filing: its address, connections and
+/// applicants (each files on one instance only).
+struct WrkTarget<'a> {
+    base_url: &'a str,
+    clients: usize,
+    applicants: &'a [Applicant],
+}
+
+/// A filing driven by wrk, one wrk per instance at once, and its mail.
+struct WrkFiling {
+    phases: Vec<PhaseResult>,
+    /// Answered 2xx, all instances.
+    answered: u64,
+    /// Cases the database gained: the answered ones and those still in
+    /// flight when wrk stopped (it stops without waiting for them).
+    grew: u64,
+    cases_per_second: f64,
+    /// The longest of its wrk runs.
+    seconds: f64,
+    cpu: CpuCores,
+    mail: MailCheck,
+    violations: Vec<String>,
+}
+
+/// How long requests still in flight when wrk stops may take to commit
+/// before the cases are counted (the slowest intake takes tens of ms).
+const WRK_SETTLE: Duration = Duration::from_secs(1);
+
+/// Files for `--duration` from one wrk per target, all at once; None when
+/// wrk is not installed. wrk cannot tell the cases it left in flight, so
+/// the cases filed are what the database gained, which must lie between
+/// the answers and the answers plus one per connection.
+async fn wrk_filing(
+    bench: &Bench,
+    sink: &SmtpSink,
+    label: &str,
+    targets: &[WrkTarget<'_>],
+    server_pids: &[u32],
+) -> anyhow::Result<Option<WrkFiling>> {
+    let database_url = bench.launch.database_url.clone();
+    let (before, _) = case_numbers(&database_url).await?;
+    let start = sink.mark();
+    let cpu_before = CpuTimes::now(server_pids, bench.settings.backend);
+    let started = Instant::now();
+    let runs = futures_util::future::join_all(targets.iter().enumerate().map(|(i, target)| {
+        let forms = crate::scenarios::intake_forms(bench, target.applicants);
+        let label = format!(
+            "{label}, instance {} of {}: POST cases",
+            i + 1,
+            targets.len()
+        );
+        async move {
+            bench
+                .run_wrk_phase_on(target.base_url, server_pids, &label, target.clients, forms)
+                .await
+        }
+    }))
+    .await;
+    let ended = Instant::now();
+    let cpu = CpuCores::between(
+        &cpu_before,
+        &CpuTimes::now(server_pids, bench.settings.backend),
+        started.elapsed().as_secs_f64(),
+    );
+    let mut phases = Vec::new();
+    for run in runs {
+        match run? {
+            Some(phase) => phases.push(phase),
+            None => return Ok(None),
+        }
+    }
+    tokio::time::sleep(WRK_SETTLE).await;
+    let (after, _) = case_numbers(&database_url).await?;
+    let grew = after.saturating_sub(before);
+    let answered: u64 = phases.iter().map(filed).sum();
+    let failed: u64 = phases.iter().map(|p| p.errors).sum();
+    let in_flight_at_most: u64 = targets.iter().map(|t| t.clients as u64).sum();
+    let seconds = phases.iter().map(|p| p.seconds).fold(0.0, f64::max);
+    let mail = await_mail(bench, sink, start, grew, ended, server_pids).await?;
+    let mut violations = mail.violations();
+    if failed > 0 {
+        violations.push(format!("{failed} wrk request(s) failed"));
+    }
+    if grew < answered || grew > answered + in_flight_at_most {
+        violations.push(format!(
+            "the cases table grew by {grew} for {answered} answers 2xx and at most \
+             {in_flight_at_most} requests in flight"
+        ));
+    }
+    Ok(Some(WrkFiling {
+        phases,
+        answered,
+        grew,
+        cases_per_second: if seconds > 0.0 {
+            answered as f64 / seconds
+        } else {
+            0.0
+        },
+        seconds,
+        cpu,
+        mail,
+        violations,
+    }))
 }
 
 fn sink(bench: &Bench) -> anyhow::Result<&SmtpSink> {
@@ -366,6 +493,22 @@ pub async fn two_instances_scenario(bench: &Bench) -> anyhow::Result<ScenarioRep
     )
     .await?;
 
+    // The same from wrk, when installed: the benchmark's own client needs
+    // about ten times wrk's CPU per request, on the cores the instances and
+    // the database share.
+    let wrk_single = wrk_filing(
+        bench,
+        sink,
+        "wrk, single",
+        &[WrkTarget {
+            base_url: &bench.ctx.base_url,
+            clients,
+            applicants: &bench.ctx.applicants,
+        }],
+        &[bench.server_pid],
+    )
+    .await?;
+
     // The second instance, on the same database and sink.
     let mut second = Server::start(&bench.launch, settings, 2)?;
     second.wait_until_ready(settings.backend).await?;
@@ -403,6 +546,33 @@ pub async fn two_instances_scenario(bench: &Bench) -> anyhow::Result<ScenarioRep
         &pids,
     )
     .await?;
+    let applicants = &bench.ctx.applicants;
+    let (first_applicants, second_applicants) =
+        applicants.split_at(first_half.min(applicants.len().saturating_sub(1)));
+    let wrk_two = match wrk_single {
+        Some(_) if !first_applicants.is_empty() => {
+            wrk_filing(
+                bench,
+                sink,
+                "wrk, two",
+                &[
+                    WrkTarget {
+                        base_url: &bench.ctx.base_url,
+                        clients: first_half,
+                        applicants: first_applicants,
+                    },
+                    WrkTarget {
+                        base_url: &second.base_url,
+                        clients: second_half,
+                        applicants: second_applicants,
+                    },
+                ],
+                &pids,
+            )
+            .await?
+        }
+        _ => None,
+    };
     let second_alive = second.check_alive();
     let second_log_lines = second.log_line_count();
     let second_log = second.log_tail();
@@ -411,7 +581,11 @@ pub async fn two_instances_scenario(bench: &Bench) -> anyhow::Result<ScenarioRep
 
     // The invariants.
     let request_errors = single.errors + on_first.errors + on_second.errors;
-    let filed_total = filed(&single) + filed(&on_first) + filed(&on_second);
+    let wrk_filings: Vec<&WrkFiling> = wrk_single.iter().chain(wrk_two.iter()).collect();
+    let filed_total = filed(&single)
+        + filed(&on_first)
+        + filed(&on_second)
+        + wrk_filings.iter().map(|f| f.grew).sum::<u64>();
     let grew = cases_after as i64 - cases_before as i64;
     let single_violations = single_mail.violations();
     let mut violations: Vec<String> = two_mail.violations();
@@ -422,7 +596,8 @@ pub async fn two_instances_scenario(bench: &Bench) -> anyhow::Result<ScenarioRep
     }
     if grew != filed_total as i64 {
         violations.push(format!(
-            "the cases table grew by {grew} but {filed_total} cases were answered 201"
+            "the cases table grew by {grew} but {filed_total} cases were filed (answered 201; \
+             in wrk's phases, counted in the table)"
         ));
     }
     if let Err(error) = &second_alive {
@@ -433,6 +608,9 @@ pub async fn two_instances_scenario(bench: &Bench) -> anyhow::Result<ScenarioRep
     }
     let mut all_violations = single_violations.clone();
     all_violations.extend(violations.iter().cloned());
+    for filing in &wrk_filings {
+        all_violations.extend(filing.violations.iter().cloned());
+    }
     eprintln!(
         "load: two-instances: checks {}{}{}",
         pass_fail(&all_violations),
@@ -453,6 +631,10 @@ pub async fn two_instances_scenario(bench: &Bench) -> anyhow::Result<ScenarioRep
     let two_seconds = on_first.seconds.max(on_second.seconds);
     let two_rate = (filed(&on_first) + filed(&on_second)) as f64 / two_seconds;
     let rate_met = two_rate >= single_rate;
+    let notified_rates = (
+        single_mail.filed_and_notified_per_second(single.seconds),
+        two_mail.filed_and_notified_per_second(two_seconds),
+    );
     let checks_passed = all_violations.is_empty() && request_errors == 0;
 
     // Both phases' CPU per filed case: where a combined rate below the
@@ -463,7 +645,84 @@ pub async fn two_instances_scenario(bench: &Bench) -> anyhow::Result<ScenarioRep
         cpu_per_case(&single, single_rate),
         cpu_per_case(&on_first, two_rate)
     );
-    let mut report = ScenarioReport::new(vec![single, on_first, on_second]);
+    // wrk's pair, when installed: the figure of the servers rather than of
+    // this client (as in `intake`).
+    let mut wrk_summary = Vec::new();
+    let mut wrk_notes = Vec::new();
+    if let (Some(one), Some(two)) = (&wrk_single, &wrk_two) {
+        let met = two.cases_per_second >= one.cases_per_second;
+        wrk_notes.push(format!(
+            "intake from wrk: one instance {:.1} cases/s ({clients} connections), two \
+             instances {:.1} cases/s ({first_half} + {second_half}): combined >= single {}",
+            one.cases_per_second,
+            two.cases_per_second,
+            if met { "met" } else { "NOT met" }
+        ));
+        wrk_notes.push(format!(
+            "CPU per filed case from wrk: one instance {}; two instances {}",
+            cores_per_case(&one.cpu, one.cases_per_second),
+            cores_per_case(&two.cpu, two.cases_per_second)
+        ));
+        wrk_notes.push(end_to_end_note(
+            "from wrk",
+            (
+                one.mail.filed_and_notified_per_second(one.seconds),
+                two.mail.filed_and_notified_per_second(two.seconds),
+            ),
+        ));
+        for (which, filing) in [("one instance", one), ("two instances", two)] {
+            wrk_notes.push(format!(
+                "wrk, {which}: {} answered 2xx, the cases table grew by {}; mail: {}",
+                filing.answered,
+                filing.grew,
+                filing.mail.line()
+            ));
+        }
+        wrk_summary = vec![
+            (
+                "wrk_single_instance_cases_per_second".to_owned(),
+                json!(round3(one.cases_per_second)),
+            ),
+            (
+                "wrk_two_instances_cases_per_second".to_owned(),
+                json!(round3(two.cases_per_second)),
+            ),
+            ("wrk_combined_rate_at_least_single".to_owned(), json!(met)),
+            (
+                "wrk_single_instance_filed_and_notified_per_second".to_owned(),
+                json!(
+                    one.mail
+                        .filed_and_notified_per_second(one.seconds)
+                        .map(round3)
+                ),
+            ),
+            (
+                "wrk_two_instances_filed_and_notified_per_second".to_owned(),
+                json!(
+                    two.mail
+                        .filed_and_notified_per_second(two.seconds)
+                        .map(round3)
+                ),
+            ),
+            ("wrk_single_instance_mail".to_owned(), one.mail.summary()),
+            ("wrk_two_instances_mail".to_owned(), two.mail.summary()),
+        ];
+    } else {
+        wrk_notes.push(
+            "wrk is not installed (or fewer than 2 applicants): the comparison from wrk was \
+             skipped"
+                .to_owned(),
+        );
+    }
+    let mut phases = vec![single, on_first, on_second];
+    for filing in [wrk_single, wrk_two].into_iter().flatten() {
+        let mut filing_phases = filing.phases;
+        if let Some(first) = filing_phases.first_mut() {
+            fail(first, "wrk check", &filing.violations);
+        }
+        phases.extend(filing_phases);
+    }
+    let mut report = ScenarioReport::new(phases);
     report.summary = BTreeMap::from([
         ("available".to_owned(), json!(true)),
         (
@@ -475,6 +734,14 @@ pub async fn two_instances_scenario(bench: &Bench) -> anyhow::Result<ScenarioRep
             json!(round3(two_rate)),
         ),
         ("combined_rate_at_least_single".to_owned(), json!(rate_met)),
+        (
+            "single_instance_filed_and_notified_per_second".to_owned(),
+            json!(notified_rates.0.map(round3)),
+        ),
+        (
+            "two_instances_filed_and_notified_per_second".to_owned(),
+            json!(notified_rates.1.map(round3)),
+        ),
         ("single_instance_mail".to_owned(), single_mail.summary()),
         ("two_instances_mail".to_owned(), two_mail.summary()),
         ("cases_in_database".to_owned(), json!(cases_after)),
@@ -490,12 +757,15 @@ pub async fn two_instances_scenario(bench: &Bench) -> anyhow::Result<ScenarioRep
             json!(second_log_lines),
         ),
     ]);
+    report.summary.extend(wrk_summary);
     report.notes.push(format!(
         "intake: one instance {single_rate:.1} cases/s ({clients} clients), two instances \
          {two_rate:.1} cases/s ({first_half} + {second_half} clients): combined >= single {}",
         if rate_met { "met" } else { "NOT met" }
     ));
     report.notes.push(cpu_note);
+    report.notes.push(end_to_end_note("", notified_rates));
+    report.notes.extend(wrk_notes);
     report
         .notes
         .push(format!("one instance's mail: {}", single_mail.line()));
@@ -516,7 +786,7 @@ pub async fn two_instances_scenario(bench: &Bench) -> anyhow::Result<ScenarioRep
     }
     report.notes.push(format!(
         "cases table: {cases_after} rows, {distinct_numbers} distinct numbers, grew by {grew} \
-         for {filed_total} answers 201"
+         for {filed_total} cases filed"
     ));
     report.notes.push(if checks_passed {
         "checks PASS: no request failed, case numbers unique, every mail sent exactly once \
@@ -542,22 +812,49 @@ pub async fn two_instances_scenario(bench: &Bench) -> anyhow::Result<ScenarioRep
     Ok(report)
 }
 
+/// One instance's and two instances' cases filed and notified per second
+/// (`MailCheck::filed_and_notified_per_second`), compared.
+fn end_to_end_note(source: &str, (one, two): (Option<f64>, Option<f64>)) -> String {
+    let source = if source.is_empty() {
+        String::new()
+    } else {
+        format!(" {source}")
+    };
+    match (one, two) {
+        (Some(one), Some(two)) => format!(
+            "cases filed and notified{source} (to the last mail after the filing): one \
+             instance {one:.1} cases/s, two instances {two:.1} cases/s: two >= one {}",
+            if two >= one { "met" } else { "NOT met" }
+        ),
+        _ => format!("cases filed and notified{source}: not measured (mail missing)"),
+    }
+}
+
 /// `phase`'s CPU per case filed at `rate`, in µs, per party, and the cores
 /// left idle: what the comparison of one instance with two rests on.
 fn cpu_per_case(phase: &PhaseResult, rate: f64) -> String {
+    cores_per_case(
+        &CpuCores {
+            server: phase.server_cpu_cores,
+            loadgen: phase.loadgen_cpu_cores,
+            database: phase.database_cpu_cores,
+            other: phase.other_cpu_cores,
+        },
+        rate,
+    )
+}
+
+fn cores_per_case(busy: &CpuCores, rate: f64) -> String {
     let micros = |cores: f64| {
         if rate > 0.0 { cores * 1e6 / rate } else { 0.0 }
     };
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
-    let busy = phase.server_cpu_cores
-        + phase.loadgen_cpu_cores
-        + phase.database_cpu_cores
-        + phase.other_cpu_cores;
+    let all = busy.server + busy.loadgen + busy.database + busy.other;
     format!(
         "server {:.0} µs, database {:.0} µs, load generator {:.0} µs, {:.0} % of the cores idle",
-        micros(phase.server_cpu_cores),
-        micros(phase.database_cpu_cores),
-        micros(phase.loadgen_cpu_cores),
-        ((cores - busy) / cores * 100.0).max(0.0)
+        micros(busy.server),
+        micros(busy.database),
+        micros(busy.loadgen),
+        ((cores - all) / cores * 100.0).max(0.0)
     )
 }

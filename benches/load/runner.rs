@@ -331,9 +331,30 @@ impl Bench {
         label: &str,
         requests: Vec<ScriptedRequest>,
     ) -> anyhow::Result<Option<PhaseResult>> {
-        let (clients, duration) = (self.settings.concurrency, self.settings.duration);
-        let base_url = self.ctx.base_url.clone();
-        let cpu_before = CpuTimes::now(&[self.server_pid], self.settings.backend);
+        self.run_wrk_phase_on(
+            &self.ctx.base_url,
+            &[self.server_pid],
+            label,
+            self.settings.concurrency,
+            requests,
+        )
+        .await
+    }
+
+    /// As [`Self::run_wrk_phase`], with `clients` connections to the server
+    /// at `base_url`, the CPU of the instances `server_pids` counted as the
+    /// server's: for `two-instances`, which runs one wrk per instance.
+    pub async fn run_wrk_phase_on(
+        &self,
+        base_url: &str,
+        server_pids: &[u32],
+        label: &str,
+        clients: usize,
+        requests: Vec<ScriptedRequest>,
+    ) -> anyhow::Result<Option<PhaseResult>> {
+        let duration = self.settings.duration;
+        let base_url = base_url.to_owned();
+        let cpu_before = CpuTimes::now(server_pids, self.settings.backend);
         let started = Instant::now();
         let run = tokio::task::spawn_blocking(move || {
             crate::wrk::measure_script(&base_url, clients, duration, &requests)
@@ -344,7 +365,7 @@ impl Bench {
         };
         let cpu = CpuCores::between(
             &cpu_before,
-            &CpuTimes::now(&[self.server_pid], self.settings.backend),
+            &CpuTimes::now(server_pids, self.settings.backend),
             started.elapsed().as_secs_f64(),
         );
         let errors = run.bad_status + run.socket_errors;

@@ -19,7 +19,7 @@ use crate::requests::{
     get_case_page, get_health, get_own_case, get_queue, get_queue_page, get_stats, list_own_cases,
     post_case, post_login, post_message, supporter_get_case, supporter_list_cases,
 };
-use crate::runner::{Bench, Phase};
+use crate::runner::{Applicant, Bench, Phase};
 use crate::settings::Settings;
 use crate::wrk::ScriptedRequest;
 
@@ -229,6 +229,23 @@ async fn health_scenario(bench: &Bench) -> anyhow::Result<ScenarioReport> {
 /// still gets a number and rows of its own).
 const WRK_INTAKE_FORMS: u64 = 256;
 
+/// wrk's script of intakes: [`WRK_INTAKE_FORMS`] forms, filed in turn by
+/// `applicants` (each its own organisation's).
+pub fn intake_forms(bench: &Bench, applicants: &[Applicant]) -> Vec<ScriptedRequest> {
+    let base = bench
+        .ctx
+        .sequence
+        .fetch_add(WRK_INTAKE_FORMS, Ordering::Relaxed);
+    (0..WRK_INTAKE_FORMS)
+        .map(|k| ScriptedRequest {
+            method: "POST",
+            path: "/api/v1/cases".to_owned(),
+            bearer: applicants[k as usize % applicants.len()].token.clone(),
+            body: Some(case_body(base + k).to_string()),
+        })
+        .collect()
+}
+
 /// The health scenario's summary key of wrk's rate.
 pub const WRK_HEALTH_KEY: &str = "wrk_requests_per_second";
 
@@ -243,20 +260,8 @@ async fn intake_scenario(bench: &Bench) -> anyhow::Result<ScenarioReport> {
     // wrk first: it is the figure of record, and each phase leaves a mail
     // backlog that is drained before the next one starts.
     let (mut phases, mut notes) = (Vec::new(), Vec::new());
-    let base = bench
-        .ctx
-        .sequence
-        .fetch_add(WRK_INTAKE_FORMS, Ordering::Relaxed);
-    let forms = (0..WRK_INTAKE_FORMS).map(|k| {
-        let applicant = &bench.ctx.applicants[k as usize % bench.ctx.applicants.len()];
-        ScriptedRequest {
-            method: "POST",
-            path: "/api/v1/cases".to_owned(),
-            bearer: applicant.token.clone(),
-            body: Some(case_body(base + k).to_string()),
-        }
-    });
-    if let Some(wrk) = bench.run_wrk_phase(&phase.label, forms.collect()).await? {
+    let forms = intake_forms(bench, &bench.ctx.applicants);
+    if let Some(wrk) = bench.run_wrk_phase(&phase.label, forms).await? {
         phases.push(wrk);
         if let Some(took) = bench.drain_mail().await? {
             notes.push(format!(
