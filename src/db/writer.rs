@@ -30,7 +30,10 @@
 //! savepoint per batch copies each once, where one per intake copied them
 //! for every intake (with `SAVEPOINT` and `RELEASE`, some 16 % of the
 //! writer's instructions per case; docs/performance.md, issue 19's
-//! thirteenth round).
+//! thirteenth round). The repeatable writes a batch begins with need none
+//! at all: if one fails, nothing else has run in the transaction, so it is
+//! rolled back and begun again, and the others run again in a shared
+//! savepoint (twenty-seventh round).
 //!
 //! A bulk write (an import) runs alone instead ([`SqliteWriter::submit`]):
 //! in the batch's transaction itself, with no savepoint, and a failure rolls
@@ -318,6 +321,16 @@ fn run_batch(conn: &mut AnyConnection, batch: Vec<Write>) -> Result<(), String> 
     // Consecutive repeatable writes, run together in one savepoint.
     let mut neighbours: Vec<Box<dyn RepeatableWrite>> = Vec::new();
     let ran = (|| {
+        let mut batch = batch.into_iter().peekable();
+        let mut leading = Vec::new();
+        while let Some(Write::Repeatable(_)) = batch.peek() {
+            if let Some(Write::Repeatable(write)) = batch.next() {
+                leading.push(write);
+            }
+        }
+        if !leading.is_empty() {
+            run_leading_repeatable(conn, leading, &mut finished)?;
+        }
         for write in batch {
             if !matches!(write, Write::Repeatable(_)) && !neighbours.is_empty() {
                 run_repeatable(conn, std::mem::take(&mut neighbours), &mut finished)?;
@@ -375,6 +388,36 @@ fn run_batch(conn: &mut AnyConnection, batch: Vec<Write>) -> Result<(), String> 
 
 type Manager = <AnyConnection as Connection>::TransactionManager;
 
+/// Runs the repeatable writes a batch begins with in its transaction
+/// itself, without a savepoint: under a steady intake most batches are
+/// nothing else, and a savepoint's statement journal copied each page the
+/// batch changed once more, some 8 % of the writer's time per case
+/// (docs/performance.md, issue 19's twenty-seventh round). When one fails,
+/// nothing else has run in the transaction yet: it is rolled back and begun
+/// again, the failed write keeps its error, and the others run again in a
+/// shared savepoint ([`run_repeatable`]). Numbers the rolled-back writes
+/// took are not handed out again (`case_numbers`).
+fn run_leading_repeatable(
+    conn: &mut AnyConnection,
+    mut writes: Vec<Box<dyn RepeatableWrite>>,
+    finished: &mut Vec<Finished>,
+) -> Result<(), String> {
+    let Some(index) = run_until_one_fails(conn, &mut writes)? else {
+        stats::end_shared_savepoint(true);
+        finished.extend(writes.into_iter().map(Finished::Repeatable));
+        return Ok(());
+    };
+    stats::end_shared_savepoint(false);
+    // Either failing leaves the transaction's state unknown: the batch is
+    // given up like one whose write panicked (`write_loop`).
+    Manager::rollback_transaction(conn)
+        .map_err(|error| format!("could not roll back a batch's first writes: {error}"))?;
+    Manager::begin_transaction(conn)
+        .map_err(|error| format!("could not begin a write transaction again: {error}"))?;
+    finished.push(Finished::Repeatable(writes.remove(index)));
+    run_repeatable(conn, writes, finished)
+}
+
 /// Runs consecutive repeatable writes in one savepoint. When one fails, the
 /// savepoint is rolled back (its changes with everyone's) and the rest run
 /// again in a new one, until all that are left succeed together; each
@@ -389,17 +432,7 @@ fn run_repeatable(
         // is given up like one whose write panicked (`write_loop`).
         Manager::begin_transaction(conn)
             .map_err(|error| format!("could not open a savepoint: {error}"))?;
-        stats::begin_shared_savepoint();
-        let mut failed = None;
-        for (index, write) in writes.iter_mut().enumerate() {
-            let succeeded = unless_panicked(|| write.run(conn))?;
-            stats::end_job(succeeded);
-            if !succeeded {
-                failed = Some(index);
-                break;
-            }
-        }
-        match failed {
+        match run_until_one_fails(conn, &mut writes)? {
             None => {
                 stats::end_shared_savepoint(true);
                 Manager::commit_transaction(conn)
@@ -416,6 +449,23 @@ fn run_repeatable(
         }
     }
     Ok(())
+}
+
+/// Runs `writes` in order, their rollup deltas held apart as a shared
+/// savepoint's, until one fails; the place of the one that failed.
+fn run_until_one_fails(
+    conn: &mut AnyConnection,
+    writes: &mut [Box<dyn RepeatableWrite>],
+) -> Result<Option<usize>, String> {
+    stats::begin_shared_savepoint();
+    for (index, write) in writes.iter_mut().enumerate() {
+        let succeeded = unless_panicked(|| write.run(conn))?;
+        stats::end_job(succeeded);
+        if !succeeded {
+            return Ok(Some(index));
+        }
+    }
+    Ok(None)
 }
 
 /// Runs a write that runs once (in a savepoint of its own, or alone);
@@ -462,6 +512,9 @@ pub(super) mod tests {
     use diesel::RunQueryDsl;
     use diesel::sql_types::BigInt;
 
+    use diesel::connection::TransactionManager;
+
+    use super::Manager;
     use crate::config::DatabaseUrl;
     use crate::db::{AnyConnection, Database, DbError, stats};
 
@@ -474,6 +527,18 @@ pub(super) mod tests {
     pub(in crate::db) fn rows(conn: &mut AnyConnection) -> Result<i64, DbError> {
         let count: Count = diesel::sql_query("SELECT COUNT(*) AS n FROM probe").get_result(conn)?;
         Ok(count.n)
+    }
+
+    /// The probe's values, in order.
+    fn values(conn: &mut AnyConnection) -> Result<Vec<i64>, DbError> {
+        #[derive(diesel::QueryableByName)]
+        struct Value {
+            #[diesel(sql_type = BigInt)]
+            value: i64,
+        }
+        let rows: Vec<Value> =
+            diesel::sql_query("SELECT value FROM probe ORDER BY value").load(conn)?;
+        Ok(rows.into_iter().map(|row| row.value).collect())
     }
 
     pub(in crate::db) fn insert(conn: &mut AnyConnection, value: i64) -> Result<(), DbError> {
@@ -702,20 +767,83 @@ pub(super) mod tests {
         }
         let runs: Vec<usize> = runs.iter().map(|r| r.load(Ordering::SeqCst)).collect();
         assert_eq!(runs, vec![2, 2, 1, 1, 2, 1, 1]);
-        let stored: Vec<i64> = db
-            .read(|conn| {
-                #[derive(diesel::QueryableByName)]
-                struct Value {
-                    #[diesel(sql_type = BigInt)]
-                    value: i64,
-                }
-                let rows: Vec<Value> =
-                    diesel::sql_query("SELECT value FROM probe ORDER BY value").load(conn)?;
-                Ok::<_, DbError>(rows.into_iter().map(|row| row.value).collect())
-            })
-            .await
-            .unwrap();
+        let stored = db.read(values).await.unwrap();
         assert_eq!(stored, vec![0, 1, 3, 4, 6]);
+    }
+
+    /// The repeatable writes a batch begins with run in its transaction
+    /// itself, without a savepoint (depth 1); a write that runs once takes
+    /// its own (depth 2), and the repeatable writes after it share one.
+    /// When one of the first fails, the transaction is begun again and
+    /// those before it run again, then in a savepoint.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_batch_begins_without_a_savepoint_and_takes_one_after_a_failure() {
+        use std::sync::{Arc, Mutex};
+
+        let (_dir, db) = scratch_database().await;
+        let writer = db.sqlite_writer.clone().unwrap();
+        let depth = |conn: &mut AnyConnection| {
+            Manager::transaction_manager_status_mut(conn)
+                .transaction_depth()
+                .unwrap()
+                .map_or(0, u32::from)
+        };
+        for (second_fails, expected, stored) in [
+            (
+                false,
+                vec![(0, 1), (1, 1), (2, 2), (3, 2)],
+                vec![0, 1, 2, 3],
+            ),
+            (
+                true,
+                vec![(0, 1), (1, 1), (0, 2), (2, 2), (3, 2)],
+                vec![0, 2, 3],
+            ),
+        ] {
+            let seen: Arc<Mutex<Vec<(i64, u32)>>> = Arc::default();
+            let release = hold_writer(&db);
+            let repeatable = |value: i64, fails: bool| {
+                let seen = Arc::clone(&seen);
+                writer.submit_repeatable(move |conn| {
+                    seen.lock().unwrap().push((value, depth(conn)));
+                    insert(conn, value)?;
+                    if fails {
+                        return Err(DbError::NotFound);
+                    }
+                    Ok(())
+                })
+            };
+            let mut answers = vec![repeatable(0, false), repeatable(1, second_fails)];
+            answers.push({
+                let seen = Arc::clone(&seen);
+                writer.submit(false, move |conn| {
+                    seen.lock().unwrap().push((2, depth(conn)));
+                    insert(conn, 2)
+                })
+            });
+            answers.push(repeatable(3, false));
+            release.send(()).unwrap();
+            let outcomes: Vec<bool> = futures_util::future::join_all(answers)
+                .await
+                .into_iter()
+                .map(|answer| answer.unwrap().is_ok())
+                .collect();
+            assert_eq!(outcomes, vec![true, !second_fails, true, true]);
+            assert_eq!(
+                *seen.lock().unwrap(),
+                expected,
+                "second fails: {second_fails}"
+            );
+            let kept = db
+                .write(|conn| {
+                    let kept = values(conn)?;
+                    diesel::sql_query("DELETE FROM probe").execute(conn)?;
+                    Ok::<_, DbError>(kept)
+                })
+                .await
+                .unwrap();
+            assert_eq!(kept, stored, "second fails: {second_fails}");
+        }
     }
 
     /// The rollup deltas of repeatable writes count once per write that
