@@ -323,10 +323,10 @@ fn run_batch(conn: &mut AnyConnection, batch: Vec<Write>) -> Result<(), String> 
     let ran = (|| {
         let mut batch = batch.into_iter().peekable();
         let mut leading = Vec::new();
-        while let Some(Write::Repeatable(_)) = batch.peek() {
-            if let Some(Write::Repeatable(write)) = batch.next() {
-                leading.push(write);
-            }
+        while let Some(Write::Repeatable(write)) =
+            batch.next_if(|write| matches!(write, Write::Repeatable(_)))
+        {
+            leading.push(write);
         }
         if !leading.is_empty() {
             run_leading_repeatable(conn, leading, &mut finished)?;
@@ -510,9 +510,8 @@ fn checkpoint_loop(mut conn: AnyConnection, alive: Weak<()>) {
 #[cfg(test)]
 pub(super) mod tests {
     use diesel::RunQueryDsl;
-    use diesel::sql_types::BigInt;
-
     use diesel::connection::TransactionManager;
+    use diesel::sql_types::BigInt;
 
     use super::Manager;
     use crate::config::DatabaseUrl;
