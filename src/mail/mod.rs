@@ -269,6 +269,13 @@ pub fn spawn_worker(
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .thread_name("mail-worker-blocking")
+        // A round waits on at most a claim, its deliveries and one settling
+        // write at a time. Uncapped, the pool grew past 70 threads and
+        // 140 MiB on PostgreSQL with mail to files (issue 19's
+        // twenty-eighth round): its threads, niced and preempted between
+        // finishing a task and counting themselves idle, looked busy, and
+        // the runtime started new ones.
+        .max_blocking_threads(MAIL_BLOCKING_THREADS)
         .build()?;
     let (finished, worker_done) = tokio::sync::oneshot::channel::<()>();
     std::thread::Builder::new()
@@ -282,6 +289,10 @@ pub fn spawn_worker(
         let _ = worker_done.await;
     }))
 }
+
+/// Blocking threads of the mail worker's runtime (its database work and
+/// `.eml` files): the most one round uses at once, and a spare.
+const MAIL_BLOCKING_THREADS: usize = smtp::PARALLEL_DELIVERIES + 3;
 
 /// What the outbox worker sends with, and renders the mails of events with.
 pub struct Worker {
