@@ -11,8 +11,8 @@ use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    Backend, PASSWORD, TestApp, User, error_fields, ids, intake, items, json_body, kinds, problem,
-    triage_body,
+    Backend, PASSWORD, TestApp, User, encode, error_fields, ids, intake, items, json_body, kinds,
+    problem, triage_body, walk_pages,
 };
 use crate::mailbox::{token_in, wait_for_mail};
 
@@ -121,20 +121,6 @@ fn assert_case_number(case: &Value) {
     let tokyo = FixedOffset::east_opt(9 * 3600).unwrap();
     let year = time(&case["received_at"]).with_timezone(&tokyo).year();
     assert_eq!(parts[1], year.to_string(), "{number}");
-}
-
-/// Percent-encodes a query-string value.
-fn encode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
 
 /// An intake with these fields replaced.
@@ -2165,25 +2151,6 @@ async fn list_limit_must_be_between_1_and_100(backend: Backend) {
     .await;
     assert_eq!(ids(&hundred["items"]), vec![newer, older]);
     assert!(hundred["next_cursor"].is_null());
-}
-
-/// Follows `next_cursor` from the first page; returns every page's ids.
-async fn walk_pages(app: &TestApp, token: &str, query: &str) -> Vec<Vec<Value>> {
-    let mut pages = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let mut full = query.to_owned();
-        if let Some(cursor) = &cursor {
-            full.push_str(&format!("&cursor={}", encode(cursor)));
-        }
-        let page = json_body(app.list_cases(token, &full).await, StatusCode::OK).await;
-        pages.push(ids(&page["items"]));
-        match page["next_cursor"].as_str() {
-            Some(next) => cursor = Some(next.to_owned()),
-            None => return pages,
-        }
-        assert!(pages.len() <= 10, "the cursor never ends: {pages:?}");
-    }
 }
 
 /// The desk-wide list written once is sent again only to the same caller

@@ -846,3 +846,36 @@ impl TestApp {
         .unwrap();
     }
 }
+
+/// Percent-encodes a query-string value.
+pub fn encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// Follows `next_cursor` from the first page; returns every page's ids.
+pub async fn walk_pages(app: &TestApp, token: &str, query: &str) -> Vec<Vec<Value>> {
+    let mut pages = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut full = query.to_owned();
+        if let Some(cursor) = &cursor {
+            full.push_str(&format!("&cursor={}", encode(cursor)));
+        }
+        let page = json_body(app.list_cases(token, &full).await, StatusCode::OK).await;
+        pages.push(ids(&page["items"]));
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => return pages,
+        }
+        assert!(pages.len() <= 10, "the cursor never ends: {pages:?}");
+    }
+}
