@@ -443,7 +443,7 @@ impl Database {
     where
         F: FnOnce(&mut AnyConnection) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
-        E: From<DbError> + From<diesel::result::Error> + Send + 'static,
+        E: From<DbError> + From<diesel::result::Error> + std::fmt::Display + Send + 'static,
     {
         self.write_in(false, work).await
     }
@@ -457,7 +457,7 @@ impl Database {
     where
         F: FnOnce(&mut AnyConnection) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
-        E: From<DbError> + From<diesel::result::Error> + Send + 'static,
+        E: From<DbError> + From<diesel::result::Error> + std::fmt::Display + Send + 'static,
     {
         self.write_in(true, work).await
     }
@@ -476,7 +476,7 @@ impl Database {
         F: Fn(&mut AnyConnection, B) -> Result<T, E> + Send + 'static,
         B: Send + 'static,
         T: Send + 'static,
-        E: From<DbError> + From<diesel::result::Error> + Send + 'static,
+        E: From<DbError> + From<diesel::result::Error> + std::fmt::Display + Send + 'static,
     {
         if let Some(writer) = &self.sqlite_writer {
             let work = move |conn: &mut AnyConnection| {
@@ -500,7 +500,7 @@ impl Database {
     where
         F: FnOnce(&mut AnyConnection) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
-        E: From<DbError> + From<diesel::result::Error> + Send + 'static,
+        E: From<DbError> + From<diesel::result::Error> + std::fmt::Display + Send + 'static,
     {
         if let Some(writer) = &self.sqlite_writer {
             return writer.submit(alone, work).await.unwrap_or_else(|_| {

@@ -43,6 +43,9 @@
 //! statement — which for a large import was hundreds of MB
 //! (docs/performance.md).
 
+use std::collections::VecDeque;
+use std::fmt::Display;
+use std::num::NonZeroU32;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Weak, mpsc};
 use std::thread;
@@ -63,23 +66,25 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(50);
 /// The writer touches the same hot pages (newest cases, indexes, outbox
 /// tail) in every batch; SQLite's default 2 MiB cache re-reads them.
 const WRITER_CACHE_KIB: u32 = 8 * 1024;
+/// Between attempts to open the writing connection again.
+const REOPEN_PAUSE: Duration = Duration::from_millis(200);
 /// Backstop for when the checkpoint thread falls behind (pages of 4 KiB).
 const WRITER_AUTOCHECKPOINT_PAGES: u32 = 8_000;
 
 /// What a finished write tells its caller once the batch's fate is known.
 type Completion = Box<dyn FnOnce(Result<(), CommitFailed>) + Send>;
-/// One caller's write: runs inside the batch's transaction and says whether
-/// its work succeeded (kept) or failed (rolled back: its savepoint, or the
-/// whole transaction of a write that runs alone).
-type Job = Box<dyn FnOnce(&mut AnyConnection) -> (Completion, bool) + Send>;
+/// One caller's write: runs inside the batch's transaction and gives, when
+/// its work failed (rolled back: its savepoint, or the whole transaction of
+/// a write that runs alone), its error's message; None when it succeeded.
+type Job = Box<dyn FnOnce(&mut AnyConnection) -> (Completion, Option<String>) + Send>;
 
 /// A write that may run more than once in its batch (its savepoint shared
 /// with its neighbours was rolled back because one of them failed); only
 /// its last run counts.
 trait RepeatableWrite: Send {
     /// Runs the write, keeping its outcome in place of any earlier run's;
-    /// true if it succeeded.
-    fn run(&mut self, conn: &mut AnyConnection) -> bool;
+    /// its error's message if it failed.
+    fn run(&mut self, conn: &mut AnyConnection) -> Option<String>;
     /// Tells the caller its last run's outcome once the batch's fate is known.
     fn complete(self: Box<Self>, commit: Result<(), CommitFailed>);
 }
@@ -94,13 +99,13 @@ impl<T, E, F> RepeatableWrite for Repeatable<T, E, F>
 where
     F: Fn(&mut AnyConnection) -> Result<T, E> + Send,
     T: Send,
-    E: From<DbError> + Send,
+    E: From<DbError> + Display + Send,
 {
-    fn run(&mut self, conn: &mut AnyConnection) -> bool {
+    fn run(&mut self, conn: &mut AnyConnection) -> Option<String> {
         let outcome = (self.work)(conn);
-        let succeeded = outcome.is_ok();
+        let failure = outcome.as_ref().err().map(ToString::to_string);
         self.outcome = Some(outcome);
-        succeeded
+        failure
     }
 
     fn complete(self: Box<Self>, commit: Result<(), CommitFailed>) {
@@ -108,7 +113,8 @@ where
             (Some(Ok(value)), Ok(())) => Ok(value),
             (Some(Ok(_)), Err(failed)) => Err(E::from(DbError::from(failed))),
             (Some(Err(error)), _) => Err(error),
-            (None, _) => Err(E::from(DbError::Commit("the write never ran".into()))),
+            (None, Err(failed)) => Err(E::from(DbError::from(failed))),
+            (None, Ok(())) => Err(E::from(DbError::Commit("the write never ran".into()))),
         };
         let _ = self.reply.send(answer);
     }
@@ -210,16 +216,16 @@ impl SqliteWriter {
     where
         F: FnOnce(&mut AnyConnection) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
-        E: From<DbError> + From<diesel::result::Error> + Send + 'static,
+        E: From<DbError> + From<diesel::result::Error> + Display + Send + 'static,
     {
         let (reply, result) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move |conn| {
             let outcome = if alone {
                 work(conn)
             } else {
-                conn.transaction(work)
+                in_savepoint(conn, work)
             };
-            let succeeded = outcome.is_ok();
+            let failure = outcome.as_ref().err().map(ToString::to_string);
             let completion: Completion = Box::new(move |commit| {
                 let answer = match (outcome, commit) {
                     (Ok(value), Ok(())) => Ok(value),
@@ -228,7 +234,7 @@ impl SqliteWriter {
                 };
                 let _ = reply.send(answer);
             });
-            (completion, succeeded)
+            (completion, failure)
         });
         // A closed queue drops `reply`: the caller sees the writer as gone.
         let _ = self.jobs.send(if alone {
@@ -250,7 +256,7 @@ impl SqliteWriter {
     where
         F: Fn(&mut AnyConnection) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
-        E: From<DbError> + Send + 'static,
+        E: From<DbError> + Display + Send + 'static,
     {
         let (reply, result) = tokio::sync::oneshot::channel();
         let _ = self.jobs.send(Write::Repeatable(Box::new(Repeatable {
@@ -267,10 +273,11 @@ fn write_loop(
     open: impl Fn() -> DbResult<AnyConnection>,
     queue: mpsc::Receiver<Write>,
 ) {
-    // A write that must run alone, taken from the queue while a batch filled.
-    let mut held: Option<Write> = None;
+    // Writes taken from the queue but not run yet: one that must run alone,
+    // met while a batch filled, or those of a batch given up before them.
+    let mut held: VecDeque<Write> = VecDeque::new();
     loop {
-        let first = match held.take() {
+        let first = match held.pop_front() {
             Some(first) => first,
             None => match queue.recv() {
                 Ok(first) => first,
@@ -280,35 +287,119 @@ fn write_loop(
         let alone = matches!(first, Write::Alone(_));
         let mut batch = vec![first];
         while !alone && batch.len() < MAX_BATCH {
-            match queue.try_recv() {
+            match held.pop_front().map(Ok).unwrap_or_else(|| queue.try_recv()) {
                 Ok(next @ Write::Alone(_)) => {
-                    held = Some(next);
+                    held.push_front(next);
                     break;
                 }
                 Ok(next) => batch.push(next),
                 Err(_) => break,
             }
         }
-        if let Err(panicked) = run_batch(&mut conn, batch) {
-            // A write panicked halfway (or a shared savepoint could not be
-            // ended): the connection's transaction state is unknown, so it
-            // is replaced (closing it rolls the batch back).
-            tracing::error!(error = %panicked, "a database write failed halfway; batch rolled back");
-            match open() {
-                Ok(fresh) => conn = fresh,
-                Err(error) => {
-                    tracing::error!(%error, "could not reopen the SQLite writer");
-                    return;
-                }
+        let Err(given_up) = run_batch(&mut conn, batch) else {
+            continue;
+        };
+        tracing::error!(error = %given_up.reason, "a batch of database writes was given up and rolled back");
+        for write in given_up.not_run.into_iter().rev() {
+            held.push_front(write);
+        }
+        if given_up.reopen {
+            conn = reopen(&open);
+        }
+    }
+}
+
+/// A fresh writing connection, for one whose transaction state is unknown
+/// (closing it rolls back what it held). Tries until one opens: the writes
+/// wait meanwhile, and the writer goes on once the fault has passed.
+fn reopen(open: &impl Fn() -> DbResult<AnyConnection>) -> AnyConnection {
+    loop {
+        match open() {
+            Ok(fresh) => return fresh,
+            Err(error) => {
+                tracing::error!(%error, "could not reopen the SQLite writer; trying again");
+                thread::sleep(REOPEN_PAUSE);
             }
         }
     }
 }
 
+/// Why a batch stopped before its commit. Every write that had run hears
+/// `reason` (or its own error); `not_run` are the writes it had not run, or
+/// whose runs were rolled back with it: they run in the next batch.
+struct GivenUp {
+    reason: String,
+    not_run: Vec<Write>,
+    /// The connection's transaction state is unknown: open another.
+    reopen: bool,
+}
+
+impl GivenUp {
+    /// The writer cannot tell what the connection holds: reopened, and the
+    /// writes that ran hear a fault that passes (503).
+    fn unknown_state(what: impl Display) -> Self {
+        GivenUp {
+            reason: format!("the SQLite writer stopped this batch: {what}"),
+            not_run: Vec::new(),
+            reopen: true,
+        }
+    }
+
+    fn not_run(mut self, writes: impl IntoIterator<Item = Write>) -> Self {
+        self.not_run.extend(writes);
+        self
+    }
+}
+
+/// Whether the batch may go on after a failed write was rolled back: its
+/// transaction must be as deep as `expected` (1 after a savepoint, 0 after
+/// the whole transaction). SQLite rolls the whole transaction back by
+/// itself on some errors (a full disk, an I/O error) when the statement
+/// has no journal of its own; what the batch ran before is gone then, and
+/// its callers hear the error that took it (507 for a full disk).
+fn go_on_after(conn: &mut AnyConnection, expected: u32, failure: &str) -> Result<(), GivenUp> {
+    match Manager::transaction_manager_status_mut(conn).transaction_depth() {
+        Ok(depth) if depth.map_or(0, NonZeroU32::get) == expected => Ok(()),
+        Ok(None) => Err(GivenUp {
+            reason: format!("{failure} (SQLite rolled back the batch with it)"),
+            not_run: Vec::new(),
+            reopen: false,
+        }),
+        _ => Err(GivenUp::unknown_state(format_args!(
+            "a failed write's rollback left the transaction unknown ({failure})"
+        ))),
+    }
+}
+
+/// `work` in a savepoint: its error rolls back what it did. The caller
+/// hears that error even when the rollback fails (SQLite already rolled
+/// the whole transaction back); the batch then sees its transaction gone
+/// ([`go_on_after`]).
+fn in_savepoint<T, E>(
+    conn: &mut AnyConnection,
+    work: impl FnOnce(&mut AnyConnection) -> Result<T, E>,
+) -> Result<T, E>
+where
+    E: From<diesel::result::Error>,
+{
+    Manager::begin_transaction(conn)?;
+    match work(conn) {
+        Ok(value) => {
+            Manager::commit_transaction(conn)?;
+            Ok(value)
+        }
+        Err(error) => {
+            let _ = Manager::rollback_transaction(conn);
+            Err(error)
+        }
+    }
+}
+
 /// Runs one batch in one transaction (a write alone runs without a
-/// savepoint, and its failure rolls the transaction back). Returns Err only
-/// if a write panicked; the batch's callers then see their reply dropped.
-fn run_batch(conn: &mut AnyConnection, batch: Vec<Write>) -> Result<(), String> {
+/// savepoint, and its failure rolls the transaction back). Given up when a
+/// write panicked or took the transaction with it: every write that ran is
+/// answered, and those that did not come back to run again.
+fn run_batch(conn: &mut AnyConnection, batch: Vec<Write>) -> Result<(), GivenUp> {
     if let Err(error) = Manager::begin_transaction(conn) {
         // The writes never run; dropping them tells each caller so.
         tracing::error!(%error, "could not begin a write transaction");
@@ -318,43 +409,52 @@ fn run_batch(conn: &mut AnyConnection, batch: Vec<Write>) -> Result<(), String> 
     case_numbers::begin_batch();
     let mut finished = Vec::with_capacity(batch.len());
     let mut failed_alone = false;
+    let mut pending = batch.into_iter().peekable();
     // Consecutive repeatable writes, run together in one savepoint.
     let mut neighbours: Vec<Box<dyn RepeatableWrite>> = Vec::new();
-    let ran = (|| {
-        let mut batch = batch.into_iter().peekable();
+    let ran = (|| -> Result<(), GivenUp> {
         let mut leading = Vec::new();
         while let Some(Write::Repeatable(write)) =
-            batch.next_if(|write| matches!(write, Write::Repeatable(_)))
+            pending.next_if(|write| matches!(write, Write::Repeatable(_)))
         {
             leading.push(write);
         }
         if !leading.is_empty() {
             run_leading_repeatable(conn, leading, &mut finished)?;
         }
-        for write in batch {
-            if !matches!(write, Write::Repeatable(_)) && !neighbours.is_empty() {
+        while let Some(next) = pending.peek() {
+            // Peeked, so that a write waiting on its neighbours stays
+            // pending if they give the batch up.
+            if !matches!(next, Write::Repeatable(_)) && !neighbours.is_empty() {
                 run_repeatable(conn, std::mem::take(&mut neighbours), &mut finished)?;
             }
+            let Some(write) = pending.next() else { break };
             match write {
                 Write::Repeatable(write) => neighbours.push(write),
                 Write::Once(job) => {
-                    run_once(conn, job, &mut finished)?;
+                    if let Some(failure) = run_once(conn, job, &mut finished)? {
+                        go_on_after(conn, 1, &failure)?;
+                    }
                 }
                 Write::Alone(job) => {
-                    let succeeded = run_once(conn, job, &mut finished)?;
-                    failed_alone = !succeeded;
+                    failed_alone = run_once(conn, job, &mut finished)?.is_some();
                 }
             }
         }
         if !neighbours.is_empty() {
-            run_repeatable(conn, neighbours, &mut finished)?;
+            run_repeatable(conn, std::mem::take(&mut neighbours), &mut finished)?;
         }
         Ok(())
     })();
-    if let Err(panicked) = ran {
+    if let Err(given_up) = ran {
         stats::abandon_batch();
         case_numbers::abandon_batch();
-        return Err(panicked);
+        let failed = CommitFailed(given_up.reason.clone());
+        for write in finished {
+            write.complete(Err(failed.clone()));
+        }
+        let not_run = neighbours.into_iter().map(Write::Repeatable).chain(pending);
+        return Err(given_up.not_run(not_run));
     }
     if failed_alone {
         // Nothing else is in the transaction; the caller hears its own error.
@@ -393,29 +493,39 @@ type Manager = <AnyConnection as Connection>::TransactionManager;
 /// nothing else, and a savepoint's statement journal copied each page the
 /// batch changed once more, some 8 % of the writer's time per case
 /// (docs/performance.md, issue 19's twenty-seventh round). When one fails,
-/// nothing else has run in the transaction yet: it is rolled back and begun
-/// again, the failed write keeps its error, and the others run again in a
-/// shared savepoint ([`run_repeatable`]). Numbers the rolled-back writes
-/// took are not handed out again (`case_numbers`).
+/// nothing else has run in the transaction yet: it is rolled back (unless
+/// SQLite already did) and begun again, the failed write keeps its error,
+/// and the others run again in a shared savepoint ([`run_repeatable`]).
+/// Numbers the rolled-back writes took are not handed out again
+/// (`case_numbers`).
 fn run_leading_repeatable(
     conn: &mut AnyConnection,
     mut writes: Vec<Box<dyn RepeatableWrite>>,
     finished: &mut Vec<Finished>,
-) -> Result<(), String> {
-    let Some(index) = run_until_one_fails(conn, &mut writes)? else {
+) -> Result<(), GivenUp> {
+    let Some((index, failure)) = run_until_one_fails(conn, &mut writes)? else {
         stats::end_shared_savepoint(true);
         finished.extend(writes.into_iter().map(Finished::Repeatable));
         return Ok(());
     };
     stats::end_shared_savepoint(false);
-    // Either failing leaves the transaction's state unknown: the batch is
-    // given up like one whose write panicked (`write_loop`).
-    Manager::rollback_transaction(conn)
-        .map_err(|error| format!("could not roll back a batch's first writes: {error}"))?;
-    Manager::begin_transaction(conn)
-        .map_err(|error| format!("could not begin a write transaction again: {error}"))?;
     finished.push(Finished::Repeatable(writes.remove(index)));
+    let again = |given_up: GivenUp| given_up.not_run(writes_again(&mut writes));
+    // Its error is beside the point when SQLite rolled back first.
+    let _ = Manager::rollback_transaction(conn);
+    go_on_after(conn, 0, &failure).map_err(again)?;
+    if let Err(error) = Manager::begin_transaction(conn) {
+        let given_up = GivenUp::unknown_state(format_args!(
+            "could not begin a write transaction again: {error}"
+        ));
+        return Err(given_up.not_run(writes.into_iter().map(Write::Repeatable)));
+    }
     run_repeatable(conn, writes, finished)
+}
+
+/// The writes of a shared savepoint given up with their batch, to run again.
+fn writes_again(writes: &mut Vec<Box<dyn RepeatableWrite>>) -> Vec<Write> {
+    writes.drain(..).map(Write::Repeatable).collect()
 }
 
 /// Runs consecutive repeatable writes in one savepoint. When one fails, the
@@ -426,25 +536,35 @@ fn run_repeatable(
     conn: &mut AnyConnection,
     mut writes: Vec<Box<dyn RepeatableWrite>>,
     finished: &mut Vec<Finished>,
-) -> Result<(), String> {
+) -> Result<(), GivenUp> {
     while !writes.is_empty() {
         // Without its savepoint no write could be undone alone: the batch
-        // is given up like one whose write panicked (`write_loop`).
-        Manager::begin_transaction(conn)
-            .map_err(|error| format!("could not open a savepoint: {error}"))?;
-        match run_until_one_fails(conn, &mut writes)? {
-            None => {
+        // is given up, and these writes run again in the next.
+        if let Err(error) = Manager::begin_transaction(conn) {
+            let given_up =
+                GivenUp::unknown_state(format_args!("could not open a savepoint: {error}"));
+            return Err(given_up.not_run(writes_again(&mut writes)));
+        }
+        match run_until_one_fails(conn, &mut writes) {
+            Err(given_up) => return Err(given_up.not_run(writes_again(&mut writes))),
+            Ok(None) => {
                 stats::end_shared_savepoint(true);
-                Manager::commit_transaction(conn)
-                    .map_err(|error| format!("could not release a savepoint: {error}"))?;
+                if let Err(error) = Manager::commit_transaction(conn) {
+                    let given_up = GivenUp::unknown_state(format_args!(
+                        "could not release a savepoint: {error}"
+                    ));
+                    return Err(given_up.not_run(writes_again(&mut writes)));
+                }
                 finished.extend(writes.into_iter().map(Finished::Repeatable));
                 return Ok(());
             }
-            Some(index) => {
+            Ok(Some((index, failure))) => {
                 stats::end_shared_savepoint(false);
-                Manager::rollback_transaction(conn)
-                    .map_err(|error| format!("could not roll back a savepoint: {error}"))?;
                 finished.push(Finished::Repeatable(writes.remove(index)));
+                let _ = Manager::rollback_transaction(conn);
+                if let Err(given_up) = go_on_after(conn, 1, &failure) {
+                    return Err(given_up.not_run(writes_again(&mut writes)));
+                }
             }
         }
     }
@@ -452,43 +572,46 @@ fn run_repeatable(
 }
 
 /// Runs `writes` in order, their rollup deltas held apart as a shared
-/// savepoint's, until one fails; the place of the one that failed.
+/// savepoint's, until one fails; the place of the one that failed and its
+/// error's message.
 fn run_until_one_fails(
     conn: &mut AnyConnection,
     writes: &mut [Box<dyn RepeatableWrite>],
-) -> Result<Option<usize>, String> {
+) -> Result<Option<(usize, String)>, GivenUp> {
     stats::begin_shared_savepoint();
     for (index, write) in writes.iter_mut().enumerate() {
-        let succeeded = unless_panicked(|| write.run(conn))?;
-        stats::end_job(succeeded);
-        if !succeeded {
-            return Ok(Some(index));
+        let failure = unless_panicked(|| write.run(conn))?;
+        stats::end_job(failure.is_none());
+        if let Some(failure) = failure {
+            return Ok(Some((index, failure)));
         }
     }
     Ok(None)
 }
 
-/// Runs a write that runs once (in a savepoint of its own, or alone);
-/// true if it succeeded.
+/// Runs a write that runs once (in a savepoint of its own, or alone); its
+/// error's message if it failed.
 fn run_once(
     conn: &mut AnyConnection,
     job: Job,
     finished: &mut Vec<Finished>,
-) -> Result<bool, String> {
-    let (completion, succeeded) = unless_panicked(|| job(conn))?;
-    stats::end_job(succeeded);
+) -> Result<Option<String>, GivenUp> {
+    let (completion, failure) = unless_panicked(|| job(conn))?;
+    stats::end_job(failure.is_none());
     finished.push(Finished::Once(completion));
-    Ok(succeeded)
+    Ok(failure)
 }
 
-/// `run`'s result, or the message of its panic.
-fn unless_panicked<T>(run: impl FnOnce() -> T) -> Result<T, String> {
+/// `run`'s result; a panic gives the batch up (the panicking write's
+/// caller sees its reply dropped).
+fn unless_panicked<T>(run: impl FnOnce() -> T) -> Result<T, GivenUp> {
     catch_unwind(AssertUnwindSafe(run)).map_err(|panic| {
-        panic
+        let message = panic
             .downcast_ref::<&str>()
             .map(|s| (*s).to_owned())
             .or_else(|| panic.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "unknown panic".to_owned())
+            .unwrap_or_else(|| "unknown panic".to_owned());
+        GivenUp::unknown_state(format_args!("a write panicked: {message}"))
     })
 }
 
@@ -510,7 +633,7 @@ fn checkpoint_loop(mut conn: AnyConnection, alive: Weak<()>) {
 #[cfg(test)]
 pub(super) mod tests {
     use diesel::RunQueryDsl;
-    use diesel::connection::TransactionManager;
+    use diesel::connection::{SimpleConnection, TransactionManager};
     use diesel::sql_types::BigInt;
 
     use super::Manager;
@@ -888,6 +1011,170 @@ pub(super) mod tests {
             assert_eq!(cell(period, None), Some(3), "{period}");
             assert_eq!(cell(period, Some("funding")), Some(3), "{period}");
         }
+    }
+
+    /// What each write of a batch that ran out of space hears, and what it
+    /// left behind: `plan` is (repeatable, bytes) per write, queued as one
+    /// batch on a database that may grow by `room_pages` pages.
+    async fn fill_up(
+        plan: &[(bool, i64)],
+        room_pages: i64,
+    ) -> (Vec<Result<(), DbError>>, Vec<i64>) {
+        let (_dir, db) = scratch_database().await;
+        let writer = db.sqlite_writer.clone().unwrap();
+        db.write(move |conn| {
+            diesel::sql_query("CREATE TABLE bulk (id BIGINT NOT NULL, data BLOB NOT NULL)")
+                .execute(conn)?;
+            let pages: Count = diesel::sql_query("SELECT page_count AS n FROM pragma_page_count")
+                .get_result(conn)?;
+            // Per connection: the writer's until it is opened again.
+            conn.batch_execute(&format!("PRAGMA max_page_count = {}", pages.n + room_pages))?;
+            Ok::<_, DbError>(())
+        })
+        .await
+        .unwrap();
+        let release = hold_writer(&db);
+        let answers: Vec<_> = plan
+            .iter()
+            .enumerate()
+            .map(|(id, &(repeatable, bytes))| {
+                let work = move |conn: &mut AnyConnection| {
+                    diesel::sql_query("INSERT INTO bulk (id, data) VALUES (?, zeroblob(?))")
+                        .bind::<BigInt, _>(id as i64)
+                        .bind::<BigInt, _>(bytes)
+                        .execute(conn)?;
+                    Ok::<_, DbError>(())
+                };
+                if repeatable {
+                    writer.submit_repeatable(work)
+                } else {
+                    writer.submit(false, work)
+                }
+            })
+            .collect();
+        release.send(()).unwrap();
+        let mut heard = Vec::new();
+        for answer in answers {
+            heard.push(answer.await.unwrap_or_else(|_| {
+                Err(DbError::Commit(
+                    "the SQLite writer stopped before answering".into(),
+                ))
+            }));
+        }
+        #[derive(diesel::QueryableByName)]
+        struct Id {
+            #[diesel(sql_type = BigInt)]
+            id: i64,
+        }
+        let stored: Vec<Id> = db
+            .read(|conn| {
+                diesel::sql_query("SELECT id FROM bulk ORDER BY id")
+                    .load(conn)
+                    .map_err(DbError::from)
+            })
+            .await
+            .unwrap();
+        // The writer goes on: a small write later is stored.
+        db.write(|conn| insert(conn, 1)).await.unwrap();
+        assert_eq!(db.read(rows).await.unwrap(), 1);
+        (heard, stored.into_iter().map(|row| row.id).collect())
+    }
+
+    /// A write that finds the disk full mid-batch (SQLite may then roll the
+    /// whole transaction back, savepoints and all): every caller hears
+    /// either success, and its row is stored, or that the disk is full
+    /// (507), and nothing of it is stored; the writer goes on.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_write_that_finds_the_disk_full_leaves_every_answer_true() {
+        use crate::db::Fault;
+        const SMALL: i64 = 100;
+        const BIG: i64 = 400_000;
+        let plans: [&[(bool, i64)]; 4] = [
+            // The batch's leading repeatable writes, no savepoint.
+            &[(true, SMALL), (true, SMALL), (true, BIG), (true, SMALL)],
+            // In a shared savepoint, after a write of its own.
+            &[
+                (true, SMALL),
+                (false, SMALL),
+                (true, SMALL),
+                (true, BIG),
+                (true, SMALL),
+            ],
+            // A write in a savepoint of its own, with others after it.
+            &[(true, SMALL), (false, BIG), (false, SMALL), (true, SMALL)],
+            // Every kind, twice full.
+            &[
+                (false, SMALL),
+                (true, BIG),
+                (true, SMALL),
+                (false, BIG),
+                (false, SMALL),
+                (true, SMALL),
+            ],
+        ];
+        for plan in plans {
+            let (heard, stored) = fill_up(plan, 40).await;
+            for (id, answer) in heard.iter().enumerate() {
+                let id = id as i64;
+                match answer {
+                    Ok(()) => assert!(
+                        stored.contains(&id),
+                        "{plan:?}: write {id} acknowledged, not stored"
+                    ),
+                    Err(error) => {
+                        assert!(
+                            !stored.contains(&id),
+                            "{plan:?}: write {id} refused ({error}), but stored"
+                        );
+                        assert_eq!(
+                            error.fault(),
+                            Some(Fault::StorageFull),
+                            "{plan:?}: write {id}: {error}"
+                        );
+                    }
+                }
+            }
+            assert!(
+                !stored.is_empty(),
+                "{plan:?}: the small writes after it go on"
+            );
+            for (id, &(_, bytes)) in plan.iter().enumerate() {
+                if bytes == BIG {
+                    assert!(
+                        heard[id].is_err(),
+                        "{plan:?}: the big write {id} cannot fit"
+                    );
+                }
+            }
+        }
+    }
+
+    /// A write that panics mid-batch gives the batch up: a write that ran
+    /// before it hears a fault that passes (503) and is not stored; those
+    /// queued after it run in the next batch and are stored.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_writes_after_a_panicking_one_run_in_the_next_batch() {
+        use crate::db::Fault;
+        let (_dir, db) = scratch_database().await;
+        let writer = db.sqlite_writer.clone().unwrap();
+        let release = hold_writer(&db);
+        let before = writer.submit_repeatable(|conn| insert(conn, 0));
+        let panicking = writer.submit(false, |conn| -> Result<(), DbError> {
+            insert(conn, 1)?;
+            panic!("a bug in a handler");
+        });
+        let after = [
+            writer.submit_repeatable(|conn| insert(conn, 2)),
+            writer.submit(false, |conn| insert(conn, 3)),
+        ];
+        release.send(()).unwrap();
+        let error = before.await.unwrap().unwrap_err();
+        assert_eq!(error.fault(), Some(Fault::Unavailable), "{error}");
+        assert!(panicking.await.is_err(), "its reply is dropped");
+        for answer in after {
+            answer.await.unwrap().unwrap();
+        }
+        assert_eq!(db.read(values).await.unwrap(), vec![2, 3]);
     }
 
     /// A write that panics fails (its caller is told), takes its batch's
