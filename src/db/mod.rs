@@ -293,6 +293,10 @@ const READS_QUEUED_PER_READER: usize = 16;
 const CASE_READ_THREADS: usize = 1;
 
 /// Threads that file PostgreSQL's gathered intakes (`cases::file_own`).
+/// One: a second lets one batch run while the other commits (+10 % on a
+/// machine with slow commits), but halves the batches, so the database
+/// spends more per case and two instances on one database fell from
+/// 85–93 % to 70–75 % of one (issue 19's twenty-ninth round).
 const INTAKE_THREADS: usize = 1;
 
 /// The database handle shared by every request.
