@@ -545,9 +545,8 @@ fn run_repeatable(
                 GivenUp::unknown_state(format_args!("could not open a savepoint: {error}"));
             return Err(given_up.not_run(writes_again(&mut writes)));
         }
-        match run_until_one_fails(conn, &mut writes) {
-            Err(given_up) => return Err(given_up.not_run(writes_again(&mut writes))),
-            Ok(None) => {
+        match run_until_one_fails(conn, &mut writes)? {
+            None => {
                 stats::end_shared_savepoint(true);
                 if let Err(error) = Manager::commit_transaction(conn) {
                     let given_up = GivenUp::unknown_state(format_args!(
@@ -558,7 +557,7 @@ fn run_repeatable(
                 finished.extend(writes.into_iter().map(Finished::Repeatable));
                 return Ok(());
             }
-            Ok(Some((index, failure))) => {
+            Some((index, failure)) => {
                 stats::end_shared_savepoint(false);
                 finished.push(Finished::Repeatable(writes.remove(index)));
                 let _ = Manager::rollback_transaction(conn);
@@ -573,14 +572,21 @@ fn run_repeatable(
 
 /// Runs `writes` in order, their rollup deltas held apart as a shared
 /// savepoint's, until one fails; the place of the one that failed and its
-/// error's message.
+/// error's message. A write that panics is dropped (its caller sees its
+/// reply dropped) and the batch given up with the others to run again.
 fn run_until_one_fails(
     conn: &mut AnyConnection,
-    writes: &mut [Box<dyn RepeatableWrite>],
+    writes: &mut Vec<Box<dyn RepeatableWrite>>,
 ) -> Result<Option<(usize, String)>, GivenUp> {
     stats::begin_shared_savepoint();
-    for (index, write) in writes.iter_mut().enumerate() {
-        let failure = unless_panicked(|| write.run(conn))?;
+    for index in 0..writes.len() {
+        let failure = match unless_panicked(|| writes[index].run(conn)) {
+            Ok(failure) => failure,
+            Err(given_up) => {
+                drop(writes.remove(index));
+                return Err(given_up.not_run(writes_again(writes)));
+            }
+        };
         stats::end_job(failure.is_none());
         if let Some(failure) = failure {
             return Ok(Some((index, failure)));
@@ -1151,7 +1157,8 @@ pub(super) mod tests {
 
     /// A write that panics mid-batch gives the batch up: a write that ran
     /// before it hears a fault that passes (503) and is not stored; those
-    /// queued after it run in the next batch and are stored.
+    /// queued after it run in the next batch and are stored. A repeatable
+    /// write that panics is not run again; its neighbours are.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_writes_after_a_panicking_one_run_in_the_next_batch() {
         use crate::db::Fault;
@@ -1175,6 +1182,45 @@ pub(super) mod tests {
             answer.await.unwrap().unwrap();
         }
         assert_eq!(db.read(values).await.unwrap(), vec![2, 3]);
+
+        // Repeatable writes: the leading ones, and in a shared savepoint.
+        for first_runs_once in [false, true] {
+            db.write(|conn| {
+                diesel::sql_query("DELETE FROM probe").execute(conn)?;
+                Ok::<_, DbError>(())
+            })
+            .await
+            .unwrap();
+            let release = hold_writer(&db);
+            let first = if first_runs_once {
+                writer.submit(false, |conn| insert(conn, 10))
+            } else {
+                writer.submit_repeatable(|conn| insert(conn, 10))
+            };
+            let neighbour = writer.submit_repeatable(|conn| insert(conn, 11));
+            let panicking = writer.submit_repeatable(|conn| -> Result<(), DbError> {
+                insert(conn, 12)?;
+                panic!("a bug in a repeatable handler");
+            });
+            let after = writer.submit_repeatable(|conn| insert(conn, 13));
+            release.send(()).unwrap();
+            assert!(panicking.await.is_err(), "its reply is dropped");
+            after.await.unwrap().unwrap();
+            neighbour.await.unwrap().unwrap();
+            let stored = db.read(values).await.unwrap();
+            match first.await.unwrap() {
+                // Ran before the panic in a savepoint of its own: gone with the batch.
+                Err(error) => {
+                    assert!(first_runs_once);
+                    assert_eq!(error.fault(), Some(Fault::Unavailable), "{error}");
+                    assert_eq!(stored, vec![11, 13]);
+                }
+                Ok(()) => {
+                    assert!(!first_runs_once);
+                    assert_eq!(stored, vec![10, 11, 13]);
+                }
+            }
+        }
     }
 
     /// A write that panics fails (its caller is told), takes its batch's
