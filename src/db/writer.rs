@@ -642,7 +642,7 @@ pub(super) mod tests {
     use diesel::connection::{SimpleConnection, TransactionManager};
     use diesel::sql_types::BigInt;
 
-    use super::Manager;
+    use super::{Manager, SqliteWriter};
     use crate::config::DatabaseUrl;
     use crate::db::{AnyConnection, Database, DbError, stats};
 
@@ -836,6 +836,23 @@ pub(super) mod tests {
         release
     }
 
+    /// Queues `work` as a repeatable write or as one that runs once.
+    fn submit_as<T, F>(
+        writer: &SqliteWriter,
+        repeatable: bool,
+        work: F,
+    ) -> tokio::sync::oneshot::Receiver<Result<T, DbError>>
+    where
+        F: Fn(&mut AnyConnection) -> Result<T, DbError> + Send + 'static,
+        T: Send + 'static,
+    {
+        if repeatable {
+            writer.submit_repeatable(work)
+        } else {
+            writer.submit(false, work)
+        }
+    }
+
     /// Repeatable writes share a savepoint: when one fails, it alone is
     /// rolled back and answered with its error; those that ran before it in
     /// the same savepoint run again, once, and each caller hears its own
@@ -873,11 +890,7 @@ pub(super) mod tests {
                     }
                     Ok(value)
                 };
-                if repeatable {
-                    writer.submit_repeatable(work)
-                } else {
-                    writer.submit(false, work)
-                }
+                submit_as(&writer, repeatable, work)
             })
             .collect();
         release.send(()).unwrap();
@@ -1051,11 +1064,7 @@ pub(super) mod tests {
                         .execute(conn)?;
                     Ok::<_, DbError>(())
                 };
-                if repeatable {
-                    writer.submit_repeatable(work)
-                } else {
-                    writer.submit(false, work)
-                }
+                submit_as(&writer, repeatable, work)
             })
             .collect();
         release.send(()).unwrap();
