@@ -304,23 +304,41 @@ fn write_loop(
             held.push_front(write);
         }
         if given_up.reopen {
-            conn = reopen(&open);
+            match reopen(&open, &queue, &mut held) {
+                Some(fresh) => conn = fresh,
+                None => return,
+            }
         }
     }
 }
 
 /// A fresh writing connection, for one whose transaction state is unknown
-/// (closing it rolls back what it held). Tries until one opens: the writes
-/// wait meanwhile, and the writer goes on once the fault has passed.
-fn reopen(open: &impl Fn() -> DbResult<AnyConnection>) -> AnyConnection {
+/// (closing it rolls back what it held). Tries until one opens, and the
+/// writer goes on once the fault has passed. Meanwhile no write waits for
+/// it: after each failed attempt the writes waiting are dropped unrun, so
+/// their callers hear at once that the writer stopped (503) and may try
+/// again. None when every handle is gone.
+fn reopen(
+    open: &impl Fn() -> DbResult<AnyConnection>,
+    queue: &mpsc::Receiver<Write>,
+    held: &mut VecDeque<Write>,
+) -> Option<AnyConnection> {
     loop {
-        match open() {
-            Ok(fresh) => return fresh,
-            Err(error) => {
-                tracing::error!(%error, "could not reopen the SQLite writer; trying again");
-                thread::sleep(REOPEN_PAUSE);
+        let error = match open() {
+            Ok(fresh) => return Some(fresh),
+            Err(error) => error,
+        };
+        let mut refused = held.len();
+        held.clear();
+        loop {
+            match queue.try_recv() {
+                Ok(_) => refused += 1,
+                Err(mpsc::TryRecvError::Empty) => break,
+                Err(mpsc::TryRecvError::Disconnected) => return None,
             }
         }
+        tracing::error!(%error, refused, "could not reopen the SQLite writer; the writes waiting were refused, trying again");
+        thread::sleep(REOPEN_PAUSE);
     }
 }
 
@@ -1230,6 +1248,63 @@ pub(super) mod tests {
                 }
             }
         }
+    }
+
+    /// While the writer cannot open its database again (here its directory
+    /// is gone), a write is refused at once with a fault that passes (503)
+    /// instead of waiting for the fault to end; once the directory is back
+    /// the writer serves again by itself, and the refused write left
+    /// nothing behind.
+    #[tokio::test]
+    async fn a_write_is_refused_while_the_writer_cannot_reopen_and_served_after() {
+        let (dir, db) = scratch_database().await;
+        let away = dir.path().with_extension("away");
+        std::fs::rename(dir.path(), &away).unwrap();
+        let panicked = db
+            .write(|_conn| -> Result<(), DbError> {
+                panic!("a bug that leaves the writer to reopen")
+            })
+            .await;
+        assert!(matches!(panicked, Err(DbError::Commit(_))), "{panicked:?}");
+        // Bounded only so that a writer that never answers fails the test
+        // instead of hanging it.
+        let refused = tokio::time::timeout(
+            std::time::Duration::from_secs(30),
+            db.write(|conn| insert(conn, 1)),
+        )
+        .await
+        .expect("the write waited for the database to come back");
+        let error = refused.expect_err("the writer has no database to write to");
+        assert_eq!(
+            error.fault(),
+            Some(crate::db::Fault::Unavailable),
+            "{error}"
+        );
+
+        std::fs::rename(&away, dir.path()).unwrap();
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let written = tokio::time::timeout(
+                std::time::Duration::from_secs(30),
+                db.write(|conn| insert(conn, 2)),
+            )
+            .await
+            .expect("the write waited for the database to come back");
+            match written {
+                Ok(()) => break,
+                Err(error) if attempts < 100 => {
+                    assert_eq!(
+                        error.fault(),
+                        Some(crate::db::Fault::Unavailable),
+                        "{error}"
+                    );
+                    tokio::time::sleep(super::REOPEN_PAUSE).await;
+                }
+                Err(error) => panic!("the writer did not come back: {error}"),
+            }
+        }
+        assert_eq!(db.read(values).await.unwrap(), vec![2]);
     }
 
     /// A write that panics fails (its caller is told), takes its batch's
