@@ -224,8 +224,13 @@ impl DbError {
 fn fault_in_message(message: &str) -> Option<Fault> {
     let message = message.to_ascii_lowercase();
     const FULL: [&str; 3] = ["disk is full", "no space left on device", "disk full"];
-    const UNAVAILABLE: [&str; 9] = [
+    const UNAVAILABLE: [&str; 11] = [
         "database is locked",
+        // The statement was rolled back and another try may pass: SQLite's
+        // and PostgreSQL's words for a memory allocation that failed, and
+        // PostgreSQL's for a transaction it chose to end.
+        "out of memory",
+        "deadlock detected",
         "database table is locked",
         "disk i/o error",
         "terminating connection",
@@ -587,6 +592,8 @@ mod tests {
             ),
             database_error(Kind::Unknown, "the database system is starting up"),
             database_error(Kind::Unknown, "database is locked"),
+            database_error(Kind::Unknown, "out of memory"),
+            database_error(Kind::Unknown, "deadlock detected"),
             DbError::Commit("the SQLite writer stopped before answering".into()),
         ] {
             assert_eq!(error.fault(), Some(Fault::Unavailable), "{error}");
