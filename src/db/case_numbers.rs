@@ -1,5 +1,6 @@
-//! Case numbers on SQLite's writer: handed out from memory within a batch,
-//! the year's counter row written once when the batch commits.
+//! Case numbers handed out from memory, the year's counter row written
+//! once for many: on SQLite's writer within a batch, on PostgreSQL by each
+//! gatherer of intakes in blocks ([`ReservedNumbers`]).
 //!
 //! Taking each number with its own upsert (`counters::NextSequence`) cost
 //! about 6 % of the writer's time per intake: the statement's `RETURNING`
@@ -15,11 +16,12 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 
+use diesel::pg::PgConnection;
 use diesel::prelude::*;
 use diesel::sqlite::SqliteConnection;
 
 use super::DbResult;
-use super::counters::{NextSequence, RaiseCounter};
+use super::counters::{NextSequence, RaiseCounter, ReserveSequence};
 use super::schema::case_counters;
 
 thread_local! {
@@ -82,12 +84,93 @@ fn stored_counter(conn: &mut SqliteConnection, year: i32) -> DbResult<Option<i64
         .optional()?)
 }
 
+/// PostgreSQL: the numbers one gatherer of intakes has reserved and not
+/// yet handed out, per year.
+///
+/// A batch of several intakes reserves its own numbers and those of seven
+/// more batches of its size ([`block_for`]), so under load the gatherer
+/// goes to the counter row once in eight batches instead of once per batch:
+/// one round trip and one small transaction less per batch, 15–25 % less
+/// CPU per case (issue 19, thirty-first round). A single intake reserves
+/// only its own number, so a quiet desk's numbers stay consecutive.
+/// Numbers stay unique across instances (each block is its own range of
+/// the counter), not in the order of filing: a second instance hands out
+/// from a block of its own meanwhile. A block left when the server stops,
+/// or dropped by [`forget`](Self::forget), is a gap.
+#[derive(Debug, Clone, Default)]
+pub struct ReservedNumbers {
+    /// Per year: the next number not handed out and the last reserved.
+    years: Vec<(i32, i64, i64)>,
+}
+
+impl ReservedNumbers {
+    /// `count` numbers of `year`, ascending: the reserved ones first, the
+    /// rest from a block reserved now (`ReserveSequence`, committed without
+    /// waiting for the disk).
+    pub(super) fn take(
+        &mut self,
+        conn: &mut PgConnection,
+        year: i32,
+        count: i64,
+    ) -> DbResult<Vec<i64>> {
+        let mut numbers = Vec::with_capacity(count.max(0) as usize);
+        if let Some((_, next, last)) = self.years.iter_mut().find(|(y, ..)| *y == year) {
+            let from_reserve = count.min(*last - *next + 1).max(0);
+            numbers.extend(*next..*next + from_reserve);
+            *next += from_reserve;
+        }
+        let missing = count - numbers.len() as i64;
+        if missing > 0 {
+            let block = block_for(missing);
+            let last: i64 = ReserveSequence { year, count: block }.get_result(conn)?;
+            let first = last - block + 1;
+            numbers.extend(first..first + missing);
+            self.years.retain(|(y, ..)| *y != year);
+            self.years.push((year, first + missing, last));
+            // A year is done once a later one begins: keep two at most.
+            if self.years.len() > 2 {
+                self.years.sort_unstable();
+                self.years.remove(0);
+            }
+        }
+        Ok(numbers)
+    }
+
+    /// Drops every reserved number, after a batch failed. A block's
+    /// reservation is made durable by the first batch that commits after
+    /// it (its own commit does not wait for the disk), so a block no batch
+    /// committed with may be gone if the database restarted: handing it out
+    /// could repeat a number.
+    pub(super) fn forget(&mut self) {
+        self.years.clear();
+    }
+}
+
+/// How many numbers to reserve for a batch that lacks `needed`: those and,
+/// for a batch of several intakes, seven more batches of its size.
+fn block_for(needed: i64) -> i64 {
+    const BATCHES_PER_BLOCK: i64 = 8;
+    if needed > 1 {
+        needed.saturating_mul(BATCHES_PER_BLOCK)
+    } else {
+        needed
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashSet;
 
     use crate::config::DatabaseUrl;
     use crate::db::{AnyConnection, Database, DbError, cases::next_sequence};
+
+    #[test]
+    fn a_single_intake_reserves_its_own_number_and_a_batch_eight_batches() {
+        assert_eq!(super::block_for(1), 1);
+        assert_eq!(super::block_for(2), 16);
+        assert_eq!(super::block_for(15), 120);
+        assert_eq!(super::block_for(i64::MAX), i64::MAX);
+    }
 
     fn stored(conn: &mut AnyConnection) -> Result<Option<i64>, DbError> {
         match conn {

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use diesel::prelude::*;
 
+pub use super::case_numbers::ReservedNumbers;
 use super::counters::{NextSequence, ReserveSequence};
 use super::duplicates::LinkedCase;
 use super::id_lists::among;
@@ -230,15 +231,29 @@ pub async fn file_own(db: &Database, filing: OwnFiling) -> DbResult<Option<CaseR
     }
 }
 
-/// The gathered intakes of [`file_own`]: their numbers in one statement
-/// per year (`ReserveSequence`, committed without waiting for the disk, as
-/// [`reserve_sequence`]), then every case with its rows in one statement
-/// (`arrays::OwnFilings`), one round trip and one commit for all. If that
-/// statement fails for a reason other than a fault of the database (a row
-/// a concurrent change removed), each filing runs alone with the numbers
-/// it has, so one filing's error is its own.
+/// The gathered intakes of [`file_own`]: their numbers from `reserved`
+/// (which reserves a block per year when it runs out, committed without
+/// waiting for the disk, as [`reserve_sequence`]), then every case with its
+/// rows in one statement (`arrays::OwnFilings`), one round trip and one
+/// commit for all. If that statement fails for a reason other than a fault
+/// of the database (a row a concurrent change removed), each filing runs
+/// alone with the numbers it has, so one filing's error is its own. Any
+/// failure drops what `reserved` still holds ([`ReservedNumbers::forget`]).
 pub fn file_own_together(
     conn: &mut AnyConnection,
+    reserved: &mut ReservedNumbers,
+    filings: &[OwnFiling],
+) -> DbResult<Vec<DbResult<Option<CaseRow>>>> {
+    let filed = file_own_numbered(conn, reserved, filings);
+    if !matches!(&filed, Ok(each) if each.iter().all(Result::is_ok)) {
+        reserved.forget();
+    }
+    filed
+}
+
+fn file_own_numbered(
+    conn: &mut AnyConnection,
+    reserved: &mut ReservedNumbers,
     filings: &[OwnFiling],
 ) -> DbResult<Vec<DbResult<Option<CaseRow>>>> {
     use crate::domain::case::{case_number, desk_date, filing_detail};
@@ -250,33 +265,29 @@ pub fn file_own_together(
     };
     let received_on: Vec<chrono::NaiveDate> =
         filings.iter().map(|f| desk_date(f.received_at)).collect();
-    let mut next_of_year: Vec<(i32, i64)> = Vec::new();
+    let mut count_of_year: Vec<(i32, i64)> = Vec::new();
     for day in &received_on {
-        match next_of_year
+        match count_of_year
             .iter_mut()
             .find(|(year, _)| *year == day.year())
         {
             Some((_, count)) => *count += 1,
-            None => next_of_year.push((day.year(), 1)),
+            None => count_of_year.push((day.year(), 1)),
         }
     }
-    for (year, count) in &mut next_of_year {
-        let last: i64 = ReserveSequence {
-            year: *year,
-            count: *count,
-        }
-        .get_result(c)?;
-        *count = last - *count + 1;
+    let mut numbers_of_year = Vec::with_capacity(count_of_year.len());
+    for (year, count) in count_of_year {
+        let numbers = reserved.take(c, year, count)?;
+        numbers_of_year.push((year, numbers.into_iter()));
     }
     let numbers: Vec<String> = received_on
         .iter()
         .map(|day| {
-            let (_, next) = next_of_year
+            let (_, numbers) = numbers_of_year
                 .iter_mut()
                 .find(|(year, _)| *year == day.year())
                 .expect("reserved above");
-            *next += 1;
-            case_number(*day, *next - 1)
+            case_number(*day, numbers.next().expect("one per filing of the year"))
         })
         .collect();
     let days: Vec<String> = received_on.iter().map(|day| day.to_string()).collect();

@@ -28,7 +28,17 @@ const MOST_PER_STATEMENT: usize = 64;
 
 /// Answers `keys` (one per waiting caller, repeats included) together: one
 /// answer per key, in the order of `keys`. An error fails every caller.
-pub type Load<K, V> = fn(&mut AnyConnection, &[K]) -> DbResult<Vec<V>>;
+/// Each thread runs a clone of its own, so a load may keep state between
+/// its statements (the intakes' reserved case numbers).
+pub trait Load<K, V>:
+    FnMut(&mut AnyConnection, &[K]) -> DbResult<Vec<V>> + Clone + Send + 'static
+{
+}
+
+impl<K, V, F> Load<K, V> for F where
+    F: FnMut(&mut AnyConnection, &[K]) -> DbResult<Vec<V>> + Clone + Send + 'static
+{
+}
 
 /// One caller's key and where its answer goes.
 type Waiting<K, V> = (K, tokio::sync::oneshot::Sender<DbResult<V>>);
@@ -58,13 +68,14 @@ where
         name: &str,
         threads: usize,
         pool: Pool<pool::Connections>,
-        load: Load<K, V>,
+        load: impl Load<K, V>,
     ) -> DbResult<Self> {
         let (waiting, queue) = mpsc::channel::<Waiting<K, V>>();
         let queue = Arc::new(Mutex::new(queue));
         for index in 0..threads.max(1) {
             let queue = Arc::clone(&queue);
             let pool = pool.clone();
+            let load = load.clone();
             thread::Builder::new()
                 .name(format!("{name}-{index}"))
                 .spawn(move || gather_loop(&queue, &pool, load))
@@ -98,7 +109,7 @@ where
 fn gather_loop<K, V>(
     queue: &Mutex<mpsc::Receiver<Waiting<K, V>>>,
     pool: &Pool<pool::Connections>,
-    load: Load<K, V>,
+    mut load: impl Load<K, V>,
 ) {
     loop {
         let batch = {
@@ -118,12 +129,16 @@ fn gather_loop<K, V>(
             batch
         };
         // A panic in `load` drops the replies: each caller hears of it.
-        let _ = catch_unwind(AssertUnwindSafe(|| answer(batch, pool, load)));
+        let _ = catch_unwind(AssertUnwindSafe(|| answer(batch, pool, &mut load)));
     }
 }
 
 /// Answers the keys of `batch` together and each caller its own.
-fn answer<K, V>(batch: Vec<Waiting<K, V>>, pool: &Pool<pool::Connections>, load: Load<K, V>) {
+fn answer<K, V>(
+    batch: Vec<Waiting<K, V>>,
+    pool: &Pool<pool::Connections>,
+    load: &mut impl Load<K, V>,
+) {
     let (keys, replies): (Vec<K>, Vec<_>) = batch.into_iter().unzip();
     let loaded = pool.get().map_err(DbError::from).and_then(|mut conn| {
         let loaded = load(&mut conn, &keys);

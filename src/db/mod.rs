@@ -378,7 +378,12 @@ impl Database {
                 "pg-intakes",
                 INTAKE_THREADS,
                 database.pool.clone(),
-                cases::file_own_together,
+                {
+                    let mut reserved = cases::ReservedNumbers::default();
+                    move |conn: &mut AnyConnection, filings: &[cases::OwnFiling]| {
+                        cases::file_own_together(conn, &mut reserved, filings)
+                    }
+                },
             )?),
         };
         let (sqlite_writer, sqlite_readers) = match backend {

@@ -673,7 +673,7 @@ async fn postgres_a_reserved_number_leaves_its_connection_committing_durably() {
 #[tokio::test]
 async fn postgres_gathered_intakes_across_new_year_are_numbered_per_year() {
     use diesel::Connection;
-    use medesk::db::cases::{OwnFiling, file_own_together};
+    use medesk::db::cases::{OwnFiling, ReservedNumbers, file_own_together};
     let app = TestApp::spawn(Backend::Postgres).await;
     let applicant = app.applicant("Newyear KK").await;
     let (applicant_id, organization_id) = (
@@ -704,8 +704,9 @@ async fn postgres_gathered_intakes_across_new_year_are_numbered_per_year() {
     );
     let numbers = tokio::task::spawn_blocking(move || {
         let mut conn = medesk::db::AnyConnection::establish(&url).unwrap();
+        let mut reserved = ReservedNumbers::default();
         let mut numbers_of = |filings: &[OwnFiling]| -> Vec<Option<String>> {
-            file_own_together(&mut conn, filings)
+            file_own_together(&mut conn, &mut reserved, filings)
                 .unwrap()
                 .into_iter()
                 .map(|filed| filed.unwrap().map(|case| case.number))
@@ -745,6 +746,114 @@ async fn postgres_gathered_intakes_across_new_year_are_numbered_per_year() {
         )
         .await,
         2
+    );
+}
+
+/// Two instances' gatherers on one database (each with its reserved
+/// numbers): a batch reserves a block for itself and seven more batches
+/// of its size, a single intake takes the next of its block, the other
+/// instance and the desk's own filings number from beyond every block, and
+/// a batch that fails drops its gatherer's block, whose next intake then
+/// numbers from the counter again.
+#[tokio::test]
+async fn postgres_gatherers_number_from_blocks_of_their_own() {
+    use diesel::Connection;
+    use medesk::db::cases::{OwnFiling, ReservedNumbers, file_own_together, reserve_sequence};
+    let app = TestApp::spawn(Backend::Postgres).await;
+    let applicant = app.applicant("Blocks KK").await;
+    let (applicant_id, organization_id) = (
+        applicant.id.as_i64().unwrap(),
+        applicant.organization_id.as_i64().unwrap(),
+    );
+    let received_at = chrono::DateTime::parse_from_rfc3339("2031-05-01T10:00:00+09:00")
+        .unwrap()
+        .timestamp_micros();
+    let filings = move |titles: &[&str]| -> Vec<OwnFiling> {
+        titles
+            .iter()
+            .map(|title| OwnFiling {
+                applicant_id,
+                organization_id,
+                title: (*title).to_owned(),
+                description: "番号の予約".to_owned(),
+                product_type: "medical_device",
+                stage: "non_clinical",
+                language: "ja",
+                organization_kind: None,
+                categories: vec!["regulatory"],
+                received_at,
+            })
+            .collect()
+    };
+    let url = app.database_url();
+    tokio::task::spawn_blocking(move || {
+        let connect = || medesk::db::AnyConnection::establish(&url).unwrap();
+        let (mut one, mut two) = (connect(), connect());
+        let file = |conn: &mut medesk::db::AnyConnection,
+                    reserved: &mut ReservedNumbers,
+                    titles: &[&str]|
+         -> Vec<Result<String, String>> {
+            file_own_together(conn, reserved, &filings(titles))
+                .unwrap()
+                .into_iter()
+                .map(|filed| match filed {
+                    Ok(case) => Ok(case.expect("a member").number),
+                    Err(error) => Err(error.to_string()),
+                })
+                .collect()
+        };
+        let ok = |numbers: &[&str]| -> Vec<Result<String, String>> {
+            numbers.iter().map(|n| Ok(format!("MD-2031-{n}"))).collect()
+        };
+        let (mut first, mut second) = (ReservedNumbers::default(), ReservedNumbers::default());
+        assert_eq!(
+            file(&mut one, &mut first, &["a1", "a2"]),
+            ok(&["00001", "00002"])
+        );
+        assert_eq!(
+            file(&mut two, &mut second, &["b1", "b2", "b3"]),
+            ok(&["00017", "00018", "00019"]),
+            "the first instance holds 3 to 16"
+        );
+        assert_eq!(file(&mut one, &mut first, &["a3"]), ok(&["00003"]));
+        assert_eq!(
+            reserve_sequence(&mut one, 2031).unwrap(),
+            Some(41),
+            "the second instance holds 20 to 40"
+        );
+
+        // A number the first instance holds is taken meanwhile (as by a
+        // restored backup): that filing fails alone, its neighbour is filed,
+        // and the block is dropped.
+        let medesk::db::AnyConnection::Postgres(pg) = &mut two else {
+            unreachable!("a PostgreSQL app")
+        };
+        diesel::RunQueryDsl::execute(
+            diesel::sql_query(
+                "UPDATE cases SET number = 'MD-2031-00004' WHERE number = 'MD-2031-00001'",
+            ),
+            pg,
+        )
+        .unwrap();
+        let refused = file(&mut one, &mut first, &["a4", "a4b"]);
+        assert!(
+            matches!(refused.as_slice(), [Err(_), Ok(n)] if n == "MD-2031-00005"),
+            "MD-2031-00004 again: {refused:?}"
+        );
+        assert_eq!(file(&mut one, &mut first, &["a5"]), ok(&["00042"]));
+        assert_eq!(file(&mut two, &mut second, &["b4"]), ok(&["00020"]));
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        app.count_sql("SELECT count(*) FROM cases WHERE number LIKE 'MD-2031-%'")
+            .await,
+        9
+    );
+    assert_eq!(
+        app.count_sql("SELECT count(DISTINCT number) FROM cases")
+            .await,
+        app.count_sql("SELECT count(*) FROM cases").await
     );
 }
 
