@@ -665,6 +665,28 @@ async fn postgres_a_reserved_number_leaves_its_connection_committing_durably() {
     .unwrap();
 }
 
+/// A regulatory question `applicant_id` files for their organisation, as
+/// PostgreSQL's gathered intake receives it.
+fn own_filing(
+    applicant_id: i64,
+    organization_id: i64,
+    title: &str,
+    received_at: i64,
+) -> medesk::db::cases::OwnFiling {
+    medesk::db::cases::OwnFiling {
+        applicant_id,
+        organization_id,
+        title: title.to_owned(),
+        description: "承認申請の進め方を相談したい".to_owned(),
+        product_type: "medical_device",
+        stage: "non_clinical",
+        language: "ja",
+        organization_kind: None,
+        categories: vec!["regulatory"],
+        received_at,
+    }
+}
+
 /// Gathered intakes received on both sides of New Year's midnight (the
 /// desk's time, UTC+9) take their numbers from each year's own counter, in
 /// the order they came, and a later intake continues each year's count; an
@@ -686,17 +708,8 @@ async fn postgres_gathered_intakes_across_new_year_are_numbered_per_year() {
             .unwrap()
             .timestamp_micros()
     };
-    let filing = move |title: &str, received_at: i64, organization_id: i64| OwnFiling {
-        applicant_id,
-        organization_id,
-        title: title.to_owned(),
-        description: "年をまたぐ相談".to_owned(),
-        product_type: "medical_device",
-        stage: "non_clinical",
-        language: "ja",
-        organization_kind: None,
-        categories: vec!["regulatory"],
-        received_at,
+    let filing = move |title: &str, received_at: i64, organization_id: i64| {
+        own_filing(applicant_id, organization_id, title, received_at)
     };
     let (late_2030, early_2031) = (
         micros("2030-12-31T23:59:30+09:00"),
@@ -771,18 +784,7 @@ async fn postgres_gatherers_number_from_blocks_of_their_own() {
     let filings = move |titles: &[&str]| -> Vec<OwnFiling> {
         titles
             .iter()
-            .map(|title| OwnFiling {
-                applicant_id,
-                organization_id,
-                title: (*title).to_owned(),
-                description: "番号の予約".to_owned(),
-                product_type: "medical_device",
-                stage: "non_clinical",
-                language: "ja",
-                organization_kind: None,
-                categories: vec!["regulatory"],
-                received_at,
-            })
+            .map(|title| own_filing(applicant_id, organization_id, title, received_at))
             .collect()
     };
     let url = app.database_url();
