@@ -96,7 +96,11 @@ fn stored_counter(conn: &mut SqliteConnection, year: i32) -> DbResult<Option<i64
 /// Numbers stay unique across instances (each block is its own range of
 /// the counter), not in the order of filing: a second instance hands out
 /// from a block of its own meanwhile. A block left when the server stops,
-/// or dropped by [`forget`](Self::forget), is a gap.
+/// or dropped after a batch failed (`cases::file_own_together`), is a gap:
+/// a block's reservation is made durable by the first batch that commits
+/// after it (its own commit does not wait for the disk), so a block no
+/// batch committed with may be gone if the database restarted, and handing
+/// it out could repeat a number.
 #[derive(Debug, Clone, Default)]
 pub struct ReservedNumbers {
     /// Per year: the next number not handed out and the last reserved.
@@ -134,15 +138,6 @@ impl ReservedNumbers {
             }
         }
         Ok(numbers)
-    }
-
-    /// Drops every reserved number, after a batch failed. A block's
-    /// reservation is made durable by the first batch that commits after
-    /// it (its own commit does not wait for the disk), so a block no batch
-    /// committed with may be gone if the database restarted: handing it out
-    /// could repeat a number.
-    pub(super) fn forget(&mut self) {
-        self.years.clear();
     }
 }
 

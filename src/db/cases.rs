@@ -238,15 +238,18 @@ pub async fn file_own(db: &Database, filing: OwnFiling) -> DbResult<Option<CaseR
 /// commit for all. If that statement fails for a reason other than a fault
 /// of the database (a row a concurrent change removed), each filing runs
 /// alone with the numbers it has, so one filing's error is its own. Any
-/// failure drops what `reserved` still holds ([`ReservedNumbers::forget`]).
+/// failure drops what `reserved` still holds.
 pub fn file_own_together(
     conn: &mut AnyConnection,
     reserved: &mut ReservedNumbers,
     filings: &[OwnFiling],
 ) -> DbResult<Vec<DbResult<Option<CaseRow>>>> {
-    let filed = file_own_numbered(conn, reserved, filings);
-    if !matches!(&filed, Ok(each) if each.iter().all(Result::is_ok)) {
-        reserved.forget();
+    // Taken out and given back only after a batch that went through, so a
+    // panic midway (caught by the gatherer) drops the block too.
+    let mut numbers = std::mem::take(reserved);
+    let filed = file_own_numbered(conn, &mut numbers, filings);
+    if matches!(&filed, Ok(each) if each.iter().all(Result::is_ok)) {
+        *reserved = numbers;
     }
     filed
 }
