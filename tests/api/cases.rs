@@ -665,6 +665,14 @@ async fn postgres_a_reserved_number_leaves_its_connection_committing_durably() {
     .unwrap();
 }
 
+/// An applicant's id and their organisation's, as the store knows them.
+fn ids_of(applicant: &User) -> (i64, i64) {
+    (
+        applicant.id.as_i64().unwrap(),
+        applicant.organization_id.as_i64().unwrap(),
+    )
+}
+
 /// A regulatory question `applicant_id` files for their organisation, as
 /// PostgreSQL's gathered intake receives it.
 fn own_filing(
@@ -698,10 +706,7 @@ async fn postgres_gathered_intakes_across_new_year_are_numbered_per_year() {
     use medesk::db::cases::{OwnFiling, ReservedNumbers, file_own_together};
     let app = TestApp::spawn(Backend::Postgres).await;
     let applicant = app.applicant("Newyear KK").await;
-    let (applicant_id, organization_id) = (
-        applicant.id.as_i64().unwrap(),
-        applicant.organization_id.as_i64().unwrap(),
-    );
+    let (applicant_id, organization_id) = ids_of(&applicant);
     let url = app.database_url();
     let micros = |rfc3339: &str| {
         chrono::DateTime::parse_from_rfc3339(rfc3339)
@@ -774,10 +779,7 @@ async fn postgres_gatherers_number_from_blocks_of_their_own() {
     use medesk::db::cases::{OwnFiling, ReservedNumbers, file_own_together, reserve_sequence};
     let app = TestApp::spawn(Backend::Postgres).await;
     let applicant = app.applicant("Blocks KK").await;
-    let (applicant_id, organization_id) = (
-        applicant.id.as_i64().unwrap(),
-        applicant.organization_id.as_i64().unwrap(),
-    );
+    let (applicant_id, organization_id) = ids_of(&applicant);
     let received_at = chrono::DateTime::parse_from_rfc3339("2031-05-01T10:00:00+09:00")
         .unwrap()
         .timestamp_micros();
